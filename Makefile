@@ -1,0 +1,58 @@
+# Rampart's entry points. `make run` and `make test` set up what is missing, build, and go.
+# Build folders: build/ (release, used by run and test), build-debug/, build-asan/, build-tsan/, build-fuzz/.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 10
+SETUP_STAMP := build/.setup-done
+
+.PHONY: all setup build run test debug sanitize tsan fuzz format clean
+
+all: build
+
+$(SETUP_STAMP): tools/setup.sh
+	tools/setup.sh
+	@mkdir -p build && touch $@
+
+setup:
+	tools/setup.sh
+	@mkdir -p build && touch $(SETUP_STAMP)
+
+build/build.ninja: | $(SETUP_STAMP)
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: $(SETUP_STAMP) build/build.ninja
+	cmake --build build -j $(JOBS)
+
+run: build
+	tools/run-demo.sh build/bin
+
+test: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz
+
+debug: $(SETUP_STAMP)
+	cmake -S . -B build-debug -G Ninja -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build build-debug -j $(JOBS)
+	cd build-debug && ctest --output-on-failure -j $(JOBS)
+
+sanitize: $(SETUP_STAMP)
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_SANITIZE=address -DRAMPART_CUDA=OFF $(CMAKE_FLAGS)
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+tsan: $(SETUP_STAMP)
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_SANITIZE=thread -DRAMPART_CUDA=OFF $(CMAKE_FLAGS)
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+fuzz: $(SETUP_STAMP)
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_FUZZ=ON -DRAMPART_CUDA=OFF -DRAMPART_WERROR=OFF $(CMAKE_FLAGS)
+	cmake --build build-fuzz -j $(JOBS) --target rampart_fuzzers
+	tools/run-fuzzers.sh build-fuzz/bin tests/fuzz/corpus $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.cu')
+
+clean:
+	rm -rf build build-debug build-asan build-tsan build-fuzz

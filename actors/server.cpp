@@ -1,0 +1,144 @@
+#include "actors/server.hpp"
+
+#include <signal.h>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/context.hpp"
+#include "actors/gateway.hpp"
+#include "actors/logging.hpp"
+#include "actors/supervisor.hpp"
+
+namespace rampart::actors {
+namespace {
+
+// Runs on the front end's I/O thread: hands messages to the gateway without blocking.
+class gateway_bridge : public net::frontend_handler {
+ public:
+  explicit gateway_bridge(server_context* context) : context_(context) {}
+
+  void on_message(const std::string& peer, net::client_message msg) override {
+    auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
+    if (!gateway) {
+      std::string id = msg.type == net::message_type::generate ? msg.generate.request_id
+                       : msg.type == net::message_type::cancel ? msg.cancel.request_id
+                                                                : std::string();
+      context_->frontend->post(peer, "error",
+                               net::error_body(id, net::error_code::unavailable, "the gateway is restarting"));
+      return;
+    }
+    caf::anon_send(gateway, inbound_message{peer, std::make_shared<const net::client_message>(std::move(msg))});
+  }
+
+  void on_peer_gone(const std::string& peer) override {
+    auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
+    if (gateway) caf::anon_send(gateway, peer_gone_atom::value, peer);
+  }
+
+ private:
+  server_context* context_;
+};
+
+net::frontend_options frontend_options_from(const config::frontend_config& f) {
+  net::frontend_options o;
+  o.endpoint = f.endpoint;
+  o.max_message_size = static_cast<int>(f.max_message_size);
+  o.handshake_ivl_ms = static_cast<int>(f.handshake_ivl_ms);
+  o.rcvhwm = static_cast<int>(f.rcvhwm);
+  o.sndhwm = static_cast<int>(f.sndhwm);
+  o.backlog = static_cast<int>(f.backlog);
+  o.router_mandatory = f.router_mandatory;
+  o.heartbeat_ivl_ms = static_cast<int>(f.heartbeat_ivl_ms);
+  o.heartbeat_timeout_ms = static_cast<int>(f.heartbeat_timeout_ms);
+  o.heartbeat_ttl_ms = static_cast<int>(f.heartbeat_ttl_ms);
+  o.limits.max_body_bytes = static_cast<size_t>(f.max_message_size);
+  o.limits.max_tokens_limit = f.max_tokens_limit;
+  o.limits.max_stop_strings = static_cast<size_t>(f.max_stop_strings);
+  return o;
+}
+
+void reload(const server_options& options, server_context* context) {
+  if (options.config_path.empty()) {
+    spdlog::info("SIGHUP: running on the embedded default configuration; nothing to reload");
+    return;
+  }
+  config::server_config fresh;
+  config::config_error err;
+  if (!config::load_server_config(options.config_path, &fresh, &err)) {
+    spdlog::error("SIGHUP: configuration not reloaded, the old one stays: {}", err.to_string());
+    return;
+  }
+  // Settings that take effect without a restart: log level. Endpoints and model paths need a restart.
+  spdlog::set_level(spdlog::level::from_str(fresh.log.level));
+  context->counters.config_reloads++;
+  spdlog::info("SIGHUP: configuration reloaded from {} (log level {})", options.config_path, fresh.log.level);
+}
+
+}  // namespace
+
+int run_server(const server_options& options) {
+  // Signals are taken synchronously by this thread; every thread started below inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const auto& cfg = options.config;
+  auto context = std::make_unique<server_context>();
+  context->config = cfg;
+
+  caf::actor_system_config caf_cfg;
+  caf_cfg.set("scheduler.policy", cfg.actors.scheduler_policy == "sharing" ? caf::atom("sharing")
+                                                                           : caf::atom("stealing"));
+  if (cfg.actors.max_threads > 0) caf_cfg.set("scheduler.max-threads", cfg.actors.max_threads);
+  caf::actor_system system{caf_cfg};
+
+  gateway_bridge bridge(context.get());
+  net::frontend frontend(frontend_options_from(cfg.frontend), &bridge);
+  context->frontend = &frontend;
+
+  std::vector<stage_spec> stages;
+  server_context* ctx = context.get();
+  stages.push_back({"gateway", [ctx](caf::actor_system& sys) {
+                      return caf::actor_cast<caf::actor>(spawn_gateway(sys, ctx));
+                    }});
+  auto supervisor = spawn_supervisor(system, std::move(stages), &context->directory);
+
+  std::string error;
+  if (!frontend.start(&error)) {
+    spdlog::critical("{}", error);
+    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    system.await_all_actors_done();
+    return 1;
+  }
+  spdlog::info("rampartd ready: endpoint {} (config: {})", frontend.bound_endpoint(), cfg.source);
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      reload(options, context.get());
+      continue;
+    }
+    spdlog::info("{} received: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+
+  // Graceful drain: new generations are shed, running ones get up to the drain timeout to finish.
+  context->draining = true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (context->counters.requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+  system.await_all_actors_done();
+  frontend.stop();
+  spdlog::info("rampartd stopped cleanly");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace rampart::actors

@@ -1,0 +1,50 @@
+# Helpers every room uses to declare tools and tests the same way.
+
+# rampart_add_tool(<name> SOURCES <files...> LIBS <targets...>)
+# An executable written to build/bin/.
+function(rampart_add_tool name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} rampart_warnings)
+endfunction()
+
+# rampart_add_test(<name> SOURCES <files...> LIBS <targets...> [PREFIX <ctest prefix>] [TIMEOUT <s>] [SERIAL]
+#                  [FIXTURES <ctest fixtures required>])
+# A Catch2 executable whose TEST_CASEs are registered with CTest one by one. A test that prints "SKIPPED:"
+# is reported as skipped by CTest (Catch2 v2 has no SKIP).
+function(rampart_add_test name)
+  cmake_parse_arguments(T "SERIAL" "PREFIX;TIMEOUT" "SOURCES;LIBS;FIXTURES" ${ARGN})
+  if(NOT T_PREFIX)
+    set(T_PREFIX "${name}.")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE rampart_catch_main ${T_LIBS} rampart_warnings)
+  set(props SKIP_REGULAR_EXPRESSION "SKIPPED:" TIMEOUT ${T_TIMEOUT})
+  if(T_SERIAL)
+    list(APPEND props RUN_SERIAL TRUE)
+  endif()
+  if(T_FIXTURES)
+    list(JOIN T_FIXTURES ";" fixtures)
+    list(APPEND props FIXTURES_REQUIRED "${fixtures}")
+  endif()
+  catch_discover_tests(${name} TEST_PREFIX "${T_PREFIX}" PROPERTIES ${props}
+                       WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+endfunction()
+
+# rampart_add_fuzzer(<name> SOURCES <files...> LIBS <targets...>)
+# A libFuzzer target (LLVMFuzzerTestOneInput), built only with -DRAMPART_FUZZ=ON and clang. `make fuzz` (and
+# `make test`) run each briefly on its corpus in tests/fuzz/corpus/<name>/.
+add_custom_target(rampart_fuzzers)
+function(rampart_add_fuzzer name)
+  if(NOT RAMPART_FUZZ)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} rampart_warnings)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  add_dependencies(rampart_fuzzers ${name})
+endfunction()

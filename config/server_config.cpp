@@ -1,0 +1,132 @@
+#include "config/server_config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "config/toml_schema.hpp"
+
+namespace rampart::config {
+namespace {
+
+constexpr int64_t kMaxInt = int64_t{1} << 40;
+
+std::string resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
+  return base_dir + "/" + path;
+}
+
+bool parse_frontend(toml_section& s, frontend_config* f) {
+  s.get("endpoint", &f->endpoint);
+  s.get("max_message_size", &f->max_message_size, 256, int64_t{1} << 30);
+  s.get("handshake_ivl_ms", &f->handshake_ivl_ms, 0, 600000);
+  s.get("rcvhwm", &f->rcvhwm, 0, 10000000);
+  s.get("sndhwm", &f->sndhwm, 0, 10000000);
+  s.get("backlog", &f->backlog, 1, 65535);
+  s.get("router_mandatory", &f->router_mandatory);
+  s.get("heartbeat_ivl_ms", &f->heartbeat_ivl_ms, 0, 600000);
+  s.get("heartbeat_timeout_ms", &f->heartbeat_timeout_ms, 0, 600000);
+  s.get("heartbeat_ttl_ms", &f->heartbeat_ttl_ms, 0, 6553500);
+  s.get("max_prompt_tokens", &f->max_prompt_tokens, 1, kMaxInt);
+  s.get("max_tokens_limit", &f->max_tokens_limit, 1, kMaxInt);
+  s.get("max_stop_strings", &f->max_stop_strings, 0, 64);
+  s.get("max_queued_requests", &f->max_queued_requests, 1, 10000000);
+  if (!s.error() && f->endpoint.empty()) s.fail_at(nullptr, "endpoint", "must not be empty");
+  return s.finish();
+}
+
+bool parse_engine(toml_section& s, engine_config* e) {
+  s.get("threads", &e->threads, 0, 1024);
+  s.get("kv_block_size", &e->kv_block_size, 1, 1024);
+  s.get("kv_blocks", &e->kv_blocks, 1, int64_t{1} << 24);
+  s.get("max_batch_sequences", &e->max_batch_sequences, 1, 4096);
+  s.get("max_step_tokens", &e->max_step_tokens, 1, 1 << 20);
+  s.get("shards", &e->shards, 1, 256);
+  return s.finish();
+}
+
+}  // namespace
+
+bool parse_server_config(std::string_view text, const std::string& file, const std::string& base_dir,
+                         server_config* out, config_error* err) {
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(file));
+  } catch (const toml::parse_error& e) {
+    err->file = file;
+    err->line = static_cast<int>(e.source().begin.line);
+    err->column = static_cast<int>(e.source().begin.column);
+    err->key.clear();
+    err->message = std::string(e.description());
+    return false;
+  }
+  server_config c;
+  c.source = file;
+  toml_section top(&root, file, "");
+  const toml::table* server = top.table("server");
+  const toml::table* frontend = top.table("frontend");
+  const toml::table* model = top.table("model");
+  const toml::table* engine = top.table("engine");
+  const toml::table* metrics = top.table("metrics");
+  const toml::table* actors = top.table("actors");
+  const toml::table* log = top.table("log");
+  auto fail = [&](const toml_section& s) {
+    *err = *s.error();
+    return false;
+  };
+  if (!top.finish()) return fail(top);
+
+  toml_section s_server(server, file, "server");
+  s_server.get("name", &c.name);
+  if (!s_server.finish()) return fail(s_server);
+
+  toml_section s_frontend(frontend, file, "frontend");
+  if (!parse_frontend(s_frontend, &c.frontend)) return fail(s_frontend);
+
+  toml_section s_model(model, file, "model");
+  s_model.get("path", &c.model.path);
+  s_model.get("tokenizer", &c.model.tokenizer);
+  if (!s_model.finish()) return fail(s_model);
+  c.model.path = resolve(base_dir, c.model.path);
+  c.model.tokenizer = resolve(base_dir, c.model.tokenizer);
+  if (c.model.tokenizer.empty()) c.model.tokenizer = c.model.path;
+
+  toml_section s_engine(engine, file, "engine");
+  if (!parse_engine(s_engine, &c.engine)) return fail(s_engine);
+
+  toml_section s_metrics(metrics, file, "metrics");
+  s_metrics.get("enabled", &c.metrics.enabled);
+  s_metrics.get("listen", &c.metrics.listen);
+  if (!s_metrics.finish()) return fail(s_metrics);
+
+  toml_section s_actors(actors, file, "actors");
+  s_actors.get_choice("scheduler_policy", &c.actors.scheduler_policy, {"sharing", "stealing"});
+  s_actors.get("max_threads", &c.actors.max_threads, 0, 1024);
+  s_actors.get("request_timeout_ms", &c.actors.request_timeout_ms, 1, 3600000);
+  if (!s_actors.finish()) return fail(s_actors);
+
+  toml_section s_log(log, file, "log");
+  s_log.get_choice("level", &c.log.level, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  s_log.get_choice("format", &c.log.format, {"text", "json"});
+  s_log.get("file", &c.log.file);
+  if (!s_log.finish()) return fail(s_log);
+
+  *out = std::move(c);
+  return true;
+}
+
+bool load_server_config(const std::string& file, server_config* out, config_error* err) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    *err = config_error{file, 0, 0, "", "cannot read file"};
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string dir;
+  auto slash = file.rfind('/');
+  if (slash != std::string::npos) dir = file.substr(0, slash);
+  else dir = ".";
+  return parse_server_config(text.str(), file, dir, out, err);
+}
+
+}  // namespace rampart::config

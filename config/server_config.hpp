@@ -1,0 +1,86 @@
+// rampartd's configuration: the schema of config/rampart.toml with its defaults, and a strict parser.
+// The shipped config/rampart.toml is embedded in the binary and is what rampartd runs with when given no file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config_error.hpp"
+
+namespace rampart::config {
+
+struct frontend_config {
+  std::string endpoint = "tcp://127.0.0.1:5555";
+  int64_t max_message_size = 1 << 20;  // ZMQ_MAXMSGSIZE, bytes per message
+  int64_t handshake_ivl_ms = 2000;     // ZMQ_HANDSHAKE_IVL
+  int64_t rcvhwm = 10000;              // ZMQ_RCVHWM, messages
+  int64_t sndhwm = 10000;              // ZMQ_SNDHWM, messages
+  int64_t backlog = 256;               // ZMQ_BACKLOG
+  bool router_mandatory = true;        // ZMQ_ROUTER_MANDATORY
+  int64_t heartbeat_ivl_ms = 1000;     // ZMQ_HEARTBEAT_IVL
+  int64_t heartbeat_timeout_ms = 3000; // ZMQ_HEARTBEAT_TIMEOUT
+  int64_t heartbeat_ttl_ms = 6000;     // ZMQ_HEARTBEAT_TTL
+  int64_t max_prompt_tokens = 8192;    // longer prompts are refused with prompt_too_long
+  int64_t max_tokens_limit = 4096;     // largest max_tokens a request may ask for
+  int64_t max_stop_strings = 8;
+  int64_t max_queued_requests = 1024;  // requests waiting for the engine; beyond this: shed over_capacity
+};
+
+struct model_config {
+  std::string path;       // Hugging Face checkpoint directory (config.json + safetensors); empty: no model
+  std::string tokenizer;  // directory with tokenizer.json + tokenizer_config.json; empty: same as path
+};
+
+struct engine_config {
+  int64_t threads = 0;            // 0: all cores
+  int64_t kv_block_size = 16;     // tokens per KV block
+  int64_t kv_blocks = 4096;       // blocks in the pool
+  int64_t max_batch_sequences = 64;
+  int64_t max_step_tokens = 512;  // per-step token budget (prefill chunks + decode tokens)
+  int64_t shards = 1;             // in-process expert shards
+};
+
+struct metrics_config {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:9464";
+};
+
+struct actors_config {
+  std::string scheduler_policy = "sharing";  // CAF scheduler: sharing or stealing
+  int64_t max_threads = 0;                   // 0: number of cores
+  int64_t request_timeout_ms = 5000;         // timeout on requests between stages
+};
+
+struct log_config {
+  std::string level = "info";   // trace, debug, info, warn, error, critical, off
+  std::string format = "text";  // text or json
+  std::string file;             // empty: stderr
+};
+
+struct server_config {
+  std::string name = "rampart";
+  std::string source = "<embedded default>";  // where this config came from
+  frontend_config frontend;
+  model_config model;
+  engine_config engine;
+  metrics_config metrics;
+  actors_config actors;
+  log_config log;
+};
+
+// Parses TEXT (named FILE in errors) into *out, starting from the defaults above. Relative paths in [model]
+// are resolved against BASE_DIR when it is not empty. Returns false with *err filled (file:line:column, key path)
+// on a syntax error, an unknown key, a wrong type or an impossible value.
+bool parse_server_config(std::string_view text, const std::string& file, const std::string& base_dir,
+                         server_config* out, config_error* err);
+
+// Reads and parses FILE; an unreadable file is an error with line 0. Relative paths resolve against the
+// file's directory.
+bool load_server_config(const std::string& file, server_config* out, config_error* err);
+
+// The shipped config/rampart.toml, compiled in.
+std::string_view embedded_default_config();
+
+}  // namespace rampart::config

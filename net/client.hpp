@@ -1,0 +1,52 @@
+// The C++ client library: a DEALER socket speaking docs/protocol.md. One client per thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace rampart::net {
+
+struct client_event {
+  std::string type;  // accepted, token, done, error, shed, pong, stats, registered
+  nlohmann::json body;
+};
+
+struct client_options {
+  int heartbeat_ivl_ms = 1000;
+  int heartbeat_timeout_ms = 3000;
+  int linger_ms = 0;
+  std::string source_address;  // non-empty: connect from this local address (e.g. "127.0.0.2")
+};
+
+class client {
+ public:
+  explicit client(client_options options = {});
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  // Connects to ENDPOINT (e.g. tcp://127.0.0.1:5555). ZeroMQ connects in the background; returns false with
+  // *error only when the endpoint is malformed.
+  bool connect(const std::string& endpoint, std::string* error);
+  // Sends one message of TYPE with BODY. Returns false when the socket cannot queue it.
+  bool send(std::string_view type, const nlohmann::json& body);
+  // Sends raw frames as given (for tests of malformed input).
+  bool send_frames(const std::vector<std::string>& frames);
+  // Waits up to TIMEOUT for the next event. Events whose frames are malformed are returned with type
+  // "malformed" and the raw text in body["raw"].
+  std::optional<client_event> receive(std::chrono::milliseconds timeout);
+
+  // Sends ping and waits for pong: true when the server answered within TIMEOUT.
+  bool ping(std::chrono::milliseconds timeout, nlohmann::json* pong = nullptr);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rampart::net

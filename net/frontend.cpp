@@ -1,0 +1,225 @@
+#include "net/frontend.hpp"
+
+#include <sys/eventfd.h>
+#include <cstring>
+#include <unistd.h>
+
+#include <zmq.hpp>
+
+namespace rampart::net {
+
+struct outgoing {
+  std::string peer;
+  std::vector<std::string> frames;
+};
+
+struct frontend::impl {
+  frontend_options options;
+  frontend_handler* handler;
+  frontend_counters* counters;
+  zmq::context_t ctx{1};
+  std::unique_ptr<zmq::socket_t> router;
+  std::unique_ptr<zmq::socket_t> monitor;
+  std::thread thread;
+  std::atomic<bool> running{false};
+  std::mutex outbox_mutex;
+  std::deque<outgoing> outbox;
+  int wake_fd = -1;
+  std::string bound;
+
+  void run();
+  void drain_outbox();
+  void handle_incoming();
+  void handle_monitor();
+  void send(const std::string& peer, const std::vector<std::string>& frames);
+};
+
+frontend::frontend(frontend_options options, frontend_handler* handler) : impl_(std::make_unique<impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = handler;
+  impl_->counters = &counters_;
+}
+
+frontend::~frontend() { stop(); }
+
+void* frontend::zmq_context() { return impl_->ctx.handle(); }
+
+bool frontend::start(std::string* error) {
+  auto& m = *impl_;
+  try {
+    m.router = std::make_unique<zmq::socket_t>(m.ctx, zmq::socket_type::router);
+    auto& s = *m.router;
+    s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(m.options.max_message_size));
+    s.set(zmq::sockopt::handshake_ivl, m.options.handshake_ivl_ms);
+    s.set(zmq::sockopt::rcvhwm, m.options.rcvhwm);
+    s.set(zmq::sockopt::sndhwm, m.options.sndhwm);
+    s.set(zmq::sockopt::backlog, m.options.backlog);
+    s.set(zmq::sockopt::router_mandatory, m.options.router_mandatory);
+    s.set(zmq::sockopt::heartbeat_ivl, m.options.heartbeat_ivl_ms);
+    s.set(zmq::sockopt::heartbeat_timeout, m.options.heartbeat_timeout_ms);
+    s.set(zmq::sockopt::heartbeat_ttl, m.options.heartbeat_ttl_ms);
+    s.set(zmq::sockopt::linger, 200);
+    if (!m.options.zap_domain.empty()) s.set(zmq::sockopt::zap_domain, m.options.zap_domain);
+    // Handshake outcomes and disconnects feed the monitor's application signals.
+    const std::string mon_ep = "inproc://rampart-frontend-monitor";
+    if (zmq_socket_monitor(s.handle(), mon_ep.c_str(),
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+      *error = std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno());
+      return false;
+    }
+    m.monitor = std::make_unique<zmq::socket_t>(m.ctx, zmq::socket_type::pair);
+    m.monitor->connect(mon_ep);
+    s.bind(m.options.endpoint);
+    m.bound = s.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    *error = "cannot bind " + m.options.endpoint + ": " + e.what();
+    m.monitor.reset();
+    m.router.reset();
+    return false;
+  }
+  m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (m.wake_fd < 0) {
+    *error = "eventfd failed";
+    return false;
+  }
+  m.running = true;
+  m.thread = std::thread([&m] { m.run(); });
+  return true;
+}
+
+void frontend::stop() {
+  auto& m = *impl_;
+  if (m.running.exchange(false)) {
+    uint64_t one = 1;
+    (void)!write(m.wake_fd, &one, sizeof one);
+    m.thread.join();
+  }
+  if (m.router) {
+    zmq_socket_monitor(m.router->handle(), nullptr, 0);
+    m.monitor.reset();
+    m.router.reset();
+  }
+  if (m.wake_fd >= 0) {
+    close(m.wake_fd);
+    m.wake_fd = -1;
+  }
+}
+
+std::string frontend::bound_endpoint() const { return impl_->bound; }
+
+void frontend::post(const std::string& peer, std::string_view type, const nlohmann::json& body) {
+  auto& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.outbox_mutex);
+    m.outbox.push_back(outgoing{peer, encode_event(type, body)});
+  }
+  uint64_t one = 1;
+  (void)!write(m.wake_fd, &one, sizeof one);
+}
+
+void frontend::impl::send(const std::string& peer, const std::vector<std::string>& frames) {
+  try {
+    auto r = router->send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    if (!r) {  // HWM reached for this peer: it is not reading; treat it as gone
+      counters->unroutable++;
+      handler->on_peer_gone(peer);
+      return;
+    }
+    for (size_t i = 0; i < frames.size(); ++i) {
+      auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      router->send(zmq::buffer(frames[i]), flags | zmq::send_flags::dontwait);
+    }
+    counters->events_out++;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) {
+      counters->unroutable++;
+      handler->on_peer_gone(peer);
+    }
+  }
+}
+
+void frontend::impl::drain_outbox() {
+  std::deque<outgoing> batch;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex);
+    batch.swap(outbox);
+  }
+  for (auto& o : batch) send(o.peer, o.frames);
+}
+
+void frontend::impl::handle_incoming() {
+  // Read every message that is ready, up to a bound, so one busy client cannot starve the outbox.
+  for (int n = 0; n < 256; ++n) {
+    std::vector<zmq::message_t> parts;
+    try {
+      zmq::message_t part;
+      if (!router->recv(part, zmq::recv_flags::dontwait)) return;
+      parts.push_back(std::move(part));
+      while (parts.back().more()) {
+        zmq::message_t next;
+        (void)router->recv(next, zmq::recv_flags::none);
+        parts.push_back(std::move(next));
+      }
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    counters->messages_in++;
+    std::string peer = parts[0].to_string();
+    std::vector<std::string_view> frames;
+    for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
+    decode_error err;
+    auto msg = decode_client_message(frames, options.limits, &err);
+    if (!msg) {
+      counters->malformed_in++;
+      send(peer, encode_event("error", error_body(err.request_id, err.code, err.message)));
+      continue;
+    }
+    handler->on_message(peer, std::move(*msg));
+  }
+}
+
+void frontend::impl::handle_monitor() {
+  for (;;) {
+    zmq::message_t ev, addr;
+    try {
+      if (!monitor->recv(ev, zmq::recv_flags::dontwait)) return;
+      if (ev.more()) (void)monitor->recv(addr, zmq::recv_flags::none);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    if (ev.size() < 6) continue;
+    uint16_t event;
+    std::memcpy(&event, ev.data(), 2);
+    switch (event) {
+      case ZMQ_EVENT_ACCEPTED: counters->accepted_connections++; break;
+      case ZMQ_EVENT_DISCONNECTED: counters->disconnects++; break;
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: counters->handshakes_succeeded++; break;
+      default: counters->handshakes_failed++; break;
+    }
+  }
+}
+
+void frontend::impl::run() {
+  zmq::pollitem_t items[3] = {{router->handle(), 0, ZMQ_POLLIN, 0},
+                              {nullptr, wake_fd, ZMQ_POLLIN, 0},
+                              {monitor->handle(), 0, ZMQ_POLLIN, 0}};
+  while (running.load(std::memory_order_relaxed)) {
+    try {
+      zmq::poll(items, 3, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t&) {
+      continue;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t v;
+      (void)!read(wake_fd, &v, sizeof v);
+    }
+    drain_outbox();
+    if (items[0].revents & ZMQ_POLLIN) handle_incoming();
+    if (items[2].revents & ZMQ_POLLIN) handle_monitor();
+  }
+  drain_outbox();  // what was posted before stop() still goes out
+}
+
+}  // namespace rampart::net

@@ -1,0 +1,85 @@
+// The front end: one ROUTER socket, owned by one I/O thread, speaking the protocol of net/protocol.hpp.
+// Decoded client messages go to a handler (called on the I/O thread: it must not block); events for clients
+// are posted from any thread and sent by the I/O thread, so the socket is never touched from two threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "net/protocol.hpp"
+
+namespace rampart::net {
+
+struct frontend_options {
+  std::string endpoint = "tcp://127.0.0.1:5555";
+  int max_message_size = 1 << 20;
+  int handshake_ivl_ms = 2000;
+  int rcvhwm = 10000;
+  int sndhwm = 10000;
+  int backlog = 256;
+  bool router_mandatory = true;
+  int heartbeat_ivl_ms = 1000;
+  int heartbeat_timeout_ms = 3000;
+  int heartbeat_ttl_ms = 6000;
+  std::string zap_domain;  // non-empty: consult the ZAP handler bound in this context
+  decode_limits limits;
+};
+
+// Callbacks from the I/O thread. PEER is the client's ROUTER routing id (opaque bytes).
+class frontend_handler {
+ public:
+  virtual ~frontend_handler() = default;
+  // A well-formed message. Malformed ones are answered with an error event by the frontend itself.
+  virtual void on_message(const std::string& peer, client_message msg) = 0;
+  // PEER can no longer be reached (it disconnected or its heartbeat timed out): cancel its work.
+  virtual void on_peer_gone(const std::string& peer) = 0;
+};
+
+struct frontend_counters {
+  std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> malformed_in{0};
+  std::atomic<uint64_t> events_out{0};
+  std::atomic<uint64_t> unroutable{0};  // events for peers that had gone
+  std::atomic<uint64_t> handshakes_succeeded{0};
+  std::atomic<uint64_t> handshakes_failed{0};
+  std::atomic<uint64_t> accepted_connections{0};
+  std::atomic<uint64_t> disconnects{0};
+};
+
+class frontend {
+ public:
+  frontend(frontend_options options, frontend_handler* handler);
+  ~frontend();
+  frontend(const frontend&) = delete;
+  frontend& operator=(const frontend&) = delete;
+
+  // Binds the socket and starts the I/O thread. Returns false with *error set when binding fails.
+  bool start(std::string* error);
+  // Stops the I/O thread after sending what was already posted; closes the socket. Idempotent.
+  void stop();
+
+  // Queues an event for PEER. Thread-safe, never blocks on the network.
+  void post(const std::string& peer, std::string_view type, const nlohmann::json& body);
+
+  // The endpoint actually bound (resolves port 0 / wildcards).
+  std::string bound_endpoint() const;
+  const frontend_counters& counters() const { return counters_; }
+  // The ZeroMQ context, so a ZAP handler can bind in the same context before start().
+  void* zmq_context();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  frontend_counters counters_;
+};
+
+}  // namespace rampart::net

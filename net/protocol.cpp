@@ -1,0 +1,354 @@
+#include "net/protocol.hpp"
+
+#include <cmath>
+
+namespace rampart::net {
+
+const char* to_string(error_code code) {
+  switch (code) {
+    case error_code::bad_frame: return "bad_frame";
+    case error_code::unsupported_protocol: return "unsupported_protocol";
+    case error_code::unknown_type: return "unknown_type";
+    case error_code::bad_utf8: return "bad_utf8";
+    case error_code::bad_json: return "bad_json";
+    case error_code::bad_parameter: return "bad_parameter";
+    case error_code::prompt_too_long: return "prompt_too_long";
+    case error_code::duplicate_request_id: return "duplicate_request_id";
+    case error_code::unknown_request: return "unknown_request";
+    case error_code::unavailable: return "unavailable";
+    case error_code::internal: return "internal";
+  }
+  return "internal";
+}
+
+const char* to_string(priority_class p) {
+  switch (p) {
+    case priority_class::critical: return "critical";
+    case priority_class::high: return "high";
+    case priority_class::normal: return "normal";
+    case priority_class::sheddable: return "sheddable";
+  }
+  return "normal";
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (int k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+struct field_error {
+  std::string message;
+};
+
+// Each reader returns false and sets *e when the field is present with a wrong type or value.
+bool read_string(const json& body, const char* key, std::string* out, size_t max_len, field_error* e) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  if (!it->is_string()) {
+    e->message = std::string(key) + " must be a string";
+    return false;
+  }
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.size() > max_len) {
+    e->message = std::string(key) + " is longer than " + std::to_string(max_len) + " bytes";
+    return false;
+  }
+  *out = s;
+  return true;
+}
+
+bool read_number(const json& body, const char* key, double* out, double lo, double hi, field_error* e) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  if (!it->is_number()) {
+    e->message = std::string(key) + " must be a number";
+    return false;
+  }
+  double v = it->get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi) {
+    e->message = std::string(key) + " must be in [" + json(lo).dump() + ", " + json(hi).dump() + "]";
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+bool read_int(const json& body, const char* key, int64_t* out, int64_t lo, int64_t hi, field_error* e) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  if (!it->is_number_integer()) {
+    e->message = std::string(key) + " must be an integer";
+    return false;
+  }
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > static_cast<uint64_t>(hi) : it->get<int64_t>() > hi) {
+    e->message = std::string(key) + " must be at most " + std::to_string(hi);
+    return false;
+  }
+  int64_t v = it->get<int64_t>();
+  if (v < lo) {
+    e->message = std::string(key) + " must be at least " + std::to_string(lo);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+bool read_messages(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
+  const json& m = body.at("messages");
+  if (!m.is_array() || m.empty()) {
+    e->message = "messages must be a non-empty array";
+    return false;
+  }
+  if (m.size() > limits.max_messages) {
+    e->message = "more than " + std::to_string(limits.max_messages) + " messages";
+    return false;
+  }
+  for (const auto& msg : m) {
+    if (!msg.is_object()) {
+      e->message = "each message must be an object";
+      return false;
+    }
+    auto role = msg.find("role");
+    if (role == msg.end() || !role->is_string()) {
+      e->message = "each message needs a string role";
+      return false;
+    }
+    const auto& rs = role->get_ref<const std::string&>();
+    if (rs != "system" && rs != "user" && rs != "assistant" && rs != "tool") {
+      e->message = "role must be system, user, assistant or tool, not \"" + rs + "\"";
+      return false;
+    }
+    auto content = msg.find("content");
+    if (content != msg.end() && !content->is_string() && !content->is_null()) {
+      e->message = "message content must be a string";
+      return false;
+    }
+  }
+  r->kind = input_kind::chat;
+  r->messages = m;
+  return true;
+}
+
+bool read_generate(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
+  int inputs = body.contains("messages") + body.contains("text") + body.contains("ids");
+  if (inputs != 1) {
+    e->message = "exactly one of messages, text or ids is required";
+    return false;
+  }
+  if (body.contains("messages")) {
+    if (!read_messages(body, limits, r, e)) return false;
+  } else if (body.contains("text")) {
+    const json& t = body.at("text");
+    if (!t.is_string() || t.get_ref<const std::string&>().empty()) {
+      e->message = "text must be a non-empty string";
+      return false;
+    }
+    r->kind = input_kind::text;
+    r->text = t.get<std::string>();
+  } else {
+    const json& ids = body.at("ids");
+    if (!ids.is_array() || ids.empty()) {
+      e->message = "ids must be a non-empty array of token ids";
+      return false;
+    }
+    r->kind = input_kind::ids;
+    r->ids.reserve(ids.size());
+    for (const auto& id : ids) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+          (limits.vocab_size > 0 && id.get<int64_t>() >= limits.vocab_size) || id.get<int64_t>() > INT32_MAX) {
+        e->message = "ids must be integers in [0, vocab_size)";
+        return false;
+      }
+      r->ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+  }
+  if (!read_int(body, "max_tokens", &r->max_tokens, 1, limits.max_tokens_limit, e)) return false;
+  if (!read_number(body, "temperature", &r->params.temperature, 0.0, 100.0, e)) return false;
+  if (!read_number(body, "top_p", &r->params.top_p, 0.0, 1.0, e)) return false;
+  if (body.contains("top_p") && r->params.top_p <= 0.0) {
+    e->message = "top_p must be in (0, 1]";
+    return false;
+  }
+  if (!read_int(body, "top_k", &r->params.top_k, 0, 1 << 30, e)) return false;
+  if (!read_number(body, "min_p", &r->params.min_p, 0.0, 1.0, e)) return false;
+  if (body.contains("seed") && !body.at("seed").is_null()) {
+    int64_t seed = 0;
+    if (!read_int(body, "seed", &seed, 0, INT64_MAX, e)) return false;
+    r->params.seed = static_cast<uint64_t>(seed);
+  }
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      r->stop.push_back(it->get<std::string>());
+    } else if (it->is_array()) {
+      for (const auto& s : *it) {
+        if (!s.is_string()) {
+          e->message = "stop must be a string or an array of strings";
+          return false;
+        }
+        r->stop.push_back(s.get<std::string>());
+      }
+    } else {
+      e->message = "stop must be a string or an array of strings";
+      return false;
+    }
+    if (r->stop.size() > limits.max_stop_strings) {
+      e->message = "at most " + std::to_string(limits.max_stop_strings) + " stop strings";
+      return false;
+    }
+    for (const auto& s : r->stop) {
+      if (s.empty() || s.size() > limits.max_stop_length) {
+        e->message = "stop strings must be 1 to " + std::to_string(limits.max_stop_length) + " bytes";
+        return false;
+      }
+    }
+  }
+  std::string priority = "normal";
+  if (!read_string(body, "priority", &priority, 32, e)) return false;
+  if (priority == "critical") r->priority = priority_class::critical;
+  else if (priority == "high") r->priority = priority_class::high;
+  else if (priority == "normal") r->priority = priority_class::normal;
+  else if (priority == "sheddable" || priority == "low") r->priority = priority_class::sheddable;
+  else {
+    e->message = "priority must be critical, high, normal or sheddable";
+    return false;
+  }
+  if (!read_string(body, "api_key", &r->api_key, 256, e)) return false;
+  if (auto it = body.find("add_generation_prompt"); it != body.end()) {
+    if (!it->is_boolean()) {
+      e->message = "add_generation_prompt must be a boolean";
+      return false;
+    }
+    r->add_generation_prompt = it->get<bool>();
+  }
+  if (auto it = body.find("skip_special_tokens"); it != body.end()) {
+    if (!it->is_boolean()) {
+      e->message = "skip_special_tokens must be a boolean";
+      return false;
+    }
+    r->skip_special_tokens = it->get<bool>();
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<client_message> decode_client_message(const std::vector<std::string_view>& frames,
+                                                    const decode_limits& limits, decode_error* err) {
+  auto fail = [&](error_code code, std::string message) -> std::optional<client_message> {
+    err->code = code;
+    err->message = std::move(message);
+    return std::nullopt;
+  };
+  err->request_id.clear();
+  if (frames.size() != 3) {
+    return fail(error_code::bad_frame,
+                "expected 3 frames (protocol, type, body), got " + std::to_string(frames.size()));
+  }
+  if (frames[0] != protocol_id) {
+    return fail(error_code::unsupported_protocol, "first frame must be \"rampart/1\"");
+  }
+  client_message msg;
+  const std::string_view type = frames[1];
+  if (type == "generate") msg.type = message_type::generate;
+  else if (type == "cancel") msg.type = message_type::cancel;
+  else if (type == "ping") msg.type = message_type::ping;
+  else if (type == "stats") msg.type = message_type::stats;
+  else if (type == "register") msg.type = message_type::register_tenant;
+  else {
+    std::string shown(type.substr(0, 32));
+    if (!valid_utf8(shown)) shown = "(binary)";
+    return fail(error_code::unknown_type, "unknown message type \"" + shown + "\"");
+  }
+  const std::string_view body_text = frames[2];
+  if (body_text.size() > limits.max_body_bytes) return fail(error_code::bad_frame, "body too large");
+  if (!valid_utf8(body_text)) return fail(error_code::bad_utf8, "body is not valid UTF-8");
+  json body = body_text.empty() ? json::object() : json::parse(body_text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return fail(error_code::bad_json, "body must be a JSON object");
+  }
+  field_error fe;
+  if (msg.type == message_type::generate || msg.type == message_type::cancel) {
+    std::string id;
+    auto it = body.find("request_id");
+    if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty() ||
+        it->get_ref<const std::string&>().size() > limits.max_request_id_length) {
+      return fail(error_code::bad_parameter, "request_id must be a non-empty string of at most " +
+                                                 std::to_string(limits.max_request_id_length) + " bytes");
+    }
+    id = it->get<std::string>();
+    err->request_id = id;
+    if (msg.type == message_type::cancel) {
+      msg.cancel.request_id = id;
+      return msg;
+    }
+    msg.generate.request_id = id;
+    if (!read_generate(body, limits, &msg.generate, &fe)) return fail(error_code::bad_parameter, fe.message);
+    return msg;
+  }
+  if (msg.type == message_type::register_tenant) {
+    if (!read_string(body, "name", &msg.registration.name, 128, &fe)) {
+      return fail(error_code::bad_parameter, fe.message);
+    }
+    return msg;
+  }
+  if (msg.type == message_type::ping) msg.ping_body = std::move(body);
+  return msg;
+}
+
+std::vector<std::string> encode_event(std::string_view type, const nlohmann::json& body) {
+  return {std::string(protocol_id), std::string(type),
+          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+std::vector<std::string> encode_client_message(std::string_view type, const nlohmann::json& body) {
+  return encode_event(type, body);
+}
+
+nlohmann::json error_body(std::string_view request_id, error_code code, std::string_view message) {
+  nlohmann::json b = {{"code", to_string(code)}, {"message", message}};
+  if (!request_id.empty()) b["request_id"] = request_id;
+  return b;
+}
+
+nlohmann::json shed_body(std::string_view request_id, std::string_view reason, int64_t retry_after_ms) {
+  nlohmann::json b = {{"reason", reason}, {"retry_after_ms", retry_after_ms}};
+  if (!request_id.empty()) b["request_id"] = request_id;
+  return b;
+}
+
+}  // namespace rampart::net

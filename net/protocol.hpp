@@ -1,0 +1,116 @@
+// Rampart's wire protocol codec (docs/protocol.md): pure functions from frames to messages and back.
+// A client message is three frames: protocol id "rampart/1", message type, JSON body (UTF-8).
+// Nothing here touches a socket, so it can be tested and fuzzed alone.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rampart::net {
+
+inline constexpr std::string_view protocol_id = "rampart/1";
+
+// Error codes carried by `error` events. Stable strings (to_string) are part of the protocol.
+enum class error_code {
+  bad_frame,             // wrong number of frames or empty frames
+  unsupported_protocol,  // first frame is not "rampart/1"
+  unknown_type,          // message type not understood
+  bad_utf8,              // body is not valid UTF-8
+  bad_json,              // body is not a JSON object
+  bad_parameter,         // a field has the wrong type or an impossible value (message says which)
+  prompt_too_long,       // prompt exceeds max_prompt_tokens
+  duplicate_request_id,  // a request with this id from this client is still running
+  unknown_request,       // cancel for a request id that is not running
+  unavailable,           // no model loaded, or a stage is down
+  internal,              // a stage failed while serving the request
+};
+const char* to_string(error_code code);
+
+enum class input_kind { chat, text, ids };
+
+// Request classes, highest first. A higher class may preempt a lower one.
+enum class priority_class { critical = 0, high = 1, normal = 2, sheddable = 3 };
+const char* to_string(priority_class p);
+
+struct sampling {
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t top_k = 0;   // 0: off
+  double min_p = 0.0;  // 0: off
+  std::optional<uint64_t> seed;
+};
+
+struct generate_request {
+  std::string request_id;  // client-chosen, unique among the client's running requests
+  input_kind kind = input_kind::text;
+  nlohmann::json messages;  // chat: array of {role, content, ...} objects (validated)
+  bool add_generation_prompt = true;
+  std::string text;            // text
+  std::vector<int32_t> ids;    // ids
+  int64_t max_tokens = 256;
+  sampling params;
+  std::vector<std::string> stop;
+  priority_class priority = priority_class::normal;
+  std::string api_key;  // empty: anonymous
+  bool skip_special_tokens = true;
+};
+
+struct cancel_request {
+  std::string request_id;
+};
+
+struct register_request {
+  std::string name;  // tenant display name
+};
+
+enum class message_type { generate, cancel, ping, stats, register_tenant };
+
+struct client_message {
+  message_type type = message_type::ping;
+  generate_request generate;
+  cancel_request cancel;
+  register_request registration;
+  nlohmann::json ping_body;  // echoed back in pong
+};
+
+// Limits a decoder enforces before anything else sees the request.
+struct decode_limits {
+  size_t max_body_bytes = 1 << 20;
+  int64_t max_tokens_limit = 4096;
+  size_t max_stop_strings = 8;
+  size_t max_stop_length = 256;
+  size_t max_request_id_length = 128;
+  size_t max_messages = 256;
+  int64_t vocab_size = 0;  // ids must be < vocab_size when > 0
+};
+
+struct decode_error {
+  error_code code = error_code::bad_frame;
+  std::string message;
+  std::string request_id;  // when the body was readable enough to tell
+};
+
+// Decodes the frames a client sent (without the ROUTER's routing-id frame). Returns nullopt and fills *err on
+// any problem; never throws.
+std::optional<client_message> decode_client_message(const std::vector<std::string_view>& frames,
+                                                    const decode_limits& limits, decode_error* err);
+
+// The three frames of a server event: protocol id, event type, JSON body.
+std::vector<std::string> encode_event(std::string_view type, const nlohmann::json& body);
+
+// The three frames of a client message (used by the client library and tests).
+std::vector<std::string> encode_client_message(std::string_view type, const nlohmann::json& body);
+
+// Event bodies, so every sender spells them the same way.
+nlohmann::json error_body(std::string_view request_id, error_code code, std::string_view message);
+nlohmann::json shed_body(std::string_view request_id, std::string_view reason, int64_t retry_after_ms);
+
+// True when TEXT is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
+bool valid_utf8(std::string_view text);
+
+}  // namespace rampart::net

@@ -1,0 +1,112 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "config/server_config.hpp"
+#include "tests/support/paths.hpp"
+
+using namespace rampart::config;
+
+namespace {
+bool parse(const std::string& text, server_config* out, config_error* err) {
+  return parse_server_config(text, "test.toml", "/base", out, err);
+}
+}  // namespace
+
+TEST_CASE("the embedded default parses and matches the shipped file", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse_server_config(embedded_default_config(), "<embedded>", "", &c, &err));
+  CHECK(c.frontend.endpoint == "tcp://127.0.0.1:5555");
+  CHECK(c.frontend.max_message_size == 1048576);
+  CHECK(c.metrics.listen == "127.0.0.1:9464");
+  server_config shipped;
+  REQUIRE(load_server_config(rampart::test::source_dir() + "/config/rampart.toml", &shipped, &err));
+  CHECK(shipped.frontend.endpoint == c.frontend.endpoint);
+  CHECK(shipped.engine.kv_blocks == c.engine.kv_blocks);
+}
+
+TEST_CASE("an empty file gives the documented defaults", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("", &c, &err));
+  CHECK(c.frontend.endpoint == "tcp://127.0.0.1:5555");
+  CHECK(c.frontend.handshake_ivl_ms == 2000);
+  CHECK(c.log.level == "info");
+  CHECK(c.actors.scheduler_policy == "sharing");
+}
+
+TEST_CASE("a syntax error reports file, line and column", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE_FALSE(parse("[frontend]\nendpoint = \"tcp://x:1\"\nrcvhwm = = 5\n", &c, &err));
+  CHECK(err.file == "test.toml");
+  CHECK(err.line == 3);
+  CHECK(err.column == 10);
+  CHECK(err.to_string().rfind("test.toml:3:10: ", 0) == 0);
+}
+
+TEST_CASE("an unknown key is an error naming the key path and its position", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE_FALSE(parse("[frontend]\n\nrcvhvm = 5\n", &c, &err));
+  CHECK(err.key == "frontend.rcvhvm");
+  CHECK(err.line == 3);
+  CHECK(err.column == 1);
+  CHECK(err.message == "unknown key");
+}
+
+TEST_CASE("an unknown section is an error", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE_FALSE(parse("[frontdoor]\nx = 1\n", &c, &err));
+  CHECK(err.key == "frontdoor");
+  CHECK(err.line == 1);
+}
+
+TEST_CASE("a wrong type is an error, booleans are not integers", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE_FALSE(parse("[frontend]\nrcvhwm = true\n", &c, &err));
+  CHECK(err.key == "frontend.rcvhwm");
+  CHECK(err.message == "expected an integer, found a boolean");
+  CHECK(err.line == 2);
+  CHECK(err.column == 10);
+}
+
+TEST_CASE("an impossible value is an error", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE_FALSE(parse("[engine]\nkv_block_size = 0\n", &c, &err));
+  CHECK(err.key == "engine.kv_block_size");
+  CHECK(err.message.find("out of range") != std::string::npos);
+  REQUIRE_FALSE(parse("[log]\nlevel = \"loud\"\n", &c, &err));
+  CHECK(err.key == "log.level");
+}
+
+TEST_CASE("a failed parse leaves the output untouched", "[config]") {
+  server_config c;
+  c.name = "before";
+  config_error err;
+  REQUIRE_FALSE(parse("[server]\nname = \"after\"\n[engine]\nshards = -1\n", &c, &err));
+  CHECK(c.name == "before");
+}
+
+TEST_CASE("relative model paths resolve against the config file's folder", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("[model]\npath = \"models/demo\"\n", &c, &err));
+  CHECK(c.model.path == "/base/models/demo");
+  CHECK(c.model.tokenizer == "/base/models/demo");
+  REQUIRE(parse("[model]\npath = \"/abs/m\"\ntokenizer = \"tok\"\n", &c, &err));
+  CHECK(c.model.path == "/abs/m");
+  CHECK(c.model.tokenizer == "/base/tok");
+}
+
+TEST_CASE("an unreadable file is an error without a position", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE_FALSE(load_server_config("/nonexistent/rampart.toml", &c, &err));
+  CHECK(err.line == 0);
+  CHECK(err.to_string() == "/nonexistent/rampart.toml: cannot read file");
+}

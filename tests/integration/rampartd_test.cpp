@@ -1,0 +1,176 @@
+// rampartd as a real process: start-up, health, malformed input, reload and graceful shutdown.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <fstream>
+
+#include "net/client.hpp"
+#include "tests/support/paths.hpp"
+#include "tests/support/process.hpp"
+
+using namespace rampart;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct running_server {
+  int port = test::free_port();
+  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  std::unique_ptr<test::child_process> proc;
+
+  explicit running_server(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--endpoint", endpoint};
+    args.insert(args.end(), extra.begin(), extra.end());
+    proc = std::make_unique<test::child_process>(test::bin("rampartd"), args);
+    bool ready = proc->wait_ready([&] {
+      net::client c;
+      c.connect(endpoint, nullptr);
+      return c.ping(200ms);
+    }, 20s);
+    INFO(proc->log());
+    REQUIRE(ready);
+  }
+};
+
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("rampartd answers a health check and stops cleanly on SIGINT", "[integration]") {
+  running_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  nlohmann::json pong;
+  REQUIRE(c.ping(2s, &pong));
+  CHECK(pong["status"] == "ok");
+  CHECK(pong["stages"]["gateway"]["up"] == true);
+  server.proc->signal(SIGINT);
+  auto status = server.proc->wait_exit(15s);
+  REQUIRE(status);
+  CHECK(*status == 0);
+  CHECK(server.proc->log().find("stopped cleanly") != std::string::npos);
+}
+
+TEST_CASE("rampartd exits 0 on SIGTERM", "[integration]") {
+  running_server server;
+  server.proc->signal(SIGTERM);
+  auto status = server.proc->wait_exit(15s);
+  REQUIRE(status);
+  CHECK(*status == 0);
+}
+
+TEST_CASE("check-config reports file:line:column and exits 2 on a broken file", "[integration]") {
+  auto dir = test::make_temp_dir("rampart-cfg");
+  auto bad = write_file(dir, "bad.toml", "[frontend]\nendpoint = \"tcp://127.0.0.1:1\"\nbacklog = = 3\n");
+  std::string out;
+  CHECK(test::run_command(test::bin("rampartd"), {"--check-config", bad}, &out) == 2);
+  CHECK(out.find(bad + ":3:11: ") != std::string::npos);
+  auto unknown = write_file(dir, "unknown.toml", "[engine]\nthreds = 2\n");
+  CHECK(test::run_command(test::bin("rampartd"), {"--check-config", unknown}, &out) == 2);
+  CHECK(out.find(unknown + ":2:1: engine.threds: unknown key") != std::string::npos);
+  auto good = write_file(dir, "good.toml", "[engine]\nthreads = 2\n");
+  CHECK(test::run_command(test::bin("rampartd"), {"--check-config", good}, &out) == 0);
+  CHECK(test::run_command(test::bin("rampartd"), {"--check-config", dir + "/missing.toml"}, &out) == 2);
+  CHECK(out.find("missing.toml: cannot read file") != std::string::npos);
+}
+
+TEST_CASE("rampartd refuses to start on an invalid config with exit code 2", "[integration]") {
+  auto dir = test::make_temp_dir("rampart-cfg");
+  auto bad = write_file(dir, "bad.toml", "[log]\nlevel = 7\n");
+  std::string out;
+  CHECK(test::run_command(test::bin("rampartd"), {"--config", bad}, &out) == 2);
+  CHECK(out.find(bad + ":2:9: log.level: expected a string, found an integer") != std::string::npos);
+}
+
+TEST_CASE("help, version and unknown options", "[integration]") {
+  std::string out;
+  CHECK(test::run_command(test::bin("rampartd"), {"--help"}, &out) == 0);
+  CHECK(out.find("--check-config") != std::string::npos);
+  CHECK(test::run_command(test::bin("rampartd"), {"--version"}, &out) == 0);
+  CHECK(out.rfind("rampartd ", 0) == 0);
+  CHECK(test::run_command(test::bin("rampartd"), {"--frobnicate"}, &out) == 2);
+}
+
+TEST_CASE("malformed frames get error events and the server keeps serving", "[integration]") {
+  running_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  struct probe {
+    std::vector<std::string> frames;
+    const char* code;
+  };
+  std::vector<probe> probes = {
+      {{"rampart/1"}, "bad_frame"},
+      {{"nonsense", "ping", "{}"}, "unsupported_protocol"},
+      {{"rampart/1", "teleport", "{}"}, "unknown_type"},
+      {{"rampart/1", "generate", "{\"request_id\":\"x\",\"text\":\"\xc3\"}"}, "bad_utf8"},
+      {{"rampart/1", "generate", "{{{"}, "bad_json"},
+      {{"rampart/1", "generate", "{\"request_id\":\"x\",\"text\":\"a\",\"max_tokens\":-4}"}, "bad_parameter"},
+  };
+  for (const auto& p : probes) {
+    REQUIRE(c.send_frames(p.frames));
+    auto ev = c.receive(5s);
+    REQUIRE(ev);
+    CHECK(ev->type == "error");
+    CHECK(ev->body["code"] == p.code);
+  }
+  CHECK(c.ping(2s));
+  net::client other;
+  REQUIRE(other.connect(server.endpoint, nullptr));
+  CHECK(other.ping(2s));
+}
+
+TEST_CASE("an oversized message drops only that connection", "[integration]") {
+  running_server server;
+  net::client big;
+  REQUIRE(big.connect(server.endpoint, nullptr));
+  std::string huge(2 << 20, 'a');  // past the default 1 MiB ZMQ_MAXMSGSIZE
+  big.send_frames({"rampart/1", "generate", huge});
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  CHECK(c.ping(2s));
+}
+
+TEST_CASE("SIGHUP with an invalid file keeps the old configuration and the server running", "[integration]") {
+  auto dir = test::make_temp_dir("rampart-cfg");
+  auto path = write_file(dir, "rampart.toml", "[log]\nlevel = \"info\"\n");
+  running_server server({"--config", path});
+  write_file(dir, "rampart.toml", "[log]\nlevel = \n");
+  server.proc->signal(SIGHUP);
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  REQUIRE(server.proc->wait_ready([&] {
+    return server.proc->log().find("configuration not reloaded") != std::string::npos;
+  }, 5s));
+  CHECK(c.ping(2s));
+  write_file(dir, "rampart.toml", "[log]\nlevel = \"debug\"\n");
+  server.proc->signal(SIGHUP);
+  REQUIRE(server.proc->wait_ready([&] {
+    return server.proc->log().find("configuration reloaded") != std::string::npos;
+  }, 5s));
+  CHECK(c.ping(2s));
+}
+
+TEST_CASE("JSON log lines are valid JSON objects", "[integration]") {
+  running_server server({"--log-format", "json"});
+  server.proc->signal(SIGTERM);
+  REQUIRE(server.proc->wait_exit(15s));
+  std::istringstream lines(server.proc->log());
+  std::string line;
+  int parsed = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    INFO(line);
+    REQUIRE(j.is_object());
+    CHECK(j.contains("level"));
+    CHECK(j.contains("msg"));
+    ++parsed;
+  }
+  CHECK(parsed >= 2);
+}
