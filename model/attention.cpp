@@ -1,0 +1,147 @@
+#include "model/attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "model/kernels_parallel.hpp"
+
+namespace rampart::model {
+
+namespace {
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+}  // namespace
+
+mla_attention::mla_attention(const model_config& config, const kernel_ops& k, thread_pool& pool,
+                             int64_t max_context)
+    : cfg_(config),
+      k_(k),
+      pool_(pool),
+      rope_(config),
+      scale_(static_cast<float>(attention_softmax_scale(config))),
+      max_context_(max_context),
+      H_(config.num_attention_heads),
+      nope_(config.qk_nope_head_dim),
+      r_(config.qk_rope_head_dim),
+      v_(config.v_head_dim),
+      C_(config.kv_lora_rank),
+      Q_(config.q_lora_rank),
+      D_(config.hidden_size) {
+  row_scratch_.resize(static_cast<size_t>(pool.size() * C_));
+  score_scratch_.resize(static_cast<size_t>(pool.size() * H_ * max_context));
+}
+
+void mla_attention::prepare(const token_slot* slots, int64_t n) {
+  const int64_t half = r_ / 2;
+  grow(cos_, static_cast<size_t>(n * half));
+  grow(sin_, static_cast<size_t>(n * half));
+  for (int64_t t = 0; t < n; ++t) rope_.angles(slots[t].pos, &cos_[t * half], &sin_[t * half]);
+}
+
+void mla_attention::forward(const attention_weights& w, int64_t layer, const float* xn, int64_t n,
+                            const token_slot* slots, kv_cache& kv, float* out) {
+  const int64_t qw = H_ * (nope_ + r_), kw = C_ + r_, half = r_ / 2;
+  const int bs = kv.block_tokens();
+  grow(q_, static_cast<size_t>(n * qw));
+  grow(kva_, static_cast<size_t>(n * kw));
+  grow(qabs_, static_cast<size_t>(n * H_ * kw));
+  grow(olat_, static_cast<size_t>(n * H_ * C_));
+  grow(o_, static_cast<size_t>(n * H_ * v_));
+
+  // Queries.
+  if (w.q_lora) {
+    grow(qa_, static_cast<size_t>(n * Q_));
+    matmul(pool_, k_, w.q_a, xn, D_, n, qa_.data(), Q_);
+    for (int64_t t = 0; t < n; ++t)
+      rms_norm(&qa_[t * Q_], w.q_a_norm.data(), Q_, cfg_.rms_norm_eps, &qa_[t * Q_]);
+    matmul(pool_, k_, w.q_b, qa_.data(), Q_, n, q_.data(), qw);
+  } else {
+    matmul(pool_, k_, w.q, xn, D_, n, q_.data(), qw);
+  }
+
+  // Latent keys: normalise c, rotate k_rope, store both in the cache at the token's position.
+  matmul(pool_, k_, w.kv_a, xn, D_, n, kva_.data(), kw);
+  for (int64_t t = 0; t < n; ++t) {
+    float* a = &kva_[t * kw];
+    rms_norm(a, w.kv_a_norm.data(), C_, cfg_.rms_norm_eps, a);
+    rope_.apply(a + C_, &cos_[t * half], &sin_[t * half]);
+    const int64_t pos = slots[t].pos;
+    std::memcpy(kv.row(layer, slots[t].blocks[pos / bs], pos % bs), a, sizeof(float) * kw);
+  }
+
+  // Absorbed queries [t, h] = (q_nope W_UK[h], RoPE(q_rope)).
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < H_; ++h) {
+      float* qr = &qabs_[(t * H_ + h) * kw + C_];
+      std::memcpy(qr, &q_[t * qw + h * (nope_ + r_) + nope_], sizeof(float) * r_);
+      rope_.apply(qr, &cos_[t * half], &sin_[t * half]);
+    }
+  pool_.parallel_for(H_, [&](int64_t h0, int64_t h1, int thr) {
+    float* row = &row_scratch_[thr * C_];
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t t = 0; t < n; ++t) std::fill_n(&qabs_[(t * H_ + h) * kw], C_, 0.0f);
+      for (int64_t i = 0; i < nope_; ++i) {
+        k_.load_row(w.kv_b, h * (nope_ + v_) + i, row);
+        for (int64_t t = 0; t < n; ++t)
+          k_.axpy(q_[t * qw + h * (nope_ + r_) + i], row, &qabs_[(t * H_ + h) * kw], C_);
+      }
+    }
+  });
+
+  // Scores, softmax and latent outputs. Few tokens: split heads too, so every thread has work. Tokens are
+  // visited from both ends alternately so the contiguous split balances causal prefill's growing cost.
+  const int64_t threads = pool_.size();
+  const int64_t groups = n >= threads ? 1 : std::min<int64_t>(H_, threads);
+  const int64_t hg = (H_ + groups - 1) / groups;
+  pool_.parallel_for(n * groups, [&](int64_t b, int64_t e, int thr) {
+    float* scores = &score_scratch_[static_cast<size_t>(thr * H_ * max_context_)];
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t i = it / groups, g = it % groups;
+      const int64_t t = i % 2 == 0 ? i / 2 : n - 1 - i / 2;
+      const int h0 = static_cast<int>(g * hg), h1 = static_cast<int>(std::min(H_, (g + 1) * hg));
+      if (h0 < h1) attend(layer, t, h0, h1, slots[t], kv, scores);
+    }
+  });
+
+  // Values: o[t, h] = W_UV[h] o_lat[t, h], then the output projection.
+  pool_.parallel_for(H_, [&](int64_t h0, int64_t h1, int) {
+    for (int64_t h = h0; h < h1; ++h) {
+      const weight_matrix uv = w.kv_b.slice_rows(h * (nope_ + v_) + nope_, v_);
+      k_.gemm_rows(uv, &olat_[h * C_], H_ * C_, n, &o_[h * v_], H_ * v_, 0, v_);
+    }
+  });
+  matmul(pool_, k_, w.o, o_.data(), H_ * v_, n, out, D_);
+}
+
+void mla_attention::attend(int64_t layer, int64_t t, int h0, int h1, const token_slot& slot, const kv_cache& kv,
+                           float* scores) {
+  const int64_t kw = C_ + r_, keys = slot.pos + 1;
+  const int bs = kv.block_tokens();
+  const float* q = &qabs_[t * H_ * kw];
+  for (int64_t s = 0; s < keys; ++s) {
+    const float* row = kv.row(layer, slot.blocks[s / bs], s % bs);
+    for (int h = h0; h < h1; ++h) scores[(h - h0) * max_context_ + s] = k_.dot(q + h * kw, row, kw) * scale_;
+  }
+  for (int h = h0; h < h1; ++h) {
+    float* sc = scores + (h - h0) * max_context_;
+    float mx = sc[0];
+    for (int64_t s = 1; s < keys; ++s) mx = std::max(mx, sc[s]);
+    float sum = 0.0f;
+    for (int64_t s = 0; s < keys; ++s) {
+      sc[s] = std::exp(sc[s] - mx);
+      sum += sc[s];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t s = 0; s < keys; ++s) sc[s] *= inv;
+    std::fill_n(&olat_[(t * H_ + h) * C_], C_, 0.0f);
+  }
+  for (int64_t s = 0; s < keys; ++s) {
+    const float* row = kv.row(layer, slot.blocks[s / bs], s % bs);
+    for (int h = h0; h < h1; ++h) k_.axpy(scores[(h - h0) * max_context_ + s], row, &olat_[(t * H_ + h) * C_], C_);
+  }
+}
+
+}  // namespace rampart::model

@@ -1,0 +1,278 @@
+#include "model/engine.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "model/attention.hpp"
+#include "model/block_manager.hpp"
+#include "model/kernels_parallel.hpp"
+#include "model/kv_cache.hpp"
+#include "model/layers.hpp"
+#include "model/moe.hpp"
+
+namespace rampart::model {
+
+namespace {
+
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+struct sequence {
+  std::vector<int32_t> blocks;
+  int64_t length = 0;
+  uint64_t last_hash = 0;       // chain hash of the last full block (0: none yet)
+  std::vector<int32_t> filling;  // tokens of the block being filled
+  uint64_t stamp = 0;            // last step that included this sequence
+};
+
+// Checks the config fields the forward pass relies on; "" when usable.
+std::string check_config(const model_config& c) {
+  if (c.n_routed_experts > 0) {
+    if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts)
+      return "num_experts_per_tok must be in [1, n_routed_experts]";
+    if (c.n_group < 1 || c.n_routed_experts % c.n_group != 0) return "n_group must divide n_routed_experts";
+    if (c.topk_group < 1 || c.topk_group > c.n_group) return "topk_group must be in [1, n_group]";
+    if (c.topk_method != router_topk::greedy && c.n_group > 1 &&
+        c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok)
+      return "topk_group groups hold fewer experts than num_experts_per_tok";
+    if (c.moe_intermediate_size <= 0) return "moe_intermediate_size must be positive";
+  }
+  if (c.moe_layer_freq < 1) return "moe_layer_freq must be >= 1";
+  if (c.max_position_embeddings <= 0) return "max_position_embeddings must be positive";
+  return "";
+}
+
+}  // namespace
+
+struct engine::impl {
+  std::shared_ptr<const checkpoint> ck;
+  const model_config& cfg;
+  model_weights w;
+  const kernel_ops& k;
+  thread_pool pool;
+  std::shared_ptr<expert_backend> experts;
+  int64_t n_blocks;
+  kv_cache kv;
+  block_manager blocks;
+  mla_attention attn;
+  feed_forward ffn;
+  bool prefix_cache;
+  std::unordered_map<uint64_t, sequence> seqs;
+  int64_t prefix_hit_tokens = 0;
+  uint64_t step_count = 0;
+  // Step scratch, grown on demand.
+  std::vector<float> x, xn, tmp;
+  std::vector<token_slot> slots;
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> logit_rows;
+
+  impl(std::shared_ptr<const checkpoint> c, model_weights weights, const engine_options& o, int64_t blocks_n)
+      : ck(std::move(c)),
+        cfg(ck->config()),
+        w(std::move(weights)),
+        k(kernels()),
+        pool(o.threads),
+        experts(o.experts ? o.experts : std::make_shared<local_expert_backend>(w, k, pool)),
+        n_blocks(blocks_n),
+        kv(cfg.num_hidden_layers, blocks_n, o.kv_block_tokens, cfg.kv_lora_rank + cfg.qk_rope_head_dim),
+        blocks(blocks_n, o.kv_block_tokens),
+        attn(cfg, k, pool, blocks_n * o.kv_block_tokens),
+        ffn(cfg, k, pool, *experts),
+        prefix_cache(o.prefix_cache) {}
+
+  int64_t blocks_for(int64_t tokens) const { return (tokens + blocks.block_tokens() - 1) / blocks.block_tokens(); }
+  void forward(int64_t n, step_output* out);
+};
+
+engine::engine(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+engine::~engine() = default;
+
+std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, const engine_options& options,
+                                       std::string* err) {
+  if (!ck) {
+    *err = "engine: no checkpoint";
+    return nullptr;
+  }
+  const model_config& c = ck->config();
+  const std::string bad = check_config(c);
+  if (!bad.empty()) {
+    *err = ck->dir() + "/config.json: " + bad;
+    return nullptr;
+  }
+  if (options.kv_block_tokens < 1 || options.kv_cache_tokens < 0) {
+    *err = "engine: kv_block_tokens must be >= 1 and kv_cache_tokens >= 0";
+    return nullptr;
+  }
+  model_weights w;
+  if (!model_weights::load(*ck, &w, err)) return nullptr;
+  const int64_t tokens =
+      options.kv_cache_tokens > 0 ? options.kv_cache_tokens : std::min<int64_t>(c.max_position_embeddings, 16384);
+  const int64_t n_blocks = (tokens + options.kv_block_tokens - 1) / options.kv_block_tokens;
+  return std::unique_ptr<engine>(new engine(std::make_unique<impl>(std::move(ck), std::move(w), options, n_blocks)));
+}
+
+const model_config& engine::config() const { return p_->cfg; }
+const char* engine::kernel_name() const { return p_->k.name; }
+int engine::threads() const { return p_->pool.size(); }
+
+int64_t engine::start(uint64_t seq, const int32_t* prompt, int64_t n, std::string* err) {
+  if (p_->seqs.count(seq) != 0) {
+    *err = "sequence " + std::to_string(seq) + " is already started";
+    return -1;
+  }
+  sequence& s = p_->seqs[seq];
+  const int bs = p_->blocks.block_tokens();
+  s.filling.reserve(static_cast<size_t>(bs));
+  if (p_->prefix_cache && prompt != nullptr) {
+    for (int64_t b = 0; (b + 1) * bs <= n - 1; ++b) {
+      const int32_t* toks = prompt + b * bs;
+      const uint64_t h = block_manager::chain_hash(s.last_hash, toks, bs);
+      const int32_t blk = p_->blocks.lookup(h, s.last_hash, toks);
+      if (blk < 0) break;
+      p_->blocks.acquire(blk);
+      s.blocks.push_back(blk);
+      s.last_hash = h;
+      s.length += bs;
+    }
+    p_->prefix_hit_tokens += s.length;
+  }
+  return s.length;
+}
+
+bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::string* err) {
+  impl& p = *p_;
+  const uint64_t stamp = ++p.step_count;
+  const int64_t V = p.cfg.vocab_size;
+  int64_t n = 0, need = 0;
+  for (const seq_input& in : batch) {
+    auto it = p.seqs.find(in.seq);
+    const std::string who = "sequence " + std::to_string(in.seq);
+    if (it == p.seqs.end()) return *err = who + " is not started", false;
+    sequence& s = it->second;
+    if (s.stamp == stamp) return *err = who + " appears twice in one step", false;
+    s.stamp = stamp;
+    if (in.n_tokens < 1 || in.tokens == nullptr) return *err = who + ": a step needs at least one token", false;
+    for (int64_t i = 0; i < in.n_tokens; ++i)
+      if (in.tokens[i] < 0 || in.tokens[i] >= V)
+        return *err = who + ": token id " + std::to_string(in.tokens[i]) + " is outside the vocabulary [0, " +
+                      std::to_string(V) + ")",
+               false;
+    if (s.length + in.n_tokens > p.cfg.max_position_embeddings)
+      return *err = who + ": position " + std::to_string(s.length + in.n_tokens - 1) +
+                    " is past max_position_embeddings " + std::to_string(p.cfg.max_position_embeddings),
+             false;
+    need += p.blocks_for(s.length + in.n_tokens) - static_cast<int64_t>(s.blocks.size());
+    n += in.n_tokens;
+  }
+  if (need > p.blocks.free_blocks())
+    return *err = "kv cache full: the step needs " + std::to_string(need) + " new blocks, " +
+                  std::to_string(p.blocks.free_blocks()) + " are free",
+           false;
+
+  // Allocate, then lay out the step's tokens.
+  grow(p.slots, static_cast<size_t>(n));
+  grow(p.tokens, static_cast<size_t>(n));
+  grow(p.logit_rows, static_cast<size_t>(n));
+  out->vocab_size = V;
+  out->first_row.resize(batch.size());
+  out->n_rows.resize(batch.size());
+  int64_t t = 0, rows = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const seq_input& in = batch[i];
+    sequence& s = p.seqs.find(in.seq)->second;
+    while (static_cast<int64_t>(s.blocks.size()) < p.blocks_for(s.length + in.n_tokens))
+      s.blocks.push_back(p.blocks.allocate());
+    out->first_row[i] = rows;
+    out->n_rows[i] = in.all_logits ? in.n_tokens : 1;
+    for (int64_t j = 0; j < in.n_tokens; ++j, ++t) {
+      p.slots[t] = token_slot{s.length + j, s.blocks.data()};
+      p.tokens[t] = in.tokens[j];
+      if (in.all_logits || j == in.n_tokens - 1) p.logit_rows[rows++] = t;
+    }
+  }
+  out->logits.resize(static_cast<size_t>(rows * V));
+  p.forward(n, out);
+
+  // The new tokens are in the cache: advance lengths and publish blocks that became full.
+  const int bs = p.blocks.block_tokens();
+  for (const seq_input& in : batch) {
+    sequence& s = p.seqs.find(in.seq)->second;
+    for (int64_t j = 0; j < in.n_tokens; ++j) {
+      s.filling.push_back(in.tokens[j]);
+      ++s.length;
+      if (static_cast<int>(s.filling.size()) == bs) {
+        const uint64_t h = block_manager::chain_hash(s.last_hash, s.filling.data(), bs);
+        if (p.prefix_cache) p.blocks.publish(s.blocks[(s.length - 1) / bs], h, s.last_hash, s.filling.data());
+        s.last_hash = h;
+        s.filling.clear();
+      }
+    }
+  }
+  return true;
+}
+
+void engine::impl::forward(int64_t n, step_output* out) {
+  const int64_t D = cfg.hidden_size, V = cfg.vocab_size;
+  const double eps = cfg.rms_norm_eps;
+  grow(x, static_cast<size_t>(n * D));
+  grow(xn, static_cast<size_t>(n * D));
+  grow(tmp, static_cast<size_t>(n * D));
+  for (int64_t t = 0; t < n; ++t) k.load_row(w.embed, tokens[t], &x[t * D]);
+  attn.prepare(slots.data(), n);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const layer_weights& L = w.layers[l];
+    for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.input_norm.data(), D, eps, &xn[t * D]);
+    attn.forward(L.attn, static_cast<int64_t>(l), xn.data(), n, slots.data(), kv, tmp.data());
+    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+    for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.post_attention_norm.data(), D, eps, &xn[t * D]);
+    if (L.is_moe)
+      ffn.moe(L.moe, static_cast<int>(l), xn.data(), n, tmp.data());
+    else
+      ffn.mlp(L.dense, xn.data(), n, tmp.data());
+    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+  }
+  const int64_t rows = static_cast<int64_t>(out->logits.size()) / V;
+  for (int64_t r = 0; r < rows; ++r) rms_norm(&x[logit_rows[r] * D], w.final_norm.data(), D, eps, &xn[r * D]);
+  matmul(pool, k, w.lm_head, xn.data(), D, rows, out->logits.data(), V);
+}
+
+void engine::release(uint64_t seq) {
+  auto it = p_->seqs.find(seq);
+  if (it == p_->seqs.end()) return;
+  // Later blocks first, so a shared prefix's head stays cached longest.
+  for (auto b = it->second.blocks.rbegin(); b != it->second.blocks.rend(); ++b) p_->blocks.release(*b);
+  p_->seqs.erase(it);
+}
+
+bool engine::has_sequence(uint64_t seq) const { return p_->seqs.count(seq) != 0; }
+
+int64_t engine::sequence_length(uint64_t seq) const {
+  auto it = p_->seqs.find(seq);
+  return it == p_->seqs.end() ? -1 : it->second.length;
+}
+
+kv_usage engine::kv() const {
+  kv_usage u;
+  u.total_blocks = p_->blocks.total_blocks();
+  u.free_blocks = p_->blocks.free_blocks();
+  u.block_tokens = p_->blocks.block_tokens();
+  u.cached_blocks = p_->blocks.cached_blocks();
+  u.prefix_hit_tokens = p_->prefix_hit_tokens;
+  u.bytes = p_->kv.bytes();
+  return u;
+}
+
+int64_t engine::blocks_needed(uint64_t seq, int64_t n_tokens) const {
+  auto it = p_->seqs.find(seq);
+  if (it == p_->seqs.end()) return p_->blocks_for(n_tokens);
+  return p_->blocks_for(it->second.length + n_tokens) - static_cast<int64_t>(it->second.blocks.size());
+}
+
+bool engine::can_admit(int64_t n_tokens) const { return p_->blocks_for(n_tokens) <= p_->blocks.free_blocks(); }
+
+size_t engine::weight_bytes_per_token() const { return p_->w.bytes_per_token(p_->cfg.num_experts_per_tok); }
+size_t engine::mapped_weight_bytes() const { return p_->ck->mapped_bytes(); }
+
+}  // namespace rampart::model

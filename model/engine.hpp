@@ -1,0 +1,107 @@
+// The CPU inference engine: one forward step over a batch of sequences of a DeepSeek-V3 / V2-Lite checkpoint,
+// with a paged latent KV cache and a prefix cache. Plain C++: no actors, no sockets; one caller at a time
+// (the scheduler), the engine's own thread pool does the parallel work.
+//
+// Life of a sequence: start(seq, prompt) -> the number of prompt tokens already cached (do not feed those)
+// -> step() with the rest of the prompt (in chunks if wanted) and then one token per step -> release(seq)
+// when it ends or is cancelled, which returns its KV blocks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.hpp"
+#include "model/expert_backend.hpp"
+
+namespace rampart::model {
+
+struct engine_options {
+  int threads = 0;              // 0: one per hardware thread
+  int kv_block_tokens = 16;     // tokens per KV block
+  int64_t kv_cache_tokens = 0;  // KV capacity in tokens (rounded up to blocks); 0: min(max_position, 16384)
+  bool prefix_cache = true;     // reuse published full blocks of identical prompt prefixes
+  // Where routed experts run; nullptr: in this process (local_expert_backend).
+  std::shared_ptr<expert_backend> experts;
+};
+
+// New tokens of one sequence for a step, appended at the sequence's current length.
+struct seq_input {
+  uint64_t seq = 0;
+  const int32_t* tokens = nullptr;
+  int64_t n_tokens = 0;
+  bool all_logits = false;  // logits of every new position, else of the last one only
+};
+
+// Logits of a step: entry i of the batch owns rows [first_row[i], first_row[i] + n_rows[i]) of LOGITS.
+struct step_output {
+  int64_t vocab_size = 0;
+  std::vector<float> logits;
+  std::vector<int64_t> first_row, n_rows;
+  // Row J of entry I (J = -1: its last row).
+  const float* row(size_t i, int64_t j = -1) const {
+    return logits.data() + (first_row[i] + (j < 0 ? n_rows[i] - 1 : j)) * vocab_size;
+  }
+};
+
+struct kv_usage {
+  int64_t total_blocks = 0;
+  int64_t free_blocks = 0;        // unreferenced blocks (prefix-cached ones included: they are reclaimable)
+  int64_t block_tokens = 0;
+  int64_t cached_blocks = 0;      // blocks published in the prefix cache
+  int64_t prefix_hit_tokens = 0;  // prompt tokens served from the prefix cache since creation
+  size_t bytes = 0;               // KV storage
+};
+
+class engine {
+ public:
+  // Builds an engine over CK (kept alive by the engine). Fails with a one-line *err for an unsupported or
+  // inconsistent config, a missing tensor or a tensor of the wrong shape.
+  static std::unique_ptr<engine> create(std::shared_ptr<const checkpoint> ck, const engine_options& options,
+                                        std::string* err);
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  const model_config& config() const;
+  const char* kernel_name() const;
+  int threads() const;
+
+  // Starts sequence SEQ (an id of the caller's choosing, not in use). With the prefix cache on, PROMPT's leading
+  // full blocks are looked up and shared; returns how many prompt tokens are already cached (a multiple of the
+  // block size, at most n - 1 so the last prompt token is always fed). The caller then feeds
+  // prompt[returned..n) through step(). Returns -1 and fills *err when SEQ is already started.
+  int64_t start(uint64_t seq, const int32_t* prompt, int64_t n, std::string* err);
+
+  // Runs one forward step for BATCH (distinct started sequences, each with >= 1 token). All or nothing: on a bad
+  // entry (unknown sequence, token id outside the vocabulary, position past max_position_embeddings) or when
+  // the KV cache cannot hold the new tokens, returns false with a one-line *err and changes nothing.
+  // Results for a sequence do not depend on the other sequences in the batch.
+  bool step(const std::vector<seq_input>& batch, step_output* out, std::string* err);
+
+  // Ends SEQ (finished or cancelled): its blocks lose a reference and unshared ones become free. No-op for an
+  // unknown id.
+  void release(uint64_t seq);
+
+  bool has_sequence(uint64_t seq) const;
+  // Tokens in SEQ's cache (cached prefix + everything fed), -1 for an unknown id.
+  int64_t sequence_length(uint64_t seq) const;
+
+  kv_usage kv() const;
+  // New blocks a step appending N_TOKENS to SEQ would take (SEQ unknown: a new sequence without prefix hits).
+  int64_t blocks_needed(uint64_t seq, int64_t n_tokens) const;
+  // Whether a new sequence of N_TOKENS total fits in the free blocks now (ignoring possible prefix hits).
+  bool can_admit(int64_t n_tokens) const;
+
+  // Weight bytes one decode token reads (attention, router, shared and top-k routed experts, lm_head).
+  size_t weight_bytes_per_token() const;
+  size_t mapped_weight_bytes() const;
+
+ private:
+  struct impl;
+  explicit engine(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace rampart::model

@@ -1,0 +1,95 @@
+#include "model/expert_backend.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "model/kernels_parallel.hpp"
+
+namespace rampart::model {
+
+namespace {
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+constexpr int64_t row_chunk = 16;
+}  // namespace
+
+local_expert_backend::local_expert_backend(const model_weights& weights, const kernel_ops& k, thread_pool& pool)
+    : w_(weights), k_(k), pool_(pool) {}
+
+void local_expert_backend::run(int layer, const float* rows, int n_rows, int hidden, const int32_t* expert_ids,
+                               const float* weights, int k, float* out) {
+  const moe_weights& moe = w_.layers[static_cast<size_t>(layer)].moe;
+  const int64_t E = static_cast<int64_t>(moe.experts.size());
+  const int64_t M = E > 0 ? moe.experts[0].width() : 0;
+  const int64_t D = hidden, slots = static_cast<int64_t>(n_rows) * k;
+  grow(count_, static_cast<size_t>(E));
+  grow(offset_, static_cast<size_t>(E + 1));
+  grow(slot_of_, static_cast<size_t>(slots));
+  grow(active_, static_cast<size_t>(E));
+  grow(xg_, static_cast<size_t>(slots * D));
+  grow(gate_, static_cast<size_t>(slots * M));
+  grow(up_, static_cast<size_t>(slots * M));
+  grow(y_, static_cast<size_t>(slots * D));
+
+  // Group (row, j) pairs by expert: counting sort, rows in ascending order within an expert.
+  std::fill_n(count_.begin(), E, 0);
+  for (int64_t s = 0; s < slots; ++s) ++count_[expert_ids[s]];
+  offset_[0] = 0;
+  int64_t n_active = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    offset_[e + 1] = offset_[e] + count_[e];
+    if (count_[e] > 0) active_[n_active++] = static_cast<int32_t>(e);
+  }
+  std::fill_n(count_.begin(), E, 0);
+  for (int64_t s = 0; s < slots; ++s) {
+    const int32_t e = expert_ids[s];
+    const int32_t g = offset_[e] + count_[e]++;
+    slot_of_[s] = g;
+    std::memcpy(&xg_[g * D], rows + (s / k) * D, sizeof(float) * D);
+  }
+
+  // Work items: (expert, 16-row chunk) of gate/up, then of down.
+  auto build_items = [&](int64_t rows_per_expert) {
+    const int64_t chunks = (rows_per_expert + row_chunk - 1) / row_chunk;
+    grow(item_expert_, static_cast<size_t>(n_active * chunks));
+    grow(item_chunk_, static_cast<size_t>(n_active * chunks));
+    int64_t n_items = 0;
+    for (int64_t a = 0; a < n_active; ++a)
+      for (int64_t c = 0; c < chunks; ++c) {
+        item_expert_[n_items] = active_[a];
+        item_chunk_[n_items++] = c;
+      }
+    return n_items;
+  };
+
+  int64_t n_items = build_items(M);
+  pool_.parallel_for(n_items, [&](int64_t b, int64_t e_, int) {
+    for (int64_t it = b; it < e_; ++it) {
+      const int64_t e = item_expert_[it], r0 = item_chunk_[it] * row_chunk, r1 = std::min(M, r0 + row_chunk);
+      const int64_t off = offset_[e], cnt = offset_[e + 1] - off;
+      const mlp_weights& ex = moe.experts[static_cast<size_t>(e)];
+      k_.gemm_rows(ex.gate, &xg_[off * D], D, cnt, &gate_[off * M], M, r0, r1);
+      k_.gemm_rows(ex.up, &xg_[off * D], D, cnt, &up_[off * M], M, r0, r1);
+      for (int64_t t = 0; t < cnt; ++t) silu_mul(&gate_[(off + t) * M + r0], &up_[(off + t) * M + r0], r1 - r0);
+    }
+  });
+  n_items = build_items(D);
+  pool_.parallel_for(n_items, [&](int64_t b, int64_t e_, int) {
+    for (int64_t it = b; it < e_; ++it) {
+      const int64_t e = item_expert_[it], r0 = item_chunk_[it] * row_chunk, r1 = std::min(D, r0 + row_chunk);
+      const int64_t off = offset_[e], cnt = offset_[e + 1] - off;
+      k_.gemm_rows(moe.experts[static_cast<size_t>(e)].down, &gate_[off * M], M, cnt, &y_[off * D], D, r0, r1);
+    }
+  });
+
+  // Weighted sum per row in j order.
+  for (int64_t r = 0; r < n_rows; ++r) {
+    float* o = out + r * D;
+    std::fill_n(o, D, 0.0f);
+    for (int j = 0; j < k; ++j) k_.axpy(weights[r * k + j], &y_[slot_of_[r * k + j] * D], o, D);
+  }
+}
+
+}  // namespace rampart::model

@@ -1,0 +1,70 @@
+// CPU compute kernels: weight matrices stay in their stored dtype (f32, bf16, f16, fp8 e4m3 with 128x128 block
+// scales) and are widened to float32 on the fly; activations and accumulation are float32.
+//
+// Determinism contract: every output element is computed by one fixed sequence of float operations that
+// depends only on the matrix row, the input row and the ISA chosen at start-up, never on how many rows are
+// computed together or which thread computes them. That makes a sequence's results independent of the batch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "model/tensor.hpp"
+
+namespace rampart::model {
+
+// A 2-D weight matrix [rows, cols], row-major, in its stored dtype; possibly a window of rows of a larger
+// tensor (row0 = the window's first row in the tensor, which selects fp8 scale rows).
+struct weight_matrix {
+  dtype type = dtype::f32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const std::byte* data = nullptr;  // row 0 of the underlying tensor
+  int64_t row0 = 0;
+  const float* scale = nullptr;  // fp8 only: [ceil(tensor_rows/128), scale_cols] block multipliers
+  int64_t scale_cols = 0;
+
+  // A view of a 2-D tensor (an fp8 tensor must have its scale_inv linked).
+  static weight_matrix from(const tensor_view& t);
+  // Rows [begin, begin + count) of this view.
+  weight_matrix slice_rows(int64_t begin, int64_t count) const;
+  // Bytes of stored weights (plus fp8 scales) in this view: what one full pass over it reads.
+  size_t bytes() const;
+  const std::byte* row_ptr(int64_t r) const {
+    return data + static_cast<size_t>((row0 + r) * cols) * dtype_size(type);
+  }
+  float row_scale(int64_t r, int64_t col_block) const { return scale[((row0 + r) / 128) * scale_cols + col_block]; }
+};
+
+enum class kernel_isa : uint8_t { portable, avx2, avx512 };
+
+// The kernels of one ISA. All pointers are to float32 unless stated.
+struct kernel_ops {
+  kernel_isa isa;
+  const char* name;
+  // y[t*y_stride + r] = sum_c W[r, c] * x[t*x_stride + c] for r in [r_begin, r_end), t in [0, n_tok).
+  void (*gemm_rows)(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
+                    int64_t y_stride, int64_t r_begin, int64_t r_end);
+  // out[c] = W[r, c] for all columns (fp8 values include their block scale).
+  void (*load_row)(const weight_matrix& w, int64_t r, float* out);
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y[i] += a * x[i]
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+};
+
+bool kernel_isa_supported(kernel_isa isa);
+// The kernels for ISA (which must be supported).
+const kernel_ops& kernels_for(kernel_isa isa);
+// The best supported ISA, or the one named by the RAMPART_KERNELS environment variable ("portable", "avx2",
+// "avx512") when that is set and supported. Chosen once per process.
+const kernel_ops& kernels();
+
+// Per-ISA tables, defined in their own translation units (compiled with the matching -m flags).
+const kernel_ops& kernels_portable();
+const kernel_ops& kernels_avx2();
+const kernel_ops& kernels_avx512();
+
+// Float value of every e4m3 code, 256 entries (0x7f and 0xff are NaN).
+const float* e4m3_table();
+
+}  // namespace rampart::model

@@ -1,0 +1,184 @@
+// AVX-512 kernels (AVX512F/BW/VL). This file is compiled with -mavx512f -mavx512bw -mavx512vl -mfma and is
+// only called after kernel_isa_supported(kernel_isa::avx512) said yes.
+#include "model/kernels.hpp"
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 headers build some intrinsics from a deliberately undefined register (_mm512_undefined_ps),
+// which -Wuninitialized reports inside every caller.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+namespace rampart::model {
+namespace {
+
+inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+// 16 consecutive weights widened to float32 (fp8: code value without its block scale). MASK selects the valid
+// lanes of a partial chunk; the others read as 0.
+template <dtype T>
+inline __m512 widen(const std::byte* p, __mmask16 mask, bool full) {
+  if constexpr (T == dtype::f32) {
+    return full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask, p);
+  } else if constexpr (T == dtype::bf16) {
+    const __m256i v = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)) : _mm256_maskz_loadu_epi16(mask, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+  } else if constexpr (T == dtype::f16) {
+    const __m256i v = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)) : _mm256_maskz_loadu_epi16(mask, p);
+    return _mm512_cvtph_ps(v);
+  } else {
+    // e4m3: put the 7 exponent+mantissa bits at the top of an f32 exponent/mantissa field and rescale by
+    // 2^(127-7); f32 denormals make e4m3 subnormals exact. Codes 0x7f/0xff become NaN.
+    const __m128i v = full ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)) : _mm_maskz_loadu_epi8(mask, p);
+    const __m512i i = _mm512_cvtepu8_epi32(v);
+    const __m512i mag = _mm512_and_si512(i, _mm512_set1_epi32(0x7f));
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(i, _mm512_set1_epi32(0x80)), 24);
+    const __m512 value = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(_mm512_slli_epi32(mag, 20), sign)),
+                                       _mm512_set1_ps(0x1p120f));
+    const __mmask16 nan = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7f));
+    return _mm512_mask_mov_ps(value, nan, _mm512_set1_ps(__builtin_nanf("")));
+  }
+}
+
+// NR weight rows x NT tokens. Every (row, token) accumulator sees the same chain of FMAs whatever NR and NT are.
+template <dtype T, int NR, int NT>
+inline void tile(const weight_matrix& w, int64_t r, const float* x, int64_t xs, float* y, int64_t ys) {
+  constexpr int64_t esz = T == dtype::f32 ? 4 : (T == dtype::f8_e4m3 ? 1 : 2);
+  const int64_t cols = w.cols;
+  const std::byte* rows[NR];
+  for (int i = 0; i < NR; ++i) rows[i] = w.row_ptr(r + i);
+  __m512 acc[NR][NT];
+  for (int i = 0; i < NR; ++i)
+    for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
+  if constexpr (T != dtype::f8_e4m3) {
+    int64_t c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      __m512 wv[NR];
+      for (int i = 0; i < NR; ++i) wv[i] = widen<T>(rows[i] + c * esz, 0xffff, true);
+      for (int j = 0; j < NT; ++j) {
+        const __m512 xv = _mm512_loadu_ps(x + j * xs + c);
+        for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    }
+    if (c < cols) {
+      const __mmask16 m = tail_mask(cols - c);
+      __m512 wv[NR];
+      for (int i = 0; i < NR; ++i) wv[i] = widen<T>(rows[i] + c * esz, m, false);
+      for (int j = 0; j < NT; ++j) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + j * xs + c);
+        for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    }
+  } else {
+    for (int64_t b = 0; b * 128 < cols; ++b) {
+      __m512 blk[NR][NT];
+      for (int i = 0; i < NR; ++i)
+        for (int j = 0; j < NT; ++j) blk[i][j] = _mm512_setzero_ps();
+      const int64_t c_end = (b + 1) * 128 < cols ? (b + 1) * 128 : cols;
+      for (int64_t c = b * 128; c < c_end; c += 16) {
+        const bool full = c + 16 <= c_end;
+        const __mmask16 m = full ? 0xffff : tail_mask(c_end - c);
+        __m512 wv[NR];
+        for (int i = 0; i < NR; ++i) wv[i] = widen<T>(rows[i] + c, m, full);
+        for (int j = 0; j < NT; ++j) {
+          const __m512 xv = full ? _mm512_loadu_ps(x + j * xs + c) : _mm512_maskz_loadu_ps(m, x + j * xs + c);
+          for (int i = 0; i < NR; ++i) blk[i][j] = _mm512_fmadd_ps(wv[i], xv, blk[i][j]);
+        }
+      }
+      for (int i = 0; i < NR; ++i) {
+        const __m512 s = _mm512_set1_ps(w.row_scale(r + i, b));
+        for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_fmadd_ps(blk[i][j], s, acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < NR; ++i)
+    for (int j = 0; j < NT; ++j) y[j * ys + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <dtype T, int NR>
+inline void tile_tokens(const weight_matrix& w, int64_t r, const float* x, int64_t xs, int64_t n, float* y,
+                        int64_t ys) {
+  constexpr int nt = T == dtype::f8_e4m3 ? 2 : 4;
+  int64_t t = 0;
+  for (; t + nt <= n; t += nt) tile<T, NR, nt>(w, r, x + t * xs, xs, y + t * ys, ys);
+  for (; t < n; ++t) tile<T, NR, 1>(w, r, x + t * xs, xs, y + t * ys, ys);
+}
+
+template <dtype T>
+void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
+                 int64_t r_begin, int64_t r_end) {
+  // Token blocks keep the activations of one block in L2 while every weight row passes over them.
+  constexpr int64_t token_block = 64;
+  for (int64_t t0 = 0; t0 < n_tok; t0 += token_block) {
+    const int64_t nt = n_tok - t0 < token_block ? n_tok - t0 : token_block;
+    int64_t r = r_begin;
+    for (; r + 4 <= r_end; r += 4) tile_tokens<T, 4>(w, r, x + t0 * xs, xs, nt, y + t0 * ys, ys);
+    for (; r < r_end; ++r) tile_tokens<T, 1>(w, r, x + t0 * xs, xs, nt, y + t0 * ys, ys);
+  }
+}
+
+void gemm_rows_avx512(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
+                      int64_t r_begin, int64_t r_end) {
+  switch (w.type) {
+    case dtype::f32: return gemm_rows_t<dtype::f32>(w, x, xs, n_tok, y, ys, r_begin, r_end);
+    case dtype::bf16: return gemm_rows_t<dtype::bf16>(w, x, xs, n_tok, y, ys, r_begin, r_end);
+    case dtype::f16: return gemm_rows_t<dtype::f16>(w, x, xs, n_tok, y, ys, r_begin, r_end);
+    case dtype::f8_e4m3: return gemm_rows_t<dtype::f8_e4m3>(w, x, xs, n_tok, y, ys, r_begin, r_end);
+  }
+}
+
+template <dtype T>
+void load_row_t(const weight_matrix& w, int64_t r, float* out) {
+  constexpr int64_t esz = T == dtype::f32 ? 4 : (T == dtype::f8_e4m3 ? 1 : 2);
+  const std::byte* row = w.row_ptr(r);
+  for (int64_t c = 0; c < w.cols; c += 16) {
+    const bool full = c + 16 <= w.cols;
+    const __mmask16 m = full ? 0xffff : tail_mask(w.cols - c);
+    __m512 v = widen<T>(row + c * esz, m, full);
+    if constexpr (T == dtype::f8_e4m3) v = _mm512_mul_ps(v, _mm512_set1_ps(w.row_scale(r, c / 128)));
+    _mm512_mask_storeu_ps(out + c, m, v);
+  }
+}
+
+void load_row_avx512(const weight_matrix& w, int64_t r, float* out) {
+  switch (w.type) {
+    case dtype::f32: return load_row_t<dtype::f32>(w, r, out);
+    case dtype::bf16: return load_row_t<dtype::bf16>(w, r, out);
+    case dtype::f16: return load_row_t<dtype::f16>(w, r, out);
+    case dtype::f8_e4m3: return load_row_t<dtype::f8_e4m3>(w, r, out);
+  }
+}
+
+float dot_avx512(const float* a, const float* b, int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : tail_mask(n - i);
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+void axpy_avx512(float a, const float* x, float* y, int64_t n) {
+  const __m512 av = _mm512_set1_ps(a);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : tail_mask(n - i);
+    const __m512 r = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+    _mm512_mask_storeu_ps(y + i, m, r);
+  }
+}
+
+}  // namespace
+
+const kernel_ops& kernels_avx512() {
+  static const kernel_ops ops{kernel_isa::avx512, "avx512", gemm_rows_avx512, load_row_avx512, dot_avx512,
+                              axpy_avx512};
+  return ops;
+}
+
+}  // namespace rampart::model
+#endif

@@ -1,0 +1,65 @@
+// The model's weights as views into the mapped checkpoint, grouped per decoder layer, with every shape checked
+// against config.json on load. Matrices stay in their stored dtype; only RMSNorm weights and the router bias
+// (a few thousand floats) are widened to float32 copies.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.hpp"
+#include "model/kernels.hpp"
+
+namespace rampart::model {
+
+struct attention_weights {
+  bool q_lora = false;
+  weight_matrix q_a;          // [Q, D] (q_lora)
+  std::vector<float> q_a_norm;  // [Q] (q_lora)
+  weight_matrix q_b;          // [H*(n+r), Q] (q_lora)
+  weight_matrix q;            // [H*(n+r), D] (no q_lora)
+  weight_matrix kv_a;         // [C+r, D]
+  std::vector<float> kv_a_norm;  // [C]
+  weight_matrix kv_b;         // [H*(n+v), C]
+  weight_matrix o;            // [D, H*v]
+  size_t bytes() const;
+};
+
+struct mlp_weights {
+  weight_matrix gate, up;  // [I, D]
+  weight_matrix down;      // [D, I]
+  int64_t width() const { return gate.rows; }
+  size_t bytes() const { return gate.bytes() + up.bytes() + down.bytes(); }
+};
+
+struct moe_weights {
+  weight_matrix router;          // [E, D]
+  std::vector<float> bias;       // [E] e_score_correction_bias, empty when the checkpoint has none
+  std::vector<mlp_weights> experts;
+  bool has_shared = false;
+  mlp_weights shared;            // width n_shared_experts * moe_intermediate_size
+};
+
+struct layer_weights {
+  std::vector<float> input_norm, post_attention_norm;  // [D]
+  attention_weights attn;
+  bool is_moe = false;
+  mlp_weights dense;  // when !is_moe
+  moe_weights moe;    // when is_moe
+};
+
+struct model_weights {
+  weight_matrix embed;     // [V, D]
+  std::vector<float> final_norm;
+  weight_matrix lm_head;   // [V, D]
+  std::vector<layer_weights> layers;
+
+  // Views every tensor of CK's main layers (MTP layers are ignored). False + *err naming the tensor when one
+  // is missing, has the wrong shape, or is an fp8 matrix without its scales.
+  static bool load(const checkpoint& ck, model_weights* out, std::string* err);
+
+  // Bytes of weights one decode token reads: attention, norms, router, shared experts, K average routed
+  // experts per MoE layer, one embedding row and the whole lm_head.
+  size_t bytes_per_token(int64_t experts_per_token) const;
+};
+
+}  // namespace rampart::model

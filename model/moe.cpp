@@ -1,0 +1,125 @@
+#include "model/moe.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "model/kernels_parallel.hpp"
+
+namespace rampart::model {
+
+namespace {
+
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// Index of the largest of V[0..n) whose TAKEN flag is 0 (and marks it); lowest index on ties.
+int64_t take_max(const float* v, float* taken, int64_t n) {
+  int64_t best = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (taken[i] == 0.0f && (best < 0 || v[i] > v[best])) best = i;
+  if (best >= 0) taken[best] = 1.0f;
+  return best;
+}
+
+}  // namespace
+
+void route_token(const model_config& c, const float* logits, const float* bias, float* scratch,
+                 int32_t* expert_ids, float* weights) {
+  const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
+  float* scores = scratch;
+  float* choice = scratch + E;
+  float* taken = scratch + 2 * E;
+  if (c.scoring == router_scoring::sigmoid) {
+    for (int64_t e = 0; e < E; ++e) scores[e] = 1.0f / (1.0f + std::exp(-logits[e]));
+  } else {
+    const float mx = *std::max_element(logits, logits + E);
+    float sum = 0.0f;
+    for (int64_t e = 0; e < E; ++e) sum += scores[e] = std::exp(logits[e] - mx);
+    for (int64_t e = 0; e < E; ++e) scores[e] /= sum;
+  }
+  for (int64_t e = 0; e < E; ++e) choice[e] = bias != nullptr ? scores[e] + bias[e] : scores[e];
+
+  constexpr float excluded = -std::numeric_limits<float>::infinity();
+  if (c.n_group > 1 && c.topk_method != router_topk::greedy) {
+    const int64_t G = c.n_group, gs = E / G;
+    float* group_score = scratch + 3 * E;
+    float* kept = scratch + 3 * E + G;
+    for (int64_t g = 0; g < G; ++g) {
+      const float* v = choice + g * gs;
+      if (c.topk_method == router_topk::noaux_tc) {
+        float b1 = excluded, b2 = excluded;
+        for (int64_t i = 0; i < gs; ++i) {
+          if (v[i] > b1) {
+            b2 = b1;
+            b1 = v[i];
+          } else if (v[i] > b2) {
+            b2 = v[i];
+          }
+        }
+        group_score[g] = gs >= 2 ? b1 + b2 : b1;
+      } else {
+        group_score[g] = *std::max_element(v, v + gs);
+      }
+    }
+    std::fill_n(kept, G, 0.0f);
+    for (int64_t i = 0; i < c.topk_group && i < G; ++i) take_max(group_score, kept, G);
+    for (int64_t g = 0; g < G; ++g)
+      if (kept[g] == 0.0f) std::fill_n(choice + g * gs, gs, excluded);
+  }
+
+  std::fill_n(taken, E, 0.0f);
+  for (int64_t j = 0; j < k; ++j) take_max(choice, taken, E);
+  int64_t j = 0;
+  float sum = 0.0f;
+  for (int64_t e = 0; e < E; ++e)
+    if (taken[e] != 0.0f) {
+      expert_ids[j] = static_cast<int32_t>(e);
+      weights[j] = scores[e];
+      sum += scores[e];
+      ++j;
+    }
+  const float norm = c.norm_topk_prob ? 1.0f / sum : 1.0f;
+  for (j = 0; j < k; ++j) weights[j] = weights[j] * norm * static_cast<float>(c.routed_scaling_factor);
+}
+
+feed_forward::feed_forward(const model_config& config, const kernel_ops& k, thread_pool& pool,
+                           expert_backend& experts)
+    : cfg_(config), k_(k), pool_(pool), experts_(experts) {}
+
+void feed_forward::mlp(const mlp_weights& w, const float* xn, int64_t n, float* out) {
+  const int64_t I = w.width(), D = cfg_.hidden_size;
+  constexpr int64_t chunk = 16;
+  grow(gate_, static_cast<size_t>(n * I));
+  grow(up_, static_cast<size_t>(n * I));
+  pool_.parallel_for((I + chunk - 1) / chunk, [&](int64_t b, int64_t e, int) {
+    const int64_t r0 = b * chunk, r1 = std::min(I, e * chunk);
+    k_.gemm_rows(w.gate, xn, D, n, gate_.data(), I, r0, r1);
+    k_.gemm_rows(w.up, xn, D, n, up_.data(), I, r0, r1);
+    for (int64_t t = 0; t < n; ++t) silu_mul(&gate_[t * I + r0], &up_[t * I + r0], r1 - r0);
+  });
+  matmul(pool_, k_, w.down, gate_.data(), I, n, out, D);
+}
+
+void feed_forward::moe(const moe_weights& w, int layer, const float* xn, int64_t n, float* out) {
+  const int64_t E = cfg_.n_routed_experts, k = cfg_.num_experts_per_tok, D = cfg_.hidden_size;
+  grow(logits_, static_cast<size_t>(n * E));
+  grow(route_scratch_, static_cast<size_t>(5 * E));
+  grow(ids_, static_cast<size_t>(n * k));
+  grow(weights_, static_cast<size_t>(n * k));
+  matmul(pool_, k_, w.router, xn, D, n, logits_.data(), E);
+  for (int64_t t = 0; t < n; ++t)
+    route_token(cfg_, &logits_[t * E], w.bias.empty() ? nullptr : w.bias.data(), route_scratch_.data(),
+                &ids_[t * k], &weights_[t * k]);
+  experts_.run(layer, xn, static_cast<int>(n), static_cast<int>(D), ids_.data(), weights_.data(),
+               static_cast<int>(k), out);
+  if (w.has_shared) {
+    grow(shared_, static_cast<size_t>(n * D));
+    mlp(w.shared, xn, n, shared_.data());
+    for (int64_t i = 0; i < n * D; ++i) out[i] += shared_[i];
+  }
+}
+
+}  // namespace rampart::model
