@@ -67,15 +67,21 @@ bool parse_entry(const std::string& file, const std::string& name, const nlohman
   const auto s = entry.find("shape");
   if (s == entry.end() || !s->is_array()) return fail(err, where + "missing or non-array shape");
   if (s->size() > 8) return fail(err, where + "shape has more than 8 dimensions");
-  // numel * dtype size, with overflow checks: the product must not exceed the data section anyway.
-  uint64_t bytes = dtype_size(t->type);
+  // numel * dtype size, saturating. Zero dimensions are set aside so that a huge shape with one zero
+  // dimension cannot pass as empty: the product of the other dimensions must stay below 2^62, which keeps
+  // every partial product of tensor_view::numel() inside int64.
+  uint64_t span = dtype_size(t->type);
+  bool empty = false;
   for (const auto& dim : *s) {
     uint64_t n = 0;
     if (!as_size(dim, &n)) return fail(err, where + "shape entries must be non-negative integers");
     t->shape.push_back(static_cast<int64_t>(n));
-    if (n != 0 && bytes > std::numeric_limits<uint64_t>::max() / n) bytes = std::numeric_limits<uint64_t>::max();
-    else bytes *= n;
+    if (n == 0) empty = true;
+    else if (span > std::numeric_limits<uint64_t>::max() / n) span = std::numeric_limits<uint64_t>::max();
+    else span *= n;
   }
+  if (span > (uint64_t{1} << 62)) return fail(err, where + "shape is too large");
+  const uint64_t bytes = empty ? 0 : span;
 
   const auto o = entry.find("data_offsets");
   if (o == entry.end() || !o->is_array() || o->size() != 2)
@@ -89,10 +95,7 @@ bool parse_entry(const std::string& file, const std::string& name, const nlohman
                          " bytes (truncated file?)");
   if (r->end - r->begin != bytes)
     return fail(err, where + "byte range of " + std::to_string(r->end - r->begin) + " bytes does not match " +
-                         dtype_name(t->type) + " shape (" + (bytes == std::numeric_limits<uint64_t>::max()
-                                                                    ? std::string("overflow")
-                                                                    : std::to_string(bytes)) +
-                         " bytes)");
+                         dtype_name(t->type) + " shape (" + std::to_string(bytes) + " bytes)");
   t->name = name;
   t->nbytes = static_cast<size_t>(bytes);
   t->file = file;
