@@ -1,0 +1,78 @@
+// libpcap capture feeding a monitor: live on an interface (BPF filter, immediate mode, kernel buffer size)
+// or from a pcap / pcapng file. The loop parses each packet, advances the monitor's steps by packet time
+// (and, live, by the wall clock when no packets come), and hands every event to an event_sink.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "monitor/event_sink.hpp"
+#include "monitor/monitor.hpp"
+#include "monitor/monitor_config.hpp"
+#include "monitor/packet.hpp"
+
+typedef struct pcap pcap_t;
+struct pcap_pkthdr;
+
+namespace rampart::monitor {
+
+// The BPF filter a live capture uses for CFG: cfg.bpf_filter, else one derived from cfg.service_ports
+// ("tcp port 5555 or udp port 5555 ..."), else "" (everything).
+std::string effective_bpf_filter(const monitor_config& cfg);
+
+class capture {
+ public:
+  enum class open_status { ok, permission_denied, failed };
+
+  // Live capture on CFG.interface (snaplen, buffer_bytes, immediate mode, non-promiscuous) with the
+  // effective BPF filter. Returns null with *error set (and *status: permission_denied when the process
+  // lacks root / CAP_NET_RAW) on failure.
+  static std::unique_ptr<capture> open_live(const monitor_config& cfg, std::string* error,
+                                            open_status* status = nullptr);
+  // A pcap or pcapng file, optionally filtered by BPF_FILTER ("" = everything).
+  static std::unique_ptr<capture> open_offline(const std::string& path, const std::string& bpf_filter,
+                                               std::string* error);
+  ~capture();  // stops the thread if running
+  capture(const capture&) = delete;
+  capture& operator=(const capture&) = delete;
+
+  // Runs the capture loop on the calling thread until the file ends (offline: then mon.finish() is
+  // flushed to SINK too) or stop() is called. Returns false if reading failed (message in error()); events
+  // produced before the failure were delivered.
+  bool run(monitor& mon, event_sink& sink);
+  // Runs run() on a new thread. MON and SINK must outlive the capture or the next stop().
+  void start(monitor& mon, event_sink& sink);
+  // Asks the loop to end (within ~100 ms live) and joins the thread. Safe to call twice, or without start().
+  void stop();
+  bool running() const { return running_.load(); }
+
+  link_type link() const { return link_; }
+  int datalink() const { return dlt_; }
+  bool live() const { return live_; }
+  capture_stats stats() const;  // thread-safe
+  const std::string& error() const { return error_; }  // valid after run() returned false
+
+ private:
+  capture(pcap_t* p, bool live);
+  static void on_packet_cb(unsigned char* user, const ::pcap_pkthdr* h, const unsigned char* bytes);
+  void deliver(std::vector<event>&& events);
+  void refresh_stats();
+
+  pcap_t* pcap_;
+  bool live_;
+  int dlt_;
+  link_type link_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+  std::string error_;
+  monitor* mon_ = nullptr;
+  event_sink* sink_ = nullptr;
+  packet_summary summary_;  // reused per packet
+  std::atomic<uint64_t> packets_{0}, kernel_drops_{0}, if_drops_{0}, errors_{0};
+};
+
+}  // namespace rampart::monitor

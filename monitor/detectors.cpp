@@ -1,0 +1,261 @@
+#include "monitor/detectors.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace rampart::monitor {
+
+namespace {
+
+size_t idx(app_signal s) { return static_cast<size_t>(s); }
+
+// Which top list names the culprits of each detector's metric.
+enum class culprits { sources, prefixes, syn_sources, syn_prefixes, app_keys };
+
+culprits culprits_of(detector_id d, const metric_reading& m) {
+  const std::string name = m.name;
+  switch (d) {
+    case detector_id::syn_flood:
+      return name == "half_open_syn_pps" ? culprits::syn_sources : culprits::sources;
+    case detector_id::conn_flood:
+      return name == "conn_per_prefix_ps" ? culprits::syn_prefixes : culprits::syn_sources;
+    case detector_id::heavy_hitter:
+      return name == "top_prefix_pps" ? culprits::prefixes : culprits::sources;
+    case detector_id::registration_flood:
+    case detector_id::auth_failure_spike:
+    case detector_id::request_flood:
+      return culprits::app_keys;
+    default:
+      return culprits::sources;
+  }
+}
+
+app_signal app_signal_of(detector_id d) {
+  switch (d) {
+    case detector_id::registration_flood: return app_signal::registration;
+    case detector_id::auth_failure_spike: return app_signal::auth_failure;
+    default: return app_signal::request;
+  }
+}
+
+double lower_rate(const window_features& w, const std::array<counted_key<endpoint>, top_n>& top, size_t n) {
+  return n == 0 ? 0 : w.rate(top[0].lower_bound());
+}
+
+}  // namespace
+
+metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w,
+                           double /*baseline*/) {
+  const step_counters& c = w.sum;
+  metric_reading m;
+  switch (d) {
+    case detector_id::syn_flood: {
+      const uint64_t done = std::min(c.handshakes_completed, c.handshakes_started);
+      const double half_open = w.rate(c.handshakes_started - done);
+      const double unsolicited = w.rate(c.unsolicited_synack);
+      if (unsolicited > half_open) m = {"unsolicited_synack_pps", unsolicited, true};
+      else m = {"half_open_syn_pps", half_open, true};
+      return m;
+    }
+    case detector_id::udp_flood:
+      return {"udp_pps", w.rate(c.packets[static_cast<size_t>(l4_proto::udp)]), true};
+    case detector_id::icmp_flood:
+      return {"icmp_pps",
+              w.rate(c.packets[static_cast<size_t>(l4_proto::icmp)] + c.packets[static_cast<size_t>(l4_proto::icmp6)]),
+              true};
+    case detector_id::conn_flood: {
+      const double per_source = lower_rate(w, w.top_syn_sources, w.n_syn_sources);
+      const double per_prefix = lower_rate(w, w.top_syn_prefixes, w.n_syn_prefixes);
+      if (per_prefix > per_source) return {"conn_per_prefix_ps", per_prefix, true};
+      return {"conn_per_source_ps", per_source, true};
+    }
+    case detector_id::handshake_stall: {
+      const double packets = w.rate(c.stalled);
+      const uint64_t acc = c.app[idx(app_signal::zmtp_accepted)], ok = c.app[idx(app_signal::zmtp_succeeded)];
+      const double app = w.rate(acc > ok ? acc - ok : 0);
+      if (app > packets) return {"zmtp_unfinished_ps", app, true};
+      return {"stalled_handshakes_ps", packets, true};
+    }
+    case detector_id::heavy_hitter: {
+      const double total = static_cast<double>(w.inbound_packets);
+      const double src = lower_rate(w, w.top_sources, w.n_sources);
+      const double pre = lower_rate(w, w.top_prefixes, w.n_prefixes);
+      const double src_share = total > 0 ? src * w.window_s / total : 0;
+      const double pre_share = total > 0 ? pre * w.window_s / total : 0;
+      if (src_share >= cfg.min_share && src >= pre) return {"top_source_pps", src, true};
+      if (pre_share >= cfg.min_share) return {"top_prefix_pps", pre, true};
+      return {"top_source_pps", src, src_share >= cfg.min_share};
+    }
+    case detector_id::entropy_shift: {
+      const bool eligible = w.rate(w.inbound_packets) >= cfg.min_pps && w.distinct_sources >= cfg.min_sources;
+      return {"src_entropy_norm", w.src_entropy_norm, eligible};
+    }
+    case detector_id::registration_flood:
+      return {"registrations_ps", w.rate(c.app[idx(app_signal::registration)]), true};
+    case detector_id::auth_failure_spike:
+      return {"auth_failures_ps", w.rate(c.app[idx(app_signal::auth_failure)]), true};
+    case detector_id::request_flood: {
+      const size_t k = idx(app_signal::request);
+      const double top = w.n_app_keys[k] == 0 ? 0 : w.rate(w.top_app_keys[k][0].lower_bound());
+      return {"requests_per_key_ps", top, true};
+    }
+    case detector_id::count_: break;
+  }
+  return m;
+}
+
+detector_bank::detector_bank(const monitor_config& cfg) : cfg_(cfg), step_s_(cfg.step_s) {
+  for (size_t i = 0; i < detector_count; ++i) {
+    const detector_config& dc = cfg_.detectors[i];
+    state_[i].baseline = dc.initial_baseline >= 0 ? dc.initial_baseline : 0;
+    state_[i].baseline_set = dc.initial_baseline >= 0;
+  }
+}
+
+double detector_bank::threshold(detector_id d, const state& s) const {
+  const detector_config& dc = cfg_.detector(d);
+  if (d == detector_id::entropy_shift) return dc.floor;  // a distance from the baseline
+  return std::max(dc.floor, dc.factor * s.baseline);
+}
+
+void detector_bank::learn(detector_id d, state* s, double value) {
+  const double alpha = 1.0 - std::exp(-step_s_ / cfg_.detector(d).baseline_tau_s);
+  s->baseline += alpha * (value - s->baseline);
+}
+
+void detector_bank::evaluate(const window_features& w, std::vector<event>* out) {
+  for (size_t i = 0; i < detector_count; ++i) {
+    const detector_id d = static_cast<detector_id>(i);
+    const detector_config& dc = cfg_.detectors[i];
+    state& s = state_[i];
+    if (!dc.enabled) continue;
+    const metric_reading m = read_metric(d, dc, w, s.baseline);
+    bool over = false;
+    double thr = threshold(d, s);
+    if (m.eligible) {
+      if (d == detector_id::entropy_shift) {
+        if (!s.baseline_set) {
+          // No prior: the first eligible window becomes the baseline, judged from the next one on.
+          s.baseline = m.value;
+          s.baseline_set = true;
+        }
+        over = std::fabs(m.value - s.baseline) >= dc.floor;
+        thr = m.value >= s.baseline ? s.baseline + dc.floor : s.baseline - dc.floor;
+      } else {
+        over = m.value >= thr;
+      }
+    }
+    if (!s.active) {
+      if (!over) {
+        s.over = 0;
+        if (m.eligible) learn(d, &s, m.value);
+        continue;
+      }
+      if (++s.over < dc.raise_after) continue;
+      s.active = true;
+      s.under = 0;
+      s.since_update = 0;
+      s.update_seq = 0;
+      s.incident = next_incident_++;
+      s.started_us = w.end_us;
+      s.peak = m.value;
+      ++s.starts;
+      event e;
+      e.type = event_type::alert;
+      e.ts_us = w.end_us;
+      fill(d, w, m, s, alert_phase::start, thr, &e.alert);
+      out->push_back(std::move(e));
+      continue;
+    }
+    s.peak = std::max(s.peak, m.value);
+    s.under = over ? 0 : s.under + 1;
+    if (s.under >= dc.clear_after) {
+      s.active = false;
+      s.over = 0;
+      ++s.update_seq;
+      event e;
+      e.type = event_type::alert;
+      e.ts_us = w.end_us;
+      fill(d, w, m, s, alert_phase::end, thr, &e.alert);
+      out->push_back(std::move(e));
+      continue;
+    }
+    if (++s.since_update >= dc.update_every) {
+      s.since_update = 0;
+      ++s.update_seq;
+      event e;
+      e.type = event_type::alert;
+      e.ts_us = w.end_us;
+      fill(d, w, m, s, alert_phase::update, thr, &e.alert);
+      out->push_back(std::move(e));
+    }
+  }
+}
+
+void detector_bank::fill(detector_id d, const window_features& w, const metric_reading& m, const state& s,
+                         alert_phase phase, double thr, alert_event* a) const {
+  const detector_config& dc = cfg_.detector(d);
+  a->detector = d;
+  a->phase = phase;
+  a->incident = s.incident;
+  a->update_seq = s.update_seq;
+  a->severity = dc.severity;
+  a->metric = m.name;
+  a->value = m.value;
+  a->threshold = thr;
+  a->baseline = s.baseline;
+  a->peak = s.peak;
+  a->window_s = w.window_s;
+  a->started_us = s.started_us;
+  a->distinct_sources = w.distinct_sources;
+  a->src_entropy_norm = w.src_entropy_norm;
+  if (w.n_destinations > 0) {
+    a->dst = w.top_destinations[0].key.addr;
+    a->dst_port = w.top_destinations[0].key.port;
+  }
+  switch (d) {
+    case detector_id::udp_flood: a->proto = l4_proto::udp; break;
+    case detector_id::icmp_flood:
+      a->proto = w.sum.packets[static_cast<size_t>(l4_proto::icmp6)] > w.sum.packets[static_cast<size_t>(l4_proto::icmp)]
+                     ? l4_proto::icmp6 : l4_proto::icmp;
+      break;
+    case detector_id::heavy_hitter:
+    case detector_id::entropy_shift: {
+      size_t best = 0;
+      for (size_t p = 1; p < l4_proto_count; ++p) {
+        if (w.sum.packets[p] > w.sum.packets[best]) best = p;
+      }
+      a->proto = static_cast<l4_proto>(best);
+      break;
+    }
+    default: a->proto = l4_proto::tcp; break;
+  }
+  a->top_sources.clear();
+  const culprits which = culprits_of(d, m);
+  if (which == culprits::app_keys) {
+    const size_t k = idx(app_signal_of(d));
+    for (size_t i = 0; i < w.n_app_keys[k]; ++i) {
+      const auto& e = w.top_app_keys[k][i];
+      a->top_sources.push_back({std::string(e.key.view()), e.lower_bound(), w.rate(e.lower_bound())});
+    }
+    if (!a->top_sources.empty()) ip_address::parse(a->top_sources[0].key, &a->src);
+    return;
+  }
+  const std::array<counted_key<endpoint>, top_n>* list = &w.top_sources;
+  size_t n = w.n_sources;
+  bool prefix = false;
+  if (which == culprits::prefixes) { list = &w.top_prefixes; n = w.n_prefixes; prefix = true; }
+  if (which == culprits::syn_sources) { list = &w.top_syn_sources; n = w.n_syn_sources; }
+  if (which == culprits::syn_prefixes) { list = &w.top_syn_prefixes; n = w.n_syn_prefixes; prefix = true; }
+  for (size_t i = 0; i < n; ++i) {
+    const auto& e = (*list)[i];
+    std::string key = e.key.addr.to_string();
+    if (prefix) {
+      key += "/" + std::to_string(e.key.addr.family == 4 ? cfg_.prefix_v4 : cfg_.prefix_v6);
+    }
+    a->top_sources.push_back({std::move(key), e.lower_bound(), w.rate(e.lower_bound())});
+  }
+  if (n > 0) a->src = (*list)[0].key.addr;
+}
+
+}  // namespace rampart::monitor

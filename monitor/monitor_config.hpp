@@ -1,0 +1,86 @@
+// Every threshold and window of the packet monitor, with defaults that raise nothing on ordinary traffic.
+// Plain data: config/monitor_config.hpp fills it from the TOML [monitor] table; tests build it in code.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rampart::monitor {
+
+// The detectors. Their names (detector_name) are stable: alerts, config tables and dashboards use them.
+enum class detector_id : uint8_t {
+  syn_flood,
+  udp_flood,
+  icmp_flood,
+  conn_flood,
+  handshake_stall,
+  heavy_hitter,
+  entropy_shift,
+  registration_flood,
+  auth_failure_spike,
+  request_flood,
+  count_,
+};
+constexpr size_t detector_count = static_cast<size_t>(detector_id::count_);
+const char* detector_name(detector_id d);
+// Returns false when NAME is not a detector's name.
+bool detector_from_name(const std::string& name, detector_id* out);
+
+// One detector's decision rule. Each evaluation (one per step) compares the detector's metric with
+//   threshold = max(floor, factor * baseline)
+// where baseline is an EWMA of the metric with time constant baseline_tau_s, learned only while the detector
+// is quiet and the metric is under its threshold. entropy_shift differs: it fires when the normalised source
+// entropy moves at least `floor` away from its baseline (factor unused).
+struct detector_config {
+  bool enabled = true;
+  double floor = 0;             // absolute minimum threshold, in the metric's unit (>= 0)
+  double factor = 3;            // multiple of the baseline (>= 1)
+  double baseline_tau_s = 60;   // EWMA time constant (> 0)
+  double initial_baseline = 0;  // baseline before anything was learned
+  int raise_after = 3;          // consecutive evaluations over the threshold before "start" (>= 1)
+  int clear_after = 10;         // consecutive evaluations under before "end" (>= 1)
+  int update_every = 10;        // evaluations between "update" events while active (>= 1)
+  int severity = 2;             // EVE severity, 1 (highest) .. 3
+  // heavy_hitter only: the top source (or prefix) must also carry at least this share of inbound packets.
+  double min_share = 0;
+  // entropy_shift only: no verdict on windows with fewer inbound packets per second or distinct sources.
+  double min_pps = 0;
+  double min_sources = 0;
+};
+
+struct monitor_config {
+  // Live capture. An empty bpf_filter means: derived from service_ports ("tcp port P or udp port P ..."),
+  // or no filter when service_ports is empty too.
+  std::string interface = "lo";
+  std::string bpf_filter;
+  int64_t buffer_bytes = 8 << 20;  // kernel capture buffer
+  int snaplen = 262144;
+  // TCP/UDP destination ports of the protected service. Empty: every packet counts as traffic to it (the
+  // capture filter already selected the server's traffic, or an offline file holds one service's traffic).
+  std::vector<uint16_t> service_ports;
+
+  double window_s = 1.0;          // features cover the last window_s seconds
+  double step_s = 0.1;            // ... recomputed every step_s; window_s must be a multiple of step_s
+  double stats_interval_s = 8;    // period of "stats" events (0 = none)
+  double handshake_timeout_s = 3; // a TCP connection without a complete ZMTP greeting after this is stalled
+  size_t flow_table_entries = 65536;  // handshake tracking table (rounded up to a power of two)
+  int prefix_v4 = 24;             // prefix lengths for per-prefix heavy hitters and connection counts
+  int prefix_v6 = 48;
+  std::string sensor_name = "rampart";  // EVE "host"
+  std::string eve_log;            // eve.json path for the server's file sink; "" = none
+
+  std::array<detector_config, detector_count> detectors = default_detectors();
+
+  detector_config& detector(detector_id d) { return detectors[static_cast<size_t>(d)]; }
+  const detector_config& detector(detector_id d) const { return detectors[static_cast<size_t>(d)]; }
+
+  // Returns "" when the configuration is usable, else one sentence naming the bad field.
+  std::string validate() const;
+
+  static std::array<detector_config, detector_count> default_detectors();
+};
+
+}  // namespace rampart::monitor
