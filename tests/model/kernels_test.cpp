@@ -1,0 +1,177 @@
+// Every supported kernel ISA against a float64 reference built from tensor.hpp's scalar conversions, and the
+// determinism contract: an output element does not depend on how many rows or tokens are computed with it.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "model/kernels.hpp"
+
+namespace rampart::model {
+namespace {
+
+struct test_matrix {
+  std::vector<std::byte> bytes;
+  std::vector<float> scale;
+  std::vector<double> value;  // dequantized, row-major
+  weight_matrix w;
+};
+
+// A ROWS x COLS matrix of dtype T with pseudo-random values; fp8 gets 128x128 block scales.
+test_matrix make_matrix(dtype t, int64_t rows, int64_t cols) {
+  test_matrix m;
+  m.bytes.resize(static_cast<size_t>(rows * cols) * dtype_size(t));
+  m.value.resize(static_cast<size_t>(rows * cols));
+  const int64_t sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+  for (int64_t i = 0; i < sr * sc; ++i) m.scale.push_back(0.001f * static_cast<float>(1 + i % 7));
+  uint64_t z = 12345;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    z = z * 6364136223846793005ull + 1442695040888963407ull;
+    const float f = static_cast<float>(static_cast<int64_t>(z >> 40) % 2001 - 1000) / 700.0f;
+    std::byte* p = &m.bytes[static_cast<size_t>(i) * dtype_size(t)];
+    switch (t) {
+      case dtype::f32:
+        std::memcpy(p, &f, 4);
+        m.value[i] = f;
+        break;
+      case dtype::bf16: {
+        const uint16_t b = float_to_bf16(f);
+        std::memcpy(p, &b, 2);
+        m.value[i] = bf16_to_float(b);
+        break;
+      }
+      case dtype::f16: {
+        uint16_t h = static_cast<uint16_t>(z >> 48) & 0x7bff;  // any finite half
+        if ((h & 0x7c00) == 0x7c00) h = 0x3c00;
+        h = static_cast<uint16_t>(h % 0x5000);                 // |x| < 32
+        std::memcpy(p, &h, 2);
+        m.value[i] = f16_to_float(h);
+        break;
+      }
+      case dtype::f8_e4m3: {
+        uint8_t code = static_cast<uint8_t>(z >> 33);
+        if ((code & 0x7f) == 0x7f) code = 0x30;  // keep NaN out of the products
+        *p = static_cast<std::byte>(code);
+        const int64_t r = i / cols, c = i % cols;
+        m.value[i] = static_cast<double>(e4m3_to_float(code)) * m.scale[(r / 128) * sc + c / 128];
+        break;
+      }
+    }
+  }
+  m.w.type = t;
+  m.w.rows = rows;
+  m.w.cols = cols;
+  m.w.data = m.bytes.data();
+  if (t == dtype::f8_e4m3) {
+    m.w.scale = m.scale.data();
+    m.w.scale_cols = sc;
+  }
+  return m;
+}
+
+std::vector<kernel_isa> supported() {
+  std::vector<kernel_isa> v;
+  for (kernel_isa i : {kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
+    if (kernel_isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+TEST_CASE("gemm_rows matches a float64 reference for every dtype and supported ISA", "[kernels]") {
+  for (dtype t : {dtype::f32, dtype::bf16, dtype::f16, dtype::f8_e4m3}) {
+    const int64_t rows = 133, cols = 300, n = 7;  // partial fp8 blocks, vector tails, odd tiles
+    test_matrix m = make_matrix(t, rows, cols);
+    std::vector<float> x(static_cast<size_t>(n * cols));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i));
+    for (kernel_isa isa : supported()) {
+      const kernel_ops& k = kernels_for(isa);
+      INFO(dtype_name(t) << " " << k.name);
+      std::vector<float> y(static_cast<size_t>(n * rows));
+      k.gemm_rows(m.w, x.data(), cols, n, y.data(), rows, 0, rows);
+      double worst = 0;
+      for (int64_t tk = 0; tk < n; ++tk)
+        for (int64_t r = 0; r < rows; ++r) {
+          double ref = 0, mag = 0;
+          for (int64_t c = 0; c < cols; ++c) {
+            ref += m.value[r * cols + c] * x[tk * cols + c];
+            mag += std::fabs(m.value[r * cols + c] * x[tk * cols + c]);
+          }
+          worst = std::max(worst, std::fabs(y[tk * rows + r] - ref) / (mag + 1e-30));
+        }
+      CHECK(worst < 1e-6);
+
+      // Same elements computed one row and one token at a time, and from a row window: bitwise equal.
+      bool same = true;
+      std::vector<float> one(static_cast<size_t>(rows));  // y is indexed by row: one row lands at one[r]
+      for (int64_t tk = 0; tk < n; ++tk)
+        for (int64_t r = 0; r < rows; ++r) {
+          k.gemm_rows(m.w, &x[tk * cols], cols, 1, one.data(), rows, r, r + 1);
+          same = same && one[r] == y[tk * rows + r];
+        }
+      const weight_matrix window = m.w.slice_rows(128, 5);
+      std::vector<float> yw(5);
+      k.gemm_rows(window, &x[3 * cols], cols, 1, yw.data(), 5, 0, 5);
+      for (int64_t r = 0; r < 5; ++r) same = same && yw[r] == y[3 * rows + 128 + r];
+      CHECK(same);
+
+      std::vector<float> row(static_cast<size_t>(cols));
+      k.load_row(m.w, 130, row.data());
+      for (int64_t c = 0; c < cols; ++c) CHECK(row[c] == Approx(m.value[130 * cols + c]).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("fp8 kernels decode all 256 e4m3 codes, 0x7f and 0xff as NaN", "[kernels]") {
+  std::vector<std::byte> codes(256);
+  for (int i = 0; i < 256; ++i) codes[i] = static_cast<std::byte>(i);
+  const float one = 1.0f;
+  weight_matrix w;
+  w.type = dtype::f8_e4m3;
+  w.rows = 1;
+  w.cols = 256;
+  w.data = codes.data();
+  std::vector<float> scales = {one, one};
+  w.scale = scales.data();
+  w.scale_cols = 2;
+  for (kernel_isa isa : supported()) {
+    std::vector<float> row(256);
+    kernels_for(isa).load_row(w, 0, row.data());
+    for (int i = 0; i < 256; ++i) {
+      INFO(kernels_for(isa).name << " code " << i);
+      const float want = e4m3_to_float(static_cast<uint8_t>(i));
+      if (std::isnan(want))
+        CHECK(std::isnan(row[i]));
+      else
+        CHECK(row[i] == want);
+    }
+  }
+  CHECK(std::isnan(e4m3_to_float(0x7f)));
+  CHECK(e4m3_to_float(0x7e) == 448.0f);
+  CHECK(e4m3_to_float(0x01) == std::ldexp(1.0f, -9));
+}
+
+TEST_CASE("dot and axpy match float64 references on every supported ISA", "[kernels]") {
+  for (int64_t n : {1, 15, 16, 17, 48, 576}) {
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      a[i] = std::cos(0.1 * i);
+      b[i] = std::sin(0.3 * i + 1);
+    }
+    double ref = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ref += static_cast<double>(a[i]) * b[i];
+      mag += std::fabs(static_cast<double>(a[i]) * b[i]);
+    }
+    for (kernel_isa isa : supported()) {
+      const kernel_ops& k = kernels_for(isa);
+      INFO(k.name << " n=" << n);
+      CHECK(std::fabs(k.dot(a.data(), b.data(), n) - ref) <= 1e-6 * mag);
+      std::vector<float> y = b;
+      k.axpy(0.5f, a.data(), y.data(), n);
+      for (int64_t i = 0; i < n; ++i) CHECK(y[i] == Approx(b[i] + 0.5 * a[i]).margin(1e-6));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rampart::model
