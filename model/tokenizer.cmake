@@ -1,5 +1,7 @@
 # The tokenizer, chat template and streaming detokenizer (paths relative to model/).
 target_sources(rampart_model PRIVATE
+  chat_template.cpp
+  detokenizer.cpp
   tokenizer.cpp
   tokenizer_bpe.cpp
   tokenizer_checks.cpp

@@ -1,1 +1,13 @@
-# Filled in by the tokenizer work.
+# Tokenizer, pre-tokenizer, streaming detokenizer and chat template. Tests that need the real DeepSeek-V3 files
+# (models/deepseek-v3-tokenizer, fetched by tools/setup.sh) print SKIPPED when they are missing.
+rampart_add_test(model_tokenizer_tests
+                 SOURCES model/tokenizer_fixture_test.cpp model/tokenizer_spec_test.cpp
+                         model/tokenizer_pretokenizer_test.cpp model/tokenizer_bpe_test.cpp
+                         model/tokenizer_load_test.cpp model/detokenizer_test.cpp model/chat_template_test.cpp
+                 LIBS rampart_model rampart_test_support TIMEOUT 300)
+
+rampart_add_fuzzer(fuzz_tokenizer SOURCES fuzz/fuzz_tokenizer.cpp LIBS rampart_model)
+if(TARGET fuzz_tokenizer)
+  target_compile_definitions(fuzz_tokenizer PRIVATE
+    RAMPART_DEFAULT_TOKENIZER_DIR="${PROJECT_SOURCE_DIR}/models/deepseek-v3-tokenizer")
+endif()
