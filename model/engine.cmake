@@ -2,7 +2,7 @@ target_sources(rampart_model PRIVATE tensor.cpp)
 target_sources(rampart_model PRIVATE safetensors.cpp checkpoint.cpp model_config.cpp)
 target_sources(rampart_model PRIVATE safetensors_writer.cpp synthetic_checkpoint.cpp synthetic_config.cpp)
 target_sources(rampart_model PRIVATE thread_pool.cpp kernels.cpp kernels_avx2.cpp kernels_avx512.cpp rope.cpp layers.cpp
-                                     attention.cpp expert_backend.cpp moe.cpp block_manager.cpp engine.cpp)
+                                     attention.cpp expert_backend.cpp moe.cpp block_manager.cpp engine.cpp kernels_bench.cpp)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(kernels_avx2.cpp PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
   set_source_files_properties(kernels_avx512.cpp PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx2;-mfma;-mf16c")

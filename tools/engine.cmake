@@ -1,1 +1,2 @@
 # Filled in by the engine work.
+rampart_add_tool(rampart-generate SOURCES rampart_generate.cpp LIBS rampart_model)

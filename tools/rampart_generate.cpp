@@ -1,0 +1,297 @@
+// rampart-generate: runs the CPU engine on a checkpoint from token ids and prints the generated ids; optionally
+// dumps logits (--logits) or measures speed (--bench).
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/engine.hpp"
+#include "model/kernels_bench.hpp"
+#include "model/sampler.hpp"
+
+namespace {
+
+using namespace rampart::model;
+
+const char* const usage =
+    "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--seed S] [--threads N]\n"
+    "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench]\n"
+    "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n";
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "rampart-generate: %s\n", message.c_str());
+  return 2;
+}
+
+bool parse_int(const std::string& text, long long lo, long long hi, long long* out) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789-") != std::string::npos) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+struct options {
+  std::string model, logits_file;
+  std::vector<int32_t> ids;
+  long long n = 16, seed = 0, threads = 0, chunk = 0, batch = 1, kv_tokens = 0;
+  float temperature = 0;
+  bool bench = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Sequence I's prompt: the main prompt for I = 0, otherwise a different prompt of a different length.
+std::vector<int32_t> prompt_for(const std::vector<int32_t>& main, int i, int64_t vocab) {
+  if (i == 0) return main;
+  std::vector<int32_t> p;
+  for (size_t j = 0; j < main.size() + static_cast<size_t>(i); ++j)
+    p.push_back(static_cast<int32_t>((main[j % main.size()] + 7919LL * i + 31LL * j) % vocab));
+  return p;
+}
+
+// Prefills the started sequences 0..P-1 with PROMPTS, CHUNK tokens per sequence per step (0: whole), all
+// unfinished sequences in each step. LAST[i] receives sequence i's logits after its last prompt token; ALL, when
+// non-null, every prompt row of sequence 0.
+bool prefill(engine& e, const std::vector<std::vector<int32_t>>& prompts, long long chunk,
+             std::vector<std::vector<float>>* last, std::vector<float>* all, std::string* err) {
+  std::vector<size_t> done(prompts.size(), 0);
+  last->assign(prompts.size(), {});
+  step_output out;
+  for (;;) {
+    std::vector<seq_input> batch;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const size_t left = prompts[i].size() - done[i];
+      if (left == 0) continue;
+      const size_t len = chunk > 0 ? std::min<size_t>(static_cast<size_t>(chunk), left) : left;
+      batch.push_back({i, prompts[i].data() + done[i], static_cast<int64_t>(len), i == 0 && all != nullptr});
+      which.push_back(i);
+    }
+    if (batch.empty()) return true;
+    if (!e.step(batch, &out, err)) return false;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      if (which[b] == 0 && all != nullptr)
+        all->insert(all->end(), out.row(b, 0), out.row(b, 0) + batch[b].n_tokens * out.vocab_size);
+      (*last)[which[b]].assign(out.row(b), out.row(b) + out.vocab_size);
+      done[which[b]] += static_cast<size_t>(batch[b].n_tokens);
+    }
+  }
+}
+
+// Starts sequences 0..n_seqs-1 with their prompts and prefills them. False + *err on failure.
+bool start_all(engine& e, const options& o, int n_seqs, std::vector<std::vector<float>>* last,
+               std::vector<float>* all, std::string* err) {
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < n_seqs; ++i) {
+    prompts.push_back(prompt_for(o.ids, i, e.config().vocab_size));
+    if (e.start(static_cast<uint64_t>(i), nullptr, 0, err) < 0) return false;
+  }
+  return prefill(e, prompts, o.chunk, last, all, err);
+}
+
+// Decodes STEPS tokens for each of sequences 0..n-1 (prefilled, LAST holding their logits), sampling with
+// SAMPLERS. GEN[i] receives the tokens; ALL, when non-null, sequence 0's logits rows except after the last token.
+bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::vector<float>>& last, long long steps,
+            std::vector<std::vector<int32_t>>* gen, std::vector<float>* all, std::string* err) {
+  const size_t n = last.size(), V = static_cast<size_t>(e.config().vocab_size);
+  std::vector<int32_t> next(n);
+  std::vector<seq_input> batch(n);
+  step_output out;
+  gen->assign(n, {});
+  for (long long s = 0; s < steps; ++s) {
+    for (size_t i = 0; i < n; ++i) {
+      next[i] = samplers[i].sample(s == 0 ? last[i].data() : out.row(i), V);
+      (*gen)[i].push_back(next[i]);
+      batch[i] = {i, &next[i], 1, false};
+    }
+    if (s + 1 == steps) break;
+    if (!e.step(batch, &out, err)) return false;
+    if (all != nullptr) all->insert(all->end(), out.row(0), out.row(0) + V);
+  }
+  return true;
+}
+
+std::vector<sampler> make_samplers(const options& o, int n) {
+  std::vector<sampler> v;
+  for (int i = 0; i < n; ++i) v.emplace_back(sampling_params{o.temperature, 0, 1, 0, static_cast<uint64_t>(o.seed) + i});
+  return v;
+}
+
+void release_all(engine& e, int n) {
+  for (int i = 0; i < n; ++i) e.release(static_cast<uint64_t>(i));
+}
+
+long long vm_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  return -1;
+}
+
+// Runs the prompt with batch - 1 companion prompts, generates N tokens each, prints sequence 0's tokens.
+int generate(engine& e, const options& o) {
+  std::string err;
+  std::vector<std::vector<float>> last;
+  std::vector<std::vector<int32_t>> gen;
+  std::vector<float> logits;
+  std::vector<float>* all = o.logits_file.empty() ? nullptr : &logits;
+  std::vector<sampler> samplers = make_samplers(o, static_cast<int>(o.batch));
+  if (!start_all(e, o, static_cast<int>(o.batch), &last, all, &err)) return fail(err);
+  if (!decode(e, samplers, last, o.n, &gen, all, &err)) return fail(err);
+  for (size_t j = 0; j < gen[0].size(); ++j) std::printf(j ? " %d" : "%d", gen[0][j]);
+  std::printf("\n");
+  if (all != nullptr) {
+    std::ofstream f(o.logits_file, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * 4));
+    if (!f) return fail("cannot write " + o.logits_file);
+  }
+  return 0;
+}
+
+// FLOPs of prefilling T tokens from position 0: 2 per weight used per token (embedding lookup and lm_head
+// excluded; lm_head counted once, for the last token) plus the absorbed attention's scores and sums.
+double prefill_flops(const model_config& c, int64_t T) {
+  const double D = c.hidden_size, H = c.num_attention_heads, n = c.qk_nope_head_dim, r = c.qk_rope_head_dim;
+  const double v = c.v_head_dim, C = c.kv_lora_rank, Q = c.q_lora_rank;
+  double per_token = 0, attn_pairs = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    per_token += (Q > 0 ? Q * D + H * (n + r) * Q : H * (n + r) * D) + (C + r) * D + H * n * C + H * v * C + D * H * v;
+    if (c.is_moe_layer(l))
+      per_token += c.n_routed_experts * D + 3.0 * D * c.moe_intermediate_size *
+                                                (c.num_experts_per_tok + c.n_shared_experts);
+    else
+      per_token += 3.0 * D * c.intermediate_size;
+    attn_pairs += H * (static_cast<double>(T) * (T + 1) / 2) * ((C + r) + C);
+  }
+  return 2.0 * (per_token * T + attn_pairs + static_cast<double>(c.vocab_size) * D);
+}
+
+int bench(engine& e, const options& o) {
+  std::string err;
+  const long long steps = std::max<long long>(o.n, 32);
+  std::vector<std::vector<float>> last;
+  std::vector<std::vector<int32_t>> gen;
+  std::printf("kernels %s, %d threads\n", e.kernel_name(), e.threads());
+  double tok_s_1 = 0;
+  for (int nseq : {1, static_cast<int>(o.batch)}) {
+    if (nseq == 1 && tok_s_1 > 0) continue;
+    std::vector<sampler> samplers = make_samplers(o, nseq);
+    if (!start_all(e, o, nseq, &last, nullptr, &err)) return fail(err);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!decode(e, samplers, last, steps + 1, &gen, nullptr, &err)) return fail(err);
+    const double tok_s = static_cast<double>(steps) * nseq / seconds_since(t0);
+    if (nseq == 1) tok_s_1 = tok_s;
+    std::printf("decode batch %d: %.1f tok/s (%.2f ms/step)\n", nseq, tok_s, 1e3 * nseq / tok_s);
+    release_all(e, nseq);
+  }
+  std::vector<int32_t> long_prompt(512);
+  for (int64_t j = 0; j < 512; ++j) long_prompt[j] = static_cast<int32_t>((j * 7919 + 13) % e.config().vocab_size);
+  if (e.start(0, nullptr, 0, &err) < 0) return fail(err);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!prefill(e, {long_prompt}, o.chunk, &last, nullptr, &err)) return fail(err);
+  const double prefill_s = seconds_since(t0);
+  const long long rss = vm_rss_bytes();
+  release_all(e, 1);
+
+  thread_pool pool(e.threads());
+  const double peak = measure_fma_peak(pool);
+  const double bandwidth = measure_read_bandwidth(pool, size_t{1} << 30);
+  const double gflops = prefill_flops(e.config(), 512) / prefill_s / 1e9;
+  std::printf("prefill 512 tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of measured FMA peak %.1f GFLOP/s\n",
+              512 / prefill_s, gflops, 100 * gflops / (peak / 1e9), peak / 1e9);
+  const double bytes = static_cast<double>(e.weight_bytes_per_token());
+  std::printf("decode batch 1 reads %.3f GB of weights per token: %.1f GB/s = %.0f%% of measured read "
+              "bandwidth %.1f GB/s\n",
+              bytes / 1e9, bytes * tok_s_1 / 1e9, 100 * bytes * tok_s_1 / bandwidth, bandwidth / 1e9);
+  std::printf("memory: VmRSS %.2f GiB; mapped weights %.2f GiB + KV cache %.2f GiB\n", rss / 1073741824.0,
+              e.mapped_weight_bytes() / 1073741824.0, e.kv().bytes / 1073741824.0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  bool have_ids = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--bench") {
+      o.bench = true;
+      continue;
+    }
+    if (a == "-h" || a == "--help") {
+      std::printf("%s", usage);
+      return 0;
+    }
+    if (i + 1 >= argc) return fail(a + " needs a value (or is unknown)");
+    const std::string v = argv[++i];
+    auto number = [&](long long lo, long long hi, long long* out) {
+      if (!parse_int(v, lo, hi, out)) {
+        fail(a + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+        return false;
+      }
+      return true;
+    };
+    if (a == "--model") {
+      o.model = v;
+    } else if (a == "--ids") {
+      std::istringstream in(v);
+      std::string tok;
+      long long id;
+      while (in >> tok) {
+        if (!parse_int(tok, 0, 2147483647, &id)) return fail("--ids: '" + tok + "' is not a token id");
+        o.ids.push_back(static_cast<int32_t>(id));
+      }
+      have_ids = true;
+    } else if (a == "-n") {
+      if (!number(1, 1000000, &o.n)) return 2;
+    } else if (a == "--seed") {
+      if (!number(0, 9223372036854775807LL, &o.seed)) return 2;
+    } else if (a == "--threads") {
+      if (!number(0, 1024, &o.threads)) return 2;
+    } else if (a == "--chunk") {
+      if (!number(0, 1 << 30, &o.chunk)) return 2;
+    } else if (a == "--batch") {
+      if (!number(1, 4096, &o.batch)) return 2;
+    } else if (a == "--kv-tokens") {
+      if (!number(0, 1LL << 32, &o.kv_tokens)) return 2;
+    } else if (a == "--logits") {
+      o.logits_file = v;
+    } else if (a == "--temperature") {
+      char* end = nullptr;
+      o.temperature = std::strtof(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(o.temperature >= 0)) return fail("--temperature needs a number >= 0");
+    } else {
+      return fail("unknown argument " + a);
+    }
+  }
+  if (o.model.empty()) return fail("--model DIR is required");
+  if (!have_ids || o.ids.empty()) return fail("--ids needs at least one token id");
+  std::string err;
+  if (!sampler::validate(sampling_params{o.temperature, 0, 1, 0, 0}, &err)) return fail(err);
+  load_error lerr;
+  std::shared_ptr<const checkpoint> ck = checkpoint::open(o.model, &lerr);
+  if (!ck) return fail(lerr.message);
+  for (int32_t id : o.ids)
+    if (id >= ck->config().vocab_size)
+      return fail("--ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(ck->config().vocab_size) + ")");
+  engine_options eo;
+  eo.threads = static_cast<int>(o.threads);
+  const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
+  eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
+  auto e = engine::create(ck, eo, &err);
+  if (!e) return fail(err);
+  return o.bench ? bench(*e, o) : generate(*e, o);
+}
