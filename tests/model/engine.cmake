@@ -20,7 +20,7 @@ add_test(NAME model.fixtures.build
 && \"$0\" --preset tiny --out \"$1/v2lite-bf16\" --dtype bf16 --variant v2-lite --seed 0 --vocab 1000 --no-mtp"
                  $<TARGET_FILE:rampart-mkmodel> ${RAMPART_TEST_MODELS_DIR})
 set_tests_properties(model.fixtures.build PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 120)
-rampart_add_test(model_fixture_tests SOURCES model/checkpoint_fixture_test.cpp
+rampart_add_test(model_fixture_tests SOURCES model/checkpoint_fixture_test.cpp model/checkpoint_mkmodel_test.cpp
                  LIBS rampart_model rampart_test_support OpenSSL::Crypto FIXTURES model_fixtures)
 target_compile_definitions(model_fixture_tests PRIVATE RAMPART_TEST_MODELS_DIR="${RAMPART_TEST_MODELS_DIR}")
 rampart_add_fuzzer(fuzz_safetensors SOURCES fuzz/fuzz_safetensors.cpp LIBS rampart_model)
