@@ -110,6 +110,7 @@ nlohmann::json counters_json(const monitor_counters& c, int64_t ts_us) {
             {"kernel_ifdrops", c.interface_drops},
             {"errors", c.capture_errors}}},
           {"decoder", std::move(decoder)},
+          {"tcp", {{"syn", c.tcp_syn}, {"synack", c.tcp_synack}, {"rst", c.tcp_rst}, {"fin", c.tcp_fin}}},
           {"flow", {{"evictions", c.flow_evictions}, {"half_open_expired", c.half_open_expired}}},
           {"rampart",
            {{"app_signals", std::move(app)},

@@ -71,6 +71,7 @@ struct monitor_counters {
   std::array<uint64_t, l4_proto_count> packets_by_proto{};
   std::array<uint64_t, l4_proto_count> bytes_by_proto{};
   uint64_t ipv4 = 0, ipv6 = 0, fragments = 0;
+  uint64_t tcp_syn = 0, tcp_synack = 0, tcp_rst = 0, tcp_fin = 0;  // syn = SYN without ACK
   uint64_t malformed = 0;
   std::array<uint64_t, malformed_kind_count> malformed_by_kind{};
   uint64_t max_packet_len = 0;

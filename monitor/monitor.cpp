@@ -62,6 +62,13 @@ void monitor::on_packet(const packet_summary& p) {
   counters_.ipv4 += p.ip_version == 4;
   counters_.ipv6 += p.ip_version == 6;
   counters_.fragments += p.fragment;
+  if (p.proto == l4_proto::tcp && !p.later_fragment) {
+    const uint8_t f = p.tcp_flags & (tcp_flag::syn | tcp_flag::ack);
+    counters_.tcp_syn += f == tcp_flag::syn;
+    counters_.tcp_synack += f == (tcp_flag::syn | tcp_flag::ack);
+    counters_.tcp_rst += (p.tcp_flags & tcp_flag::rst) != 0;
+    counters_.tcp_fin += (p.tcp_flags & tcp_flag::fin) != 0;
+  }
   features_.on_packet(p);
 }
 

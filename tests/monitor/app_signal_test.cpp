@@ -1,0 +1,221 @@
+// Application-signal detectors (registration_flood, auth_failure_spike, request_flood, handshake_stall via
+// ZMTP events), hysteresis, baselines and the threat-level mapping, driven by synthetic signal sequences
+// on a simulated clock.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "monitor/monitor.hpp"
+
+using namespace rampart::monitor;
+
+namespace {
+
+constexpr int64_t t0 = 1700000000LL * 1000000;
+constexpr int64_t step = 100000;  // 100 ms, the default step
+
+// Runs STEPS steps; before each, FEED(step_index) may add signals. Returns every event.
+std::vector<event> drive(monitor& m, int steps, const std::function<void(int)>& feed) {
+  std::vector<event> all;
+  m.advance(t0);
+  for (int i = 0; i < steps; ++i) {
+    feed(i);
+    std::vector<event> ev = m.advance(t0 + (i + 1) * step);
+    all.insert(all.end(), ev.begin(), ev.end());
+  }
+  std::vector<event> rest = m.finish();
+  all.insert(all.end(), rest.begin(), rest.end());
+  return all;
+}
+
+std::vector<alert_event> alerts(const std::vector<event>& ev, detector_id d) {
+  std::vector<alert_event> out;
+  for (const event& e : ev) {
+    if (e.type == event_type::alert && e.alert.detector == d) out.push_back(e.alert);
+  }
+  return out;
+}
+
+size_t all_alerts(const std::vector<event>& ev) {
+  size_t n = 0;
+  for (const event& e : ev) n += e.type == event_type::alert;
+  return n;
+}
+
+void check_start_updates_end(const std::vector<alert_event>& a) {
+  REQUIRE(a.size() >= 3);
+  CHECK(a.front().phase == alert_phase::start);
+  for (size_t i = 1; i + 1 < a.size(); ++i) CHECK(a[i].phase == alert_phase::update);
+  CHECK(a.back().phase == alert_phase::end);
+}
+
+}  // namespace
+
+TEST_CASE("ordinary application signals raise nothing", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  // 8 clients at 250 requests/s each, 1 registration and 1 auth failure per second, every connection
+  // finishing its handshake.
+  const auto ev = drive(m, 600, [&](int i) {
+    for (int c = 0; c < 8; ++c) m.on_app_signal(app_signal::request, "client-" + std::to_string(c), 25);
+    if (i % 10 == 0) {
+      m.on_app_signal(app_signal::registration, "10.1.0.5");
+      m.on_app_signal(app_signal::auth_failure, "10.1.0.6");
+      m.on_app_signal(app_signal::zmtp_accepted, "10.1.0.7", 2);
+      m.on_app_signal(app_signal::zmtp_succeeded, "10.1.0.7", 2);
+    }
+  });
+  CHECK(all_alerts(ev) == 0);
+  const monitor_counters c = m.snapshot();
+  CHECK(c.app_signals[static_cast<size_t>(app_signal::request)] == 600 * 8 * 25);
+  CHECK(c.app_signals[static_cast<size_t>(app_signal::registration)] == 60);
+}
+
+TEST_CASE("a registration flood raises registration_flood at red and names the source", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  // 2 registrations/s for 20 s, then 500/s (400 of them from one address) for 3 s, then 2/s again.
+  const auto ev = drive(m, 300, [&](int i) {
+    if (i % 5 == 0) m.on_app_signal(app_signal::registration, "10.2.0." + std::to_string(i % 200));
+    if (i >= 200 && i < 230) {
+      m.on_app_signal(app_signal::registration, "203.0.113.9", 40);
+      m.on_app_signal(app_signal::registration, "198.51.100.1", 10);
+    }
+  });
+  const auto reg = alerts(ev, detector_id::registration_flood);
+  check_start_updates_end(reg);
+  const alert_event& start = reg.front();
+  CHECK(start.metric == "registrations_ps");
+  CHECK(start.value >= 20);
+  CHECK(start.src == ip_address::v4(203, 0, 113, 9));
+  REQUIRE(start.top_sources.size() >= 2);
+  CHECK(start.top_sources[0].key == "203.0.113.9");
+  CHECK(start.top_sources[1].key == "198.51.100.1");
+  CHECK(start.severity == 1);
+  CHECK(start.level == threat_level::red);
+  // started within the raise_after evaluations after the flood began at step 200
+  CHECK(start.started_us >= t0 + 201 * step);
+  CHECK(start.started_us <= t0 + 206 * step);
+  std::vector<threat_event> changes;
+  for (const event& e : ev) {
+    if (e.type == event_type::threat_level) changes.push_back(e.threat);
+  }
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[0].to == threat_level::red);
+  CHECK(changes[1].to == threat_level::green);
+  CHECK(all_alerts(ev) == reg.size());
+}
+
+TEST_CASE("an authentication failure spike raises auth_failure_spike", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  const auto ev = drive(m, 200, [&](int i) {
+    if (i >= 100 && i < 130) m.on_app_signal(app_signal::auth_failure, "198.51.100.77", 10);  // 100/s
+  });
+  const auto af = alerts(ev, detector_id::auth_failure_spike);
+  check_start_updates_end(af);
+  CHECK(af.front().src == ip_address::v4(198, 51, 100, 77));
+  CHECK(af.front().level == threat_level::orange);
+  CHECK(all_alerts(ev) == af.size());
+}
+
+TEST_CASE("one key flooding requests raises request_flood; many busy keys do not", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  const auto ev = drive(m, 300, [&](int i) {
+    for (int c = 0; c < 8; ++c) m.on_app_signal(app_signal::request, "tenant-" + std::to_string(c), 25);
+    if (i >= 150 && i < 200) m.on_app_signal(app_signal::request, "tenant-x", 500);  // 5,000/s
+  });
+  const auto rf = alerts(ev, detector_id::request_flood);
+  check_start_updates_end(rf);
+  CHECK(rf.front().metric == "requests_per_key_ps");
+  REQUIRE_FALSE(rf.front().top_sources.empty());
+  CHECK(rf.front().top_sources.front().key == "tenant-x");
+  CHECK(rf.front().src.family == 0);  // a key, not an address
+  CHECK(all_alerts(ev) == rf.size());
+}
+
+TEST_CASE("connections that never finish the ZMTP handshake raise handshake_stall", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  const auto ev = drive(m, 200, [&](int i) {
+    m.on_app_signal(app_signal::zmtp_accepted, "10.1.0.1");
+    m.on_app_signal(app_signal::zmtp_succeeded, "10.1.0.1");
+    if (i >= 80 && i < 120) m.on_app_signal(app_signal::zmtp_accepted, "172.16.0.9", 30);  // 300/s
+  });
+  const auto hs = alerts(ev, detector_id::handshake_stall);
+  check_start_updates_end(hs);
+  CHECK(hs.front().metric == "zmtp_unfinished_ps");
+  CHECK(hs.front().value >= 50);
+}
+
+TEST_CASE("hysteresis: raise after N evaluations over, clear after M under", "[monitor][app]") {
+  monitor_config cfg;
+  cfg.window_s = 0.1;  // one-step windows, so each evaluation sees one step's signals
+  detector_config& d = cfg.detector(detector_id::registration_flood);
+  d.floor = 10;  // 1 per step
+  d.raise_after = 3;
+  d.clear_after = 4;
+  d.update_every = 1000;
+  SECTION("two steps over do not raise") {
+    monitor m(cfg);
+    const auto ev = drive(m, 50, [&](int i) {
+      if (i == 10 || i == 11) m.on_app_signal(app_signal::registration, "a", 5);
+    });
+    CHECK(alerts(ev, detector_id::registration_flood).empty());
+  }
+  SECTION("three steps over raise at the third; four under clear") {
+    monitor m(cfg);
+    const auto ev = drive(m, 50, [&](int i) {
+      if (i >= 10 && i < 13) m.on_app_signal(app_signal::registration, "a", 5);
+      if (i == 14) m.on_app_signal(app_signal::registration, "a", 5);  // one step over inside the clearing
+    });
+    const auto a = alerts(ev, detector_id::registration_flood);
+    REQUIRE(a.size() == 2);
+    CHECK(a[0].phase == alert_phase::start);
+    CHECK(a[0].started_us == t0 + 13 * step);  // end of step 12, the third over
+    CHECK(a[1].phase == alert_phase::end);
+    // under at steps 13, then over at 14 resets, then under at 15..18: the fourth is step 18
+    CHECK(a[1].update_seq == 1);
+  }
+}
+
+TEST_CASE("the threshold follows a learned baseline above the floor", "[monitor][app]") {
+  monitor_config cfg;
+  detector_config& d = cfg.detector(detector_id::auth_failure_spike);
+  d.floor = 200;
+  d.factor = 5;
+  d.baseline_tau_s = 10;
+  monitor m(cfg);
+  // 100/s for 60 s teaches a baseline of ~100/s (1 - e^-6 of it); 300/s for 1 s stays under 5x that;
+  // 800/s crosses it.
+  const auto ev = drive(m, 700, [&](int i) {
+    const int per_step = i < 600 ? 10 : i < 610 ? 30 : i < 660 ? 80 : 0;
+    if (per_step) m.on_app_signal(app_signal::auth_failure, "10.0.0.9", static_cast<uint64_t>(per_step));
+  });
+  const auto af = alerts(ev, detector_id::auth_failure_spike);
+  REQUIRE_FALSE(af.empty());
+  CHECK(af.front().phase == alert_phase::start);
+  CHECK(af.front().started_us > t0 + 610 * step);
+  // The baseline learned 100 * (1 - e^-6) = 99.75 by step 600; afterwards it learns (alpha = 1 - e^-0.01
+  // per step) only while under the threshold, i.e. at most ~20 more steps at no more than 500/s, which
+  // bounds it by 100 + (1 - e^-0.2) * 400 = 172.
+  CHECK(af.front().baseline > 99);
+  CHECK(af.front().baseline < 172);
+  CHECK(af.front().threshold == Approx(5 * af.front().baseline));
+  CHECK(af.front().value >= af.front().threshold);
+}
+
+TEST_CASE("threat level mapping from active detectors", "[monitor][app]") {
+  const monitor_config cfg;
+  std::array<bool, detector_count> a{};
+  CHECK(threat_level_for(a, cfg) == threat_level::green);
+  a[static_cast<size_t>(detector_id::entropy_shift)] = true;  // severity 3
+  CHECK(threat_level_for(a, cfg) == threat_level::yellow);
+  a[static_cast<size_t>(detector_id::icmp_flood)] = true;  // severity 3
+  CHECK(threat_level_for(a, cfg) == threat_level::yellow);
+  a[static_cast<size_t>(detector_id::udp_flood)] = true;  // severity 2, three active
+  CHECK(threat_level_for(a, cfg) == threat_level::red);
+  a = {};
+  a[static_cast<size_t>(detector_id::syn_flood)] = true;
+  CHECK(threat_level_for(a, cfg) == threat_level::orange);
+  a[static_cast<size_t>(detector_id::registration_flood)] = true;  // severity 1
+  CHECK(threat_level_for(a, cfg) == threat_level::red);
+}

@@ -1,0 +1,166 @@
+// The [monitor] TOML table: the shipped example equals the built-in defaults; values are read; bad input
+// of each kind is an error naming file:line:column and the key path.
+#include <catch2/catch.hpp>
+
+#include <string_view>
+
+#include "config/monitor_config.hpp"
+#include "tests/support/paths.hpp"
+
+using namespace rampart;
+using namespace std::string_view_literals;
+
+namespace {
+
+// Parses TEXT as a whole file named "m.toml" and reads its [monitor] table.
+bool parse(std::string_view text, monitor::monitor_config* out, config::config_error* err) {
+  const toml::table root = toml::parse(text, "m.toml"sv);
+  const toml::table* m = root["monitor"].as_table();
+  REQUIRE(m);
+  return config::parse_monitor_config(*m, "m.toml", out, err);
+}
+
+config::config_error error_of(std::string_view text) {
+  monitor::monitor_config c;
+  config::config_error err;
+  CHECK_FALSE(parse(text, &c, &err));
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("the shipped monitor.example.toml holds exactly the built-in defaults", "[monitor][config]") {
+  monitor::monitor_config c;
+  c.interface = "changed";
+  c.detector(monitor::detector_id::syn_flood).floor = 1;
+  config::config_error err;
+  REQUIRE(config::load_monitor_config(test::source_dir() + "/config/monitor.example.toml", &c, &err));
+  const monitor::monitor_config d;
+  CHECK(c.interface == d.interface);
+  CHECK(c.bpf_filter == d.bpf_filter);
+  CHECK(c.buffer_bytes == d.buffer_bytes);
+  CHECK(c.snaplen == d.snaplen);
+  CHECK(c.service_ports == d.service_ports);
+  CHECK(c.window_s == d.window_s);
+  CHECK(c.step_s == d.step_s);
+  CHECK(c.stats_interval_s == d.stats_interval_s);
+  CHECK(c.handshake_timeout_s == d.handshake_timeout_s);
+  CHECK(c.flow_table_entries == d.flow_table_entries);
+  CHECK(c.prefix_v4 == d.prefix_v4);
+  CHECK(c.prefix_v6 == d.prefix_v6);
+  CHECK(c.sensor_name == d.sensor_name);
+  CHECK(c.eve_log == d.eve_log);
+  for (size_t i = 0; i < monitor::detector_count; ++i) {
+    INFO(monitor::detector_name(static_cast<monitor::detector_id>(i)));
+    const auto& a = c.detectors[i];
+    const auto& b = d.detectors[i];
+    CHECK(a.enabled == b.enabled);
+    CHECK(a.floor == b.floor);
+    CHECK(a.factor == b.factor);
+    CHECK(a.baseline_tau_s == b.baseline_tau_s);
+    CHECK(a.initial_baseline == b.initial_baseline);
+    CHECK(a.raise_after == b.raise_after);
+    CHECK(a.clear_after == b.clear_after);
+    CHECK(a.update_every == b.update_every);
+    CHECK(a.severity == b.severity);
+    CHECK(a.min_share == b.min_share);
+    CHECK(a.min_pps == b.min_pps);
+    CHECK(a.min_sources == b.min_sources);
+  }
+}
+
+TEST_CASE("monitor settings and nested detector tables are read", "[monitor][config]") {
+  monitor::monitor_config c;
+  config::config_error err;
+  REQUIRE(parse(R"([monitor]
+interface = "eth0"
+service_ports = [5555, 5556]
+window_s = 2
+step_s = 0.25
+[monitor.detectors.syn_flood]
+floor = 1000
+raise_after = 5
+enabled = false
+[monitor.detectors.heavy_hitter]
+min_share = 0.3
+)", &c, &err));
+  CHECK(c.interface == "eth0");
+  CHECK(c.service_ports == std::vector<uint16_t>{5555, 5556});
+  CHECK(c.window_s == 2.0);
+  CHECK(c.step_s == 0.25);
+  CHECK(c.detector(monitor::detector_id::syn_flood).floor == 1000.0);
+  CHECK(c.detector(monitor::detector_id::syn_flood).raise_after == 5);
+  CHECK_FALSE(c.detector(monitor::detector_id::syn_flood).enabled);
+  CHECK(c.detector(monitor::detector_id::heavy_hitter).min_share == 0.3);
+  CHECK(c.detector(monitor::detector_id::udp_flood).floor == 1000.0);  // untouched default
+}
+
+TEST_CASE("bad monitor settings are errors with file:line:column and key path", "[monitor][config]") {
+  auto e = error_of("[monitor]\nintrface = \"lo\"\n");
+  CHECK(e.to_string() == "m.toml:2:1: monitor.intrface: unknown key");
+
+  e = error_of("[monitor]\nsnaplen = true\n");
+  CHECK(e.key == "monitor.snaplen");
+  CHECK(e.line == 2);
+  CHECK(e.message.find("expected an integer") != std::string::npos);
+
+  e = error_of("[monitor]\nservice_ports = [80, 70000]\n");
+  CHECK(e.key == "monitor.service_ports");
+  CHECK(e.line == 2);
+
+  e = error_of("[monitor]\nservice_ports = 80\n");
+  CHECK(e.key == "monitor.service_ports");
+
+  e = error_of("[monitor.detectors.syn_flood]\nclear_after = 0\n");
+  CHECK(e.key == "monitor.detectors.syn_flood.clear_after");
+  CHECK(e.line == 2);
+  CHECK(e.column > 0);
+  CHECK(e.message.find("out of range") != std::string::npos);
+
+  e = error_of("[monitor.detectors.udp_flood]\nfloor = -5.0\n");
+  CHECK(e.key == "monitor.detectors.udp_flood.floor");
+
+  e = error_of("[monitor.detectors.udp_flood]\nmin_share = 0.5\n");
+  CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.udp_flood.min_share: unknown key");
+
+  e = error_of("[monitor.detectors.syn_fluod]\nfloor = 1.0\n");
+  CHECK(e.key == "monitor.detectors.syn_fluod");
+  CHECK(e.message == "unknown detector");
+
+  e = error_of("[monitor.detectors.entropy_shift]\nfloor = 0.0\n");
+  CHECK(e.key == "monitor.detectors.entropy_shift.floor");
+
+  e = error_of("[monitor]\nwindow_s = 1.0\nstep_s = 0.3\n");
+  CHECK(e.message.find("multiple of step_s") != std::string::npos);
+  CHECK(e.file == "m.toml");
+
+  e = error_of("[monitor]\nstep_s = \"fast\"\n");
+  CHECK(e.key == "monitor.step_s");
+  CHECK(e.message.find("expected a number") != std::string::npos);
+}
+
+TEST_CASE("an unreadable or unparsable config file is an error, a missing [monitor] means defaults",
+          "[monitor][config]") {
+  monitor::monitor_config c;
+  config::config_error err;
+  CHECK_FALSE(config::load_monitor_config("/nonexistent/rampart.toml", &c, &err));
+  CHECK(err.file == "/nonexistent/rampart.toml");
+  const std::string dir = test::make_temp_dir("rampart-moncfg-");
+  const std::string path = dir + "/bad.toml";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("[monitor]\nwindow_s = = 1\n", f);
+    std::fclose(f);
+  }
+  CHECK_FALSE(config::load_monitor_config(path, &c, &err));
+  CHECK(err.line == 2);
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("[server]\nport = 5555\n", f);
+    std::fclose(f);
+  }
+  CHECK(config::load_monitor_config(path, &c, &err));
+  CHECK(c.interface == "lo");
+  std::remove(path.c_str());
+  std::remove(dir.c_str());
+}

@@ -1,0 +1,93 @@
+// The three real attack captures in tests/fixtures/pcaps (see its README): each is flagged by the expected
+// detector under the default configuration, and by no other. Packet counts are the README's figures.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <sstream>
+
+#include "monitor_test_helpers.hpp"
+#include "tests/support/paths.hpp"
+
+using namespace rampart::monitor;
+using namespace rampart::monitor::testing;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return rampart::test::source_dir() + "/tests/fixtures/pcaps/" + name;
+}
+
+void expect_only(const analysis& a, const std::string& detector) {
+  std::ostringstream fired;
+  for (const std::string& d : detectors_fired(a)) fired << d << " ";
+  INFO("fired: " << fired.str());
+  REQUIRE(detectors_fired(a) == std::vector<std::string>{detector});
+}
+
+}  // namespace
+
+TEST_CASE("the spoofed SYN flood capture raises syn_flood on port 25565", "[monitor][pcap]") {
+  const analysis a = analyse_pcap(fixture("stopddos_pkt.TCP.synflood.spoofed.pcap"));
+  REQUIRE(a.ok);
+  CHECK(a.counters.packets == 37841);
+  CHECK(a.counters.tcp_syn == 37841);  // README: 100 % SYN
+  CHECK(a.counters.malformed == 0);
+  expect_only(a, "syn_flood");
+  const std::vector<alert_event> syn = alerts_of(a, detector_id::syn_flood);
+  CHECK(syn.front().phase == alert_phase::start);
+  CHECK(syn.back().phase == alert_phase::end);
+  CHECK(syn.front().metric == "half_open_syn_pps");
+  CHECK(syn.front().dst_port == 25565);
+  CHECK(syn.front().src_entropy_norm > 0.95);  // README: normalised source entropy 1.00
+}
+
+TEST_CASE("the SYN-ACK reflection capture raises syn_flood on unsolicited SYN-ACKs", "[monitor][pcap]") {
+  const analysis a = analyse_pcap(fixture("stopddos_amp.TCP.reflection.SYNACK.pcap"));
+  REQUIRE(a.ok);
+  CHECK(a.counters.packets == 8000);
+  CHECK(a.counters.tcp_synack == 6651);  // README: 6,651 SYN-ACK
+  // The README's "140 SYN" does not count pure SYNs: a byte-level count of the TCP flags octet (outside
+  // this code base) finds 1 packet with flags 0x02, 813 with 0x04 (RST) and 205 with 0x14 (RST-ACK).
+  CHECK(a.counters.tcp_syn == 1);
+  CHECK(a.counters.tcp_rst == 813 + 205);
+  expect_only(a, "syn_flood");
+  const std::vector<alert_event> syn = alerts_of(a, detector_id::syn_flood);
+  CHECK(syn.front().metric == "unsolicited_synack_pps");
+  CHECK(syn.back().phase == alert_phase::end);
+}
+
+TEST_CASE("the ISAKMP amplification capture raises udp_flood", "[monitor][pcap]") {
+  const analysis a = analyse_pcap(fixture("stopddos_amp.UDP.isakmp.pcap"));
+  REQUIRE(a.ok);
+  CHECK(a.counters.packets == 3984);
+  CHECK(a.counters.packets_by_proto[static_cast<size_t>(l4_proto::udp)] == 3984);
+  expect_only(a, "udp_flood");
+  const std::vector<alert_event> udp = alerts_of(a, detector_id::udp_flood);
+  CHECK(udp.front().proto == l4_proto::udp);
+  CHECK(udp.back().phase == alert_phase::end);
+}
+
+TEST_CASE("a pcap file cut off mid-record is analysed up to the cut and reported", "[monitor][pcap]") {
+  const std::string dir = rampart::test::make_temp_dir("rampart-monitor-");
+  const std::string cut = dir + "/cut.pcap";
+  {
+    std::FILE* in = std::fopen(fixture("stopddos_amp.UDP.isakmp.pcap").c_str(), "rb");
+    REQUIRE(in);
+    std::FILE* out = std::fopen(cut.c_str(), "wb");
+    REQUIRE(out);
+    std::vector<char> buf(500000);
+    const size_t n = std::fread(buf.data(), 1, buf.size(), in);
+    REQUIRE(n == buf.size());
+    std::fwrite(buf.data(), 1, n, out);
+    std::fclose(in);
+    std::fclose(out);
+  }
+  const analysis a = analyse_pcap(cut);
+  CHECK_FALSE(a.ok);
+  CHECK(a.error.find("read error") != std::string::npos);
+  CHECK(a.counters.packets > 1000);
+  CHECK(a.counters.packets < 3984);
+  CHECK(a.counters.capture_errors == 1);
+  std::remove(cut.c_str());
+  std::remove(dir.c_str());
+}
