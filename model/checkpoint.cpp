@@ -165,7 +165,8 @@ std::unique_ptr<checkpoint> checkpoint::open(const std::string& dir, load_error*
     for (const std::string& n : names) {
       const auto it = ck->tensors_.find(n);
       if (it == ck->tensors_.end() || it->second.file != mf->path) {
-        err->message = mf->path + ": tensor '" + n + "': listed in " + index_file_name + " but not in this file";
+        err->message =
+            mf->path + ": tensor '" + n + "': listed in " + index_file_name + " but not in this file";
         return nullptr;
       }
     }
@@ -190,8 +191,8 @@ std::unique_ptr<checkpoint> checkpoint::open(const std::string& dir, load_error*
     }
     if (t.type != dtype::f8_e4m3) continue;
     if (t.shape.size() != 2) {
-      err->message = t.file + ": tensor '" + name + "': F8_E4M3 tensor must be 2-D, has shape " +
-                     shape_string(t.shape);
+      err->message =
+          t.file + ": tensor '" + name + "': F8_E4M3 tensor must be 2-D, has shape " + shape_string(t.shape);
       return nullptr;
     }
     const auto s = ck->tensors_.find(name + scale_suffix);
@@ -202,7 +203,8 @@ std::unique_ptr<checkpoint> checkpoint::open(const std::string& dir, load_error*
     const std::vector<int64_t> want = {(t.shape[0] + 127) / 128, (t.shape[1] + 127) / 128};
     if (s->second.type != dtype::f32 || s->second.shape != want) {
       err->message = s->second.file + ": tensor '" + s->first + "': block scales must be F32 " +
-                     shape_string(want) + ", are " + dtype_name(s->second.type) + " " + shape_string(s->second.shape);
+                     shape_string(want) + ", are " + dtype_name(s->second.type) + " " +
+                     shape_string(s->second.shape);
       return nullptr;
     }
     t.scale_inv = &s->second;

@@ -47,15 +47,16 @@ class config_reader {
     return integer(field, out, min_value, &fallback);
   }
 
-  bool number(const json& obj, const std::string& prefix, const std::string& field, double* out, bool required,
-              double fallback) {
+  bool number(const json& obj, const std::string& prefix, const std::string& field, double* out,
+              bool required, double fallback) {
     const auto it = obj.find(field);
     if (it == obj.end() || it->is_null()) {
       if (required) return fail(prefix + field, "missing");
       *out = fallback;
       return true;
     }
-    if (!it->is_number() || !std::isfinite(it->get<double>())) return fail(prefix + field, "must be a finite number");
+    if (!it->is_number() || !std::isfinite(it->get<double>()))
+      return fail(prefix + field, "must be a finite number");
     *out = it->get<double>();
     return true;
   }
@@ -96,18 +97,24 @@ bool parse_family(config_reader& r, model_family* family) {
     if (!a->is_array() || a->size() != 1 || !(*a)[0].is_string())
       return r.fail("architectures", "must be an array of one string");
     const std::string arch = (*a)[0].get<std::string>();
-    if (arch == "DeepseekV3ForCausalLM") *family = model_family::deepseek_v3;
-    else if (arch == "DeepseekV2ForCausalLM") *family = model_family::deepseek_v2;
-    else return r.fail("architectures", "unsupported architecture '" + arch + "'");
+    if (arch == "DeepseekV3ForCausalLM")
+      *family = model_family::deepseek_v3;
+    else if (arch == "DeepseekV2ForCausalLM")
+      *family = model_family::deepseek_v2;
+    else
+      return r.fail("architectures", "unsupported architecture '" + arch + "'");
     have = true;
   }
   std::string type;
   if (!r.string("model_type", &type, "")) return false;
   if (!type.empty()) {
     model_family t;
-    if (type == "deepseek_v3") t = model_family::deepseek_v3;
-    else if (type == "deepseek_v2") t = model_family::deepseek_v2;
-    else return r.fail("model_type", "unsupported model type '" + type + "'");
+    if (type == "deepseek_v3")
+      t = model_family::deepseek_v3;
+    else if (type == "deepseek_v2")
+      t = model_family::deepseek_v2;
+    else
+      return r.fail("model_type", "unsupported model type '" + type + "'");
     if (have && t != *family) return r.fail("model_type", "'" + type + "' contradicts architectures");
     *family = t;
     have = true;
@@ -136,14 +143,21 @@ bool parse_router(config_reader& r, model_config* c) {
       !r.boolean("norm_topk_prob", &c->norm_topk_prob, v3) ||
       !r.number(r.root(), "", "routed_scaling_factor", &c->routed_scaling_factor, false, v3 ? 2.5 : 1.0))
     return false;
-  if (scoring == "sigmoid") c->scoring = router_scoring::sigmoid;
-  else if (scoring == "softmax") c->scoring = router_scoring::softmax;
-  else return r.fail("scoring_func", "unsupported value '" + scoring + "' (sigmoid or softmax)");
+  if (scoring == "sigmoid")
+    c->scoring = router_scoring::sigmoid;
+  else if (scoring == "softmax")
+    c->scoring = router_scoring::softmax;
+  else
+    return r.fail("scoring_func", "unsupported value '" + scoring + "' (sigmoid or softmax)");
   // "gready" is the spelling of the DeepSeek-V2 remote code's default.
-  if (method == "noaux_tc") c->topk_method = router_topk::noaux_tc;
-  else if (method == "greedy" || method == "gready") c->topk_method = router_topk::greedy;
-  else if (method == "group_limited_greedy") c->topk_method = router_topk::group_limited_greedy;
-  else return r.fail("topk_method", "unsupported value '" + method + "'");
+  if (method == "noaux_tc")
+    c->topk_method = router_topk::noaux_tc;
+  else if (method == "greedy" || method == "gready")
+    c->topk_method = router_topk::greedy;
+  else if (method == "group_limited_greedy")
+    c->topk_method = router_topk::group_limited_greedy;
+  else
+    return r.fail("topk_method", "unsupported value '" + method + "'");
 
   if (c->num_experts_per_tok > c->n_routed_experts)
     return r.fail("num_experts_per_tok", "exceeds n_routed_experts");
@@ -216,7 +230,8 @@ bool token_id(config_reader& r, const std::string& field, int64_t* out, int64_t 
     *out = fallback;
     return true;
   }
-  if (!v->is_number_integer() || v->get<int64_t>() < 0) return r.fail(field, "must be a non-negative integer");
+  if (!v->is_number_integer() || v->get<int64_t>() < 0)
+    return r.fail(field, "must be a non-negative integer");
   *out = v->get<int64_t>();
   return true;
 }
@@ -244,8 +259,8 @@ bool model_config::parse(const std::string& json_text, const std::string& file, 
       !r.integer_or("num_nextn_predict_layers", &c.num_nextn_predict_layers, 0, 0) ||
       !r.integer_or("max_position_embeddings", &c.max_position_embeddings, 1, 4096) ||
       !r.number(root, "", "rms_norm_eps", &c.rms_norm_eps, false, 1e-6) ||
-      !r.number(root, "", "rope_theta", &c.rope_theta, false, 10000.0) || !token_id(r, "bos_token_id", &c.bos_token_id, 0) ||
-      !token_id(r, "eos_token_id", &c.eos_token_id, 1))
+      !r.number(root, "", "rope_theta", &c.rope_theta, false, 10000.0) ||
+      !token_id(r, "bos_token_id", &c.bos_token_id, 0) || !token_id(r, "eos_token_id", &c.eos_token_id, 1))
     return false;
   if (c.qk_rope_head_dim % 2 != 0) return r.fail("qk_rope_head_dim", "must be even (RoPE rotates pairs)");
   if (c.rms_norm_eps <= 0) return r.fail("rms_norm_eps", "must be > 0");

@@ -23,11 +23,16 @@ bool fail(load_error* err, const std::string& message) {
 }
 
 bool parse_dtype(const std::string& s, dtype* out) {
-  if (s == "F32") *out = dtype::f32;
-  else if (s == "BF16") *out = dtype::bf16;
-  else if (s == "F16") *out = dtype::f16;
-  else if (s == "F8_E4M3") *out = dtype::f8_e4m3;
-  else return false;
+  if (s == "F32")
+    *out = dtype::f32;
+  else if (s == "BF16")
+    *out = dtype::bf16;
+  else if (s == "F16")
+    *out = dtype::f16;
+  else if (s == "F8_E4M3")
+    *out = dtype::f8_e4m3;
+  else
+    return false;
   return true;
 }
 
@@ -76,9 +81,12 @@ bool parse_entry(const std::string& file, const std::string& name, const nlohman
     uint64_t n = 0;
     if (!as_size(dim, &n)) return fail(err, where + "shape entries must be non-negative integers");
     t->shape.push_back(static_cast<int64_t>(n));
-    if (n == 0) empty = true;
-    else if (span > std::numeric_limits<uint64_t>::max() / n) span = std::numeric_limits<uint64_t>::max();
-    else span *= n;
+    if (n == 0)
+      empty = true;
+    else if (span > std::numeric_limits<uint64_t>::max() / n)
+      span = std::numeric_limits<uint64_t>::max();
+    else
+      span *= n;
   }
   if (span > (uint64_t{1} << 62)) return fail(err, where + "shape is too large");
   const uint64_t bytes = empty ? 0 : span;
@@ -104,10 +112,11 @@ bool parse_entry(const std::string& file, const std::string& name, const nlohman
 
 }  // namespace
 
-bool parse_safetensors(const std::byte* bytes, size_t size, const std::string& file, std::vector<tensor_view>* out,
-                       load_error* err) {
+bool parse_safetensors(const std::byte* bytes, size_t size, const std::string& file,
+                       std::vector<tensor_view>* out, load_error* err) {
   out->clear();
-  if (size < 8) return fail(err, file + ": file of " + std::to_string(size) + " bytes is too short for a header");
+  if (size < 8)
+    return fail(err, file + ": file of " + std::to_string(size) + " bytes is too short for a header");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | std::to_integer<uint64_t>(bytes[i]);
   if (header_len > max_header_bytes)

@@ -43,7 +43,8 @@ safetensors_stream::~safetensors_stream() {
   if (file_) std::fclose(file_);
 }
 
-bool safetensors_stream::open(const std::string& path, const std::vector<tensor_entry>& entries, std::string* err) {
+bool safetensors_stream::open(const std::string& path, const std::vector<tensor_entry>& entries,
+                              std::string* err) {
   path_ = path;
   file_ = std::fopen(path.c_str(), "wb");
   if (!file_) {

@@ -14,7 +14,9 @@ uint64_t splitmix64(uint64_t* state) {
   return z ^ (z >> 31);
 }
 
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 }  // namespace
 
@@ -35,7 +37,9 @@ uint64_t xoshiro256ss::next() {
   return result;
 }
 
-double xoshiro256ss::uniform() { return static_cast<double>(next() >> 11) * 0x1p-53; }
+double xoshiro256ss::uniform() {
+  return static_cast<double>(next() >> 11) * 0x1p-53;
+}
 
 bool sampler::validate(const sampling_params& p, std::string* err) {
   auto fail = [&](const char* message) {
@@ -88,7 +92,8 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < scratch_.size()) {
     std::nth_element(scratch_.begin(), scratch_.begin() + params_.top_k, scratch_.end(), higher);
     scratch_.resize(static_cast<size_t>(params_.top_k));
-    std::sort(scratch_.begin(), scratch_.end(), [](const candidate& a, const candidate& b) { return a.id < b.id; });
+    std::sort(scratch_.begin(), scratch_.end(),
+              [](const candidate& a, const candidate& b) { return a.id < b.id; });
   }
   if (params_.top_p < 1) std::sort(scratch_.begin(), scratch_.end(), higher);
 
@@ -133,7 +138,8 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
 }
 
 stop_reason check_stop(const stop_condition& stop, int32_t token, size_t generated) {
-  if (std::find(stop.eos_ids.begin(), stop.eos_ids.end(), token) != stop.eos_ids.end()) return stop_reason::eos;
+  if (std::find(stop.eos_ids.begin(), stop.eos_ids.end(), token) != stop.eos_ids.end())
+    return stop_reason::eos;
   if (stop.max_tokens > 0 && generated >= stop.max_tokens) return stop_reason::max_tokens;
   return stop_reason::none;
 }

@@ -17,8 +17,8 @@ struct sampling_params {
   uint64_t seed = 0;
 };
 
-// xoshiro256** (Blackman & Vigna, 2018) seeded by four outputs of splitmix64(seed). Own implementation so that
-// a seed gives the same draws with every standard library.
+// xoshiro256** (Blackman & Vigna, 2018) seeded by four outputs of splitmix64(seed). Own implementation so
+// that a seed gives the same draws with every standard library.
 class xoshiro256ss {
  public:
   explicit xoshiro256ss(uint64_t seed);

@@ -147,8 +147,10 @@ class plan_builder {
       bias.amp = 0.25;
       out_.push_back(std::move(bias));
     }
-    for (int64_t e = 0; e < E; ++e) mlp(p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size);
-    if (c_.n_shared_experts > 0) mlp(p + "mlp.shared_experts.", c_.moe_intermediate_size * c_.n_shared_experts);
+    for (int64_t e = 0; e < E; ++e)
+      mlp(p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size);
+    if (c_.n_shared_experts > 0)
+      mlp(p + "mlp.shared_experts.", c_.moe_intermediate_size * c_.n_shared_experts);
   }
 
   // An MTP module: its own copies of the embedding and output head around one MoE decoder layer.
@@ -161,8 +163,8 @@ class plan_builder {
     add(p + "eh_proj.weight", {D, 2 * D}, 0.0, std::sqrt(3.0) * inv(2 * D), false);
     layer(k, c_.n_routed_experts > 0);
     add(p + "shared_head.norm.weight", {D}, 1.0, 0.2, false);
-    add(p + "shared_head.head.weight", {V, D}, 0.0, 2.0 * std::sqrt(3.0) / std::sqrt(static_cast<double>(D)), false,
-        "lm_head.weight");
+    add(p + "shared_head.head.weight", {V, D}, 0.0, 2.0 * std::sqrt(3.0) / std::sqrt(static_cast<double>(D)),
+        false, "lm_head.weight");
   }
 
   const synthetic_spec& s_;
@@ -177,7 +179,8 @@ class tensor_streamer {
 
   bool write(const synthetic_tensor& t, safetensors_stream* out, std::string* err) {
     const value_recipe recipe(spec_.seed, t.value_name, t.center, t.amp);
-    if (t.what == synthetic_tensor::kind::fp8_scales) return out->write(scales_.data(), scales_.size() * 4, err);
+    if (t.what == synthetic_tensor::kind::fp8_scales)
+      return out->write(scales_.data(), scales_.size() * 4, err);
     if (t.what == synthetic_tensor::kind::fp8_matrix) return write_fp8(t, recipe, out, err);
     uint64_t numel = 1;
     for (int64_t d : t.shape) numel *= static_cast<uint64_t>(d);
@@ -206,7 +209,8 @@ class tensor_streamer {
 
  private:
   // Per 128x128 block: s = max|W| / 448 (1.0 for an all-zero block), code = e4m3(W / s), all in float32.
-  bool write_fp8(const synthetic_tensor& t, const value_recipe& recipe, safetensors_stream* out, std::string* err) {
+  bool write_fp8(const synthetic_tensor& t, const value_recipe& recipe, safetensors_stream* out,
+                 std::string* err) {
     const int64_t rows = t.shape[0], cols = t.shape[1];
     const int64_t col_blocks = (cols + 127) / 128;
     scales_.assign(static_cast<size_t>(((rows + 127) / 128) * col_blocks), 1.0f);
@@ -267,7 +271,9 @@ float synthetic_value(uint64_t seed, const std::string& name, double center, dou
   return value_recipe(seed, name, center, amp)(index);
 }
 
-std::vector<synthetic_tensor> synthetic_plan(const synthetic_spec& spec) { return plan_builder(spec).build(); }
+std::vector<synthetic_tensor> synthetic_plan(const synthetic_spec& spec) {
+  return plan_builder(spec).build();
+}
 
 bool write_synthetic_checkpoint(const synthetic_spec& spec, const std::string& dir, unsigned threads,
                                 std::string* err) {
@@ -299,7 +305,8 @@ bool write_synthetic_checkpoint(const synthetic_spec& spec, const std::string& d
     running += bytes[i];
   }
   if (static_cast<int>(first.size()) != shards) {
-    *err = "cannot split " + std::to_string(plan.size()) + " tensors into " + std::to_string(shards) + " shards";
+    *err =
+        "cannot split " + std::to_string(plan.size()) + " tensors into " + std::to_string(shards) + " shards";
     return false;
   }
   first.push_back(plan.size());

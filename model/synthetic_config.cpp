@@ -51,7 +51,8 @@ void v3_tiny(model_config* c) {
 
 }  // namespace
 
-bool synthetic_preset(const std::string& preset, const std::string& variant, synthetic_spec* out, std::string* err) {
+bool synthetic_preset(const std::string& preset, const std::string& variant, synthetic_spec* out,
+                      std::string* err) {
   synthetic_spec s;
   model_config& c = s.config;
   v3_tiny(&c);
@@ -171,12 +172,9 @@ std::string synthetic_config_json(const synthetic_spec& spec) {
   j["ep_size"] = 1;
   j["use_cache"] = true;
   j["torch_dtype"] = spec.storage == dtype::f32 ? "float32" : "bfloat16";
-  j["tiny_generator"] = {{"tool", "rampart-mkmodel"},
-                         {"format_version", 1},
-                         {"seed", spec.seed},
-                         {"dtype", spec.storage == dtype::f32 ? "f32" : "bf16"},
-                         {"fp8", spec.fp8},
-                         {"variant", spec.variant}};
+  j["tiny_generator"] = {{"tool", "rampart-mkmodel"}, {"format_version", 1},
+                         {"seed", spec.seed},         {"dtype", spec.storage == dtype::f32 ? "f32" : "bf16"},
+                         {"fp8", spec.fp8},           {"variant", spec.variant}};
   if (spec.fp8) {
     j["quantization_config"] = {{"activation_scheme", "dynamic"},
                                 {"fmt", "e4m3"},

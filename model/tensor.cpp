@@ -7,20 +7,27 @@ namespace rampart::model {
 
 const char* dtype_name(dtype t) {
   switch (t) {
-    case dtype::f32: return "F32";
-    case dtype::bf16: return "BF16";
-    case dtype::f16: return "F16";
-    case dtype::f8_e4m3: return "F8_E4M3";
+    case dtype::f32:
+      return "F32";
+    case dtype::bf16:
+      return "BF16";
+    case dtype::f16:
+      return "F16";
+    case dtype::f8_e4m3:
+      return "F8_E4M3";
   }
   return "?";
 }
 
 size_t dtype_size(dtype t) {
   switch (t) {
-    case dtype::f32: return 4;
+    case dtype::f32:
+      return 4;
     case dtype::bf16:
-    case dtype::f16: return 2;
-    case dtype::f8_e4m3: return 1;
+    case dtype::f16:
+      return 2;
+    case dtype::f8_e4m3:
+      return 1;
   }
   return 0;
 }
@@ -74,7 +81,7 @@ float e4m3_to_float(uint8_t code) {
   const int exp = (code >> 3) & 0xf;
   const int mant = code & 0x7;
   if (exp == 0xf && mant == 0x7) return std::nanf("");
-  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -9)                // subnormal: mant/8 * 2^-6
+  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -9)  // subnormal: mant/8 * 2^-6
                      : std::ldexp(1.0f + static_cast<float>(mant) / 8.0f, exp - 7);
   return negative ? -v : v;
 }
@@ -94,7 +101,8 @@ uint8_t float_to_e4m3(float value) {
     int k = 0;
     std::frexp(a, &k);  // a = f * 2^k with f in [0.5, 1), so a is in [2^(k-1), 2^k)
     const int e = k - 1;
-    // Mantissa steps are 2^(e-3): q in [8, 16) exactly, rounded half to even. q = 16 carries into the exponent.
+    // Mantissa steps are 2^(e-3): q in [8, 16) exactly, rounded half to even. q = 16 carries into the
+    // exponent.
     const int q = static_cast<int>(std::nearbyint(std::ldexp(a, 3 - e)));
     code = static_cast<uint8_t>(((e + 7) << 3) + (q - 8));
   }

@@ -16,7 +16,8 @@ const char* const usage =
     "                       [--shards N] [--threads N]\n";
 
 bool parse_number(const std::string& text, unsigned long long max_value, unsigned long long* out) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 20) return false;
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 20)
+    return false;
   errno = 0;
   char* end = nullptr;
   const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "rampart-mkmodel: wrote %s (%s, %s%s, seed %llu) in %.1f s\n", out.c_str(), variant.c_str(),
-               dtype_text.c_str(), fp8 ? " + fp8" : "", seed, seconds);
+  std::fprintf(stderr, "rampart-mkmodel: wrote %s (%s, %s%s, seed %llu) in %.1f s\n", out.c_str(),
+               variant.c_str(), dtype_text.c_str(), fp8 ? " + fp8" : "", seed, seconds);
   return 0;
 }

@@ -1,5 +1,5 @@
-// model_config::parse on the fixtures' config.json files (values checked by hand against the files and spec §1,
-// §4) and on damaged variants of them, each of which must name the offending field.
+// model_config::parse on the fixtures' config.json files (values checked by hand against the files and spec
+// §1, §4) and on damaged variants of them, each of which must name the offending field.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -137,8 +137,8 @@ TEST_CASE("an unsupported architecture or model_type is an error naming the fiel
 }
 
 TEST_CASE("a missing or mistyped required field is an error naming it", "[config]") {
-  for (const char* field : {"hidden_size", "vocab_size", "num_hidden_layers", "kv_lora_rank", "qk_rope_head_dim",
-                            "moe_intermediate_size", "num_experts_per_tok"}) {
+  for (const char* field : {"hidden_size", "vocab_size", "num_hidden_layers", "kv_lora_rank",
+                            "qk_rope_head_dim", "moe_intermediate_size", "num_experts_per_tok"}) {
     json j = fixture_config("v3-bf16");
     j.erase(field);
     CHECK_THAT(parse_error(j), Catch::Contains(std::string("'") + field + "'") && Catch::Contains("missing"));
@@ -180,10 +180,18 @@ TEST_CASE("a quantization_config other than fp8 e4m3 128x128 is an error naming 
 
 TEST_CASE("unsupported router, rope and layer settings are errors naming the field", "[config]") {
   const std::vector<std::pair<std::string, json>> bad = {
-      {"scoring_func", "sqrtsoftplus"}, {"topk_method", "random"}, {"hidden_act", "gelu"},
-      {"tie_word_embeddings", true},    {"attention_bias", true},  {"topk_group", 5},
-      {"n_group", 3},                   {"num_experts_per_tok", 17}, {"qk_rope_head_dim", 15},
-      {"first_k_dense_replace", 5},     {"moe_layer_freq", 0},     {"eos_token_id", 1000},
+      {"scoring_func", "sqrtsoftplus"},
+      {"topk_method", "random"},
+      {"hidden_act", "gelu"},
+      {"tie_word_embeddings", true},
+      {"attention_bias", true},
+      {"topk_group", 5},
+      {"n_group", 3},
+      {"num_experts_per_tok", 17},
+      {"qk_rope_head_dim", 15},
+      {"first_k_dense_replace", 5},
+      {"moe_layer_freq", 0},
+      {"eos_token_id", 1000},
   };
   for (const auto& [field, value] : bad) {
     json j = fixture_config("v3-bf16");

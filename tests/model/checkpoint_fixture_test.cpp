@@ -52,8 +52,8 @@ TEST_CASE("rebuilt fixture checkpoints have the golden sha256", "[fixtures]") {
     INFO(name);
     const auto golden = nlohmann::json::parse(read_file(fixture_path(std::string(name) + ".golden.json")));
     const std::string want = golden.at("generator").at("sha256").at("model.safetensors").get<std::string>();
-    const std::string got = sha256_hex(read_file(std::string(RAMPART_TEST_MODELS_DIR) + "/" + name +
-                                                 "/model.safetensors"));
+    const std::string got =
+        sha256_hex(read_file(std::string(RAMPART_TEST_MODELS_DIR) + "/" + name + "/model.safetensors"));
     CHECK(got == want);
   }
 }

@@ -60,8 +60,8 @@ TEST_CASE("mkmodel --dtype f32 stores the values the bf16 fixture rounds", "[mkm
 TEST_CASE("mkmodel applies --preset, --layers, --vocab and --shards", "[mkmodel]") {
   const std::string dir = rampart::test::make_temp_dir("rampart-mkmodel-small");
   std::string out;
-  REQUIRE(mkmodel({"--out", dir, "--preset", "small", "--layers", "2", "--vocab", "500", "--shards", "2", "--seed",
-                   "7"},
+  REQUIRE(mkmodel({"--out", dir, "--preset", "small", "--layers", "2", "--vocab", "500", "--shards", "2",
+                   "--seed", "7"},
                   &out) == 0);
   CHECK(fs::exists(dir + "/model-00001-of-00002.safetensors"));
   CHECK(fs::exists(dir + "/model-00002-of-00002.safetensors"));

@@ -1,5 +1,6 @@
 // checkpoint::open on whole directories: sharded vs single file, fp8 scale linking, and damaged directories
-// (truncated file, missing shard, wrong scale shape, missing config), each with an error naming file and tensor.
+// (truncated file, missing shard, wrong scale shape, missing config), each with an error naming file and
+// tensor.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -95,7 +96,8 @@ TEST_CASE("a sharded checkpoint loads the same tensors as the single file", "[ch
   fs::remove_all(shard_dir);
 }
 
-TEST_CASE("fp8 matrices are linked to their block scales and dequantize close to the recipe", "[checkpoint]") {
+TEST_CASE("fp8 matrices are linked to their block scales and dequantize close to the recipe",
+          "[checkpoint]") {
   synthetic_spec spec = tiny();
   spec.fp8 = true;
   const std::string dir = write(spec, "fp8");
@@ -218,11 +220,13 @@ TEST_CASE("fp8 block scales of the wrong shape or dtype, or missing, are rejecte
   ck.reset();
 
   with_scale(R"(,"w_scale_inv":{"dtype":"F32","shape":[1,1],"data_offsets":[1300,1304]})", 4);
-  CHECK_THAT(open_error(dir), Catch::Contains(file) && Catch::Contains("w_scale_inv") && Catch::Contains("[2, 1]"));
+  CHECK_THAT(open_error(dir),
+             Catch::Contains(file) && Catch::Contains("w_scale_inv") && Catch::Contains("[2, 1]"));
   with_scale(R"(,"w_scale_inv":{"dtype":"BF16","shape":[2,1],"data_offsets":[1300,1304]})", 4);
   CHECK_THAT(open_error(dir), Catch::Contains("w_scale_inv") && Catch::Contains("F32"));
   with_scale("", 0);
-  CHECK_THAT(open_error(dir), Catch::Contains(file) && Catch::Contains("'w'") && Catch::Contains("w_scale_inv"));
+  CHECK_THAT(open_error(dir),
+             Catch::Contains(file) && Catch::Contains("'w'") && Catch::Contains("w_scale_inv"));
   write_file(file, image(R"({"v":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                          R"("v_scale_inv":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}})",
                          12));

@@ -1,5 +1,5 @@
-// parse_safetensors on hand-written file images: the valid layout, then one corruption per test, each of which
-// must produce an error naming the file and (where there is one) the tensor.
+// parse_safetensors on hand-written file images: the valid layout, then one corruption per test, each of
+// which must produce an error naming the file and (where there is one) the tensor.
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -29,7 +29,8 @@ struct parsed {
 parsed parse(const std::string& bytes, const std::string& file = "dir/model.safetensors") {
   parsed p;
   load_error err;
-  p.ok = parse_safetensors(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size(), file, &p.tensors, &err);
+  p.ok = parse_safetensors(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size(), file, &p.tensors,
+                           &err);
   p.error = err.message;
   return p;
 }

@@ -21,7 +21,8 @@ std::vector<float> log_probs() {
   return l;
 }
 
-std::vector<double> frequencies(const sampling_params& p, const std::vector<float>& logits, int draws = 40000) {
+std::vector<double> frequencies(const sampling_params& p, const std::vector<float>& logits,
+                                int draws = 40000) {
   sampler s(p);
   std::vector<double> f(logits.size(), 0.0);
   for (int i = 0; i < draws; ++i) {
@@ -37,8 +38,10 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     INFO("token " << i << ": got " << got[i] << ", want " << want[i]);
-    if (want[i] == 0) CHECK(got[i] == 0);
-    else CHECK(std::fabs(got[i] - want[i]) < 0.015);
+    if (want[i] == 0)
+      CHECK(got[i] == 0);
+    else
+      CHECK(std::fabs(got[i] - want[i]) < 0.015);
   }
 }
 

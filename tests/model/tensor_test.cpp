@@ -57,9 +57,9 @@ TEST_CASE("dtype names and sizes follow the safetensors spellings", "[tensor]") 
 TEST_CASE("e4m3 codes decode to the FN values", "[tensor]") {
   CHECK(e4m3_to_float(0x7e) == 448.0f);
   CHECK(e4m3_to_float(0xfe) == -448.0f);
-  CHECK(e4m3_to_float(0x08) == 0.015625f);       // 2^-6, smallest normal
-  CHECK(e4m3_to_float(0x01) == 0.001953125f);    // 2^-9, smallest subnormal
-  CHECK(e4m3_to_float(0x07) == 7.0f / 512.0f);   // largest subnormal
+  CHECK(e4m3_to_float(0x08) == 0.015625f);      // 2^-6, smallest normal
+  CHECK(e4m3_to_float(0x01) == 0.001953125f);   // 2^-9, smallest subnormal
+  CHECK(e4m3_to_float(0x07) == 7.0f / 512.0f);  // largest subnormal
   CHECK(e4m3_to_float(0x38) == 1.0f);
   CHECK(e4m3_to_float(0x3c) == 1.5f);
   CHECK(e4m3_to_float(0x40) == 2.0f);
@@ -85,12 +85,13 @@ TEST_CASE("e4m3 encoding rounds to nearest even and saturates", "[tensor]") {
   CHECK(float_to_e4m3(1.0625f) == 0x38);  // halfway 1.0 / 1.125 -> even mantissa 0
   CHECK(float_to_e4m3(1.1875f) == 0x3a);  // halfway 1.125 / 1.25 -> even mantissa 2
   CHECK(float_to_e4m3(1.07f) == 0x39);
-  CHECK(float_to_e4m3(17.0f) == 0x58);    // halfway 16 / 18 -> 16
+  CHECK(float_to_e4m3(17.0f) == 0x58);     // halfway 16 / 18 -> 16
   CHECK(float_to_e4m3(0x1p-10f) == 0x00);  // halfway 0 / 2^-9 -> 0
   CHECK(float_to_e4m3(0x3p-10f) == 0x02);  // halfway 2^-9 / 2^-8 -> 2^-8
   CHECK(float_to_e4m3(0x1p-6f) == 0x08);
-  CHECK(float_to_e4m3(0x0.fp-6f) == 0x08);  // 15/16 * 2^-6 = 7.5 * 2^-9: halfway 7 / 8 -> 8, the smallest normal
-  CHECK(float_to_e4m3(-0.0f) == 0x00);     // no negative zero
+  CHECK(float_to_e4m3(0x0.fp-6f) ==
+        0x08);                          // 15/16 * 2^-6 = 7.5 * 2^-9: halfway 7 / 8 -> 8, the smallest normal
+  CHECK(float_to_e4m3(-0.0f) == 0x00);  // no negative zero
   CHECK(float_to_e4m3(-1e-9f) == 0x00);
 }
 
@@ -111,7 +112,8 @@ TEST_CASE("e4m3 encoding equals an exhaustive nearest-value search", "[tensor]")
   }
   // All midpoints between neighbouring codes (exact ties) and their float neighbours.
   for (int c = 0; c < 0x7e; ++c) {
-    const float mid = (e4m3_to_float(static_cast<uint8_t>(c)) + e4m3_to_float(static_cast<uint8_t>(c + 1))) / 2;
+    const float mid =
+        (e4m3_to_float(static_cast<uint8_t>(c)) + e4m3_to_float(static_cast<uint8_t>(c + 1))) / 2;
     for (float v : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1000.0f)})
       REQUIRE(float_to_e4m3(v) == nearest_e4m3_by_search(v));
   }
@@ -123,8 +125,8 @@ TEST_CASE("bf16 conversions keep the top half and round to nearest even", "[tens
   CHECK(bf16_to_float(0xc000) == -2.0f);
   CHECK(float_to_bf16(1.0f) == 0x3f80);
   CHECK(float_to_bf16(3.14159265f) == 0x4049);
-  CHECK(float_to_bf16(1.0f + 0x1p-8f) == 0x3f80);            // halfway -> even
-  CHECK(float_to_bf16(1.0f + 0x3p-8f) == 0x3f82);            // halfway -> even (up)
+  CHECK(float_to_bf16(1.0f + 0x1p-8f) == 0x3f80);             // halfway -> even
+  CHECK(float_to_bf16(1.0f + 0x3p-8f) == 0x3f82);             // halfway -> even (up)
   CHECK(float_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);  // above halfway -> up
   CHECK(float_to_bf16(-0.0f) == 0x8000);
   CHECK(float_to_bf16(std::numeric_limits<float>::infinity()) == 0x7f80);
