@@ -80,8 +80,9 @@ bool feature_extractor::inbound(const packet_summary& p) const {
 
 void feature_extractor::on_packet(const packet_summary& p) {
   step_slot& s = ring_[cur_];
+  const uint64_t src_hash = p.src.hash(), dst_hash = p.dst.hash();
   if (p.proto == l4_proto::tcp && !p.later_fragment) {
-    const flow_outcome f = flows_.on_tcp(p);
+    const flow_outcome f = flows_.on_tcp(p, src_hash, dst_hash);
     s.c.handshakes_started += f.started;
     s.c.handshakes_completed += f.completed;
     s.c.unsolicited_synack += f.unsolicited_synack;
@@ -104,7 +105,7 @@ void feature_extractor::on_packet(const packet_summary& p) {
   }
   if (p.ip_version == 0) return;
   const endpoint src{p.src, 0};
-  const uint64_t h = src.hash();
+  const uint64_t h = src.hash_with(src_hash);
   ++s.hist[h & (histogram_buckets - 1)];
   ++window_hist_[h & (histogram_buckets - 1)];
   s.sources.add(src, h);
@@ -116,7 +117,7 @@ void feature_extractor::on_packet(const packet_summary& p) {
     s.syn_prefixes.add(pre, ph);
   }
   const endpoint dst{p.dst, p.dst_port};
-  s.destinations.add(dst, dst.hash());
+  s.destinations.add(dst, dst.hash_with(dst_hash));
 }
 
 void feature_extractor::add_app_step(const app_step& a) {

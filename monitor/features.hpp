@@ -35,7 +35,9 @@ struct endpoint {
   ip_address addr;
   uint16_t port = 0;
   bool operator==(const endpoint& o) const { return port == o.port && addr == o.addr; }
-  uint64_t hash() const { return addr.hash() ^ (uint64_t{port} + 1) * 0x94d049bb133111ebULL; }
+  uint64_t hash() const { return hash_with(addr.hash()); }
+  // hash() given ADDR_HASH == addr.hash(), to reuse a hash already computed.
+  uint64_t hash_with(uint64_t addr_hash) const { return addr_hash ^ (uint64_t{port} + 1) * 0x94d049bb133111ebULL; }
 };
 
 // An application key, truncated to 63 octets.

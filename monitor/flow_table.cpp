@@ -9,8 +9,8 @@ flow_table::flow_table(size_t entries, int64_t greeting_timeout_us) : timeout_us
   set_mask_ = sets - 1;
 }
 
-uint64_t flow_table::key_of(const ip_address& a, uint16_t ap, const ip_address& b, uint16_t bp) {
-  uint64_t h = a.hash() * 0x9e3779b97f4a7c15ULL + b.hash();
+uint64_t flow_table::key_of(uint64_t a_hash, uint16_t ap, uint64_t b_hash, uint16_t bp) {
+  uint64_t h = a_hash * 0x9e3779b97f4a7c15ULL + b_hash;
   h ^= (uint64_t{ap} << 16 | bp) * 0xd6e8feb86659fd93ULL;
   h ^= h >> 32;
   return h | 1;  // never 0, so a key cannot look like an empty slot's
@@ -45,13 +45,13 @@ flow_table::entry* flow_table::insert(uint64_t key, int64_t ts_us, uint32_t* sta
   return victim;
 }
 
-flow_outcome flow_table::on_tcp(const packet_summary& p) {
+flow_outcome flow_table::on_tcp(const packet_summary& p, uint64_t src_hash, uint64_t dst_hash) {
   flow_outcome out;
   const uint8_t f = p.tcp_flags;
   const bool syn = f & tcp_flag::syn, ack = f & tcp_flag::ack;
   const bool closing = f & (tcp_flag::fin | tcp_flag::rst);
   if (syn && !ack) {
-    const uint64_t key = key_of(p.src, p.src_port, p.dst, p.dst_port);
+    const uint64_t key = key_of(src_hash, p.src_port, dst_hash, p.dst_port);
     if (!find(key)) {  // a retransmitted SYN does not start a second connection
       insert(key, p.ts_us, &out.stalled);
       out.started = true;
@@ -59,11 +59,11 @@ flow_outcome flow_table::on_tcp(const packet_summary& p) {
     return out;
   }
   if (syn && ack) {
-    if (!find(key_of(p.dst, p.dst_port, p.src, p.src_port))) out.unsolicited_synack = true;
+    if (!find(key_of(dst_hash, p.dst_port, src_hash, p.src_port))) out.unsolicited_synack = true;
     return out;
   }
   // A packet from the client side of a tracked connection.
-  if (entry* e = find(key_of(p.src, p.src_port, p.dst, p.dst_port))) {
+  if (entry* e = find(key_of(src_hash, p.src_port, dst_hash, p.dst_port))) {
     if (e->state == syn_seen && ack && !(f & tcp_flag::rst)) {
       out.completed = true;
       e->state = awaiting_greeting;
@@ -84,7 +84,7 @@ flow_outcome flow_table::on_tcp(const packet_summary& p) {
   }
   // A close from the server side of a connection whose client never sent its greeting.
   if (closing) {
-    if (entry* e = find(key_of(p.dst, p.dst_port, p.src, p.src_port))) {
+    if (entry* e = find(key_of(dst_hash, p.dst_port, src_hash, p.src_port))) {
       if (e->state == awaiting_greeting) ++out.stalled;
       e->state = empty;
     }

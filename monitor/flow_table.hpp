@@ -26,8 +26,9 @@ class flow_table {
   // still waiting for its greeting counts as stalled.
   flow_table(size_t entries, int64_t greeting_timeout_us);
 
-  // Updates the state for one parsed TCP packet (p.proto == tcp, not a later fragment).
-  flow_outcome on_tcp(const packet_summary& p);
+  // Updates the state for one parsed TCP packet (p.proto == tcp, not a later fragment). SRC_HASH and
+  // DST_HASH are p.src.hash() and p.dst.hash(), which the caller has computed already.
+  flow_outcome on_tcp(const packet_summary& p, uint64_t src_hash, uint64_t dst_hash);
 
   // Sweeps 1/PARTS of the table (round robin) for entries older than the timeout at NOW_US: waiting-for-
   // greeting entries count as stalled, half-open ones simply expire. Returns the number found stalled.
@@ -51,7 +52,7 @@ class flow_table {
 
   entry* find(uint64_t key);
   entry* insert(uint64_t key, int64_t ts_us, uint32_t* stalled);
-  static uint64_t key_of(const ip_address& a, uint16_t ap, const ip_address& b, uint16_t bp);
+  static uint64_t key_of(uint64_t a_hash, uint16_t ap, uint64_t b_hash, uint16_t bp);
 
   std::vector<entry> entries_;
   size_t set_mask_;

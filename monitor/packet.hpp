@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace rampart::monitor {
@@ -60,7 +61,15 @@ struct ip_address {
     return family != o.family ? family < o.family : bytes < o.bytes;
   }
   // A 64-bit mix of family and bytes; equal addresses give equal keys. Used by the sketches.
-  uint64_t hash() const;
+  uint64_t hash() const {
+    uint64_t a, b;
+    std::memcpy(&a, bytes.data(), 8);
+    std::memcpy(&b, bytes.data() + 8, 8);
+    uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ (b + family) * 0xc2b2ae3d27d4eb4fULL;
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 29);
+  }
   // Same address with all bits past PREFIX_BITS cleared (prefix_bits clamped to the family's width).
   ip_address prefix(int prefix_bits) const;
   std::string to_string() const;  // dotted quad, or RFC 5952 IPv6 text

@@ -276,17 +276,6 @@ const char* l4_proto_name(l4_proto p) {
   return "non-IP";
 }
 
-uint64_t ip_address::hash() const {
-  uint64_t a, b;
-  std::memcpy(&a, bytes.data(), 8);
-  std::memcpy(&b, bytes.data() + 8, 8);
-  uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ (b + family) * 0xc2b2ae3d27d4eb4fULL;
-  h ^= h >> 31;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 29;
-  return h;
-}
-
 ip_address ip_address::prefix(int prefix_bits) const {
   ip_address r = *this;
   const int width = family == 4 ? 32 : 128;

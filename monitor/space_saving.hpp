@@ -28,26 +28,26 @@ class space_saving {
     total_ += n;
     for (size_t i = 0; i < used_; ++i) {
       if (hashes_[i] == hash && slots_[i].key == key) {
-        slots_[i].count += n;
+        counts_[i] += n;
         return;
       }
     }
     if (used_ < K) {
-      slots_[used_] = counted_key<Key>{key, hash, n, 0};
+      slots_[used_].key = key;
+      slots_[used_].error = 0;
       hashes_[used_] = hash;
+      counts_[used_] = n;
       ++used_;
       return;
     }
     size_t min_i = 0;
     for (size_t i = 1; i < K; ++i) {
-      if (slots_[i].count < slots_[min_i].count) min_i = i;
+      if (counts_[i] < counts_[min_i]) min_i = i;
     }
-    counted_key<Key>& s = slots_[min_i];
-    s.key = key;
-    s.hash = hash;
-    s.error = s.count;
-    s.count += n;
+    slots_[min_i].key = key;
+    slots_[min_i].error = counts_[min_i];
     hashes_[min_i] = hash;
+    counts_[min_i] += n;
   }
 
   void clear() {
@@ -57,11 +57,19 @@ class space_saving {
 
   size_t size() const { return used_; }
   uint64_t total() const { return total_; }
-  const counted_key<Key>& slot(size_t i) const { return slots_[i]; }
+  counted_key<Key> slot(size_t i) const {
+    return counted_key<Key>{slots_[i].key, hashes_[i], counts_[i], slots_[i].error};
+  }
 
  private:
-  std::array<uint64_t, K> hashes_{};  // kept apart from the slots so the lookup scans one dense array
-  std::array<counted_key<Key>, K> slots_{};
+  struct key_error {
+    Key key{};
+    uint64_t error = 0;
+  };
+  // Hashes and counts apart from the keys, so lookups and the minimum search scan dense arrays.
+  std::array<uint64_t, K> hashes_{};
+  std::array<uint64_t, K> counts_{};
+  std::array<key_error, K> slots_{};
   size_t used_ = 0;
   uint64_t total_ = 0;
 };
