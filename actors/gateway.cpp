@@ -1,7 +1,10 @@
 #include "actors/gateway.hpp"
 
 #include <caf/all.hpp>
+#include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
+
+#include "actors/stages.hpp"
 
 namespace rampart::actors {
 
@@ -17,8 +20,7 @@ nlohmann::json health_report(const server_context& context) {
       {"status", context.draining ? "draining" : "ok"},
       {"server", context.config.name},
       {"uptime_ms", duration_cast<milliseconds>(steady_clock::now() - context.started).count()},
-      {"model", context.config.model.path.empty() ? nlohmann::json(nullptr)
-                                                  : nlohmann::json(context.config.model.path)},
+      {"model", context.model ? nlohmann::json(context.config.model.path) : nlohmann::json(nullptr)},
       {"stages", stages},
       {"requests", {{"accepted", c.requests_accepted.load()},
                     {"finished", c.requests_finished.load()},
@@ -32,11 +34,96 @@ namespace {
 
 struct gateway_state {
   server_context* context = nullptr;
+  // Running requests by client and request id, to refuse duplicate ids and to find cancel targets.
+  std::map<std::pair<std::string, std::string>, std::weak_ptr<request_state>> running;
+  size_t inserts_since_sweep = 0;
+  size_t next_tokenizer = 0;
   static inline const char* name = "gateway";
 };
 
-void handle(gateway_actor::stateful_pointer<gateway_state> self, const inbound_message& in) {
-  auto* ctx = self->state.context;
+using self_ptr = gateway_actor::stateful_pointer<gateway_state>;
+
+request_ptr find_running(gateway_state& st, const std::string& peer, const std::string& id) {
+  auto it = st.running.find({peer, id});
+  if (it == st.running.end()) return nullptr;
+  auto r = it->second.lock();
+  if (!r || r->terminal_sent) {
+    st.running.erase(it);
+    return nullptr;
+  }
+  return r;
+}
+
+void sweep(gateway_state& st) {
+  for (auto it = st.running.begin(); it != st.running.end();) {
+    auto r = it->second.lock();
+    if (!r || r->terminal_sent) it = st.running.erase(it);
+    else ++it;
+  }
+  st.inserts_since_sweep = 0;
+}
+
+void poke_scheduler(server_context& ctx) {
+  if (auto sched = caf::actor_cast<scheduler_actor>(ctx.directory.get("scheduler"))) {
+    caf::anon_send(sched, poke_atom::value);
+  }
+}
+
+void start_generate(self_ptr self, const inbound_message& in) {
+  auto& st = self->state;
+  auto& ctx = *st.context;
+  const auto& g = in.msg->generate;
+  auto reject = [&](std::string_view type, nlohmann::json body) { ctx.frontend->post(in.peer, type, body); };
+  if (ctx.draining) {
+    ctx.counters.requests_shed++;
+    if (ctx.metrics) ctx.metrics->shed("shutting_down").Increment();
+    return reject("shed", net::shed_body(g.request_id, "shutting_down", 1000));
+  }
+  if (!ctx.model) {
+    return reject("error", net::error_body(g.request_id, net::error_code::unavailable, "no model is loaded"));
+  }
+  if (find_running(st, in.peer, g.request_id)) {
+    return reject("error", net::error_body(g.request_id, net::error_code::duplicate_request_id,
+                                           "a request with this id is still running"));
+  }
+  auto r = std::make_shared<request_state>();
+  r->seq_id = ctx.next_seq_id++;
+  r->peer = in.peer;
+  r->req = g;
+  ctx.counters.requests_in_flight++;
+  st.running[{in.peer, g.request_id}] = r;
+  if (++st.inserts_since_sweep >= 1024) sweep(st);
+
+  const std::string tok_name = "tokenizer-" + std::to_string(st.next_tokenizer++ % ctx.tokenizer_stages);
+  auto tok = caf::actor_cast<tokenizer_actor>(ctx.directory.get(tok_name));
+  if (!tok) {
+    send_error(ctx, *r, net::error_code::unavailable, "the tokenizer is restarting");
+    return;
+  }
+  const auto timeout = std::chrono::milliseconds(ctx.config.actors.request_timeout_ms);
+  auto* pctx = &ctx;
+  self->request(tok, timeout, tokenize_atom::value, r)
+      .then(
+          [pctx](tokenized& t) {
+            if (!t.ok) {
+              send_error(*pctx, *t.request, t.code, t.message);
+              return;
+            }
+            auto sched = caf::actor_cast<scheduler_actor>(pctx->directory.get("scheduler"));
+            if (!sched) {
+              send_error(*pctx, *t.request, net::error_code::unavailable, "the scheduler is restarting");
+              return;
+            }
+            caf::anon_send(sched, t.request);
+          },
+          [pctx, r](caf::error& e) {
+            send_error(*pctx, *r, net::error_code::internal, "tokenizer stage: " + caf::to_string(e));
+          });
+}
+
+void handle(self_ptr self, const inbound_message& in) {
+  auto& st = self->state;
+  auto* ctx = st.context;
   const auto& msg = *in.msg;
   switch (msg.type) {
     case net::message_type::ping: {
@@ -45,25 +132,37 @@ void handle(gateway_actor::stateful_pointer<gateway_state> self, const inbound_m
       ctx->frontend->post(in.peer, "pong", body);
       break;
     }
-    case net::message_type::stats:
-      ctx->frontend->post(in.peer, "stats", health_report(*ctx));
-      break;
-    case net::message_type::generate:
-      if (ctx->draining) {
-        ctx->counters.requests_shed++;
-        ctx->frontend->post(in.peer, "shed", net::shed_body(msg.generate.request_id, "shutting_down", 1000));
-      } else {
-        ctx->counters.requests_errored++;
-        ctx->frontend->post(in.peer, "error",
-                            net::error_body(msg.generate.request_id, net::error_code::unavailable,
-                                            "no model is loaded"));
+    case net::message_type::stats: {
+      auto body = health_report(*ctx);
+      auto sched = caf::actor_cast<scheduler_actor>(ctx->directory.get("scheduler"));
+      if (!sched) {
+        ctx->frontend->post(in.peer, "stats", body);
+        break;
       }
+      auto peer = in.peer;
+      self->request(sched, std::chrono::seconds(2), stats_atom::value)
+          .then([ctx, peer, body](const std::string& s) mutable {
+                  body["scheduler"] = nlohmann::json::parse(s, nullptr, false);
+                  ctx->frontend->post(peer, "stats", body);
+                },
+                [ctx, peer, body](caf::error&) { ctx->frontend->post(peer, "stats", body); });
       break;
-    case net::message_type::cancel:
-      ctx->frontend->post(in.peer, "error",
-                          net::error_body(msg.cancel.request_id, net::error_code::unknown_request,
-                                          "no running request with this id"));
+    }
+    case net::message_type::generate:
+      start_generate(self, in);
       break;
+    case net::message_type::cancel: {
+      auto r = find_running(st, in.peer, msg.cancel.request_id);
+      if (!r) {
+        ctx->frontend->post(in.peer, "error",
+                            net::error_body(msg.cancel.request_id, net::error_code::unknown_request,
+                                            "no running request with this id"));
+        break;
+      }
+      r->cancel_requested = true;
+      poke_scheduler(*ctx);
+      break;
+    }
     case net::message_type::register_tenant:
       ctx->frontend->post(in.peer, "error",
                           net::error_body("", net::error_code::unavailable, "registration is not enabled"));
@@ -71,12 +170,31 @@ void handle(gateway_actor::stateful_pointer<gateway_state> self, const inbound_m
   }
 }
 
-gateway_actor::behavior_type gateway(gateway_actor::stateful_pointer<gateway_state> self,
-                                     server_context* context) {
+void on_peer_gone(self_ptr self, const std::string& peer) {
+  auto& st = self->state;
+  int cancelled = 0;
+  const auto now = request_state::clock::now();
+  for (auto it = st.running.lower_bound({peer, std::string()});
+       it != st.running.end() && it->first.first == peer;) {
+    if (auto r = it->second.lock(); r && !r->terminal_sent) {
+      r->peer_gone_at = now;
+      r->peer_gone = true;
+      r->cancel_requested = true;
+      ++cancelled;
+    }
+    it = st.running.erase(it);
+  }
+  if (cancelled > 0) {
+    spdlog::info("a client vanished: cancelling its {} running request(s)", cancelled);
+    poke_scheduler(*st.context);
+  }
+}
+
+gateway_actor::behavior_type gateway(self_ptr self, server_context* context) {
   self->state.context = context;
   return {
       [=](const inbound_message& in) { handle(self, in); },
-      [=](peer_gone_atom, const std::string&) {},
+      [=](peer_gone_atom, const std::string& peer) { on_peer_gone(self, peer); },
   };
 }
 

@@ -4,12 +4,15 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/request.hpp"
+#include "model/scheduler.hpp"
 #include "net/protocol.hpp"
 
 namespace rampart::actors {
@@ -20,12 +23,53 @@ struct inbound_message {
   std::shared_ptr<const net::client_message> msg;
 };
 
+// The tokenizer's answer: the request with its prompt filled in, or why it could not be tokenized.
+struct tokenized {
+  request_ptr request;
+  bool ok = false;
+  net::error_code code = net::error_code::internal;
+  std::string message;
+};
+
+// What one engine step produced, for the detokenizer: generated tokens and finished sequences, in order.
+struct step_events {
+  struct token {
+    request_ptr request;
+    int32_t id;
+  };
+  struct finish {
+    request_ptr request;
+    model::finished_sequence info;
+  };
+  std::vector<token> tokens;
+  std::vector<finish> finished;
+};
+
 using peer_gone_atom = caf::atom_constant<caf::atom("peergone")>;
+using tokenize_atom = caf::atom_constant<caf::atom("tokenize")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
+using poke_atom = caf::atom_constant<caf::atom("poke")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 // The gateway receives every client message first and answers or forwards it.
 using gateway_actor =
     caf::typed_actor<caf::reacts_to<inbound_message>, caf::reacts_to<peer_gone_atom, std::string>>;
 
+// Tokenizer stage: chat template + BPE.
+using tokenizer_actor = caf::typed_actor<caf::replies_to<tokenize_atom, request_ptr>::with<tokenized>>;
+
+// Scheduler stage: owns the engine and the KV cache; continuous batching.
+using scheduler_actor = caf::typed_actor<caf::reacts_to<request_ptr>,   // enqueue a tokenized request
+                                         caf::reacts_to<poke_atom>,     // look at cancel flags now
+                                         caf::reacts_to<step_atom>,     // run the next engine step
+                                         caf::replies_to<stats_atom>::with<std::string>>;  // JSON figures
+
+// Detokenizer stage: ids to UTF-8 text deltas and terminal events, per request.
+using detokenizer_actor = caf::typed_actor<caf::reacts_to<step_events>>;
+
 }  // namespace rampart::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::inbound_message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::tokenized)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::step_events)

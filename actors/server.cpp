@@ -8,7 +8,12 @@
 #include "actors/context.hpp"
 #include "actors/gateway.hpp"
 #include "actors/logging.hpp"
+#include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
+#include "model/chat_template.hpp"
+#include "model/checkpoint.hpp"
+#include "model/engine.hpp"
+#include "model/tokenizer.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -58,6 +63,50 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   return o;
 }
 
+// Loads the checkpoint, engine and tokenizer named by CFG. Returns false with a one-line *error.
+bool load_model(const config::server_config& cfg, loaded_model* out, std::string* error) {
+  model::load_error lerr;
+  std::shared_ptr<const model::checkpoint> ck = model::checkpoint::open(cfg.model.path, &lerr);
+  if (!ck) {
+    *error = "cannot load the model: " + lerr.message;
+    return false;
+  }
+  model::engine_options eo;
+  eo.threads = static_cast<int>(cfg.engine.threads);
+  eo.kv_block_tokens = static_cast<int>(cfg.engine.kv_block_size);
+  eo.kv_cache_tokens = cfg.engine.kv_blocks * cfg.engine.kv_block_size;
+  std::string err;
+  auto engine = model::engine::create(ck, eo, &err);
+  if (!engine) {
+    *error = "cannot start the engine: " + err;
+    return false;
+  }
+  std::shared_ptr<const model::tokenizer> tok = model::tokenizer::load(cfg.model.tokenizer, &err);
+  if (!tok) {
+    *error = "cannot load the tokenizer: " + err;
+    return false;
+  }
+  if (tok->vocab_size() > engine->config().vocab_size) {
+    *error = "the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model's vocabulary only " +
+             std::to_string(engine->config().vocab_size);
+    return false;
+  }
+  out->vocab_size = engine->config().vocab_size;
+  out->eos_ids = {tok->eos_id()};
+  if (auto chat = model::chat_template::create(*tok, &err)) {
+    out->chat = std::make_shared<const model::chat_template>(*chat);
+  } else {
+    spdlog::warn("chat requests disabled: {}", err);
+  }
+  out->tokenizer = std::move(tok);
+  out->engine = std::move(engine);
+  spdlog::info("model {}: {} layers, vocab {}, kernels {}, {} threads, KV cache {} blocks of {} tokens",
+               cfg.model.path, out->engine->config().num_hidden_layers, out->vocab_size,
+               out->engine->kernel_name(), out->engine->threads(), out->engine->kv().total_blocks,
+               out->engine->kv().block_tokens);
+  return true;
+}
+
 void reload(const server_options& options, server_context* context) {
   if (options.config_path.empty()) {
     spdlog::info("SIGHUP: running on the embedded default configuration; nothing to reload");
@@ -79,6 +128,10 @@ void reload(const server_options& options, server_context* context) {
 
 int run_server(const server_options& options) {
   // Signals are taken synchronously by this thread; every thread started below inherits the blocked mask.
+  // A shell may start us with SIGINT ignored (background jobs); an ignored signal never reaches sigwait.
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGHUP, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -89,6 +142,26 @@ int run_server(const server_options& options) {
   const auto& cfg = options.config;
   auto context = std::make_unique<server_context>();
   context->config = cfg;
+  if (!cfg.model.path.empty()) {
+    loaded_model model;
+    std::string error;
+    if (!load_model(cfg, &model, &error)) {
+      spdlog::critical("{}", error);
+      return 1;
+    }
+    context->model = std::move(model);
+  } else {
+    spdlog::warn("no model configured ([model].path): generate requests are answered with `unavailable`");
+  }
+  net::server_metrics metrics;
+  context->metrics = &metrics;
+  if (cfg.metrics.enabled) {
+    std::string error;
+    if (!metrics.serve(cfg.metrics.listen, &error)) {
+      spdlog::critical("{}", error);
+      return 1;
+    }
+  }
 
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.policy", cfg.actors.scheduler_policy == "sharing" ? caf::atom("sharing")
@@ -105,6 +178,20 @@ int run_server(const server_options& options) {
   stages.push_back({"gateway", [ctx](caf::actor_system& sys) {
                       return caf::actor_cast<caf::actor>(spawn_gateway(sys, ctx));
                     }});
+  if (context->model) {
+    context->tokenizer_stages = 2;
+    for (int i = 0; i < context->tokenizer_stages; ++i) {
+      stages.push_back({"tokenizer-" + std::to_string(i), [ctx](caf::actor_system& sys) {
+                          return caf::actor_cast<caf::actor>(spawn_tokenizer_stage(sys, ctx));
+                        }});
+    }
+    stages.push_back({"scheduler", [ctx](caf::actor_system& sys) {
+                        return caf::actor_cast<caf::actor>(spawn_scheduler_stage(sys, ctx));
+                      }});
+    stages.push_back({"detokenizer", [ctx](caf::actor_system& sys) {
+                        return caf::actor_cast<caf::actor>(spawn_detokenizer_stage(sys, ctx));
+                      }});
+  }
   auto supervisor = spawn_supervisor(system, std::move(stages), &context->directory);
 
   std::string error;
@@ -114,7 +201,8 @@ int run_server(const server_options& options) {
     system.await_all_actors_done();
     return 1;
   }
-  spdlog::info("rampartd ready: endpoint {} (config: {})", frontend.bound_endpoint(), cfg.source);
+  spdlog::info("rampartd ready: endpoint {}, metrics {} (config: {})", frontend.bound_endpoint(),
+               cfg.metrics.enabled ? "http://" + cfg.metrics.listen + "/metrics" : std::string("off"), cfg.source);
 
   for (;;) {
     int sig = 0;
@@ -133,8 +221,12 @@ int run_server(const server_options& options) {
   while (context->counters.requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  if (context->counters.requests_in_flight.load() > 0) {
+    spdlog::warn("drain timeout: {} request(s) still running end with an error",
+                 context->counters.requests_in_flight.load());
+  }
   caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-  system.await_all_actors_done();
+  system.await_all_actors_done();  // stage destructors send the terminal events of what was still running
   frontend.stop();
   spdlog::info("rampartd stopped cleanly");
   spdlog::default_logger()->flush();

@@ -46,7 +46,6 @@ void start_stage(caf::stateful_actor<supervisor_state>* self, size_t index) {
   auto& spec = self->state.stages[index];
   caf::actor child = spec.spawn(self->system());
   self->monitor(child);
-  self->link_to(child);  // the supervisor's exit takes the stages with it
   self->state.by_address[child.address()] = index;
   self->state.directory->set(spec.name, child);
 }
@@ -55,9 +54,13 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vecto
                          stage_directory* directory) {
   self->state.stages = std::move(stages);
   self->state.directory = directory;
-  // A stage's abnormal exit must not take the supervisor down through the link: restart it instead.
+  // Exiting the supervisor takes the stages with it.
   self->set_exit_handler([=](const caf::exit_msg& msg) {
-    if (self->state.by_address.count(msg.source) == 0) self->quit(msg.reason);
+    for (const auto& [addr, index] : self->state.by_address) {
+      (void)index;
+      if (auto child = caf::actor_cast<caf::actor>(addr)) self->send_exit(child, msg.reason);
+    }
+    self->quit(msg.reason);
   });
   self->set_down_handler([=](const caf::down_msg& msg) {
     auto it = self->state.by_address.find(msg.source);

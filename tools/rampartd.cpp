@@ -12,13 +12,15 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: rampartd [--config FILE] [--check-config FILE] [--endpoint EP] [--model DIR] [--tokenizer DIR]\n"
-    "                [--log-format text|json] [--log-level LEVEL] [--help] [--version]\n"
+    "usage: rampartd [--config FILE] [--check-config FILE] [--endpoint EP] [--metrics-listen ADDR|off]\n"
+    "                [--model DIR] [--tokenizer DIR] [--log-format text|json] [--log-level LEVEL]\n"
+    "                [--help] [--version]\n"
     "\n"
     "Serves DeepSeek-V3-architecture models over ZeroMQ (docs/protocol.md).\n"
     "  --config FILE        server configuration (TOML); default: the embedded config/rampart.toml\n"
     "  --check-config FILE  validate FILE and exit: 0 when valid, 2 with file:line:column when not\n"
     "  --endpoint EP        override [frontend].endpoint, e.g. tcp://127.0.0.1:5555\n"
+    "  --metrics-listen A   override [metrics].listen (host:port), or off\n"
     "  --model DIR          override [model].path (a Hugging Face checkpoint directory)\n"
     "  --tokenizer DIR      override [model].tokenizer\n"
     "  --log-format FMT     text (default) or json lines\n"
@@ -33,7 +35,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, check_path, endpoint, model, tokenizer, log_format, log_level;
+  std::string config_path, check_path, endpoint, metrics_listen, model, tokenizer, log_format, log_level;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -53,6 +55,8 @@ int main(int argc, char** argv) {
       if (!value(&check_path)) return usage_error("--check-config needs a file");
     } else if (arg == "--endpoint") {
       if (!value(&endpoint)) return usage_error("--endpoint needs a value");
+    } else if (arg == "--metrics-listen") {
+      if (!value(&metrics_listen)) return usage_error("--metrics-listen needs host:port or off");
     } else if (arg == "--model") {
       if (!value(&model)) return usage_error("--model needs a directory");
     } else if (arg == "--tokenizer") {
@@ -93,6 +97,12 @@ int main(int argc, char** argv) {
   options.config_path = config_path;
   auto& cfg = options.config;
   if (!endpoint.empty()) cfg.frontend.endpoint = endpoint;
+  if (metrics_listen == "off") {
+    cfg.metrics.enabled = false;
+  } else if (!metrics_listen.empty()) {
+    cfg.metrics.enabled = true;
+    cfg.metrics.listen = metrics_listen;
+  }
   if (!model.empty()) {
     cfg.model.path = model;
     if (tokenizer.empty() && cfg.model.tokenizer.empty()) cfg.model.tokenizer = model;

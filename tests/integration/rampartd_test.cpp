@@ -20,7 +20,8 @@ struct running_server {
   std::unique_ptr<test::child_process> proc;
 
   explicit running_server(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--endpoint", endpoint};
+    std::vector<std::string> args = {"--endpoint", endpoint, "--metrics-listen",
+                                     "127.0.0.1:" + std::to_string(test::free_port())};
     args.insert(args.end(), extra.begin(), extra.end());
     proc = std::make_unique<test::child_process>(test::bin("rampartd"), args);
     bool ready = proc->wait_ready([&] {

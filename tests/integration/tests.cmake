@@ -1,3 +1,15 @@
 rampart_add_test(integration_server_tests SOURCES integration/rampartd_test.cpp
                  LIBS rampart_net rampart_test_support TIMEOUT 120)
 add_dependencies(integration_server_tests rampartd rampart-client)
+
+# A model for end-to-end tests: the real DeepSeek-V3 vocabulary (129280 rows) with tiny random weights.
+set(RAMPART_SERVER_MODEL_DIR ${CMAKE_BINARY_DIR}/test-models/server-v3)
+add_test(NAME integration.model.build
+         COMMAND sh -c "rm -rf \"$1\" && mkdir -p \"$(dirname \"$1\")\" && \"$0\" --preset tiny --variant v3 --seed 1 --vocab 129280 --no-mtp --out \"$1\""
+                 $<TARGET_FILE:rampart-mkmodel> ${RAMPART_SERVER_MODEL_DIR})
+set_tests_properties(integration.model.build PROPERTIES FIXTURES_SETUP server_model TIMEOUT 120)
+rampart_add_test(integration_pipeline_tests SOURCES integration/pipeline_test.cpp
+                 LIBS rampart_net rampart_test_support FIXTURES server_model TIMEOUT 180 SERIAL)
+target_compile_definitions(integration_pipeline_tests PRIVATE
+                           RAMPART_SERVER_MODEL_DIR="${RAMPART_SERVER_MODEL_DIR}")
+add_dependencies(integration_pipeline_tests rampartd rampart-client rampart-generate)

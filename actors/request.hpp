@@ -1,0 +1,51 @@
+// One accepted generate request as it moves through the stages. Stages share it by pointer; the fields a stage
+// writes are written only by that stage, and the terminal flag makes "exactly one terminal event" hold no
+// matter which stage ends the request.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "net/protocol.hpp"
+
+namespace rampart::actors {
+
+struct server_context;
+
+struct request_state {
+  using clock = std::chrono::steady_clock;
+
+  uint64_t seq_id = 0;  // server-wide unique, also the engine's sequence id
+  std::string peer;
+  net::generate_request req;
+  clock::time_point received = clock::now();
+
+  // Written by the tokenizer stage.
+  std::vector<int32_t> prompt;
+  // Written by the detokenizer stage.
+  clock::time_point first_token{};
+  clock::time_point last_token{};
+  int64_t token_events = 0;
+
+  std::atomic<bool> cancel_requested{false};
+  std::atomic<bool> peer_gone{false};
+  clock::time_point peer_gone_at{};
+  std::atomic<bool> terminal_sent{false};
+};
+using request_ptr = std::shared_ptr<request_state>;
+
+// Sends the request's terminal event (done, error or shed) unless one was already sent; updates the counters.
+// Returns true when this call sent it. Thread-safe.
+bool send_terminal(server_context& ctx, request_state& r, std::string_view type, nlohmann::json body);
+
+// Convenience forms of send_terminal.
+bool send_error(server_context& ctx, request_state& r, net::error_code code, std::string_view message);
+bool send_shed(server_context& ctx, request_state& r, std::string_view reason, int64_t retry_after_ms);
+
+}  // namespace rampart::actors

@@ -1,0 +1,186 @@
+#include <caf/all.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/stages.hpp"
+#include "model/engine.hpp"
+#include "model/scheduler.hpp"
+
+namespace rampart::actors {
+namespace {
+
+struct scheduler_state {
+  server_context* ctx = nullptr;
+  std::unique_ptr<model::batch_scheduler> sched;
+  std::unordered_map<uint64_t, request_ptr> requests;  // every request the scheduler holds
+  bool step_pending = false;
+  int64_t preemptions_seen = 0;
+  static inline const char* name = "scheduler";
+
+  // A stage that dies leaves no request without its terminal event; the batch scheduler's destructor
+  // returns the KV blocks of whatever was running.
+  ~scheduler_state() {
+    for (auto& [id, r] : requests) {
+      send_error(*ctx, *r, net::error_code::internal, "the scheduler stage failed");
+    }
+  }
+};
+
+using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
+
+void schedule_step(self_ptr self) {
+  if (!self->state.step_pending) {
+    self->state.step_pending = true;
+    self->send(self, step_atom::value);
+  }
+}
+
+int priority_index(net::priority_class p) { return static_cast<int>(p); }
+
+void enqueue(self_ptr self, const request_ptr& r) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  if (r->cancel_requested) {
+    send_terminal(ctx, *r, "done",
+                  {{"request_id", r->req.request_id}, {"finish_reason", "cancelled"},
+                   {"usage", {{"prompt_tokens", r->prompt.size()}, {"completion_tokens", 0},
+                              {"cached_prompt_tokens", 0}}}});
+    return;
+  }
+  model::sequence_request sr;
+  sr.id = r->seq_id;
+  sr.priority = priority_index(r->req.priority);
+  sr.client = r->peer;
+  sr.prompt = r->prompt;
+  sr.max_tokens = r->req.max_tokens;
+  sr.eos_ids = ctx.model->eos_ids;
+  const auto& p = r->req.params;
+  sr.sampling.temperature = static_cast<float>(p.temperature);
+  sr.sampling.top_k = static_cast<int>(std::min<int64_t>(p.top_k, INT32_MAX));
+  sr.sampling.top_p = static_cast<float>(p.top_p);
+  sr.sampling.min_p = static_cast<float>(p.min_p);
+  sr.sampling.seed = p.seed ? *p.seed : r->seq_id * 0x9E3779B97F4A7C15ull;
+  std::string err;
+  switch (st.sched->add(std::move(sr), &err)) {
+    case model::batch_scheduler::add_result::queued:
+      st.requests[r->seq_id] = r;
+      ctx.counters.requests_accepted++;
+      ctx.frontend->post(r->peer, "accepted",
+                         {{"request_id", r->req.request_id}, {"prompt_tokens", r->prompt.size()}});
+      schedule_step(self);
+      break;
+    case model::batch_scheduler::add_result::queue_full:
+      send_shed(ctx, *r, "over_capacity", 500);
+      break;
+    case model::batch_scheduler::add_result::too_long:
+      send_error(ctx, *r, net::error_code::prompt_too_long, err);
+      break;
+    case model::batch_scheduler::add_result::bad_request:
+      send_error(ctx, *r, net::error_code::bad_parameter, err);
+      break;
+  }
+}
+
+void apply_cancellations(scheduler_state& st) {
+  for (auto& [id, r] : st.requests) {
+    if (r->cancel_requested) st.sched->cancel(id);
+  }
+}
+
+void run_step(self_ptr self) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  st.step_pending = false;
+  apply_cancellations(st);
+  model::step_report report;
+  st.sched->step(&report);
+  step_events ev;
+  ev.tokens.reserve(report.tokens.size());
+  for (const auto& t : report.tokens) {
+    auto it = st.requests.find(t.id);
+    if (it != st.requests.end()) ev.tokens.push_back({it->second, t.token});
+  }
+  const auto now = request_state::clock::now();
+  for (auto& f : report.finished) {
+    auto it = st.requests.find(f.id);
+    if (it == st.requests.end()) continue;
+    auto& r = it->second;
+    if (r->peer_gone && ctx.metrics) {
+      ctx.metrics->client_gone_to_freed->Observe(std::chrono::duration<double>(now - r->peer_gone_at).count());
+      spdlog::debug("request {} of a vanished client freed {:.1f} ms after the client was noticed gone",
+                    r->req.request_id,
+                    std::chrono::duration<double, std::milli>(now - r->peer_gone_at).count());
+    }
+    if (ctx.metrics) {
+      ctx.metrics->prompt_tokens->Increment(static_cast<double>(f.prompt_tokens - f.cached_prompt_tokens));
+      ctx.metrics->prefix_cache_hit_tokens->Increment(static_cast<double>(f.cached_prompt_tokens));
+    }
+    ev.finished.push_back({r, std::move(f)});
+    st.requests.erase(it);
+  }
+  if (ctx.metrics) {
+    ctx.metrics->generation_tokens->Increment(static_cast<double>(report.tokens.size()));
+    auto s = st.sched->stats();
+    ctx.metrics->requests_running->Set(static_cast<double>(s.running));
+    ctx.metrics->requests_waiting->Set(static_cast<double>(s.waiting));
+    if (s.kv.total_blocks > 0) {
+      ctx.metrics->kv_cache_usage->Set(1.0 - double(s.kv.free_blocks) / double(s.kv.total_blocks));
+    }
+    if (s.preemptions > st.preemptions_seen) {
+      ctx.metrics->preemptions->Increment(static_cast<double>(s.preemptions - st.preemptions_seen));
+      st.preemptions_seen = s.preemptions;
+    }
+  }
+  if (!ev.tokens.empty() || !ev.finished.empty()) {
+    auto detok = caf::actor_cast<detokenizer_actor>(ctx.directory.get("detokenizer"));
+    if (detok) {
+      self->send(detok, std::move(ev));
+    } else {
+      for (auto& f : ev.finished) {
+        send_error(ctx, *f.request, net::error_code::unavailable, "the detokenizer is restarting");
+      }
+    }
+  }
+  if (st.sched->has_work()) schedule_step(self);
+}
+
+std::string stats_json(const scheduler_state& st) {
+  auto s = st.sched->stats();
+  return nlohmann::json{{"running", s.running},
+                        {"waiting", s.waiting},
+                        {"preemptions", s.preemptions},
+                        {"steps", s.steps},
+                        {"kv", {{"total_blocks", s.kv.total_blocks},
+                                {"free_blocks", s.kv.free_blocks},
+                                {"block_tokens", s.kv.block_tokens},
+                                {"cached_blocks", s.kv.cached_blocks},
+                                {"prefix_hit_tokens", s.kv.prefix_hit_tokens}}}}
+      .dump();
+}
+
+scheduler_actor::behavior_type scheduler_stage(self_ptr self, server_context* ctx) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  model::scheduler_options opts;
+  opts.max_running = ctx->config.engine.max_batch_sequences;
+  opts.max_step_tokens = ctx->config.engine.max_step_tokens;
+  opts.max_waiting = ctx->config.frontend.max_queued_requests;
+  opts.priority_classes = 4;
+  st.sched = std::make_unique<model::batch_scheduler>(ctx->model->engine.get(), opts);
+  return {
+      [=](const request_ptr& r) { enqueue(self, r); },
+      [=](poke_atom) { schedule_step(self); },
+      [=](step_atom) { run_step(self); },
+      [=](stats_atom) { return stats_json(self->state); },
+  };
+}
+
+}  // namespace
+
+scheduler_actor spawn_scheduler_stage(caf::actor_system& system, server_context* context) {
+  return system.spawn<caf::detached>(scheduler_stage, context);
+}
+
+}  // namespace rampart::actors

@@ -1,0 +1,119 @@
+// Continuous batching over engine::step: which sequences run in the next step, with how many tokens.
+//
+// Each step carries one decode token for every running sequence that has finished its prompt, plus prefill
+// chunks of waiting or partly prefilled sequences up to a per-step token budget, so a long prompt never stalls
+// running streams. A sequence is admitted only when the KV cache has free blocks for its whole prompt (no
+// over-commit); when blocks run out during decode, the lowest-priority, most recently admitted sequence is
+// preempted by recompute (its blocks are freed and it re-enters the queue with its generated tokens appended
+// to its prompt). A waiting sequence of a higher class preempts a running one of a lower class when the cache is
+// full. Within a class, the next sequence admitted belongs to the client with the fewest running sequences
+// (ties: the longest-waiting request). Queues are bounded: add() refuses what does not fit.
+//
+// Plain C++, single-threaded: one owner calls every method.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/engine.hpp"
+#include "model/sampler.hpp"
+
+namespace rampart::model {
+
+enum class finish_reason : uint8_t { stop, length, cancelled, error };
+const char* to_string(finish_reason r);
+
+struct sequence_request {
+  uint64_t id = 0;         // unique while the sequence lives; also the engine's sequence id
+  int priority = 2;        // 0 is the highest class
+  std::string client;      // fairness key (e.g. the client connection)
+  std::vector<int32_t> prompt;
+  sampling_params sampling;
+  int64_t max_tokens = 1;
+  std::vector<int32_t> eos_ids;  // generating one of these ends the sequence with finish_reason::stop
+};
+
+struct scheduler_options {
+  int64_t max_running = 64;       // sequences in a batch
+  int64_t max_step_tokens = 512;  // tokens per step (decode tokens + prefill chunks)
+  int64_t max_waiting = 1024;     // queued sequences, all classes together
+  int priority_classes = 4;
+};
+
+struct generated_token {
+  uint64_t id;
+  int32_t token;
+  int64_t index;  // 0-based position in the completion
+};
+
+struct finished_sequence {
+  uint64_t id;
+  finish_reason reason;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache (first admission)
+  std::string error;                 // for finish_reason::error
+};
+
+struct step_report {
+  std::vector<generated_token> tokens;
+  std::vector<finished_sequence> finished;
+  int64_t batch_sequences = 0;
+  int64_t prefill_tokens = 0;
+  int64_t decode_tokens = 0;
+  double step_seconds = 0;
+};
+
+struct scheduler_stats {
+  int64_t running = 0;
+  int64_t waiting = 0;
+  int64_t preemptions = 0;
+  int64_t steps = 0;
+  kv_usage kv;
+};
+
+class batch_scheduler {
+ public:
+  batch_scheduler(engine* eng, scheduler_options options);
+  ~batch_scheduler();
+
+  enum class add_result { queued, queue_full, too_long, bad_request };
+  // Queues REQ. too_long: prompt + max_tokens can never fit in the KV cache or the model's context;
+  // bad_request: empty prompt, duplicate id, invalid sampling or priority (see *err).
+  add_result add(sequence_request req, std::string* err);
+
+  // Ends sequence ID at the next step (or now, when it is only queued) with finish_reason::cancelled.
+  // False when no such sequence exists.
+  bool cancel(uint64_t id);
+
+  bool has_work() const;
+  // Runs one engine step (when there is work) and reports generated tokens and finished sequences. Cancelled
+  // sequences are reported even when no step runs.
+  void step(step_report* out);
+
+  scheduler_stats stats() const;
+
+ private:
+  struct sequence;
+  bool admit_waiting(int64_t* budget);
+  bool preempt_one(int max_priority_to_spare);
+  void finish(sequence* s, finish_reason reason, step_report* out, std::string error = {});
+  void reap_cancelled(step_report* out);
+
+  engine* engine_;
+  scheduler_options options_;
+  std::vector<std::deque<std::unique_ptr<sequence>>> waiting_;  // per class, arrival order
+  std::vector<std::unique_ptr<sequence>> running_;              // admission order
+  std::map<uint64_t, sequence*> by_id_;
+  std::map<std::string, int> running_per_client_;
+  int64_t preemptions_ = 0;
+  uint64_t admissions_ = 0;
+  int64_t steps_ = 0;
+  std::vector<int32_t> step_tokens_;  // scratch: token storage for the step's inputs
+};
+
+}  // namespace rampart::model

@@ -1,0 +1,96 @@
+#include "net/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace rampart::net {
+
+struct server_metrics::families {
+  prometheus::Family<prometheus::Counter>* finished;
+  prometheus::Family<prometheus::Counter>* errored;
+  prometheus::Family<prometheus::Counter>* shed;
+  prometheus::Family<prometheus::Counter>* malformed;
+};
+
+namespace {
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0};
+}
+}  // namespace
+
+server_metrics::server_metrics()
+    : registry_(std::make_shared<prometheus::Registry>()), families_(std::make_unique<families>()) {
+  using namespace prometheus;
+  auto& r = *registry_;
+  requests_running = &BuildGauge().Name("rampart:num_requests_running")
+                          .Help("Sequences in the running batch").Register(r).Add({});
+  requests_waiting = &BuildGauge().Name("rampart:num_requests_waiting")
+                          .Help("Sequences waiting to be admitted").Register(r).Add({});
+  kv_cache_usage = &BuildGauge().Name("rampart:kv_cache_usage_perc")
+                        .Help("Fraction of KV-cache blocks in use (1 = full)").Register(r).Add({});
+  prompt_tokens = &BuildCounter().Name("rampart:prompt_tokens_total")
+                       .Help("Prompt tokens processed").Register(r).Add({});
+  generation_tokens = &BuildCounter().Name("rampart:generation_tokens_total")
+                           .Help("Tokens generated").Register(r).Add({});
+  prefix_cache_hit_tokens = &BuildCounter().Name("rampart:prefix_cache_hit_tokens_total")
+                                 .Help("Prompt tokens served from the prefix cache").Register(r).Add({});
+  preemptions = &BuildCounter().Name("rampart:num_preemptions_total")
+                     .Help("Sequences preempted (recomputed later)").Register(r).Add({});
+  time_to_first_token = &BuildHistogram().Name("rampart:time_to_first_token_seconds")
+                             .Help("Time from receipt to the first token event").Register(r)
+                             .Add({}, latency_buckets());
+  time_per_output_token = &BuildHistogram().Name("rampart:time_per_output_token_seconds")
+                               .Help("Mean time between token events of a request").Register(r)
+                               .Add({}, latency_buckets());
+  e2e_latency = &BuildHistogram().Name("rampart:e2e_request_latency_seconds")
+                     .Help("Time from receipt to the terminal event").Register(r)
+                     .Add({}, latency_buckets());
+  client_gone_to_freed = &BuildHistogram().Name("rampart:client_gone_to_kv_freed_seconds")
+                              .Help("Time from noticing a vanished client to its KV blocks being freed")
+                              .Register(r).Add({}, latency_buckets());
+  families_->finished = &BuildCounter().Name("rampart:request_success_total")
+                             .Help("Requests finished, by finish reason").Register(r);
+  families_->errored = &BuildCounter().Name("rampart:request_error_total")
+                            .Help("Requests ended with an error event, by code").Register(r);
+  families_->shed = &BuildCounter().Name("rampart:request_shed_total")
+                         .Help("Requests refused on purpose, by reason").Register(r);
+  families_->malformed = &BuildCounter().Name("rampart:malformed_messages_total")
+                              .Help("Client messages refused as malformed, by error code").Register(r);
+}
+
+server_metrics::~server_metrics() = default;
+
+prometheus::Counter& server_metrics::finished(const std::string& reason) {
+  return families_->finished->Add({{"finished_reason", reason}});
+}
+prometheus::Counter& server_metrics::errored(const std::string& code) {
+  return families_->errored->Add({{"code", code}});
+}
+prometheus::Counter& server_metrics::shed(const std::string& reason) {
+  return families_->shed->Add({{"reason", reason}});
+}
+prometheus::Counter& server_metrics::malformed(const std::string& code) {
+  return families_->malformed->Add({{"code", code}});
+}
+
+bool server_metrics::serve(const std::string& listen, std::string* error) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+    exposer_->RegisterCollectable(registry_);
+  } catch (const std::exception& e) {
+    *error = "cannot serve metrics on " + listen + ": " + e.what();
+    return false;
+  }
+  return true;
+}
+
+std::string server_metrics::render() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+}  // namespace rampart::net

@@ -1,0 +1,53 @@
+// Prometheus metrics in text format over HTTP (prometheus-cpp's exposer), named in the style vLLM uses with a
+// `rampart:` prefix. Every member is safe to update from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+class Exposer;
+}  // namespace prometheus
+
+namespace rampart::net {
+
+class server_metrics {
+ public:
+  server_metrics();
+  ~server_metrics();
+
+  // Serves /metrics on LISTEN ("127.0.0.1:9464"). False with *error when the address cannot be bound.
+  bool serve(const std::string& listen, std::string* error);
+  // The registry, so other rooms' counters can be added.
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // The text exposition of every metric (what GET /metrics returns).
+  std::string render() const;
+
+  prometheus::Gauge* requests_running;
+  prometheus::Gauge* requests_waiting;
+  prometheus::Gauge* kv_cache_usage;  // fraction of KV blocks in use, 0..1
+  prometheus::Counter* prompt_tokens;
+  prometheus::Counter* generation_tokens;
+  prometheus::Counter* prefix_cache_hit_tokens;
+  prometheus::Counter* preemptions;
+  prometheus::Histogram* time_to_first_token;
+  prometheus::Histogram* time_per_output_token;
+  prometheus::Histogram* e2e_latency;
+  prometheus::Histogram* client_gone_to_freed;  // disconnect noticed -> KV blocks freed
+  prometheus::Counter& finished(const std::string& reason);  // rampart:request_success_total{finished_reason}
+  prometheus::Counter& errored(const std::string& code);     // rampart:request_error_total{code}
+  prometheus::Counter& shed(const std::string& reason);      // rampart:request_shed_total{reason}
+  prometheus::Counter& malformed(const std::string& code);   // rampart:malformed_messages_total{code}
+
+ private:
+  struct families;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<families> families_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace rampart::net

@@ -1,0 +1,1 @@
+rampart_add_test(actors_tests SOURCES actors/supervisor_test.cpp LIBS rampart_actors rampart_test_support)
