@@ -90,7 +90,6 @@ class monitor {
   mutable std::mutex app_mu_;  // guards pending_app_
   app_step pending_app_;
   app_step taken_app_;
-  std::array<uint64_t, app_signal_count> app_totals_{};
 
   mutable std::mutex snap_mu_;  // guards published_
   monitor_counters published_;

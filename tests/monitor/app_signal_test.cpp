@@ -3,7 +3,9 @@
 // on a simulated clock.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <functional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -218,4 +220,24 @@ TEST_CASE("threat level mapping from active detectors", "[monitor][app]") {
   CHECK(threat_level_for(a, cfg) == threat_level::orange);
   a[static_cast<size_t>(detector_id::registration_flood)] = true;  // severity 1
   CHECK(threat_level_for(a, cfg) == threat_level::red);
+}
+
+TEST_CASE("application signals from several threads are all counted while steps close", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  m.advance(t0);
+  std::atomic<bool> go{true};
+  auto hammer = [&](const char* key) {
+    for (int i = 0; i < 20000; ++i) m.on_app_signal(app_signal::request, key);
+  };
+  std::thread a(hammer, "tenant-a"), b(hammer, "tenant-b");
+  int64_t now = t0;
+  while (go.load()) {
+    now += step;
+    m.advance(now);
+    if (now > t0 + 2000 * step) go = false;
+  }
+  a.join();
+  b.join();
+  m.advance(now + step);
+  CHECK(m.snapshot().app_signals[static_cast<size_t>(app_signal::request)] == 40000);
 }
