@@ -32,6 +32,12 @@ int usage_error(const std::string& msg) {
   return 2;
 }
 
+// Input that cannot be used (unreadable file, bad filter): one line, exit 2.
+int input_error(const std::string& msg) {
+  std::cerr << "rampart-inspect: " << msg << "\n";
+  return 2;
+}
+
 struct options {
   std::string read, config, filter, synth;
   uint64_t synth_n = 0;
@@ -102,7 +108,7 @@ void print_summary(const mon::monitor_counters& c, const stdout_sink& sink) {
 int run_bench(const options& o, const mon::monitor_config& cfg, stdout_sink* sink) {
   char errbuf[PCAP_ERRBUF_SIZE] = {0};
   pcap_t* p = pcap_open_offline(o.read.c_str(), errbuf);
-  if (!p) return usage_error(std::string("cannot read ") + o.read + ": " + errbuf);
+  if (!p) return input_error(std::string("cannot read ") + o.read + ": " + errbuf);
   const mon::link_type link = mon::link_type_from_dlt(pcap_datalink(p));
   struct rec {
     int64_t ts;
@@ -118,6 +124,7 @@ int run_bench(const options& o, const mon::monitor_config& cfg, stdout_sink* sin
     recs.push_back({int64_t{h->ts.tv_sec} * 1000000 + h->ts.tv_usec, h->caplen, h->len, data.size()});
     data.insert(data.end(), b, b + h->caplen);
   }
+  const std::string read_error = rc == PCAP_ERROR ? pcap_geterr(p) : "";
   pcap_close(p);
   mon::monitor m(cfg);
   std::vector<mon::event> events;
@@ -140,7 +147,12 @@ int run_bench(const options& o, const mon::monitor_config& cfg, stdout_sink* sin
   print_summary(m.snapshot(), *sink);
   std::fprintf(stderr, "bench: %zu packets in %.3f s: %.0f packets/s (parse + features + detectors, one core)\n",
                recs.size(), secs, secs > 0 ? static_cast<double>(recs.size()) / secs : 0.0);
-  return rc == PCAP_ERROR ? 1 : 0;
+  if (!read_error.empty()) {
+    std::cerr << "rampart-inspect: " << o.read << ": read error after " << recs.size() << " packets: " << read_error
+              << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -185,7 +197,7 @@ int main(int argc, char** argv) {
   }
   if (!o.synth.empty()) {
     std::string err;
-    if (!mon::synth::write_benchmark_pcap(o.synth, o.synth_n, o.pps, &err)) return usage_error(err);
+    if (!mon::synth::write_benchmark_pcap(o.synth, o.synth_n, o.pps, &err)) return input_error(err);
     std::fprintf(stderr, "wrote %llu packets at %.0f packets/s of capture time to %s\n",
                  static_cast<unsigned long long>(o.synth_n), o.pps, o.synth.c_str());
     return 0;
@@ -207,7 +219,7 @@ int main(int argc, char** argv) {
   }
   std::string err;
   std::unique_ptr<mon::capture> cap = mon::capture::open_offline(o.read, o.filter, &err);
-  if (!cap) return usage_error(err);
+  if (!cap) return input_error(err);
   if (cap->link() == mon::link_type::unsupported) {
     std::cerr << "rampart-inspect: " << o.read << ": unsupported link type " << cap->datalink() << "\n";
     return 2;
