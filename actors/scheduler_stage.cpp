@@ -55,7 +55,7 @@ void enqueue(self_ptr self, const request_ptr& r) {
   sr.client = r->peer;
   sr.prompt = r->prompt;
   sr.max_tokens = r->req.max_tokens;
-  sr.eos_ids = ctx.model->eos_ids;
+  if (!r->req.ignore_eos) sr.eos_ids = ctx.model->eos_ids;
   const auto& p = r->req.params;
   sr.sampling.temperature = static_cast<float>(p.temperature);
   sr.sampling.top_k = static_cast<int>(std::min<int64_t>(p.top_k, INT32_MAX));

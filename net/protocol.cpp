@@ -255,6 +255,13 @@ bool read_generate(const json& body, const decode_limits& limits, generate_reque
     }
     r->add_generation_prompt = it->get<bool>();
   }
+  if (auto it = body.find("ignore_eos"); it != body.end()) {
+    if (!it->is_boolean()) {
+      e->message = "ignore_eos must be a boolean";
+      return false;
+    }
+    r->ignore_eos = it->get<bool>();
+  }
   if (auto it = body.find("skip_special_tokens"); it != body.end()) {
     if (!it->is_boolean()) {
       e->message = "skip_special_tokens must be a boolean";

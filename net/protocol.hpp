@@ -58,6 +58,7 @@ struct generate_request {
   priority_class priority = priority_class::normal;
   std::string api_key;  // empty: anonymous
   bool skip_special_tokens = true;
+  bool ignore_eos = false;  // keep generating past end-of-sequence (benchmarks)
 };
 
 struct cancel_request {

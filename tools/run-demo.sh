@@ -11,7 +11,7 @@ args=()
 if [ -x "$bin/rampart-mkmodel" ] && [ -f "$tokenizer/tokenizer.json" ]; then
   if [ ! -f "$demo_model/config.json" ]; then
     echo "run: writing the demo model (real DeepSeek-V3 tokenizer, tiny RANDOM weights) to $demo_model"
-    "$bin/rampart-mkmodel" --out "$demo_model" --variant v3 --seed 1 --preset tiny --vocab 129280 >/dev/null
+    "$bin/rampart-mkmodel" --out "$demo_model" --variant v3 --seed 1 --preset tiny --vocab 129280 --no-mtp >/dev/null
   fi
   args=(--model "$demo_model" --tokenizer "$tokenizer")
 fi

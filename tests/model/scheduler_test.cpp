@@ -1,0 +1,233 @@
+// Continuous batching on the real engine over the tiny v3-bf16 fixture.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "model/scheduler.hpp"
+
+using namespace rampart::model;
+
+namespace {
+
+std::shared_ptr<const checkpoint> fixture() {
+  static std::shared_ptr<const checkpoint> ck = [] {
+    load_error err;
+    std::shared_ptr<const checkpoint> c = checkpoint::open(std::string(RAMPART_BIN_DIR) + "/../test-models/v3-bf16", &err);
+    INFO(err.message);
+    REQUIRE(c);
+    return c;
+  }();
+  return ck;
+}
+
+std::unique_ptr<engine> make_engine(int64_t kv_tokens) {
+  engine_options o;
+  o.threads = 1;
+  o.kv_block_tokens = 16;
+  o.kv_cache_tokens = kv_tokens;
+  std::string err;
+  auto e = engine::create(fixture(), o, &err);
+  INFO(err);
+  REQUIRE(e);
+  return e;
+}
+
+sequence_request make_request(uint64_t id, int64_t prompt_len, int64_t max_tokens, int priority = 2,
+                              std::string client = "c") {
+  sequence_request r;
+  r.id = id;
+  r.priority = priority;
+  r.client = std::move(client);
+  for (int64_t i = 0; i < prompt_len; ++i) r.prompt.push_back(static_cast<int32_t>((id * 131 + i * 17) % 997 + 2));
+  r.max_tokens = max_tokens;
+  return r;
+}
+
+struct run_log {
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  std::map<uint64_t, finished_sequence> finished;
+  std::vector<uint64_t> finish_order;
+  std::vector<step_report> steps;
+};
+
+run_log run_to_completion(batch_scheduler& s, int max_steps = 10000) {
+  run_log log;
+  for (int i = 0; i < max_steps && s.has_work(); ++i) {
+    step_report r;
+    s.step(&r);
+    for (const auto& t : r.tokens) log.tokens[t.id].push_back(t.token);
+    for (const auto& f : r.finished) {
+      log.finished[f.id] = f;
+      log.finish_order.push_back(f.id);
+    }
+    log.steps.push_back(std::move(r));
+  }
+  return log;
+}
+
+// Greedy tokens of one request run alone with a roomy cache: the reference for batched runs.
+std::vector<int32_t> alone(const sequence_request& req) {
+  auto e = make_engine(4096);
+  batch_scheduler s(e.get(), {});
+  std::string err;
+  REQUIRE(s.add(req, &err) == batch_scheduler::add_result::queued);
+  return run_to_completion(s).tokens[req.id];
+}
+
+}  // namespace
+
+TEST_CASE("batched sequences produce the tokens each produces alone", "[scheduler]") {
+  auto e = make_engine(4096);
+  batch_scheduler s(e.get(), {});
+  std::vector<sequence_request> reqs;
+  for (uint64_t id = 1; id <= 5; ++id) reqs.push_back(make_request(id, 5 + 7 * static_cast<int64_t>(id), 8));
+  std::string err;
+  for (const auto& r : reqs) REQUIRE(s.add(r, &err) == batch_scheduler::add_result::queued);
+  auto log = run_to_completion(s);
+  for (const auto& r : reqs) {
+    CHECK(log.finished[r.id].reason == finish_reason::length);
+    CHECK(log.finished[r.id].completion_tokens == 8);
+    CHECK(log.tokens[r.id] == alone(r));
+  }
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
+
+TEST_CASE("a long prompt is prefilled in chunks within the step budget while others keep decoding", "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_step_tokens = 8;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  REQUIRE(s.add(make_request(1, 4, 40), &err) == batch_scheduler::add_result::queued);
+  step_report r;
+  s.step(&r);  // prompt of 4 fits one step: the first token comes out
+  REQUIRE(r.tokens.size() == 1);
+  REQUIRE(s.add(make_request(2, 100, 4), &err) == batch_scheduler::add_result::queued);
+  int steps_with_prefill = 0;
+  for (int i = 0; i < 20; ++i) {
+    s.step(&r);
+    CHECK(r.prefill_tokens + r.decode_tokens <= 8);
+    bool one_decoded = false;
+    for (const auto& t : r.tokens) one_decoded |= t.id == 1;
+    CHECK(one_decoded);  // the running stream is never stalled by the long prompt
+    if (r.prefill_tokens > 0) ++steps_with_prefill;
+  }
+  CHECK(steps_with_prefill >= 100 / 7);
+}
+
+TEST_CASE("admission waits for free KV blocks and never over-commits", "[scheduler]") {
+  auto e = make_engine(64);  // 4 blocks
+  batch_scheduler s(e.get(), {});
+  std::string err;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    REQUIRE(s.add(make_request(id, 40, 8), &err) == batch_scheduler::add_result::queued);
+  }
+  step_report r;
+  s.step(&r);
+  CHECK(s.stats().running == 1);  // 40 prompt tokens take 3 of the 4 blocks
+  auto log = run_to_completion(s);
+  for (uint64_t id = 1; id <= 3; ++id) CHECK(log.finished[id].reason == finish_reason::length);
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
+
+TEST_CASE("running out of blocks preempts by recompute without changing the tokens", "[scheduler]") {
+  auto e = make_engine(96);  // 6 blocks
+  batch_scheduler s(e.get(), {});
+  auto a = make_request(1, 20, 50), b = make_request(2, 20, 50);
+  std::string err;
+  REQUIRE(s.add(a, &err) == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(b, &err) == batch_scheduler::add_result::queued);
+  auto log = run_to_completion(s);
+  CHECK(s.stats().preemptions > 0);
+  CHECK(log.finished[1].reason == finish_reason::length);
+  CHECK(log.finished[2].reason == finish_reason::length);
+  CHECK(log.tokens[1] == alone(a));
+  CHECK(log.tokens[2] == alone(b));
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
+
+TEST_CASE("a higher class preempts a lower one when the cache is full", "[scheduler]") {
+  auto e = make_engine(64);  // 4 blocks
+  batch_scheduler s(e.get(), {});
+  std::string err;
+  REQUIRE(s.add(make_request(1, 40, 20, /*priority=*/3), &err) == batch_scheduler::add_result::queued);
+  step_report r;
+  s.step(&r);
+  REQUIRE(s.stats().running == 1);
+  REQUIRE(s.add(make_request(2, 40, 4, /*priority=*/0), &err) == batch_scheduler::add_result::queued);
+  auto log = run_to_completion(s);
+  REQUIRE(log.finish_order.size() == 2);
+  CHECK(log.finish_order[0] == 2);
+  CHECK(s.stats().preemptions >= 1);
+  CHECK(log.finished[1].reason == finish_reason::length);
+}
+
+TEST_CASE("within a class the client with fewer running sequences goes first", "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 2;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  for (uint64_t id = 1; id <= 4; ++id) {
+    REQUIRE(s.add(make_request(id, 8, 30, 2, "busy"), &err) == batch_scheduler::add_result::queued);
+  }
+  REQUIRE(s.add(make_request(9, 8, 2, 2, "quiet"), &err) == batch_scheduler::add_result::queued);
+  step_report r;
+  s.step(&r);
+  std::vector<uint64_t> got;
+  for (const auto& t : r.tokens) got.push_back(t.id);
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<uint64_t>{1, 9});  // not 1 and 2
+}
+
+TEST_CASE("the waiting queue is bounded and refusals name the reason", "[scheduler]") {
+  auto e = make_engine(128);
+  scheduler_options o;
+  o.max_waiting = 2;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  CHECK(s.add(make_request(1, 8, 4), &err) == batch_scheduler::add_result::queued);
+  CHECK(s.add(make_request(2, 8, 4), &err) == batch_scheduler::add_result::queued);
+  CHECK(s.add(make_request(3, 8, 4), &err) == batch_scheduler::add_result::queue_full);
+  CHECK(s.add(make_request(4, 100, 100), &err) == batch_scheduler::add_result::too_long);  // 200 > 128 tokens
+  CHECK(s.add(make_request(1, 8, 4), &err) == batch_scheduler::add_result::bad_request);  // id in use
+  auto bad = make_request(5, 8, 4);
+  bad.prompt[0] = 1000;  // the fixture's vocabulary is 1000
+  CHECK(s.add(bad, &err) == batch_scheduler::add_result::bad_request);
+}
+
+TEST_CASE("cancelling waiting and running sequences frees their blocks", "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 1;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  REQUIRE(s.add(make_request(1, 30, 100), &err) == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(make_request(2, 30, 100), &err) == batch_scheduler::add_result::queued);
+  step_report r;
+  s.step(&r);
+  s.step(&r);
+  CHECK(s.cancel(1));
+  CHECK(s.cancel(2));
+  CHECK_FALSE(s.cancel(77));
+  s.step(&r);
+  REQUIRE(r.finished.size() == 2);
+  for (const auto& f : r.finished) CHECK(f.reason == finish_reason::cancelled);
+  CHECK_FALSE(s.has_work());
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
+
+TEST_CASE("an EOS token ends a sequence with reason stop", "[scheduler]") {
+  auto e = make_engine(4096);
+  auto req = make_request(1, 6, 12);
+  auto reference = alone(req);
+  REQUIRE(reference.size() == 12);
+  batch_scheduler s(e.get(), {});
+  req.eos_ids = {reference[3]};
+  std::string err;
+  REQUIRE(s.add(req, &err) == batch_scheduler::add_result::queued);
+  auto log = run_to_completion(s);
+  auto first = std::find(reference.begin(), reference.end(), reference[3]) - reference.begin();
+  CHECK(log.finished[1].reason == finish_reason::stop);
+  CHECK(log.tokens[1].size() == static_cast<size_t>(first + 1));
+}
