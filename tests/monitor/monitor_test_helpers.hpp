@@ -28,16 +28,25 @@ inline analysis analyse_pcap(const std::string& path, const monitor_config& cfg 
   return a;
 }
 
-inline std::vector<alert_event> alerts_of(const analysis& a, detector_id d) {
-  std::vector<alert_event> out;
+// An alert with the time of the event that carried it.
+struct timed_alert : alert_event {
+  int64_t ts_us = 0;
+};
+
+inline std::vector<timed_alert> alerts_of(const analysis& a, detector_id d) {
+  std::vector<timed_alert> out;
   for (const event& e : a.events) {
-    if (e.type == event_type::alert && e.alert.detector == d) out.push_back(e.alert);
+    if (e.type != event_type::alert || e.alert.detector != d) continue;
+    timed_alert t;
+    static_cast<alert_event&>(t) = e.alert;
+    t.ts_us = e.ts_us;
+    out.push_back(std::move(t));
   }
   return out;
 }
 
 // "start,update,...,end" for the alerts given.
-inline std::string phases(const std::vector<alert_event>& alerts) {
+inline std::string phases(const std::vector<timed_alert>& alerts) {
   std::string s;
   for (const alert_event& a : alerts) s += std::string(s.empty() ? "" : ",") + alert_phase_name(a.phase);
   return s;

@@ -33,7 +33,7 @@ TEST_CASE("the spoofed SYN flood capture raises syn_flood on port 25565", "[moni
   CHECK(a.counters.tcp_syn == 37841);  // README: 100 % SYN
   CHECK(a.counters.malformed == 0);
   expect_only(a, "syn_flood");
-  const std::vector<alert_event> syn = alerts_of(a, detector_id::syn_flood);
+  const std::vector<timed_alert> syn = alerts_of(a, detector_id::syn_flood);
   CHECK(syn.front().phase == alert_phase::start);
   CHECK(syn.back().phase == alert_phase::end);
   CHECK(syn.front().metric == "half_open_syn_pps");
@@ -51,7 +51,7 @@ TEST_CASE("the SYN-ACK reflection capture raises syn_flood on unsolicited SYN-AC
   CHECK(a.counters.tcp_syn == 1);
   CHECK(a.counters.tcp_rst == 813 + 205);
   expect_only(a, "syn_flood");
-  const std::vector<alert_event> syn = alerts_of(a, detector_id::syn_flood);
+  const std::vector<timed_alert> syn = alerts_of(a, detector_id::syn_flood);
   CHECK(syn.front().metric == "unsolicited_synack_pps");
   CHECK(syn.back().phase == alert_phase::end);
 }
@@ -62,7 +62,7 @@ TEST_CASE("the ISAKMP amplification capture raises udp_flood", "[monitor][pcap]"
   CHECK(a.counters.packets == 3984);
   CHECK(a.counters.packets_by_proto[static_cast<size_t>(l4_proto::udp)] == 3984);
   expect_only(a, "udp_flood");
-  const std::vector<alert_event> udp = alerts_of(a, detector_id::udp_flood);
+  const std::vector<timed_alert> udp = alerts_of(a, detector_id::udp_flood);
   CHECK(udp.front().proto == l4_proto::udp);
   CHECK(udp.back().phase == alert_phase::end);
 }
