@@ -32,6 +32,7 @@ mla_attention::mla_attention(const model_config& config, const kernel_ops& k, th
       D_(config.hidden_size) {
   row_scratch_.resize(static_cast<size_t>(pool.size() * C_));
   score_scratch_.resize(static_cast<size_t>(pool.size() * H_ * max_context));
+  row_ptr_scratch_.resize(static_cast<size_t>(pool.size() * max_context));
 }
 
 void mla_attention::prepare(const token_slot* slots, int64_t n) {
@@ -98,11 +99,12 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
   const int64_t hg = (H_ + groups - 1) / groups;
   pool_.parallel_for(n * groups, [&](int64_t b, int64_t e, int thr) {
     float* scores = &score_scratch_[static_cast<size_t>(thr * H_ * max_context_)];
+    const float** rows = &row_ptr_scratch_[static_cast<size_t>(thr * max_context_)];
     for (int64_t it = b; it < e; ++it) {
       const int64_t i = it / groups, g = it % groups;
       const int64_t t = i % 2 == 0 ? i / 2 : n - 1 - i / 2;
       const int h0 = static_cast<int>(g * hg), h1 = static_cast<int>(std::min(H_, (g + 1) * hg));
-      if (h0 < h1) attend(layer, t, h0, h1, slots[t], kv, scores);
+      if (h0 < h1) attend(layer, t, h0, h1, slots[t], kv, scores, rows);
     }
   });
 
@@ -117,31 +119,34 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
 }
 
 void mla_attention::attend(int64_t layer, int64_t t, int h0, int h1, const token_slot& slot, const kv_cache& kv,
-                           float* scores) {
-  const int64_t kw = C_ + r_, keys = slot.pos + 1;
+                           float* scores, const float** rows) {
+  const int64_t kw = C_ + r_, keys = slot.pos + 1, nh = h1 - h0;
   const int bs = kv.block_tokens();
-  const float* q = &qabs_[t * H_ * kw];
-  for (int64_t s = 0; s < keys; ++s) {
-    const float* row = kv.row(layer, slot.blocks[s / bs], s % bs);
-    for (int h = h0; h < h1; ++h) scores[(h - h0) * max_context_ + s] = k_.dot(q + h * kw, row, kw) * scale_;
+  const float* q = &qabs_[(t * H_ + h0) * kw];
+  // Scores of heads h0..h1 against one block of cached rows at a time: the block is a [rows, C + r] matrix.
+  for (int64_t b = 0; b * bs < keys; ++b) {
+    const int64_t n_rows = std::min<int64_t>(bs, keys - b * bs);
+    weight_matrix block;
+    block.type = dtype::f32;
+    block.rows = n_rows;
+    block.cols = kw;
+    block.data = reinterpret_cast<const std::byte*>(kv.row(layer, slot.blocks[b], 0));
+    k_.gemm_rows(block, q, kw, nh, scores + b * bs, max_context_, 0, n_rows);
+    for (int64_t i = 0; i < n_rows; ++i) rows[b * bs + i] = kv.row(layer, slot.blocks[b], i);
   }
-  for (int h = h0; h < h1; ++h) {
-    float* sc = scores + (h - h0) * max_context_;
-    float mx = sc[0];
-    for (int64_t s = 1; s < keys; ++s) mx = std::max(mx, sc[s]);
+  for (int64_t h = 0; h < nh; ++h) {
+    float* sc = scores + h * max_context_;
+    float mx = sc[0] * scale_;
+    for (int64_t s = 0; s < keys; ++s) mx = std::max(mx, sc[s] * scale_);
     float sum = 0.0f;
     for (int64_t s = 0; s < keys; ++s) {
-      sc[s] = std::exp(sc[s] - mx);
+      sc[s] = std::exp(sc[s] * scale_ - mx);
       sum += sc[s];
     }
     const float inv = 1.0f / sum;
     for (int64_t s = 0; s < keys; ++s) sc[s] *= inv;
-    std::fill_n(&olat_[(t * H_ + h) * C_], C_, 0.0f);
   }
-  for (int64_t s = 0; s < keys; ++s) {
-    const float* row = kv.row(layer, slot.blocks[s / bs], s % bs);
-    for (int h = h0; h < h1; ++h) k_.axpy(scores[(h - h0) * max_context_ + s], row, &olat_[(t * H_ + h) * C_], C_);
-  }
+  k_.weighted_rows(rows, keys, scores, max_context_, nh, C_, &olat_[(t * H_ + h0) * C_], C_);
 }
 
 }  // namespace rampart::model

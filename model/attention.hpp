@@ -26,7 +26,10 @@ class mla_attention {
                kv_cache& kv, float* out);
 
  private:
-  void attend(int64_t layer, int64_t t, int h0, int h1, const token_slot& slot, const kv_cache& kv, float* scores);
+  // Softmax-weighted latent sum of token T for heads [h0, h1) over all its keys; SCORES and ROWS are the calling
+  // thread's scratch.
+  void attend(int64_t layer, int64_t t, int h0, int h1, const token_slot& slot, const kv_cache& kv, float* scores,
+              const float** rows);
 
   const model_config& cfg_;
   const kernel_ops& k_;
@@ -38,6 +41,7 @@ class mla_attention {
   std::vector<float> cos_, sin_, qa_, q_, kva_, qabs_, olat_, o_;
   std::vector<float> row_scratch_;    // per thread: one widened kv_b row
   std::vector<float> score_scratch_;  // per thread: H * max_context scores
+  std::vector<const float*> row_ptr_scratch_;  // per thread: max_context cached-row pointers
 };
 
 }  // namespace rampart::model

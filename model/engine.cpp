@@ -84,6 +84,7 @@ struct engine::impl {
 
   int64_t blocks_for(int64_t tokens) const { return (tokens + blocks.block_tokens() - 1) / blocks.block_tokens(); }
   void forward(int64_t n, step_output* out);
+  void prefault();
 };
 
 engine::engine(std::unique_ptr<impl> p) : p_(std::move(p)) {}
@@ -110,7 +111,23 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
   const int64_t tokens =
       options.kv_cache_tokens > 0 ? options.kv_cache_tokens : std::min<int64_t>(c.max_position_embeddings, 16384);
   const int64_t n_blocks = (tokens + options.kv_block_tokens - 1) / options.kv_block_tokens;
-  return std::unique_ptr<engine>(new engine(std::make_unique<impl>(std::move(ck), std::move(w), options, n_blocks)));
+  auto p = std::make_unique<impl>(std::move(ck), std::move(w), options, n_blocks);
+  if (options.prefault_weights) p->prefault();
+  return std::unique_ptr<engine>(new engine(std::move(p)));
+}
+
+void engine::impl::prefault() {
+  std::vector<const tensor_view*> views;
+  for (const std::string& name : ck->names()) views.push_back(ck->find(name));
+  std::vector<uint8_t> sink(static_cast<size_t>(pool.size()) * 64, 0);
+  pool.parallel_for(static_cast<int64_t>(views.size()), [&](int64_t b, int64_t e, int thr) {
+    uint8_t acc = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const volatile std::byte* d = views[i]->data;
+      for (size_t off = 0; off < views[i]->nbytes; off += 4096) acc = static_cast<uint8_t>(acc + static_cast<uint8_t>(d[off]));
+    }
+    sink[static_cast<size_t>(thr) * 64] = acc;
+  });
 }
 
 const model_config& engine::config() const { return p_->cfg; }

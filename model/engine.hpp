@@ -22,6 +22,7 @@ struct engine_options {
   int kv_block_tokens = 16;     // tokens per KV block
   int64_t kv_cache_tokens = 0;  // KV capacity in tokens (rounded up to blocks); 0: min(max_position, 16384)
   bool prefix_cache = true;     // reuse published full blocks of identical prompt prefixes
+  bool prefault_weights = false;  // read every mapped weight page at creation (no page faults in early steps)
   // Where routed experts run; nullptr: in this process (local_expert_backend).
   std::shared_ptr<expert_backend> experts;
 };

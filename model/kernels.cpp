@@ -124,9 +124,22 @@ void axpy_portable(float a, const float* x, float* y, int64_t n) {
 
 }  // namespace
 
+void weighted_rows_portable(const float* const* rows, int64_t n_rows, const float* p, int64_t p_stride,
+                            int64_t n_out, int64_t width, float* out, int64_t out_stride) {
+  for (int64_t o = 0; o < n_out; ++o) {
+    float* y = out + o * out_stride;
+    for (int64_t c = 0; c < width; ++c) y[c] = 0.0f;
+    for (int64_t s = 0; s < n_rows; ++s) {
+      const float a = p[o * p_stride + s];
+      const float* r = rows[s];
+      for (int64_t c = 0; c < width; ++c) y[c] += a * r[c];
+    }
+  }
+}
+
 const kernel_ops& kernels_portable() {
   static const kernel_ops ops{kernel_isa::portable, "portable", gemm_rows_portable, load_row_portable,
-                              dot_portable, axpy_portable};
+                              dot_portable, axpy_portable, weighted_rows_portable};
   return ops;
 }
 

@@ -50,7 +50,15 @@ struct kernel_ops {
   float (*dot)(const float* a, const float* b, int64_t n);
   // y[i] += a * x[i]
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // out[o*out_stride + c] = sum over s < n_rows, in s order, of p[o*p_stride + s] * rows[s][c], for o < n_out,
+  // c < width: attention's probability-weighted sum of cached rows for several heads at once.
+  void (*weighted_rows)(const float* const* rows, int64_t n_rows, const float* p, int64_t p_stride, int64_t n_out,
+                        int64_t width, float* out, int64_t out_stride);
 };
+
+// The portable weighted_rows (also used by the AVX2 table).
+void weighted_rows_portable(const float* const* rows, int64_t n_rows, const float* p, int64_t p_stride,
+                            int64_t n_out, int64_t width, float* out, int64_t out_stride);
 
 bool kernel_isa_supported(kernel_isa isa);
 // The kernels for ISA (which must be supported).

@@ -9,6 +9,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <vector>
+
 namespace rampart::model {
 namespace {
 
@@ -104,16 +106,112 @@ inline void tile_tokens(const weight_matrix& w, int64_t r, const float* x, int64
   for (; t < n; ++t) tile<T, NR, 1>(w, r, x + t * xs, xs, y + t * ys, ys);
 }
 
+// The same FMA chains as tile<T, NR, NT>, reading weights that were widened beforehand into PACKED (NR rows of
+// COLS float32 values, fp8 still without scales). Widening once per token block instead of once per token tile
+// frees the shuffle port for FMAs in prefill-sized products; the values, and so the results, are identical.
+template <bool Blocked, int NR, int NT>
+inline void tile_packed(const weight_matrix& w, int64_t r, const float* packed, const float* x, int64_t xs,
+                        float* y, int64_t ys) {
+  const int64_t cols = w.cols;
+  __m512 acc[NR][NT];
+  for (int i = 0; i < NR; ++i)
+    for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
+  if constexpr (!Blocked) {
+    int64_t c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      __m512 wv[NR];
+      for (int i = 0; i < NR; ++i) wv[i] = _mm512_loadu_ps(packed + i * cols + c);
+      for (int j = 0; j < NT; ++j) {
+        const __m512 xv = _mm512_loadu_ps(x + j * xs + c);
+        for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    }
+    if (c < cols) {
+      const __mmask16 m = tail_mask(cols - c);
+      __m512 wv[NR];
+      for (int i = 0; i < NR; ++i) wv[i] = _mm512_maskz_loadu_ps(m, packed + i * cols + c);
+      for (int j = 0; j < NT; ++j) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + j * xs + c);
+        for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+      }
+    }
+  } else {
+    for (int64_t b = 0; b * 128 < cols; ++b) {
+      __m512 blk[NR][NT];
+      for (int i = 0; i < NR; ++i)
+        for (int j = 0; j < NT; ++j) blk[i][j] = _mm512_setzero_ps();
+      const int64_t c_end = (b + 1) * 128 < cols ? (b + 1) * 128 : cols;
+      for (int64_t c = b * 128; c < c_end; c += 16) {
+        const bool full = c + 16 <= c_end;
+        const __mmask16 m = full ? 0xffff : tail_mask(c_end - c);
+        __m512 wv[NR];
+        for (int i = 0; i < NR; ++i)
+          wv[i] = full ? _mm512_loadu_ps(packed + i * cols + c) : _mm512_maskz_loadu_ps(m, packed + i * cols + c);
+        for (int j = 0; j < NT; ++j) {
+          const __m512 xv = full ? _mm512_loadu_ps(x + j * xs + c) : _mm512_maskz_loadu_ps(m, x + j * xs + c);
+          for (int i = 0; i < NR; ++i) blk[i][j] = _mm512_fmadd_ps(wv[i], xv, blk[i][j]);
+        }
+      }
+      for (int i = 0; i < NR; ++i) {
+        const __m512 s = _mm512_set1_ps(w.row_scale(r + i, b));
+        for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_fmadd_ps(blk[i][j], s, acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < NR; ++i)
+    for (int j = 0; j < NT; ++j) y[j * ys + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <bool Blocked, int NR>
+inline void packed_tokens(const weight_matrix& w, int64_t r, const float* packed, const float* x, int64_t xs,
+                          int64_t n, float* y, int64_t ys) {
+  constexpr int nt = Blocked ? 3 : 6;
+  int64_t t = 0;
+  for (; t + nt <= n; t += nt) tile_packed<Blocked, NR, nt>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
+  for (; t < n; ++t) tile_packed<Blocked, NR, 1>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
+}
+
+// Widens rows [r, r + nr) into OUT (nr x cols float32, fp8 without scales).
+template <dtype T>
+inline void pack_rows(const weight_matrix& w, int64_t r, int nr, float* out) {
+  constexpr int64_t esz = T == dtype::f32 ? 4 : (T == dtype::f8_e4m3 ? 1 : 2);
+  for (int i = 0; i < nr; ++i) {
+    const std::byte* row = w.row_ptr(r + i);
+    float* o = out + i * w.cols;
+    for (int64_t c = 0; c < w.cols; c += 16) {
+      const bool full = c + 16 <= w.cols;
+      const __mmask16 m = full ? 0xffff : tail_mask(w.cols - c);
+      _mm512_mask_storeu_ps(o + c, m, widen<T>(row + c * esz, m, full));
+    }
+  }
+}
+
 template <dtype T>
 void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                  int64_t r_begin, int64_t r_end) {
   // Token blocks keep the activations of one block in L2 while every weight row passes over them.
   constexpr int64_t token_block = 64;
+  constexpr bool blocked = T == dtype::f8_e4m3;
+  thread_local std::vector<float> packed;
+  if (n_tok >= 4 && packed.size() < static_cast<size_t>(4 * w.cols)) packed.resize(static_cast<size_t>(4 * w.cols));
   for (int64_t t0 = 0; t0 < n_tok; t0 += token_block) {
     const int64_t nt = n_tok - t0 < token_block ? n_tok - t0 : token_block;
+    const float* xb = x + t0 * xs;
+    float* yb = y + t0 * ys;
     int64_t r = r_begin;
-    for (; r + 4 <= r_end; r += 4) tile_tokens<T, 4>(w, r, x + t0 * xs, xs, nt, y + t0 * ys, ys);
-    for (; r < r_end; ++r) tile_tokens<T, 1>(w, r, x + t0 * xs, xs, nt, y + t0 * ys, ys);
+    if (nt >= 4) {
+      for (; r + 4 <= r_end; r += 4) {
+        pack_rows<T>(w, r, 4, packed.data());
+        packed_tokens<blocked, 4>(w, r, packed.data(), xb, xs, nt, yb, ys);
+      }
+      for (; r < r_end; ++r) {
+        pack_rows<T>(w, r, 1, packed.data());
+        packed_tokens<blocked, 1>(w, r, packed.data(), xb, xs, nt, yb, ys);
+      }
+    } else {
+      for (; r + 4 <= r_end; r += 4) tile_tokens<T, 4>(w, r, xb, xs, nt, yb, ys);
+      for (; r < r_end; ++r) tile_tokens<T, 1>(w, r, xb, xs, nt, yb, ys);
+    }
   }
 }
 
@@ -172,11 +270,45 @@ void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   }
 }
 
+// NO outputs x 128 columns starting at C0 (masked past WIDTH), accumulators held in registers over all rows.
+template <int NO>
+inline void weighted_tile(const float* const* rows, int64_t n_rows, const float* p, int64_t ps, int64_t c0,
+                          int64_t width, float* out, int64_t os) {
+  __mmask16 m[8];
+  for (int ch = 0; ch < 8; ++ch) {
+    const int64_t left = width - (c0 + 16 * ch);
+    m[ch] = left >= 16 ? 0xffff : (left <= 0 ? 0 : tail_mask(left));
+  }
+  __m512 acc[NO][8];
+  for (int o = 0; o < NO; ++o)
+    for (int ch = 0; ch < 8; ++ch) acc[o][ch] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < n_rows; ++s) {
+    const float* r = rows[s] + c0;
+    __m512 pv[NO];
+    for (int o = 0; o < NO; ++o) pv[o] = _mm512_set1_ps(p[o * ps + s]);
+    for (int ch = 0; ch < 8; ++ch) {
+      const __m512 rv = _mm512_maskz_loadu_ps(m[ch], r + 16 * ch);
+      for (int o = 0; o < NO; ++o) acc[o][ch] = _mm512_fmadd_ps(pv[o], rv, acc[o][ch]);
+    }
+  }
+  for (int o = 0; o < NO; ++o)
+    for (int ch = 0; ch < 8; ++ch) _mm512_mask_storeu_ps(out + o * os + c0 + 16 * ch, m[ch], acc[o][ch]);
+}
+
+void weighted_rows_avx512(const float* const* rows, int64_t n_rows, const float* p, int64_t ps, int64_t n_out,
+                          int64_t width, float* out, int64_t os) {
+  for (int64_t c0 = 0; c0 < width; c0 += 128) {
+    int64_t o = 0;
+    for (; o + 2 <= n_out; o += 2) weighted_tile<2>(rows, n_rows, p + o * ps, ps, c0, width, out + o * os, os);
+    for (; o < n_out; ++o) weighted_tile<1>(rows, n_rows, p + o * ps, ps, c0, width, out + o * os, os);
+  }
+}
+
 }  // namespace
 
 const kernel_ops& kernels_avx512() {
   static const kernel_ops ops{kernel_isa::avx512, "avx512", gemm_rows_avx512, load_row_avx512, dot_avx512,
-                              axpy_avx512};
+                              axpy_avx512, weighted_rows_avx512};
   return ops;
 }
 

@@ -12,7 +12,7 @@ namespace rampart::model {
 namespace {
 // Spin this many rounds before sleeping: a decode step issues hundreds of short loops, and waking a sleeping
 // thread costs more than most of them take.
-constexpr int spin_rounds = 20000;
+constexpr int spin_rounds = 4000;
 }  // namespace
 
 thread_pool::thread_pool(int n_threads) {
@@ -48,7 +48,14 @@ void thread_pool::run(int64_t n, task_fn fn, void* ctx) {
   }
   wake_.notify_all();
   run_share(0);
-  while (pending_.load(std::memory_order_acquire) != 0) RAMPART_CPU_RELAX();
+  // Spin, then yield: on a machine shared with other work a worker may be descheduled, and spinning would
+  // keep it from running.
+  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    if (i < spin_rounds)
+      RAMPART_CPU_RELAX();
+    else
+      std::this_thread::yield();
+  }
 }
 
 void thread_pool::worker(int index) {

@@ -289,6 +289,7 @@ int main(int argc, char** argv) {
                   std::to_string(ck->config().vocab_size) + ")");
   engine_options eo;
   eo.threads = static_cast<int>(o.threads);
+  eo.prefault_weights = o.bench;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
   auto e = engine::create(ck, eo, &err);

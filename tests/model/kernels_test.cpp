@@ -2,6 +2,7 @@
 // determinism contract: an output element does not depend on how many rows or tokens are computed with it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -169,6 +170,44 @@ TEST_CASE("dot and axpy match float64 references on every supported ISA", "[kern
       std::vector<float> y = b;
       k.axpy(0.5f, a.data(), y.data(), n);
       for (int64_t i = 0; i < n; ++i) CHECK(y[i] == Approx(b[i] + 0.5 * a[i]).margin(1e-6));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rampart::model
+
+namespace rampart::model {
+namespace {
+
+TEST_CASE("weighted_rows sums probability-weighted rows per output on every supported ISA", "[kernels]") {
+  for (int64_t width : {32, 128, 136, 512}) {
+    const int64_t n_rows = 37, n_out = 5, ps = 40;
+    std::vector<std::vector<float>> store(static_cast<size_t>(n_rows), std::vector<float>(static_cast<size_t>(width)));
+    std::vector<const float*> rows;
+    for (int64_t s = 0; s < n_rows; ++s) {
+      for (int64_t c = 0; c < width; ++c) store[s][c] = std::cos(0.01 * (s * width + c));
+      rows.push_back(store[s].data());
+    }
+    std::vector<float> p(static_cast<size_t>(n_out * ps));
+    for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(i % 11) / 11.0f;
+    for (kernel_isa isa : supported()) {
+      const kernel_ops& k = kernels_for(isa);
+      INFO(k.name << " width " << width);
+      std::vector<float> out(static_cast<size_t>(n_out * (width + 3)), -1.0f);
+      k.weighted_rows(rows.data(), n_rows, p.data(), ps, n_out, width, out.data(), width + 3);
+      for (int64_t o = 0; o < n_out; ++o) {
+        for (int64_t c = 0; c < width; ++c) {
+          double ref = 0;
+          for (int64_t s = 0; s < n_rows; ++s) ref += static_cast<double>(p[o * ps + s]) * store[s][c];
+          CHECK(out[o * (width + 3) + c] == Approx(ref).margin(1e-5));
+        }
+        for (int64_t c = width; c < width + 3; ++c) CHECK(out[o * (width + 3) + c] == -1.0f);  // untouched
+      }
+      // One output at a time gives the same bits as five together.
+      std::vector<float> single(static_cast<size_t>(width));
+      k.weighted_rows(rows.data(), n_rows, p.data() + 3 * ps, ps, 1, width, single.data(), width);
+      CHECK(std::equal(single.begin(), single.end(), out.begin() + 3 * (width + 3)));
     }
   }
 }
