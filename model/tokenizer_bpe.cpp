@@ -1,6 +1,7 @@
 #include "model/tokenizer_bpe.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 namespace rampart::model {
@@ -44,22 +45,22 @@ constexpr size_t kShortPiece = 48;
 
 void merge_short(const bpe_merge_table& merges, const int32_t* in, size_t n, std::vector<int32_t>* out) {
   int32_t ids[kShortPiece];
-  uint32_t ranks[kShortPiece];  // ranks[k]: rank of merging ids[k] and ids[k+1]
+  uint32_t ranks[kShortPiece];  // ranks[k]: rank of merging ids[k] and ids[k + 1]
   int32_t merged[kShortPiece];
   std::copy(in, in + n, ids);
   for (size_t k = 0; k + 1 < n; ++k) ranks[k] = merges.find(ids[k], ids[k + 1], &merged[k]);
   while (n > 1) {
+    // Two branch-free passes (the first vectorizes): the lowest rank, then its leftmost position.
+    uint32_t lowest = bpe_merge_table::kNoRank;
+    for (size_t k = 0; k + 1 < n; ++k) lowest = std::min(lowest, ranks[k]);
+    if (lowest == bpe_merge_table::kNoRank) break;
     size_t best = 0;
-    for (size_t k = 1; k + 1 < n; ++k) {
-      if (ranks[k] < ranks[best]) best = k;
-    }
-    if (ranks[best] == bpe_merge_table::kNoRank) break;
+    while (ranks[best] != lowest) ++best;
     ids[best] = merged[best];
-    for (size_t k = best + 1; k + 1 < n; ++k) {
-      ids[k] = ids[k + 1];
-      ranks[k] = ranks[k + 1];
-      merged[k] = merged[k + 1];
-    }
+    size_t tail = n - best - 2;  // pairs after the merged one
+    std::memmove(ids + best + 1, ids + best + 2, tail * sizeof(int32_t));
+    std::memmove(ranks + best + 1, ranks + best + 2, tail * sizeof(uint32_t));
+    std::memmove(merged + best + 1, merged + best + 2, tail * sizeof(int32_t));
     --n;
     if (best > 0) ranks[best - 1] = merges.find(ids[best - 1], ids[best], &merged[best - 1]);
     if (best + 1 < n) ranks[best] = merges.find(ids[best], ids[best + 1], &merged[best]);
