@@ -103,7 +103,9 @@ inline void tile_tokens(const weight_matrix& w, int64_t r, const float* x, int64
   constexpr int nt = T == dtype::f8_e4m3 ? 2 : 4;
   int64_t t = 0;
   for (; t + nt <= n; t += nt) tile<T, NR, nt>(w, r, x + t * xs, xs, y + t * ys, ys);
-  for (; t < n; ++t) tile<T, NR, 1>(w, r, x + t * xs, xs, y + t * ys, ys);
+  if (n - t == 3) tile<T, NR, 3>(w, r, x + t * xs, xs, y + t * ys, ys);
+  else if (n - t == 2) tile<T, NR, 2>(w, r, x + t * xs, xs, y + t * ys, ys);
+  else if (n - t == 1) tile<T, NR, 1>(w, r, x + t * xs, xs, y + t * ys, ys);
 }
 
 // The same FMA chains as tile<T, NR, NT>, reading weights that were widened beforehand into PACKED (NR rows of
@@ -168,6 +170,7 @@ inline void packed_tokens(const weight_matrix& w, int64_t r, const float* packed
   constexpr int nt = Blocked ? 3 : 6;
   int64_t t = 0;
   for (; t + nt <= n; t += nt) tile_packed<Blocked, NR, nt>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
+  for (; t + 2 <= n; t += 2) tile_packed<Blocked, NR, 2>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
   for (; t < n; ++t) tile_packed<Blocked, NR, 1>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
 }
 

@@ -79,14 +79,15 @@ std::vector<kernel_isa> supported() {
 }
 
 TEST_CASE("gemm_rows matches a float64 reference for every dtype and supported ISA", "[kernels]") {
-  for (dtype t : {dtype::f32, dtype::bf16, dtype::f16, dtype::f8_e4m3}) {
-    const int64_t rows = 133, cols = 300, n = 7;  // partial fp8 blocks, vector tails, odd tiles
+  for (dtype t : {dtype::f32, dtype::bf16, dtype::f16, dtype::f8_e4m3})
+  for (int64_t n : {3, 7, 9}) {  // token counts that reach every tile shape
+    const int64_t rows = 133, cols = 300;  // partial fp8 blocks, vector tails, odd row tiles
     test_matrix m = make_matrix(t, rows, cols);
     std::vector<float> x(static_cast<size_t>(n * cols));
     for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i));
     for (kernel_isa isa : supported()) {
       const kernel_ops& k = kernels_for(isa);
-      INFO(dtype_name(t) << " " << k.name);
+      INFO(dtype_name(t) << " " << k.name << " tokens " << n);
       std::vector<float> y(static_cast<size_t>(n * rows));
       k.gemm_rows(m.w, x.data(), cols, n, y.data(), rows, 0, rows);
       double worst = 0;
@@ -111,8 +112,9 @@ TEST_CASE("gemm_rows matches a float64 reference for every dtype and supported I
         }
       const weight_matrix window = m.w.slice_rows(128, 5);
       std::vector<float> yw(5);
-      k.gemm_rows(window, &x[3 * cols], cols, 1, yw.data(), 5, 0, 5);
-      for (int64_t r = 0; r < 5; ++r) same = same && yw[r] == y[3 * rows + 128 + r];
+      const int64_t tw = n - 1;
+      k.gemm_rows(window, &x[tw * cols], cols, 1, yw.data(), 5, 0, 5);
+      for (int64_t r = 0; r < 5; ++r) same = same && yw[r] == y[tw * rows + 128 + r];
       CHECK(same);
 
       std::vector<float> row(static_cast<size_t>(cols));
