@@ -71,15 +71,15 @@ struct cache_entry {
   uint64_t owner;  // tokenizer serial; 0 = empty
   uint8_t length;
   uint8_t count;
-  char bytes[22];
-  int32_t ids[8];
+  char bytes[62];
+  int32_t ids[14];
 };
-static_assert(sizeof(cache_entry) == 64, "one cache line per entry");
+static_assert(sizeof(cache_entry) == 128, "two cache lines per entry");
 constexpr size_t kCacheEntries = 1 << 14;
 constexpr size_t kCacheMaxBytes = sizeof(cache_entry::bytes);
 constexpr size_t kCacheMaxIds = sizeof(cache_entry::ids) / sizeof(int32_t);
 
-// Direct-mapped: a colliding piece overwrites the older one, so memory stays at 1 MiB per thread.
+// Direct-mapped: a colliding piece overwrites the older one, so memory stays at 2 MiB per thread.
 struct piece_cache {
   std::unique_ptr<cache_entry[]> entries;
   cache_entry& slot(const unsigned char* p, size_t n) {
