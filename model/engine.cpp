@@ -165,19 +165,20 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   int64_t n = 0, need = 0;
   for (const seq_input& in : batch) {
     auto it = p.seqs.find(in.seq);
-    const std::string who = "sequence " + std::to_string(in.seq);
-    if (it == p.seqs.end()) return *err = who + " is not started", false;
+    // Error text is built only on failure: the normal path allocates nothing.
+    auto who = [&] { return "sequence " + std::to_string(in.seq); };
+    if (it == p.seqs.end()) return *err = who() + " is not started", false;
     sequence& s = it->second;
-    if (s.stamp == stamp) return *err = who + " appears twice in one step", false;
+    if (s.stamp == stamp) return *err = who() + " appears twice in one step", false;
     s.stamp = stamp;
-    if (in.n_tokens < 1 || in.tokens == nullptr) return *err = who + ": a step needs at least one token", false;
+    if (in.n_tokens < 1 || in.tokens == nullptr) return *err = who() + ": a step needs at least one token", false;
     for (int64_t i = 0; i < in.n_tokens; ++i)
       if (in.tokens[i] < 0 || in.tokens[i] >= V)
-        return *err = who + ": token id " + std::to_string(in.tokens[i]) + " is outside the vocabulary [0, " +
+        return *err = who() + ": token id " + std::to_string(in.tokens[i]) + " is outside the vocabulary [0, " +
                       std::to_string(V) + ")",
                false;
     if (s.length + in.n_tokens > p.cfg.max_position_embeddings)
-      return *err = who + ": position " + std::to_string(s.length + in.n_tokens - 1) +
+      return *err = who() + ": position " + std::to_string(s.length + in.n_tokens - 1) +
                     " is past max_position_embeddings " + std::to_string(p.cfg.max_position_embeddings),
              false;
     need += p.blocks_for(s.length + in.n_tokens) - static_cast<int64_t>(s.blocks.size());

@@ -1,6 +1,7 @@
 # Filled in by the engine work.
 rampart_add_test(model_engine_tests
                  SOURCES model/engine_golden_test.cpp model/engine_consistency_test.cpp model/kv_cache_test.cpp
+                         model/engine_experts_test.cpp
                  LIBS rampart_model rampart_test_support FIXTURES model_fixtures TIMEOUT 300)
 rampart_add_test(model_kernel_tests SOURCES model/kernels_test.cpp model/rope_test.cpp LIBS rampart_model)
 
