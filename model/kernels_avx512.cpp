@@ -14,6 +14,8 @@
 namespace rampart::model {
 namespace {
 
+constexpr int64_t prefetch_rows = 16;
+
 inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 
 // 16 consecutive weights widened to float32 (fp8: code value without its block scale). MASK selects the valid
@@ -54,7 +56,13 @@ inline void tile(const weight_matrix& w, int64_t r, const float* x, int64_t xs, 
     for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
   if constexpr (T != dtype::f8_e4m3) {
     int64_t c = 0;
+    // Decode reads each weight once: prefetch the rows PREFETCH_ROWS below into L2 so enough lines are in
+    // flight to keep memory busy.
+    const std::byte* ahead = rows[0] + prefetch_rows * cols * esz;
     for (; c + 16 <= cols; c += 16) {
+      if constexpr (NT == 1)
+        if ((c * esz) % 64 == 0)
+          for (int i = 0; i < NR; ++i) _mm_prefetch(reinterpret_cast<const char*>(ahead + (i * cols + c) * esz), _MM_HINT_T1);
       __m512 wv[NR];
       for (int i = 0; i < NR; ++i) wv[i] = widen<T>(rows[i] + c * esz, 0xffff, true);
       for (int j = 0; j < NT; ++j) {
