@@ -7,6 +7,7 @@
 
 #include "actors/logging.hpp"
 #include "actors/server.hpp"
+#include "config/policy.hpp"
 #include "config/server_config.hpp"
 
 namespace {
@@ -18,7 +19,8 @@ constexpr const char* kUsage =
     "\n"
     "Serves DeepSeek-V3-architecture models over ZeroMQ (docs/protocol.md).\n"
     "  --config FILE        server configuration (TOML); default: the embedded config/rampart.toml\n"
-    "  --check-config FILE  validate FILE and exit: 0 when valid, 2 with file:line:column when not\n"
+    "  --check-config FILE  validate FILE (a server config, or a policy file when its root has [policy])\n"
+    "                       and exit: 0 when valid, 2 with file:line:column when not\n"
     "  --endpoint EP        override [frontend].endpoint, e.g. tcp://127.0.0.1:5555\n"
     "  --metrics-listen A   override [metrics].listen (host:port), or off\n"
     "  --model DIR          override [model].path (a Hugging Face checkpoint directory)\n"
@@ -73,6 +75,15 @@ int main(int argc, char** argv) {
   }
 
   rampart::config::config_error err;
+  if (!check_path.empty() && rampart::config::is_policy_file(check_path)) {
+    rampart::config::policy checked;
+    if (!rampart::config::load_policy(check_path, &checked, &err)) {
+      std::fprintf(stderr, "%s\n", err.to_string().c_str());
+      return 2;
+    }
+    std::printf("%s: ok (policy)\n", check_path.c_str());
+    return 0;
+  }
   if (!check_path.empty()) {
     rampart::config::server_config checked;
     if (!rampart::config::load_server_config(check_path, &checked, &err)) {
