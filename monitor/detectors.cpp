@@ -44,8 +44,7 @@ double lower_rate(const window_features& w, const std::array<counted_key<endpoin
 
 }  // namespace
 
-metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w,
-                           double /*baseline*/) {
+metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w) {
   const step_counters& c = w.sum;
   metric_reading m;
   switch (d) {
@@ -66,7 +65,8 @@ metric_reading read_metric(detector_id d, const detector_config& cfg, const wind
     case detector_id::conn_flood: {
       const double per_source = lower_rate(w, w.top_syn_sources, w.n_syn_sources);
       const double per_prefix = lower_rate(w, w.top_syn_prefixes, w.n_syn_prefixes);
-      if (per_prefix > per_source) return {"conn_per_prefix_ps", per_prefix, true};
+      // Name the prefix only when it gathers clearly more than its busiest source (several sources).
+      if (per_prefix > 2 * per_source) return {"conn_per_prefix_ps", per_prefix, true};
       return {"conn_per_source_ps", per_source, true};
     }
     case detector_id::handshake_stall: {
@@ -82,7 +82,7 @@ metric_reading read_metric(detector_id d, const detector_config& cfg, const wind
       const double pre = lower_rate(w, w.top_prefixes, w.n_prefixes);
       const double src_share = total > 0 ? src * w.window_s / total : 0;
       const double pre_share = total > 0 ? pre * w.window_s / total : 0;
-      if (src_share >= cfg.min_share && src >= pre) return {"top_source_pps", src, true};
+      if (src_share >= cfg.min_share) return {"top_source_pps", src, true};
       if (pre_share >= cfg.min_share) return {"top_prefix_pps", pre, true};
       return {"top_source_pps", src, src_share >= cfg.min_share};
     }
@@ -129,7 +129,7 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
     const detector_config& dc = cfg_.detectors[i];
     state& s = state_[i];
     if (!dc.enabled) continue;
-    const metric_reading m = read_metric(d, dc, w, s.baseline);
+    const metric_reading m = read_metric(d, dc, w);
     bool over = false;
     double thr = threshold(d, s);
     if (m.eligible) {

@@ -21,8 +21,7 @@ struct metric_reading {
 };
 
 // The metric each detector watches, from a window's features; exposed for tests and documentation.
-metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w,
-                           double baseline);
+metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w);
 
 class detector_bank {
  public:

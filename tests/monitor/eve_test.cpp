@@ -2,9 +2,9 @@
 // rotation.
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -43,6 +43,16 @@ event sample_alert() {
   return e;
 }
 
+// YYYY-MM-DDTHH:MM:SS.ffffff+0000, the pattern of Suricata's EVE schema.
+bool matches_eve_time(const std::string& t) {
+  const std::string shape = "dddd-dd-ddTdd:dd:dd.dddddd+0000";
+  if (t.size() != shape.size()) return false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(t[i])) : t[i] != shape[i]) return false;
+  }
+  return true;
+}
+
 std::vector<std::string> lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> out;
@@ -55,8 +65,7 @@ std::vector<std::string> lines(const std::string& path) {
 TEST_CASE("an alert renders as a Suricata EVE alert with a rampart object", "[monitor][eve]") {
   const json j = json::parse(to_eve_json(sample_alert(), "sensor-1", "x.pcap"));
   CHECK(j["timestamp"] == "2025-01-27T17:33:05.123456+0000");
-  CHECK(std::regex_match(j["timestamp"].get<std::string>(),
-                         std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000)")));
+  CHECK(matches_eve_time(j["timestamp"].get<std::string>()));
   CHECK(j["event_type"] == "alert");
   CHECK(j["host"] == "sensor-1");
   CHECK(j["pcap_filename"] == "x.pcap");

@@ -223,3 +223,17 @@ TEST_CASE("threat level events follow the active alerts", "[monitor][synthetic]"
   CHECK(changes.back().to == threat_level::green);
   CHECK(a.counters.level == threat_level::green);
 }
+
+TEST_CASE("a heavy hitter inside the clients' own prefix is named as a source, not the prefix",
+          "[monitor][synthetic]") {
+  synth::traffic t(10);
+  t.benign_clients(t0, 25, 20, 2000, server, port);  // clients 10.1.0.1-20
+  const ip_address hitter = ip_address::v4(10, 1, 0, 200);
+  t.data_stream(t0 + 10 * sec, 5, 30000, hitter, 33333, server, port);
+  const analysis a = run(t, "heavy_same_prefix");
+  const std::vector<timed_alert> hh = alerts_of(a, detector_id::heavy_hitter);
+  INFO("phases: " << phases(hh));
+  check_incident(hh, t0 + 10 * sec, t0 + 15 * sec);
+  CHECK(hh.front().metric == "top_source_pps");
+  CHECK(hh.front().src == hitter);
+}
