@@ -2,3 +2,8 @@
 # (included by tests/CMakeLists.txt).
 rampart_add_test(policy_tests SOURCES config/policy_test.cpp
                  LIBS rampart_config rampart_test_support)
+find_package(OpenSSL REQUIRED)
+rampart_add_test(accounts_tests SOURCES admission/accounts_test.cpp
+                 LIBS rampart_admission rampart_test_support SQLite::SQLite3 OpenSSL::Crypto)
+rampart_add_test(admin_tool_tests SOURCES admission/admin_tool_test.cpp
+                 LIBS rampart_admission rampart_test_support)
