@@ -21,6 +21,8 @@ class engine;
 
 namespace rampart::actors {
 
+class monitor_service;
+
 struct server_counters {
   std::atomic<uint64_t> requests_accepted{0};
   std::atomic<uint64_t> requests_finished{0};
@@ -43,6 +45,7 @@ struct server_context {
   config::server_config config;
   net::frontend* frontend = nullptr;
   net::server_metrics* metrics = nullptr;
+  monitor_service* monitor = nullptr;  // null when [alerts].enabled is false
   stage_directory directory;
   server_counters counters;
   std::optional<loaded_model> model;

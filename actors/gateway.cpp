@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 
 namespace rampart::actors {
@@ -89,7 +90,9 @@ void start_generate(self_ptr self, const inbound_message& in) {
   auto r = std::make_shared<request_state>();
   r->seq_id = ctx.next_seq_id++;
   r->peer = in.peer;
+  r->peer_address = in.peer_address;
   r->req = g;
+  if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::request, in.peer_address);
   ctx.counters.requests_in_flight++;
   st.running[{in.peer, g.request_id}] = r;
   if (++st.inserts_since_sweep >= 1024) sweep(st);

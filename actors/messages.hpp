@@ -20,6 +20,7 @@ namespace rampart::actors {
 // A decoded client message and the ROUTER routing id of the client that sent it.
 struct inbound_message {
   std::string peer;
+  std::string peer_address;  // the client's IP address as text, "" when unknown
   std::shared_ptr<const net::client_message> msg;
 };
 

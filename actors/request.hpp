@@ -23,6 +23,7 @@ struct request_state {
 
   uint64_t seq_id = 0;  // server-wide unique, also the engine's sequence id
   std::string peer;
+  std::string peer_address;
   net::generate_request req;
   clock::time_point received = clock::now();
 

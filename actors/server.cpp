@@ -3,11 +3,13 @@
 #include <signal.h>
 
 #include <caf/all.hpp>
+#include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/context.hpp"
 #include "actors/gateway.hpp"
 #include "actors/logging.hpp"
+#include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
 #include "model/chat_template.hpp"
@@ -23,7 +25,7 @@ class gateway_bridge : public net::frontend_handler {
  public:
   explicit gateway_bridge(server_context* context) : context_(context) {}
 
-  void on_message(const std::string& peer, net::client_message msg) override {
+  void on_message(const std::string& peer, const std::string& peer_address, net::client_message msg) override {
     auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
     if (!gateway) {
       std::string id = msg.type == net::message_type::generate ? msg.generate.request_id
@@ -33,7 +35,21 @@ class gateway_bridge : public net::frontend_handler {
                                net::error_body(id, net::error_code::unavailable, "the gateway is restarting"));
       return;
     }
-    caf::anon_send(gateway, inbound_message{peer, std::make_shared<const net::client_message>(std::move(msg))});
+    caf::anon_send(gateway, inbound_message{peer, peer_address,
+                                            std::make_shared<const net::client_message>(std::move(msg))});
+  }
+
+  void on_connection_event(connection_event e) override {
+    if (!context_->monitor) return;
+    if (e == connection_event::accepted) context_->monitor->signal(monitor::app_signal::zmtp_accepted, "");
+    if (e == connection_event::handshake_succeeded) {
+      context_->monitor->signal(monitor::app_signal::zmtp_succeeded, "");
+    }
+    if (e == connection_event::handshake_failed) context_->monitor->signal(monitor::app_signal::auth_failure, "");
+  }
+
+  void on_malformed(net::error_code code) override {
+    if (context_->metrics) context_->metrics->malformed(net::to_string(code)).Increment();
   }
 
   void on_peer_gone(const std::string& peer) override {
@@ -163,6 +179,17 @@ int run_server(const server_options& options) {
     }
   }
 
+  std::unique_ptr<monitor_service> monitor;
+  if (cfg.alerts.enabled) {
+    monitor = std::make_unique<monitor_service>(cfg, &metrics);
+    std::string error;
+    if (!monitor->start(&error)) {
+      spdlog::critical("{}", error);
+      return 1;
+    }
+    context->monitor = monitor.get();
+  }
+
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.policy", cfg.actors.scheduler_policy == "sharing" ? caf::atom("sharing")
                                                                            : caf::atom("stealing"));
@@ -201,14 +228,17 @@ int run_server(const server_options& options) {
     system.await_all_actors_done();
     return 1;
   }
-  spdlog::info("rampartd ready: endpoint {}, metrics {} (config: {})", frontend.bound_endpoint(),
-               cfg.metrics.enabled ? "http://" + cfg.metrics.listen + "/metrics" : std::string("off"), cfg.source);
+  spdlog::info("rampartd ready: endpoint {}, metrics {}, alerts {} (config: {})", frontend.bound_endpoint(),
+               cfg.metrics.enabled ? "http://" + cfg.metrics.listen + "/metrics" : std::string("off"),
+               monitor && !monitor->alerts_endpoint().empty() ? monitor->alerts_endpoint() : std::string("off"),
+               cfg.source);
 
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
       reload(options, context.get());
+      if (monitor) monitor->reopen_logs();
       continue;
     }
     spdlog::info("{} received: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -228,6 +258,7 @@ int run_server(const server_options& options) {
   caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();  // stage destructors send the terminal events of what was still running
   frontend.stop();
+  if (monitor) monitor->stop();
   spdlog::info("rampartd stopped cleanly");
   spdlog::default_logger()->flush();
   return 0;

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/monitor_config.hpp"
 #include "config/toml_schema.hpp"
 
 namespace rampart::config {
@@ -69,6 +70,8 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   const toml::table* metrics = top.table("metrics");
   const toml::table* actors = top.table("actors");
   const toml::table* log = top.table("log");
+  const toml::table* alerts = top.table("alerts");
+  const toml::table* monitor = top.table("monitor");
   auto fail = [&](const toml_section& s) {
     *err = *s.error();
     return false;
@@ -103,6 +106,13 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   s_actors.get("max_threads", &c.actors.max_threads, 0, 1024);
   s_actors.get("request_timeout_ms", &c.actors.request_timeout_ms, 1, 3600000);
   if (!s_actors.finish()) return fail(s_actors);
+
+  toml_section s_alerts(alerts, file, "alerts");
+  s_alerts.get("enabled", &c.alerts.enabled);
+  s_alerts.get("publish", &c.alerts.publish);
+  if (!s_alerts.finish()) return fail(s_alerts);
+  if (monitor && !parse_monitor_config(*monitor, file, &c.monitor, err)) return false;
+  c.monitor.eve_log = resolve(base_dir, c.monitor.eve_log);
 
   toml_section s_log(log, file, "log");
   s_log.get_choice("level", &c.log.level, {"trace", "debug", "info", "warn", "error", "critical", "off"});

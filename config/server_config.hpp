@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "config/config_error.hpp"
+#include "monitor/monitor_config.hpp"
 
 namespace rampart::config {
 
@@ -53,6 +54,11 @@ struct actors_config {
   int64_t request_timeout_ms = 5000;         // timeout on requests between stages
 };
 
+struct alerts_config {
+  bool enabled = true;                         // run the packet monitor and publish its events
+  std::string publish = "tcp://127.0.0.1:5556";  // ZeroMQ PUB socket for operators; "" = none
+};
+
 struct log_config {
   std::string level = "info";   // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
@@ -67,6 +73,8 @@ struct server_config {
   engine_config engine;
   metrics_config metrics;
   actors_config actors;
+  alerts_config alerts;
+  monitor::monitor_config monitor;  // [monitor]: capture, windows, detectors (config/monitor_config.hpp)
   log_config log;
 };
 

@@ -167,16 +167,19 @@ void frontend::impl::handle_incoming() {
     }
     counters->messages_in++;
     std::string peer = parts[0].to_string();
+    const char* address = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "Peer-Address") : nullptr;
+    std::string peer_address = address ? address : "";
     std::vector<std::string_view> frames;
     for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
     decode_error err;
     auto msg = decode_client_message(frames, options.limits, &err);
     if (!msg) {
       counters->malformed_in++;
+      handler->on_malformed(err.code);
       send(peer, encode_event("error", error_body(err.request_id, err.code, err.message)));
       continue;
     }
-    handler->on_message(peer, std::move(*msg));
+    handler->on_message(peer, peer_address, std::move(*msg));
   }
 }
 
@@ -192,11 +195,24 @@ void frontend::impl::handle_monitor() {
     if (ev.size() < 6) continue;
     uint16_t event;
     std::memcpy(&event, ev.data(), 2);
+    using ce = frontend_handler::connection_event;
     switch (event) {
-      case ZMQ_EVENT_ACCEPTED: counters->accepted_connections++; break;
-      case ZMQ_EVENT_DISCONNECTED: counters->disconnects++; break;
-      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: counters->handshakes_succeeded++; break;
-      default: counters->handshakes_failed++; break;
+      case ZMQ_EVENT_ACCEPTED:
+        counters->accepted_connections++;
+        handler->on_connection_event(ce::accepted);
+        break;
+      case ZMQ_EVENT_DISCONNECTED:
+        counters->disconnects++;
+        handler->on_connection_event(ce::disconnected);
+        break;
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        counters->handshakes_succeeded++;
+        handler->on_connection_event(ce::handshake_succeeded);
+        break;
+      default:
+        counters->handshakes_failed++;
+        handler->on_connection_event(ce::handshake_failed);
+        break;
     }
   }
 }

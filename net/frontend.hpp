@@ -38,10 +38,16 @@ struct frontend_options {
 class frontend_handler {
  public:
   virtual ~frontend_handler() = default;
-  // A well-formed message. Malformed ones are answered with an error event by the frontend itself.
-  virtual void on_message(const std::string& peer, client_message msg) = 0;
+  // A well-formed message from PEER, whose TCP address is PEER_ADDRESS ("" when unknown). Malformed ones are
+  // answered with an error event by the frontend itself.
+  virtual void on_message(const std::string& peer, const std::string& peer_address, client_message msg) = 0;
   // PEER can no longer be reached (it disconnected or its heartbeat timed out): cancel its work.
   virtual void on_peer_gone(const std::string& peer) = 0;
+  // Connection events of the socket: accepted (TCP), handshake succeeded, handshake failed.
+  enum class connection_event { accepted, handshake_succeeded, handshake_failed, disconnected };
+  virtual void on_connection_event(connection_event) {}
+  // A message refused as malformed, by its error code.
+  virtual void on_malformed(error_code) {}
 };
 
 struct frontend_counters {

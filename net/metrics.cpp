@@ -14,6 +14,7 @@ struct server_metrics::families {
   prometheus::Family<prometheus::Counter>* errored;
   prometheus::Family<prometheus::Counter>* shed;
   prometheus::Family<prometheus::Counter>* malformed;
+  prometheus::Family<prometheus::Counter>* alerts;
 };
 
 namespace {
@@ -58,6 +59,14 @@ server_metrics::server_metrics()
                             .Help("Requests ended with an error event, by code").Register(r);
   families_->shed = &BuildCounter().Name("rampart:request_shed_total")
                          .Help("Requests refused on purpose, by reason").Register(r);
+  threat_level = &BuildGauge().Name("rampart:threat_level")
+                      .Help("Threat level from the monitor: 0 green, 1 yellow, 2 orange, 3 red").Register(r).Add({});
+  capture_packets = &BuildGauge().Name("rampart:monitor_packets")
+                         .Help("Packets the monitor has inspected").Register(r).Add({});
+  capture_kernel_drops = &BuildGauge().Name("rampart:monitor_kernel_drops")
+                              .Help("Packets the kernel dropped before the capture saw them").Register(r).Add({});
+  families_->alerts = &BuildCounter().Name("rampart:alerts_total")
+                           .Help("Alerts started, by detector").Register(r);
   families_->malformed = &BuildCounter().Name("rampart:malformed_messages_total")
                               .Help("Client messages refused as malformed, by error code").Register(r);
 }
@@ -75,6 +84,10 @@ prometheus::Counter& server_metrics::shed(const std::string& reason) {
 }
 prometheus::Counter& server_metrics::malformed(const std::string& code) {
   return families_->malformed->Add({{"code", code}});
+}
+
+prometheus::Counter& server_metrics::alerts(const std::string& detector) {
+  return families_->alerts->Add({{"detector", detector}});
 }
 
 bool server_metrics::serve(const std::string& listen, std::string* error) {

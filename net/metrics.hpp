@@ -42,6 +42,10 @@ class server_metrics {
   prometheus::Counter& errored(const std::string& code);     // rampart:request_error_total{code}
   prometheus::Counter& shed(const std::string& reason);      // rampart:request_shed_total{reason}
   prometheus::Counter& malformed(const std::string& code);   // rampart:malformed_messages_total{code}
+  prometheus::Counter& alerts(const std::string& detector);  // rampart:alerts_total{detector}
+  prometheus::Gauge* threat_level;           // 0 green .. 3 red
+  prometheus::Gauge* capture_packets;        // packets the monitor has seen
+  prometheus::Gauge* capture_kernel_drops;   // pcap_stats drops
 
  private:
   struct families;

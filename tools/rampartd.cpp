@@ -14,6 +14,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: rampartd [--config FILE] [--check-config FILE] [--endpoint EP] [--metrics-listen ADDR|off]\n"
+    "                [--alerts-publish EP|off]\n"
     "                [--model DIR] [--tokenizer DIR] [--log-format text|json] [--log-level LEVEL]\n"
     "                [--help] [--version]\n"
     "\n"
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "                       and exit: 0 when valid, 2 with file:line:column when not\n"
     "  --endpoint EP        override [frontend].endpoint, e.g. tcp://127.0.0.1:5555\n"
     "  --metrics-listen A   override [metrics].listen (host:port), or off\n"
+    "  --alerts-publish EP  override [alerts].publish (the operators' alert stream), or off\n"
     "  --model DIR          override [model].path (a Hugging Face checkpoint directory)\n"
     "  --tokenizer DIR      override [model].tokenizer\n"
     "  --log-format FMT     text (default) or json lines\n"
@@ -37,7 +39,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, check_path, endpoint, metrics_listen, model, tokenizer, log_format, log_level;
+  std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, model, tokenizer, log_format, log_level;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
       if (!value(&endpoint)) return usage_error("--endpoint needs a value");
     } else if (arg == "--metrics-listen") {
       if (!value(&metrics_listen)) return usage_error("--metrics-listen needs host:port or off");
+    } else if (arg == "--alerts-publish") {
+      if (!value(&alerts_publish)) return usage_error("--alerts-publish needs an endpoint or off");
     } else if (arg == "--model") {
       if (!value(&model)) return usage_error("--model needs a directory");
     } else if (arg == "--tokenizer") {
@@ -113,6 +117,11 @@ int main(int argc, char** argv) {
   } else if (!metrics_listen.empty()) {
     cfg.metrics.enabled = true;
     cfg.metrics.listen = metrics_listen;
+  }
+  if (alerts_publish == "off") {
+    cfg.alerts.publish.clear();
+  } else if (!alerts_publish.empty()) {
+    cfg.alerts.publish = alerts_publish;
   }
   if (!model.empty()) {
     cfg.model.path = model;

@@ -17,6 +17,7 @@ namespace rampart::test {
 struct model_server {
   int port = free_port();
   int metrics_port = free_port();
+  int alerts_port = free_port();
   std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
   std::string config_path;
   std::unique_ptr<child_process> proc;
@@ -30,6 +31,7 @@ struct model_server {
                                << "[model]\npath = \"" << RAMPART_SERVER_MODEL_DIR << "\"\n"
                                << "tokenizer = \"" << tokenizer_dir() << "\"\n"
                                << "[metrics]\nlisten = \"127.0.0.1:" << metrics_port << "\"\n"
+                               << "[alerts]\npublish = \"tcp://127.0.0.1:" << alerts_port << "\"\n"
                                << extra_toml;
     proc = std::make_unique<child_process>(bin("rampartd"), std::vector<std::string>{"--config", config_path});
     bool ready = proc->wait_ready([&] {

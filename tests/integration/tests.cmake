@@ -13,3 +13,7 @@ rampart_add_test(integration_pipeline_tests SOURCES integration/pipeline_test.cp
 target_compile_definitions(integration_pipeline_tests PRIVATE
                            RAMPART_SERVER_MODEL_DIR="${RAMPART_SERVER_MODEL_DIR}")
 add_dependencies(integration_pipeline_tests rampartd rampart-client rampart-generate)
+
+rampart_add_test(integration_monitor_tests SOURCES integration/monitor_test.cpp
+                 LIBS rampart_net rampart_test_support TIMEOUT 120 SERIAL)
+add_dependencies(integration_monitor_tests rampartd rampart-flood rampart-alerts)

@@ -1,0 +1,161 @@
+#include "actors/monitor_service.hpp"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <spdlog/spdlog.h>
+
+#include "monitor/capture.hpp"
+#include "monitor/event_sink.hpp"
+#include "monitor/monitor.hpp"
+#include "net/alert_publisher.hpp"
+#include "net/metrics.hpp"
+
+namespace rampart::actors {
+
+namespace {
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint16_t port_of(const std::string& endpoint) {
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos) return 0;
+  try {
+    int p = std::stoi(endpoint.substr(colon + 1));
+    return p > 0 && p < 65536 ? static_cast<uint16_t>(p) : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+}  // namespace
+
+// Runs on the capture (or ticker) thread, in event order.
+class monitor_service::fanout : public monitor::event_sink {
+ public:
+  fanout(monitor_service* owner) : owner_(owner) {}
+  void write(const monitor::event& e) override {
+    const std::string json = monitor::to_eve_json(e, owner_->config_.monitor.sensor_name);
+    std::string topic;
+    switch (e.type) {
+      case monitor::event_type::alert: {
+        topic = "alert." + std::to_string(e.alert.severity);
+        const char* name = monitor::detector_name(e.alert.detector);
+        if (e.alert.phase == monitor::alert_phase::start) {
+          spdlog::warn("alert: {} started (value {:.4g}, threshold {:.4g}), threat level {}", name, e.alert.value,
+                       e.alert.threshold, monitor::threat_level_name(e.alert.level));
+        } else if (e.alert.phase == monitor::alert_phase::end) {
+          spdlog::info("alert: {} ended", name);
+        }
+        if (owner_->metrics_ && e.alert.phase == monitor::alert_phase::start) {
+          owner_->metrics_->alerts(name).Increment();
+        }
+        break;
+      }
+      case monitor::event_type::threat_level:
+        topic = "threat_level";
+        spdlog::warn("threat level {} -> {}", monitor::threat_level_name(e.threat.from),
+                     monitor::threat_level_name(e.threat.to));
+        if (owner_->metrics_) owner_->metrics_->threat_level->Set(static_cast<double>(e.threat.to));
+        break;
+      case monitor::event_type::stats:
+        topic = "stats";
+        if (owner_->metrics_) {
+          owner_->metrics_->capture_packets->Set(static_cast<double>(e.stats.packets));
+          owner_->metrics_->capture_kernel_drops->Set(static_cast<double>(e.stats.kernel_drops));
+        }
+        break;
+    }
+    if (owner_->publisher_) owner_->publisher_->publish(topic, json);
+    if (owner_->eve_) owner_->eve_->write(e);
+  }
+
+ private:
+  monitor_service* owner_;
+};
+
+monitor_service::monitor_service(const config::server_config& config, net::server_metrics* metrics)
+    : config_(config), metrics_(metrics) {
+  auto& m = config_.monitor;
+  if (m.service_ports.empty()) {
+    if (uint16_t p = port_of(config_.frontend.endpoint)) m.service_ports.push_back(p);
+  }
+}
+
+monitor_service::~monitor_service() { stop(); }
+
+bool monitor_service::start(std::string* error) {
+  const std::string invalid = config_.monitor.validate();
+  if (!invalid.empty()) {
+    *error = "[monitor]: " + invalid;
+    return false;
+  }
+  monitor_ = std::make_unique<monitor::monitor>(config_.monitor);
+  if (!config_.alerts.publish.empty()) {
+    publisher_ = std::make_unique<net::alert_publisher>();
+    if (!publisher_->start(config_.alerts.publish, error)) return false;
+  }
+  if (!config_.monitor.eve_log.empty()) {
+    eve_ = monitor::eve_file_sink::open(config_.monitor.eve_log, config_.monitor.sensor_name, error);
+    if (!eve_) return false;
+  }
+  sink_ = std::make_unique<fanout>(this);
+  std::string capture_error;
+  monitor::capture::open_status status;
+  capture_ = monitor::capture::open_live(config_.monitor, &capture_error, &status);
+  if (capture_) {
+    live_ = true;
+    capture_->start(*monitor_, *sink_);
+    spdlog::info("monitor: capturing on {} with filter \"{}\"", config_.monitor.interface,
+                 monitor::effective_bpf_filter(config_.monitor));
+  } else {
+    spdlog::warn("monitor: no live capture ({}); detecting from application signals only", capture_error);
+    ticker_ = std::thread([this] { tick_loop(); });
+  }
+  started_ = true;
+  return true;
+}
+
+void monitor_service::tick_loop() {
+  const auto step = std::chrono::duration<double>(config_.monitor.step_s);
+  while (!stop_.load()) {
+    for (auto& e : monitor_->advance(now_us())) sink_->write(e);
+    std::this_thread::sleep_for(step / 2);
+  }
+}
+
+void monitor_service::stop() {
+  if (!started_) return;
+  started_ = false;
+  stop_ = true;
+  if (capture_) capture_->stop();
+  if (ticker_.joinable()) ticker_.join();
+  if (publisher_) publisher_->stop();
+}
+
+void monitor_service::signal(monitor::app_signal kind, std::string_view key, uint64_t count) {
+  if (monitor_) monitor_->on_app_signal(kind, key, count);
+}
+
+void monitor_service::publish_notice(const std::string& topic, const nlohmann::json& body) {
+  if (publisher_) publisher_->publish(topic, body.dump());
+}
+
+void monitor_service::reopen_logs() {
+  if (!eve_) return;
+  std::string error;
+  if (!eve_->reopen(&error)) spdlog::error("monitor: cannot reopen {}: {}", config_.monitor.eve_log, error);
+}
+
+monitor::threat_level monitor_service::level() const {
+  return monitor_ ? monitor_->level() : monitor::threat_level::green;
+}
+
+std::string monitor_service::alerts_endpoint() const {
+  return publisher_ ? publisher_->bound_endpoint() : std::string();
+}
+
+}  // namespace rampart::actors

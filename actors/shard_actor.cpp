@@ -1,0 +1,141 @@
+#include "actors/shard_actor.hpp"
+
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "model/expert_placement.hpp"
+#include "net/shard_link.hpp"
+
+namespace rampart::actors {
+
+namespace {
+
+shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<model::shard_compute> compute) {
+  (void)self;
+  return {
+      [compute](const shard_job& job) {
+        std::string err;
+        bool ok = false;
+        try {
+          ok = compute->run(*job.batch, &err);
+        } catch (const std::exception& e) {
+          err = e.what();
+        }
+        job.batch->in_flight.store(false);
+        std::lock_guard<std::mutex> lock(job.done->mutex);
+        if (job.done->generation != job.generation) return;  // the caller gave up on this exchange
+        job.done->state[job.call] = ok ? 1 : -1;
+        if (!ok) job.done->error[job.call] = err;
+        ++job.done->finished;
+        job.done->cv.notify_all();
+      },
+      [compute](const shard_warm_job& job) {
+        std::string err;
+        job.state->store(compute->warm(job.experts, &err) ? 1 : -1);
+      },
+  };
+}
+
+}  // namespace
+
+actor_shard_transport::actor_shard_transport(std::shared_ptr<const model::model_weights> weights, int hidden,
+                                             int n_shards, int threads_each)
+    : cfg_(std::make_unique<caf::actor_system_config>()), done_(std::make_shared<shard_completion>()) {
+  cfg_->set("scheduler.max-threads", 1);  // the shards are detached: the scheduler only routes messages
+  system_ = std::make_unique<caf::actor_system>(*cfg_);
+  for (int s = 0; s < n_shards; ++s) {
+    auto compute = std::make_shared<model::shard_compute>(weights, hidden, threads_each);
+    actors_.push_back(system_->spawn<caf::detached>(shard_behavior, compute));
+  }
+  done_->state.resize(static_cast<size_t>(n_shards));
+  done_->error.resize(static_cast<size_t>(n_shards));
+}
+
+actor_shard_transport::~actor_shard_transport() {
+  for (auto& a : actors_) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  actors_.clear();
+  system_->await_all_actors_done();
+}
+
+std::string actor_shard_transport::name(int shard) const {
+  return "expert shard " + std::to_string(shard) + " (in-process actor)";
+}
+
+void actor_shard_transport::exchange(std::vector<model::shard_call>& calls,
+                                     std::chrono::steady_clock::time_point deadline) {
+  shard_completion& d = *done_;
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(d.mutex);
+    gen = ++d.generation;
+    d.finished = 0;
+    std::fill(d.state.begin(), d.state.end(), 0);
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    calls[i].batch->in_flight.store(true);
+    caf::anon_send(actors_[static_cast<size_t>(calls[i].shard)], shard_job{calls[i].batch, done_, gen, i});
+  }
+  std::unique_lock<std::mutex> lock(d.mutex);
+  d.cv.wait_until(lock, deadline, [&] { return d.finished == calls.size(); });
+  for (size_t i = 0; i < calls.size(); ++i) {
+    calls[i].ok = d.state[i] == 1;
+    if (d.state[i] == -1) calls[i].error = name(calls[i].shard) + ": " + d.error[i];
+    if (d.state[i] == 0) calls[i].error = name(calls[i].shard) + ": no answer before the deadline";
+  }
+  ++d.generation;  // answers still on their way are now late
+}
+
+std::shared_ptr<model::warm_state> actor_shard_transport::warm(int shard, const std::vector<int32_t>& experts) {
+  auto state = std::make_shared<model::warm_state>(0);
+  caf::anon_send(actors_[static_cast<size_t>(shard)], shard_warm_job{experts, state});
+  return state;
+}
+
+void actor_shard_transport::kill(int shard) {
+  caf::anon_send_exit(actors_[static_cast<size_t>(shard)], caf::exit_reason::kill);
+}
+
+std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_ptr<const model::checkpoint> ck,
+                                                                  const expert_shards_options& o, std::string* err,
+                                                                  std::shared_ptr<model::shard_transport>* out) {
+  const model::model_config& c = ck->config();
+  const int n = o.in_process > 0 ? o.in_process : static_cast<int>(o.endpoints.size());
+  if (n < 1) {
+    *err = "expert shards: no shards asked for";
+    return nullptr;
+  }
+  if (o.in_process > 0 && !o.endpoints.empty()) {
+    *err = "expert shards: in-process shards and shard endpoints exclude each other";
+    return nullptr;
+  }
+  if (o.deadline_ms < 1) {
+    *err = "expert shards: the deadline must be at least 1 ms";
+    return nullptr;
+  }
+  model::expert_placement placement;
+  if (!model::expert_placement::contiguous(static_cast<int>(c.n_routed_experts), n, &placement, err)) {
+    *err = "expert shards: " + *err;
+    return nullptr;
+  }
+  std::shared_ptr<model::shard_transport> transport;
+  if (o.in_process > 0) {
+    auto weights = model::load_shared_weights(ck, err);
+    if (!weights) return nullptr;
+    const int all = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    transport = std::make_shared<actor_shard_transport>(weights, static_cast<int>(c.hidden_size), n,
+                                                        std::max(1, all / n));
+  } else {
+    auto link = net::zmq_shard_transport::create(o.endpoints, err);
+    if (!link) return nullptr;
+    if (!link->wait_ready(std::chrono::milliseconds(o.connect_timeout_ms), err) && o.require_connected)
+      return nullptr;
+    transport = link;
+  }
+  model::sharded_options bo = o.backend;
+  bo.deadline = std::chrono::milliseconds(o.deadline_ms);
+  if (out) *out = transport;
+  return std::make_shared<model::sharded_expert_backend>(transport, std::move(placement), bo);
+}
+
+}  // namespace rampart::actors

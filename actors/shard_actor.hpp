@@ -1,0 +1,75 @@
+// Expert shards for this process's engine. In-process: one detached CAF actor per shard, each with its own
+// model::shard_compute and thread pool; a message carries the batch's shared pointer, so rows and outputs are
+// never copied. (Shard processes use the ZeroMQ link of net/shard_link.hpp; make_expert_shards in
+// actors/shard_server.hpp builds either.)
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "model/checkpoint.hpp"
+#include "model/shard_compute.hpp"
+#include "model/sharded_expert_backend.hpp"
+#include "actors/shard_server.hpp"
+
+namespace rampart::actors {
+
+// Where the answers of one exchange meet. GENERATION tells a late answer from a current one.
+struct shard_completion {
+  std::mutex mutex;
+  std::condition_variable cv;
+  uint64_t generation = 0;
+  size_t finished = 0;
+  std::vector<int> state;  // per call: 0 waiting, 1 ok, -1 failed
+  std::vector<std::string> error;
+};
+
+struct shard_job {
+  std::shared_ptr<model::shard_batch> batch;
+  std::shared_ptr<shard_completion> done;
+  uint64_t generation = 0;
+  size_t call = 0;
+};
+
+struct shard_warm_job {
+  std::vector<int32_t> experts;
+  std::shared_ptr<model::warm_state> state;
+};
+
+using shard_actor = caf::typed_actor<caf::reacts_to<shard_job>, caf::reacts_to<shard_warm_job>>;
+
+class actor_shard_transport final : public model::shard_transport {
+ public:
+  // N_SHARDS actors over WEIGHTS (HIDDEN wide), each computing with THREADS_EACH threads.
+  actor_shard_transport(std::shared_ptr<const model::model_weights> weights, int hidden, int n_shards,
+                        int threads_each);
+  ~actor_shard_transport() override;
+
+  int size() const override { return static_cast<int>(actors_.size()); }
+  std::string name(int shard) const override;
+  void exchange(std::vector<model::shard_call>& calls, std::chrono::steady_clock::time_point deadline) override;
+  std::shared_ptr<model::warm_state> warm(int shard, const std::vector<int32_t>& experts) override;
+
+  // Stops SHARD's actor as a crash would: later batches for it get no answer.
+  void kill(int shard);
+
+ private:
+  std::unique_ptr<caf::actor_system_config> cfg_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::vector<shard_actor> actors_;
+  std::shared_ptr<shard_completion> done_;
+};
+
+}  // namespace rampart::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::shard_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::shard_warm_job)

@@ -1,0 +1,134 @@
+#include "actors/shard_server.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "model/expert_placement.hpp"
+#include "model/shard_compute.hpp"
+#include "net/shard_link.hpp"
+
+namespace rampart::actors {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+void print_bound(const std::string& endpoint) {
+  std::fprintf(stderr, "rampartd shard: ready on %s\n", endpoint.c_str());
+  std::fflush(stderr);
+}
+
+bool parse_count(const char* text, long lo, long hi, int* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace
+
+bool parse_endpoint_list(const std::string& text, std::vector<std::string>* out, std::string* err) {
+  out->clear();
+  size_t at = 0;
+  for (;;) {
+    const size_t comma = text.find(',', at);
+    const std::string ep = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (ep.empty()) {
+      *err = "empty endpoint in '" + text + "'";
+      return false;
+    }
+    out->push_back(ep);
+    if (comma == std::string::npos) return true;
+    at = comma + 1;
+  }
+}
+
+int run_shard(const shard_options& o) {
+  model::load_error lerr;
+  std::shared_ptr<const model::checkpoint> ck = model::checkpoint::open(o.model, &lerr);
+  if (!ck) {
+    std::fprintf(stderr, "rampartd shard: cannot load the model: %s\n", lerr.message.c_str());
+    return 1;
+  }
+  std::string err;
+  auto weights = model::load_shared_weights(ck, &err);
+  if (!weights) {
+    std::fprintf(stderr, "rampartd shard: cannot load the model: %s\n", err.c_str());
+    return 1;
+  }
+  model::shard_compute compute(weights, static_cast<int>(ck->config().hidden_size), o.threads);
+  if (o.n_shards > 0) {
+    model::expert_placement p;
+    if (!model::expert_placement::contiguous(compute.n_experts(), o.n_shards, &p, &err) ||
+        o.shard_id >= o.n_shards) {
+      std::fprintf(stderr, "rampartd shard: --shards %d --shard-id %d: %s\n", o.n_shards, o.shard_id,
+                   err.empty() ? "the shard id must be below the shard count" : err.c_str());
+      return 1;
+    }
+    std::vector<int32_t> mine;
+    for (int e : p.experts_of(o.shard_id)) mine.push_back(e);
+    compute.warm(mine, &err);
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  net::shard_server_stats stats;
+  if (!net::serve_shard(o.listen, compute, g_stop, &stats, print_bound, &err)) {
+    std::fprintf(stderr, "rampartd shard: %s\n", err.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "rampartd shard %d: stopped after %llu batches (%llu items), %llu malformed frames\n",
+               o.shard_id, static_cast<unsigned long long>(stats.batches.load()),
+               static_cast<unsigned long long>(stats.items.load()),
+               static_cast<unsigned long long>(stats.malformed.load()));
+  return 0;
+}
+
+int shard_main(int argc, char** argv) {
+  shard_options o;
+  bool have_id = false;
+  auto bad = [](const std::string& m) {
+    std::fprintf(stderr,
+                 "rampartd: %s\nusage: rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] "
+                 "[--threads N]\n",
+                 m.c_str());
+    return 2;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) return bad(a + " needs a value (or is unknown)");
+    const char* v = argv[++i];
+    if (a == "--role") {
+      if (std::string(v) != "shard") return bad("--role must be shard");
+    } else if (a == "--shard-id") {
+      if (!parse_count(v, 0, 4095, &o.shard_id)) return bad("--shard-id needs an integer in [0, 4095]");
+      have_id = true;
+    } else if (a == "--shards") {
+      if (!parse_count(v, 1, 4096, &o.n_shards)) return bad("--shards needs an integer in [1, 4096]");
+    } else if (a == "--threads") {
+      if (!parse_count(v, 0, 1024, &o.threads)) return bad("--threads needs an integer in [0, 1024]");
+    } else if (a == "--listen") {
+      o.listen = v;
+    } else if (a == "--model") {
+      o.model = v;
+    } else {
+      return bad("unknown option for --role shard: " + a);
+    }
+  }
+  if (!have_id) return bad("--shard-id is required");
+  if (o.listen.empty()) return bad("--listen is required");
+  if (o.model.empty()) return bad("--model is required");
+  return run_shard(o);
+}
+
+}  // namespace rampart::actors

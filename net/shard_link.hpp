@@ -1,0 +1,105 @@
+// The expert-shard link over ZeroMQ (docs/protocol.md, "Expert-shard link"): the attention rank holds one DEALER
+// per shard process and sends each shard one frame per MoE layer per step; a shard process serves its ROUTER.
+// The frame codec is pure (fuzzable); every decode failure is an error with a reason, never a crash.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/shard_compute.hpp"
+#include "model/shard_transport.hpp"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace rampart::net {
+
+enum class shard_frame_kind : uint8_t {
+  run = 1,
+  warm = 2,
+  ping = 3,
+  run_result = 0x81,
+  warm_done = 0x82,
+  pong = 0x83,
+  error = 0xff,
+};
+
+// What a frame carries besides its kind and request id.
+struct shard_frame {
+  shard_frame_kind kind = shard_frame_kind::ping;
+  uint64_t request_id = 0;
+  std::vector<int32_t> experts;  // warm
+  std::string message;           // error
+};
+
+// Encoders append nothing: *OUT is replaced (its capacity is reused).
+void encode_run_request(uint64_t id, const model::shard_batch& b, std::vector<uint8_t>* out);
+void encode_run_result(uint64_t id, const model::shard_batch& b, std::vector<uint8_t>* out);
+void encode_simple(shard_frame_kind kind, uint64_t id, std::vector<uint8_t>* out);  // ping, pong, warm_done
+void encode_warm(uint64_t id, const std::vector<int32_t>& experts, std::vector<uint8_t>* out);
+void encode_error(uint64_t id, const std::string& message, std::vector<uint8_t>* out);
+
+// Reads the header and, for warm and error frames, the body into *F. False + *err for a frame that is too
+// short, has the wrong magic or version, an unknown kind, or a body whose size does not match.
+bool decode_shard_frame(const uint8_t* data, size_t size, shard_frame* f, std::string* err);
+// A run request into *B (layer, hidden, rows, items; sizes must match exactly). False + *err otherwise.
+bool decode_run_request(const uint8_t* data, size_t size, model::shard_batch* b, std::string* err);
+// A run result into B.out and B.compute_ns; its item count and width must be B's. False + *err otherwise.
+bool decode_run_result(const uint8_t* data, size_t size, model::shard_batch* b, std::string* err);
+
+class zmq_shard_transport final : public model::shard_transport {
+ public:
+  // Connects (in the background) to every endpoint. nullptr + *err for a malformed endpoint.
+  static std::shared_ptr<zmq_shard_transport> create(const std::vector<std::string>& endpoints, std::string* err);
+  ~zmq_shard_transport() override;
+
+  // Pings every shard until all answered (true) or TIMEOUT passed (false + *err naming the silent ones).
+  bool wait_ready(std::chrono::milliseconds timeout, std::string* err);
+
+  int size() const override { return static_cast<int>(endpoints_.size()); }
+  std::string name(int shard) const override;
+  void exchange(std::vector<model::shard_call>& calls, std::chrono::steady_clock::time_point deadline) override;
+  std::shared_ptr<model::warm_state> warm(int shard, const std::vector<int32_t>& experts) override;
+  void poll() override;
+
+  uint64_t malformed_frames() const { return malformed_.load(); }
+
+ private:
+  zmq_shard_transport() = default;
+  bool send(int shard);
+  // Receives every frame waiting on SHARD's socket; answers to CALLS (by request id) are filled in.
+  void drain(int shard, std::vector<model::shard_call>* calls);
+
+  std::unique_ptr<zmq::context_t> ctx_;
+  std::vector<std::unique_ptr<zmq::socket_t>> socks_;
+  std::vector<std::string> endpoints_;
+  std::vector<uint64_t> expected_;  // per shard: the run request id awaiting an answer, 0 none
+  std::vector<bool> ponged_;
+  struct pending_warm {
+    std::shared_ptr<model::warm_state> state;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::map<uint64_t, pending_warm> warms_;
+  uint64_t next_id_ = 1;
+  std::vector<uint8_t> buf_;
+  std::atomic<uint64_t> malformed_{0};
+};
+
+struct shard_server_stats {
+  std::atomic<uint64_t> batches{0}, items{0}, malformed{0}, failed{0};
+};
+
+// Binds a ROUTER to ENDPOINT and serves COMPUTE until STOP becomes true (checked at least every 100 ms).
+// ON_BOUND gets the bound endpoint once listening. False + *err when the endpoint cannot be bound. Malformed
+// frames get an error answer and are counted; they never stop the loop.
+bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const std::atomic<bool>& stop,
+                 shard_server_stats* stats, void (*on_bound)(const std::string&), std::string* err);
+
+}  // namespace rampart::net

@@ -1,0 +1,247 @@
+// rampart-flood: loopback-only attack traffic for tests and demonstrations of the monitor and the policy.
+// Refuses any target outside 127.0.0.0/8. syn and udp need root (raw sockets); connect and register do not.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/client.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: rampart-flood --kind syn|udp|connect|register --target 127.0.0.1:PORT [--rate PPS]\n"
+    "                     [--duration S] [--sources 127.66.0.0/16] [--connections N]\n"
+    "  syn       raw TCP SYNs from random sources in --sources (spoofed; needs root)\n"
+    "  udp       UDP datagrams of 512 bytes from random sources in --sources (needs root)\n"
+    "  connect   --connections TCP connections that never send a ZMTP greeting, held for --duration\n"
+    "  register  protocol `register` requests at --rate over one DEALER connection\n"
+    "Only loopback targets (127.0.0.0/8) are accepted. Prints what it sent as JSON.\n";
+
+int usage_error(const std::string& m) {
+  std::fprintf(stderr, "rampart-flood: %s\n%s", m.c_str(), kUsage);
+  return 2;
+}
+
+uint16_t checksum(const void* data, size_t len, uint32_t sum = 0) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i + 1 < len; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+  if (len & 1) sum += static_cast<uint32_t>(p[len - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// The sum over the IPv4 pseudo-header, folded later by checksum().
+uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len) {
+  uint32_t s = 0;
+  s += (ntohl(src) >> 16) + (ntohl(src) & 0xffff) + (ntohl(dst) >> 16) + (ntohl(dst) & 0xffff);
+  s += proto;
+  s += len;
+  return s;
+}
+
+struct options {
+  std::string kind;
+  in_addr target{};
+  uint16_t port = 0;
+  double rate = 1000;
+  double duration = 5;
+  uint32_t src_base = 0, src_mask = 0;  // host order
+  int connections = 200;
+};
+
+// Sends COUNT packets built by MAKE at the configured rate; returns how many went out.
+template <class Make>
+uint64_t paced_send(const options& o, int fd, Make make) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto end = start + std::chrono::duration<double>(o.duration);
+  uint64_t sent = 0;
+  std::vector<uint8_t> pkt(1500);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_addr = o.target;
+  while (clock::now() < end) {
+    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    const uint64_t due = static_cast<uint64_t>(elapsed * o.rate);
+    while (sent < due) {
+      size_t len = make(pkt.data());
+      if (sendto(fd, pkt.data(), len, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) > 0) ++sent;
+      else break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  return sent;
+}
+
+int raw_flood(const options& o) {
+  const bool syn = o.kind == "syn";
+  int fd = socket(AF_INET, SOCK_RAW, syn ? IPPROTO_TCP : IPPROTO_UDP);
+  if (fd < 0) {
+    std::fprintf(stderr, "rampart-flood: raw socket: %s (needs root or CAP_NET_RAW)\n", std::strerror(errno));
+    return 77;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one);
+  std::mt19937 rng(12345);
+  uint64_t sent = paced_send(o, fd, [&](uint8_t* buf) -> size_t {
+    const size_t l4 = syn ? sizeof(tcphdr) : sizeof(udphdr) + 512;
+    const size_t total = sizeof(iphdr) + l4;
+    std::memset(buf, 0, total);
+    auto* ip = reinterpret_cast<iphdr*>(buf);
+    ip->version = 4;
+    ip->ihl = 5;
+    ip->ttl = 64;
+    ip->protocol = syn ? IPPROTO_TCP : IPPROTO_UDP;
+    ip->tot_len = htons(static_cast<uint16_t>(total));
+    ip->id = htons(static_cast<uint16_t>(rng()));
+    ip->saddr = htonl(o.src_base | (rng() & ~o.src_mask));
+    ip->daddr = o.target.s_addr;
+    ip->check = htons(checksum(ip, sizeof(iphdr)));
+    uint8_t* l4p = buf + sizeof(iphdr);
+    if (syn) {
+      auto* t = reinterpret_cast<tcphdr*>(l4p);
+      t->source = htons(static_cast<uint16_t>(1024 + rng() % 60000));
+      t->dest = htons(o.port);
+      t->seq = htonl(rng());
+      t->doff = 5;
+      t->syn = 1;
+      t->window = htons(64240);
+      t->check = htons(checksum(t, sizeof(tcphdr), pseudo_sum(ip->saddr, ip->daddr, IPPROTO_TCP, sizeof(tcphdr))));
+    } else {
+      auto* u = reinterpret_cast<udphdr*>(l4p);
+      u->source = htons(static_cast<uint16_t>(1024 + rng() % 60000));
+      u->dest = htons(o.port);
+      u->len = htons(static_cast<uint16_t>(l4));
+      u->check = htons(checksum(u, l4, pseudo_sum(ip->saddr, ip->daddr, IPPROTO_UDP, static_cast<uint16_t>(l4))));
+    }
+    return total;
+  });
+  close(fd);
+  std::printf("{\"kind\":\"%s\",\"sent\":%llu,\"duration_s\":%g}\n", o.kind.c_str(),
+              static_cast<unsigned long long>(sent), o.duration);
+  return 0;
+}
+
+int connect_flood(const options& o) {
+  std::vector<int> fds;
+  std::mt19937 rng(7);
+  int failed = 0;
+  for (int i = 0; i < o.connections; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(o.src_base | (rng() & ~o.src_mask));
+    bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_addr = o.target;
+    dst.sin_port = htons(o.port);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+      ++failed;
+      close(fd);
+      continue;
+    }
+    fds.push_back(fd);  // never sends a ZMTP greeting
+    std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / std::max(1.0, o.rate)));
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.duration));
+  for (int fd : fds) close(fd);
+  std::printf("{\"kind\":\"connect\",\"connected\":%zu,\"failed\":%d}\n", fds.size(), failed);
+  return 0;
+}
+
+int register_flood(const options& o) {
+  rampart::net::client c;
+  char ep[64];
+  std::snprintf(ep, sizeof ep, "tcp://%s:%u", inet_ntoa(o.target), o.port);
+  if (!c.connect(ep, nullptr)) return 1;
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  uint64_t sent = 0, answered = 0;
+  while (clock::now() - start < std::chrono::duration<double>(o.duration)) {
+    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    while (sent < static_cast<uint64_t>(elapsed * o.rate)) {
+      c.send("register", {{"name", "flood-" + std::to_string(sent)}});
+      ++sent;
+    }
+    while (c.receive(std::chrono::milliseconds(0))) ++answered;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  while (c.receive(std::chrono::milliseconds(200))) ++answered;
+  std::printf("{\"kind\":\"register\",\"sent\":%llu,\"answered\":%llu}\n", static_cast<unsigned long long>(sent),
+              static_cast<unsigned long long>(answered));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  std::string target, sources = "127.66.0.0/16";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    try {
+      if (a == "--help" || a == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else if (a == "--kind" && v) {
+        o.kind = v, ++i;
+      } else if (a == "--target" && v) {
+        target = v, ++i;
+      } else if (a == "--rate" && v) {
+        o.rate = std::stod(v), ++i;
+      } else if (a == "--duration" && v) {
+        o.duration = std::stod(v), ++i;
+      } else if (a == "--sources" && v) {
+        sources = v, ++i;
+      } else if (a == "--connections" && v) {
+        o.connections = std::stoi(v), ++i;
+      } else {
+        return usage_error("unknown or incomplete option " + a);
+      }
+    } catch (const std::exception&) {
+      return usage_error("bad value for " + a);
+    }
+  }
+  auto colon = target.rfind(':');
+  if (colon == std::string::npos || inet_pton(AF_INET, target.substr(0, colon).c_str(), &o.target) != 1) {
+    return usage_error("--target must be IPV4:PORT");
+  }
+  try {
+    int port = std::stoi(target.substr(colon + 1));
+    if (port < 1 || port > 65535) return usage_error("bad port");
+    o.port = static_cast<uint16_t>(port);
+  } catch (const std::exception&) {
+    return usage_error("bad port");
+  }
+  if ((ntohl(o.target.s_addr) >> 24) != 127) return usage_error("only loopback targets (127.0.0.0/8) are allowed");
+  auto slash = sources.find('/');
+  in_addr base{};
+  if (slash == std::string::npos || inet_pton(AF_INET, sources.substr(0, slash).c_str(), &base) != 1) {
+    return usage_error("--sources must be an IPv4 prefix like 127.66.0.0/16");
+  }
+  int bits = std::atoi(sources.c_str() + slash + 1);
+  if (bits < 8 || bits > 32 || (ntohl(base.s_addr) >> 24) != 127) {
+    return usage_error("--sources must be a prefix inside 127.0.0.0/8 of length 8..32");
+  }
+  o.src_mask = bits == 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
+  o.src_base = ntohl(base.s_addr) & o.src_mask;
+  if (o.rate <= 0 || o.duration < 0) return usage_error("--rate must be > 0 and --duration >= 0");
+  if (o.kind == "syn" || o.kind == "udp") return raw_flood(o);
+  if (o.kind == "connect") return connect_flood(o);
+  if (o.kind == "register") return register_flood(o);
+  return usage_error("--kind must be syn, udp, connect or register");
+}
