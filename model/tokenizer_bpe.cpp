@@ -69,12 +69,11 @@ void merge_short(const bpe_merge_table& merges, const int32_t* in, size_t n, std
 }
 
 struct candidate {
-  uint32_t rank;
-  uint32_t pos;  // index of the left symbol: lower index = further left
-  int32_t left;  // ids the pair had when queued; a mismatch later means the entry is stale
+  uint64_t order;  // rank << 32 | index of the left symbol: lowest rank first, then leftmost
+  int32_t left;    // ids the pair had when queued; a mismatch later means the entry is stale
   int32_t right;
   int32_t merged;
-  bool operator>(const candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  bool operator>(const candidate& o) const { return order > o.order; }
 };
 
 struct symbol {
@@ -97,31 +96,36 @@ void merge_long(const bpe_merge_table& merges, const int32_t* in, size_t n, std:
   }
   std::vector<candidate>& heap = scratch.heap;  // a min-heap under std::greater
   heap.clear();
-  auto push_pair = [&](int32_t pos) {
-    if (pos < 0 || sym[pos].next < 0) return;
+  // Appends the pair starting at symbol POS, if it merges; returns whether it did.
+  auto add_pair = [&](int32_t pos) {
+    if (pos < 0 || sym[pos].next < 0) return false;
     int32_t next = sym[pos].next;
     int32_t merged;
     uint32_t rank = merges.find(sym[pos].id, sym[next].id, &merged);
-    if (rank != bpe_merge_table::kNoRank) {
-      heap.push_back(candidate{rank, static_cast<uint32_t>(pos), sym[pos].id, sym[next].id, merged});
-      std::push_heap(heap.begin(), heap.end(), std::greater<candidate>());
-    }
+    if (rank == bpe_merge_table::kNoRank) return false;
+    heap.push_back(candidate{(uint64_t{rank} << 32) | static_cast<uint32_t>(pos), sym[pos].id, sym[next].id, merged});
+    return true;
   };
-  for (size_t i = 0; i + 1 < n; ++i) push_pair(static_cast<int32_t>(i));
+  auto push_pair = [&](int32_t pos) {
+    if (add_pair(pos)) std::push_heap(heap.begin(), heap.end(), std::greater<candidate>());
+  };
+  for (size_t i = 0; i + 1 < n; ++i) add_pair(static_cast<int32_t>(i));
+  std::make_heap(heap.begin(), heap.end(), std::greater<candidate>());
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), std::greater<candidate>());
     candidate c = heap.back();
     heap.pop_back();
-    symbol& left = sym[c.pos];
+    auto pos = static_cast<int32_t>(c.order & 0xFFFFFFFFu);
+    symbol& left = sym[pos];
     if (left.id != c.left || left.next < 0) continue;  // merged away or changed since queued
     symbol& right = sym[left.next];
     if (right.id != c.right) continue;
     left.id = c.merged;
     right.id = -1;  // dead; can no longer match any queued entry
     left.next = right.next;
-    if (right.next >= 0) sym[right.next].prev = static_cast<int32_t>(c.pos);
+    if (right.next >= 0) sym[right.next].prev = pos;
     push_pair(left.prev);
-    push_pair(static_cast<int32_t>(c.pos));
+    push_pair(pos);
   }
   for (int32_t i = 0; i >= 0; i = sym[i].next) out->push_back(sym[i].id);
 }
