@@ -7,3 +7,5 @@ rampart_add_test(accounts_tests SOURCES admission/accounts_test.cpp
                  LIBS rampart_admission rampart_test_support SQLite::SQLite3 OpenSSL::Crypto)
 rampart_add_test(admin_tool_tests SOURCES admission/admin_tool_test.cpp
                  LIBS rampart_admission rampart_test_support)
+rampart_add_test(shedder_tests SOURCES admission/shedder_test.cpp admission/threat_deny_test.cpp
+                 LIBS rampart_admission)

@@ -1,0 +1,157 @@
+#include "admission/deny_list.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace rampart::admission {
+namespace {
+
+constexpr std::array<uint8_t, 12> kV4Mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+std::array<uint8_t, 16> mask(const std::array<uint8_t, 16>& a, int bits) {
+  std::array<uint8_t, 16> out{};
+  for (int i = 0; i < 16; ++i) {
+    int keep = std::clamp(bits - 8 * i, 0, 8);
+    out[i] = keep == 0 ? 0 : static_cast<uint8_t>(a[i] & static_cast<uint8_t>(0xff << (8 - keep)));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ip_address::is_v4() const { return std::equal(kV4Mapped.begin(), kV4Mapped.end(), bytes.begin()); }
+
+bool parse_ip(std::string_view text, ip_address* out) {
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN) return false;
+  char buf[INET6_ADDRSTRLEN + 1];
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = 0;
+  uint8_t v4[4];
+  if (inet_pton(AF_INET, buf, v4) == 1) {
+    std::copy(kV4Mapped.begin(), kV4Mapped.end(), out->bytes.begin());
+    std::copy(v4, v4 + 4, out->bytes.begin() + 12);
+    return true;
+  }
+  return inet_pton(AF_INET6, buf, out->bytes.data()) == 1;
+}
+
+bool parse_prefix(std::string_view text, ip_address* network, int* prefix_bits) {
+  auto slash = text.find('/');
+  ip_address a;
+  if (!parse_ip(text.substr(0, slash), &a)) return false;
+  const bool v4_text = text.substr(0, slash).find(':') == std::string_view::npos;
+  int bits = v4_text ? 32 : 128;
+  if (slash != std::string_view::npos) {
+    std::string_view len = text.substr(slash + 1);
+    if (len.empty() || len.size() > 3) return false;
+    int v = 0;
+    for (char c : len) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + (c - '0');
+    }
+    if (v > bits) return false;
+    bits = v;
+  }
+  *prefix_bits = v4_text ? bits + 96 : bits;
+  network->bytes = mask(a.bytes, *prefix_bits);
+  return true;
+}
+
+std::string format_prefix(const ip_address& network, int prefix_bits) {
+  char buf[INET6_ADDRSTRLEN];
+  if (network.is_v4() && prefix_bits >= 96) {
+    inet_ntop(AF_INET, network.bytes.data() + 12, buf, sizeof buf);
+    return std::string(buf) + "/" + std::to_string(prefix_bits - 96);
+  }
+  inet_ntop(AF_INET6, network.bytes.data(), buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(prefix_bits);
+}
+
+size_t deny_list::key_hash::operator()(const std::array<uint8_t, 16>& k) const {
+  uint64_t hi, lo;
+  std::memcpy(&hi, k.data(), 8);
+  std::memcpy(&lo, k.data() + 8, 8);
+  uint64_t h = hi * 0x9e3779b97f4a7c15ULL ^ (lo + 0x632be59bd9b4e019ULL + (hi << 6) + (hi >> 2));
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+bool deny_list::add(std::string_view prefix, int64_t expires_at_ms, std::string* error) {
+  ip_address network;
+  int bits;
+  if (!parse_prefix(prefix, &network, &bits)) {
+    if (error) *error = "\"" + std::string(prefix) + "\" is not an IP address or CIDR prefix";
+    return false;
+  }
+  auto& table = by_length_[bits];
+  auto [it, inserted] = table.emplace(network.bytes, expires_at_ms);
+  if (!inserted) {
+    it->second = std::max(it->second, expires_at_ms);
+    return true;
+  }
+  ++count_;
+  if (std::find(lengths_.begin(), lengths_.end(), bits) == lengths_.end()) {
+    lengths_.push_back(bits);
+    // Longest first: specific entries are the common case (single heavy hitters).
+    std::sort(lengths_.rbegin(), lengths_.rend());
+  }
+  return true;
+}
+
+bool deny_list::remove(std::string_view prefix) {
+  ip_address network;
+  int bits;
+  if (!parse_prefix(prefix, &network, &bits)) return false;
+  if (by_length_[bits].erase(network.bytes) == 0) return false;
+  --count_;
+  if (by_length_[bits].empty()) lengths_.erase(std::find(lengths_.begin(), lengths_.end(), bits));
+  return true;
+}
+
+bool deny_list::denied(std::string_view address, int64_t now_ms) const {
+  ip_address a;
+  return parse_ip(address, &a) && denied(a, now_ms);
+}
+
+bool deny_list::denied(const ip_address& address, int64_t now_ms) const {
+  for (int bits : lengths_) {
+    const auto& table = by_length_[bits];
+    auto it = table.find(mask(address.bytes, bits));
+    if (it != table.end() && it->second > now_ms) return true;
+  }
+  return false;
+}
+
+size_t deny_list::expire(int64_t now_ms) {
+  size_t dropped = 0;
+  for (int bits : std::vector<int>(lengths_)) {
+    auto& table = by_length_[bits];
+    for (auto it = table.begin(); it != table.end();) {
+      if (it->second <= now_ms) {
+        it = table.erase(it);
+        ++dropped;
+      } else {
+        ++it;
+      }
+    }
+    if (table.empty()) lengths_.erase(std::find(lengths_.begin(), lengths_.end(), bits));
+  }
+  count_ -= dropped;
+  return dropped;
+}
+
+std::vector<deny_list::entry> deny_list::entries() const {
+  std::vector<entry> out;
+  for (int bits : lengths_) {
+    for (const auto& [net, expiry] : by_length_[bits]) {
+      ip_address a;
+      a.bytes = net;
+      out.push_back({format_prefix(a, bits), expiry});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const entry& x, const entry& y) { return x.prefix < y.prefix; });
+  return out;
+}
+
+}  // namespace rampart::admission
