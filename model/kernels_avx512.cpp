@@ -178,8 +178,16 @@ inline void packed_tokens(const weight_matrix& w, int64_t r, const float* packed
   constexpr int nt = Blocked ? 3 : 6;
   int64_t t = 0;
   for (; t + nt <= n; t += nt) tile_packed<Blocked, NR, nt>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
-  for (; t + 2 <= n; t += 2) tile_packed<Blocked, NR, 2>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
-  for (; t < n; ++t) tile_packed<Blocked, NR, 1>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
+  const float* xt = x + t * xs;
+  float* yt = y + t * ys;
+  switch (n - t) {
+    case 5: tile_packed<Blocked, NR, 5>(w, r, packed, xt, xs, yt, ys); break;
+    case 4: tile_packed<Blocked, NR, 4>(w, r, packed, xt, xs, yt, ys); break;
+    case 3: tile_packed<Blocked, NR, 3>(w, r, packed, xt, xs, yt, ys); break;
+    case 2: tile_packed<Blocked, NR, 2>(w, r, packed, xt, xs, yt, ys); break;
+    case 1: tile_packed<Blocked, NR, 1>(w, r, packed, xt, xs, yt, ys); break;
+    default: break;
+  }
 }
 
 // Widens rows [r, r + nr) into OUT (nr x cols float32, fp8 without scales).
@@ -200,8 +208,9 @@ inline void pack_rows(const weight_matrix& w, int64_t r, int nr, float* out) {
 template <dtype T>
 void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                  int64_t r_begin, int64_t r_end) {
-  // Token blocks keep the activations of one block in L2 while every weight row passes over them.
-  constexpr int64_t token_block = 64;
+  // Token blocks keep the activations of one block in L2 while every weight row passes over them; 72 is a
+  // multiple of every token-tile width.
+  constexpr int64_t token_block = 72;
   constexpr bool blocked = T == dtype::f8_e4m3;
   thread_local std::vector<float> packed;
   if (n_tok >= 4 && packed.size() < static_cast<size_t>(4 * w.cols)) packed.resize(static_cast<size_t>(4 * w.cols));
