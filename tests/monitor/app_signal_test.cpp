@@ -120,7 +120,7 @@ TEST_CASE("an authentication failure spike raises auth_failure_spike", "[monitor
   CHECK(all_alerts(ev) == af.size());
 }
 
-TEST_CASE("one key flooding requests raises request_flood; many busy keys do not", "[monitor][app]") {
+TEST_CASE("one key flooding requests raises request_flood but many busy keys do not", "[monitor][app]") {
   monitor m{monitor_config{}};
   const auto ev = drive(m, 300, [&](int i) {
     for (int c = 0; c < 8; ++c) m.on_app_signal(app_signal::request, "tenant-" + std::to_string(c), 25);

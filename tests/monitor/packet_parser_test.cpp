@@ -66,7 +66,7 @@ TEST_CASE("an Ethernet IPv4 TCP SYN yields addresses, ports and flags", "[monito
   CHECK_FALSE(s.fragment);
 }
 
-TEST_CASE("VLAN tags are followed and the outer id kept; a fifth tag is refused", "[monitor][parser]") {
+TEST_CASE("VLAN tags are followed and the outer id kept, and a fifth tag is refused", "[monitor][parser]") {
   const bytes vlan_udp = cat({{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00},
                               ipv4_udp_hdr, udp_500_to_4500});
   packet_summary s = parse(link_type::ethernet, vlan_udp);
