@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace rampart::admission {
@@ -20,6 +21,11 @@ std::array<uint8_t, 16> mask(const std::array<uint8_t, 16>& a, int bits) {
 }
 
 }  // namespace
+
+int64_t monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 bool ip_address::is_v4() const { return std::equal(kV4Mapped.begin(), kV4Mapped.end(), bytes.begin()); }
 

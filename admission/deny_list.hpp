@@ -21,6 +21,9 @@ struct ip_address {
   bool is_v4() const;
 };
 
+// Milliseconds on the steady clock: the time base of deny-list expiries shared by the ZAP gate and its callers.
+int64_t monotonic_ms();
+
 // Parses dotted IPv4 or IPv6 text (no port, no brackets). False for anything else.
 bool parse_ip(std::string_view text, ip_address* out);
 // Parses "ADDRESS" (a full-length prefix) or "ADDRESS/LENGTH" (0-32 for IPv4, 0-128 for IPv6); host bits

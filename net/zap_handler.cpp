@@ -1,0 +1,131 @@
+#include "net/zap_handler.hpp"
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <vector>
+
+namespace rampart::net {
+namespace {
+
+constexpr const char* kEndpoint = "inproc://zeromq.zap.01";
+
+zap_reply reply(const char* code, const char* text, std::string user_id = {}) {
+  return zap_reply{code, text, std::move(user_id)};
+}
+
+void count(zap_counters* c, std::atomic<uint64_t> zap_counters::*field) {
+  if (c) (c->*field).fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+zap_reply decide_zap(std::string_view address, std::string_view mechanism, std::string_view credential,
+                     const admission::deny_list* deny, const curve_allow_list* allow, int64_t now_ms,
+                     zap_counters* counters) {
+  if (deny && deny->denied(address, now_ms)) {
+    count(counters, &zap_counters::denied_address);
+    return reply("400", "address denied");
+  }
+  if (mechanism == "NULL") {
+    count(counters, &zap_counters::accepted);
+    return reply("200", "OK");
+  }
+  if (mechanism != "CURVE") {
+    count(counters, &zap_counters::denied_mechanism);
+    return reply("400", "mechanism not supported");
+  }
+  if (credential.size() != 32) {
+    count(counters, &zap_counters::malformed);
+    return reply("500", "malformed CURVE credential");
+  }
+  char z85[41];
+  zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(credential.data()), 32);
+  const std::string key(z85, 40);
+  if (allow) {
+    auto it = allow->tenants.find(key);
+    if (it != allow->tenants.end()) {
+      count(counters, &zap_counters::accepted);
+      return reply("200", "OK", "tenant:" + std::to_string(it->second));
+    }
+    if (allow->registration_open && !allow->registration_key.empty() && key == allow->registration_key) {
+      count(counters, &zap_counters::accepted_registration);
+      return reply("200", "OK", "registration");
+    }
+  }
+  count(counters, &zap_counters::denied_key);
+  return reply("400", "unknown key");
+}
+
+zap_handler::zap_handler(void* context) : context_(context) {}
+
+zap_handler::~zap_handler() { stop(); }
+
+bool zap_handler::start(std::string* error) {
+  if (thread_.joinable()) return true;
+  void* s = zmq_socket(context_, ZMQ_REP);
+  if (!s) {
+    *error = std::string("ZAP handler socket: ") + zmq_strerror(zmq_errno());
+    return false;
+  }
+  int linger = 0;
+  zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+  if (zmq_bind(s, kEndpoint) != 0) {
+    *error = std::string("ZAP handler bind ") + kEndpoint + ": " + zmq_strerror(zmq_errno());
+    zmq_close(s);
+    return false;
+  }
+  socket_ = s;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });  // the socket moves to this thread; start() no longer touches it
+  return true;
+}
+
+void zap_handler::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  thread_.join();
+  zmq_close(socket_);
+  socket_ = nullptr;
+}
+
+void zap_handler::set_deny_list(std::shared_ptr<const admission::deny_list> list) {
+  std::atomic_store(&deny_, std::move(list));
+}
+
+void zap_handler::set_allow_list(std::shared_ptr<const curve_allow_list> list) {
+  std::atomic_store(&allow_, std::move(list));
+}
+
+void zap_handler::run() {
+  zmq::socket_ref sock(zmq::from_handle, socket_);
+  std::vector<zmq::message_t> frames;
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    zmq::pollitem_t item{socket_, 0, ZMQ_POLLIN, 0};
+    // A short poll so stop() is noticed; requests are answered as soon as they arrive.
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0 || !(item.revents & ZMQ_POLLIN)) continue;
+    frames.clear();
+    if (!zmq::recv_multipart(sock, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+    // Request: version, request id, domain, address, identity, mechanism, credentials...
+    zap_reply r;
+    std::string request_id;
+    if (frames.size() < 6 || frames[0].to_string_view() != "1.0") {
+      counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+      r = reply("500", "not a ZAP 1.0 request");
+      if (frames.size() > 1) request_id = frames[1].to_string();
+    } else {
+      request_id = frames[1].to_string();
+      auto deny = std::atomic_load(&deny_);
+      auto allow = std::atomic_load(&allow_);
+      std::string_view credential = frames.size() > 6 ? frames[6].to_string_view() : std::string_view();
+      r = decide_zap(frames[3].to_string_view(), frames[5].to_string_view(), credential, deny.get(), allow.get(),
+                     admission::monotonic_ms(), &counters_);
+    }
+    std::vector<zmq::const_buffer> out = {zmq::str_buffer("1.0"), zmq::buffer(request_id),
+                                          zmq::buffer(r.status_code), zmq::buffer(r.status_text),
+                                          zmq::buffer(r.user_id), zmq::const_buffer()};
+    zmq::send_multipart(sock, out, zmq::send_flags::dontwait);
+  }
+}
+
+}  // namespace rampart::net
