@@ -11,6 +11,7 @@ const char* to_string(finish_reason r) {
     case finish_reason::length: return "length";
     case finish_reason::cancelled: return "cancelled";
     case finish_reason::error: return "error";
+    case finish_reason::expired: return "expired";
   }
   return "error";
 }
@@ -90,6 +91,25 @@ bool batch_scheduler::cancel(uint64_t id) {
   if (it == by_id_.end()) return false;
   it->second->cancelled = true;
   return true;
+}
+
+std::vector<finished_sequence> batch_scheduler::expire_waiting(int64_t now_ms,
+                                                              const std::vector<int64_t>& max_wait_ms) {
+  step_report out;
+  for (size_t c = 0; c < waiting_.size() && c < max_wait_ms.size(); ++c) {
+    if (max_wait_ms[c] <= 0) continue;
+    auto& q = waiting_[c];
+    for (auto it = q.begin(); it != q.end();) {
+      sequence* s = it->get();
+      if (s->cached_prompt_tokens < 0 && now_ms - s->req.arrival_ms > max_wait_ms[c]) {
+        finish(s, finish_reason::expired, &out);
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return std::move(out.finished);
 }
 
 bool batch_scheduler::has_work() const {

@@ -24,7 +24,8 @@
 
 namespace rampart::model {
 
-enum class finish_reason : uint8_t { stop, length, cancelled, error };
+// expired: waited in the queue past its class's deadline (expire_waiting) without ever being admitted.
+enum class finish_reason : uint8_t { stop, length, cancelled, error, expired };
 const char* to_string(finish_reason r);
 
 struct sequence_request {
@@ -35,6 +36,7 @@ struct sequence_request {
   sampling_params sampling;
   int64_t max_tokens = 1;
   std::vector<int32_t> eos_ids;  // generating one of these ends the sequence with finish_reason::stop
+  int64_t arrival_ms = 0;        // when the request arrived, on the clock expire_waiting() is given
 };
 
 struct scheduler_options {
@@ -89,6 +91,10 @@ class batch_scheduler {
   // Ends sequence ID at the next step (or now, when it is only queued) with finish_reason::cancelled.
   // False when no such sequence exists.
   bool cancel(uint64_t id);
+
+  // Ends every waiting sequence that was never admitted and has waited longer than MAX_WAIT_MS[its priority]
+  // (a value <= 0 means no limit) at NOW_MS, with finish_reason::expired. Preempted sequences are not expired.
+  std::vector<finished_sequence> expire_waiting(int64_t now_ms, const std::vector<int64_t>& max_wait_ms);
 
   bool has_work() const;
   // Runs one engine step (when there is work) and reports generated tokens and finished sequences. Cancelled

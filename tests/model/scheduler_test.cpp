@@ -231,3 +231,31 @@ TEST_CASE("an EOS token ends a sequence with reason stop", "[scheduler]") {
   CHECK(log.finished[1].reason == finish_reason::stop);
   CHECK(log.tokens[1].size() == static_cast<size_t>(first + 1));
 }
+
+TEST_CASE("requests that wait past their class's deadline expire; admitted ones never do", "[scheduler]") {
+  auto e = make_engine(64);  // 4 blocks: one 40-token sequence at a time
+  batch_scheduler s(e.get(), {});
+  std::string err;
+  auto running = make_request(1, 40, 20, 2);
+  running.arrival_ms = 0;
+  REQUIRE(s.add(running, &err) == batch_scheduler::add_result::queued);
+  step_report r;
+  s.step(&r);  // admits sequence 1
+  auto normal = make_request(2, 40, 4, 2), sheddable = make_request(3, 40, 4, 3);
+  normal.arrival_ms = 100;
+  sheddable.arrival_ms = 100;
+  REQUIRE(s.add(normal, &err) == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(sheddable, &err) == batch_scheduler::add_result::queued);
+  // Deadlines: normal 1000 ms, sheddable 300 ms. At t = 450 only the sheddable one has waited too long.
+  auto expired = s.expire_waiting(450, {0, 0, 1000, 300});
+  REQUIRE(expired.size() == 1);
+  CHECK(expired[0].id == 3);
+  CHECK(expired[0].reason == finish_reason::expired);
+  CHECK(s.expire_waiting(1000, {0, 0, 1000, 300}).empty());  // 900 ms waited: not past 1000
+  expired = s.expire_waiting(1101, {0, 0, 1000, 300});
+  REQUIRE(expired.size() == 1);
+  CHECK(expired[0].id == 2);
+  CHECK(s.expire_waiting(1000000, {1, 1, 1, 1}).empty());  // sequence 1 runs: never expired
+  run_to_completion(s);
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
