@@ -211,7 +211,17 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
     }
   }
   out->logits.resize(static_cast<size_t>(rows * V));
-  p.forward(n, out);
+  try {
+    p.forward(n, out);
+  } catch (const expert_shard_failure& e) {
+    // Lengths did not advance, so KV rows written for this step are dead; return the blocks it took.
+    for (const seq_input& in : batch) {
+      sequence& s = p.seqs.find(in.seq)->second;
+      for (; static_cast<int64_t>(s.blocks.size()) > p.blocks_for(s.length); s.blocks.pop_back())
+        p.blocks.release(s.blocks.back());
+    }
+    return *err = e.what(), false;
+  }
 
   // The new tokens are in the cache: advance lengths and publish blocks that became full.
   const int bs = p.blocks.block_tokens();

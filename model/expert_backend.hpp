@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "model/kernels.hpp"
@@ -11,6 +12,13 @@
 #include "model/thread_pool.hpp"
 
 namespace rampart::model {
+
+// Thrown by expert_backend::run when experts that live elsewhere cannot be reached (a shard died or missed its
+// deadline and no replica holds the experts). engine::step turns it into a failed step (false + *err).
+class expert_shard_failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class expert_backend {
  public:

@@ -7,6 +7,7 @@
 
 #include "actors/logging.hpp"
 #include "actors/server.hpp"
+#include "actors/shard_server.hpp"
 #include "config/policy.hpp"
 #include "config/server_config.hpp"
 
@@ -17,6 +18,7 @@ constexpr const char* kUsage =
     "                [--alerts-publish EP|off]\n"
     "                [--model DIR] [--tokenizer DIR] [--log-format text|json] [--log-level LEVEL]\n"
     "                [--help] [--version]\n"
+    "       rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N]\n"
     "\n"
     "Serves DeepSeek-V3-architecture models over ZeroMQ (docs/protocol.md).\n"
     "  --config FILE        server configuration (TOML); default: the embedded config/rampart.toml\n"
@@ -39,6 +41,9 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // An expert-shard process takes its own flags (actors/shard_server.hpp).
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--role") == 0) return rampart::actors::shard_main(argc, argv);
   std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, model, tokenizer, log_format, log_level;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

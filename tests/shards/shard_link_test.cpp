@@ -1,0 +1,146 @@
+// The expert-shard wire format: round trips, and every kind of malformed frame rejected with a reason.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "net/shard_link.hpp"
+
+using namespace rampart;
+
+namespace {
+
+// Two rows of width 4, three items (shard_batch holds an atomic: filled in place).
+void sample_batch(model::shard_batch& b) {
+  b.layer = 3;
+  b.hidden = 4;
+  b.n_rows = 2;
+  b.n_items = 3;
+  b.rows = {1, 2, 3, 4, -1, -2, -3, -4.5f};
+  b.item_row = {0, 1, 1};
+  b.item_expert = {7, 2, 9};
+}
+
+}  // namespace
+
+TEST_CASE("a run request and its result survive the wire bit for bit", "[shards][link]") {
+  model::shard_batch b;
+  sample_batch(b);
+  std::vector<uint8_t> frame;
+  net::encode_run_request(42, b, &frame);
+  CHECK(frame.size() == 16 + 16 + 8 * 3 + 4 * 8);
+  // Header: magic "RSHK", version 1, kind 1, request id 42 little-endian.
+  CHECK(std::memcmp(frame.data(), "RSHK", 4) == 0);
+  CHECK(frame[4] == 1);
+  CHECK(frame[5] == 1);
+  CHECK(frame[8] == 42);
+  model::shard_batch got;
+  std::string err;
+  REQUIRE(net::decode_run_request(frame.data(), frame.size(), &got, &err));
+  CHECK(got.layer == 3);
+  CHECK(got.hidden == 4);
+  CHECK(got.n_rows == 2);
+  CHECK(got.n_items == 3);
+  CHECK(std::vector<float>(got.rows.begin(), got.rows.begin() + 8) == b.rows);
+  CHECK(std::vector<int32_t>(got.item_row.begin(), got.item_row.begin() + 3) == b.item_row);
+  CHECK(std::vector<int32_t>(got.item_expert.begin(), got.item_expert.begin() + 3) == b.item_expert);
+
+  got.out.assign(12, 0.0f);
+  for (int i = 0; i < 12; ++i) got.out[static_cast<size_t>(i)] = 0.1f * static_cast<float>(i) - 0.3f;
+  got.compute_ns = 123456789;
+  net::encode_run_result(42, got, &frame);
+  model::shard_batch back;
+  sample_batch(back);
+  REQUIRE(net::decode_run_result(frame.data(), frame.size(), &back, &err));
+  CHECK(back.out == got.out);
+  CHECK(back.compute_ns == 123456789);
+  net::shard_frame f;
+  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == net::shard_frame_kind::run_result);
+  CHECK(f.request_id == 42);
+}
+
+TEST_CASE("warm, error and ping frames round-trip", "[shards][link]") {
+  std::vector<uint8_t> frame;
+  net::shard_frame f;
+  std::string err;
+  net::encode_warm(7, {1, 5, 9}, &frame);
+  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == net::shard_frame_kind::warm);
+  CHECK(f.experts == std::vector<int32_t>{1, 5, 9});
+  net::encode_error(8, "expert 99 is outside [0, 16)", &frame);
+  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == net::shard_frame_kind::error);
+  CHECK(f.message == "expert 99 is outside [0, 16)");
+  net::encode_simple(net::shard_frame_kind::ping, 9, &frame);
+  REQUIRE(frame.size() == 16);
+  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == net::shard_frame_kind::ping);
+  CHECK(f.request_id == 9);
+}
+
+TEST_CASE("malformed shard frames are rejected with a reason", "[shards][link]") {
+  model::shard_batch b;
+  sample_batch(b);
+  std::vector<uint8_t> good;
+  net::encode_run_request(1, b, &good);
+  model::shard_batch out;
+  net::shard_frame f;
+  std::string err;
+
+  auto rejects = [&](std::vector<uint8_t> frame, const std::string& reason) {
+    err.clear();
+    const bool ok = net::decode_run_request(frame.data(), frame.size(), &out, &err);
+    INFO("reason wanted: " << reason << ", got: " << err);
+    CHECK_FALSE(ok);
+    CHECK(err.find(reason) != std::string::npos);
+  };
+  rejects({}, "shorter than the header");
+  rejects(std::vector<uint8_t>(good.begin(), good.begin() + 10), "shorter than the header");
+  auto bad_magic = good;
+  bad_magic[0] = 'X';
+  rejects(bad_magic, "bad magic");
+  auto bad_version = good;
+  bad_version[4] = 2;
+  rejects(bad_version, "unsupported version 2");
+  auto bad_kind = good;
+  bad_kind[5] = 0x42;
+  rejects(bad_kind, "unknown kind 66");
+  auto not_run = good;
+  not_run[5] = 0x81;
+  rejects(not_run, "not a run request");
+  rejects(std::vector<uint8_t>(good.begin(), good.end() - 1), "its counts need");
+  auto longer = good;
+  longer.push_back(0);
+  rejects(longer, "its counts need");
+  auto huge = good;
+  huge[16 + 12] = 0xff;  // n_items low byte
+  huge[16 + 15] = 0x7f;  // n_items high byte: far beyond the limit
+  rejects(huge, "out of range");
+  auto zero_hidden = good;
+  std::memset(&zero_hidden[16 + 4], 0, 4);
+  rejects(zero_hidden, "out of range");
+
+  // A result that answers a different batch shape is refused.
+  std::vector<uint8_t> res;
+  model::shard_batch r;
+  sample_batch(r);
+  r.out.assign(12, 1.0f);
+  net::encode_run_result(1, r, &res);
+  model::shard_batch other;
+  sample_batch(other);
+  other.n_items = 2;
+  CHECK_FALSE(net::decode_run_result(res.data(), res.size(), &other, &err));
+  CHECK(err.find("sent 2 of 4") != std::string::npos);
+  CHECK_FALSE(net::decode_run_result(res.data(), res.size() - 4, &r, &err));
+
+  // Warm and error bodies must match their counts; ping has no body.
+  std::vector<uint8_t> warm;
+  net::encode_warm(3, {1, 2}, &warm);
+  warm.pop_back();
+  CHECK_FALSE(net::decode_shard_frame(warm.data(), warm.size(), &f, &err));
+  std::vector<uint8_t> ping;
+  net::encode_simple(net::shard_frame_kind::ping, 3, &ping);
+  ping.push_back(1);
+  CHECK_FALSE(net::decode_shard_frame(ping.data(), ping.size(), &f, &err));
+  CHECK(err == "unexpected body");
+}
