@@ -1,8 +1,5 @@
 #include "admission/accounts.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -12,6 +9,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "admission/api_key.hpp"
 #include "config/policy.hpp"
 
 namespace rampart::admission {
@@ -19,10 +17,7 @@ namespace {
 
 // PRAGMA application_id of a Rampart accounts database ("Rmpt").
 constexpr int kApplicationId = 0x526d7074;
-constexpr size_t kIdHex = 16, kSecretChars = 43, kKeyChars = 3 + kIdHex + 1 + kSecretChars;
-constexpr size_t kSaltBytes = 16;
-
-using digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+using api_key::digest;
 
 struct entry {
   tenant record;
@@ -30,66 +25,6 @@ struct entry {
   std::string salt;
   digest hash{};
 };
-
-digest hash_secret(std::string_view salt, std::string_view secret) {
-  // Both parts are short and fixed-size (16 + 43 bytes): one stack buffer, one SHA-256.
-  unsigned char buf[kSaltBytes + kSecretChars];
-  const size_t n = std::min(salt.size(), kSaltBytes);
-  std::memcpy(buf, salt.data(), n);
-  std::memcpy(buf + n, secret.data(), std::min(secret.size(), kSecretChars));
-  digest d;
-  SHA256(buf, n + std::min(secret.size(), kSecretChars), d.data());
-  OPENSSL_cleanse(buf, sizeof buf);
-  return d;
-}
-
-bool random_bytes(unsigned char* out, size_t n) { return RAND_bytes(out, static_cast<int>(n)) == 1; }
-
-std::string hex(const unsigned char* p, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s += digits[p[i] >> 4];
-    s += digits[p[i] & 15];
-  }
-  return s;
-}
-
-std::string base64url(const unsigned char* p, size_t n) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string s;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; ++i) {
-    acc = (acc << 8) | p[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      s += alphabet[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) s += alphabet[(acc << (6 - bits)) & 63];
-  return s;
-}
-
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-bool is_b64url(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-// Splits "rk_<id>_<secret>"; false when KEY does not have exactly that shape.
-bool split_key(std::string_view key, std::string_view* id, std::string_view* secret) {
-  if (key.size() != kKeyChars || key.substr(0, 3) != "rk_" || key[3 + kIdHex] != '_') return false;
-  *id = key.substr(3, kIdHex);
-  *secret = key.substr(4 + kIdHex);
-  for (char c : *id) {
-    if (!is_hex(c)) return false;
-  }
-  for (char c : *secret) {
-    if (!is_b64url(c)) return false;
-  }
-  return true;
-}
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name.front() == ' ' || name.back() == ' ') return false;
@@ -315,18 +250,15 @@ std::optional<created_tenant> accounts::create(std::string_view name, std::strin
     *error = "the CURVE public key must be 40 characters of Z85";
     return std::nullopt;
   }
-  unsigned char id_bytes[kIdHex / 2], secret_bytes[32], salt[kSaltBytes];
-  if (!random_bytes(id_bytes, sizeof id_bytes) || !random_bytes(secret_bytes, sizeof secret_bytes) ||
-      !random_bytes(salt, sizeof salt)) {
+  api_key::generated key;
+  if (!api_key::generate(&key)) {
     *error = "no random bytes available";
     return std::nullopt;
   }
   entry e;
-  e.key_id = hex(id_bytes, sizeof id_bytes);
-  const std::string secret = base64url(secret_bytes, sizeof secret_bytes);
-  e.salt.assign(reinterpret_cast<const char*>(salt), sizeof salt);
-  e.hash = hash_secret(e.salt, secret);
-  OPENSSL_cleanse(secret_bytes, sizeof secret_bytes);
+  e.key_id = key.key_id;
+  e.salt = key.salt;
+  e.hash = key.hash;
   e.record.name = std::string(name);
   e.record.tenant_class = std::string(tenant_class);
   e.record.curve_public_key = std::string(curve_key);
@@ -360,7 +292,7 @@ std::optional<created_tenant> accounts::create(std::string_view name, std::strin
   }
   created_tenant out;
   out.record = e.record;
-  out.api_key = "rk_" + e.key_id + "_" + secret;
+  out.api_key = api_key::format(key.key_id, key.secret);
   std::unique_lock lock(d.index_mu);
   d.key_id_by_tenant[e.record.id] = e.key_id;
   d.id_by_name[e.record.name] = e.record.id;
@@ -368,15 +300,14 @@ std::optional<created_tenant> accounts::create(std::string_view name, std::strin
   return out;
 }
 
-auth_result accounts::authenticate(std::string_view api_key, tenant* out) const {
+auth_result accounts::authenticate(std::string_view key, tenant* out) const {
   std::string_view id, secret;
-  if (!split_key(api_key, &id, &secret)) return auth_result::malformed_key;
+  if (!api_key::split(key, &id, &secret)) return auth_result::malformed_key;
   std::shared_lock lock(impl_->index_mu);
   auto it = impl_->by_key_id.find(std::string(id));
   if (it == impl_->by_key_id.end()) return auth_result::unknown_key;
   const entry& e = it->second;
-  digest h = hash_secret(e.salt, secret);
-  if (CRYPTO_memcmp(h.data(), e.hash.data(), h.size()) != 0) return auth_result::wrong_key;
+  if (!api_key::equal(api_key::hash(e.salt, secret), e.hash)) return auth_result::wrong_key;
   if (e.record.revoked()) return auth_result::revoked;
   if (out) *out = e.record;
   return auth_result::ok;

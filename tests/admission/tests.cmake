@@ -10,3 +10,4 @@ rampart_add_test(admin_tool_tests SOURCES admission/admin_tool_test.cpp
 rampart_add_test(shedder_tests SOURCES admission/shedder_test.cpp admission/threat_deny_test.cpp
                  LIBS rampart_admission)
 rampart_add_test(zap_tests SOURCES net/zap_test.cpp LIBS rampart_net TIMEOUT 60)
+rampart_add_fuzzer(fuzz_policy SOURCES fuzz/fuzz_policy.cpp LIBS rampart_config)
