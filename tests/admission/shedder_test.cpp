@@ -294,3 +294,16 @@ TEST_CASE("the shipped policy sheds nothing of ordinary traffic at green", "[she
   CHECK(s.admit_registration(false, 0).admitted);
   for (int i = 0; i < shed_reason_count; ++i) CHECK(s.counters().shed[i] == 0);
 }
+
+TEST_CASE("a tenant whose class the policy does not name gets the fallback class's limits", "[shedder]") {
+  shedder s(make_policy(kPolicy));  // fallback_class = "trial": max_streams 2, max_priority normal
+  stream_ticket a, b, c;
+  auto r = trial(11, "10.0.0.1", 1, 1);
+  r.tenant_class = "platinum";
+  r.asked = priority::critical;
+  auto d = s.admit(r, idle(), 0, &a);
+  REQUIRE(d.admitted);
+  CHECK(d.effective == priority::normal);
+  REQUIRE(s.admit(r, idle(), 0, &b).admitted);
+  CHECK(s.admit(r, idle(), 0, &c).reason == shed_reason::too_many_streams);
+}
