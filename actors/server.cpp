@@ -9,6 +9,7 @@
 #include "actors/context.hpp"
 #include "actors/gateway.hpp"
 #include "actors/logging.hpp"
+#include "actors/shard_server.hpp"
 #include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
@@ -91,6 +92,20 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
   eo.threads = static_cast<int>(cfg.engine.threads);
   eo.kv_block_tokens = static_cast<int>(cfg.engine.kv_block_size);
   eo.kv_cache_tokens = cfg.engine.kv_blocks * cfg.engine.kv_block_size;
+  if (cfg.engine.shards > 1 || !cfg.engine.shard_endpoints.empty()) {
+    expert_shards_options so;  // routed experts on shard actors or `rampartd --role shard` processes
+    so.in_process = cfg.engine.shard_endpoints.empty() ? static_cast<int>(cfg.engine.shards) : 0;
+    so.endpoints = cfg.engine.shard_endpoints;
+    so.deadline_ms = static_cast<int>(cfg.engine.shard_deadline_ms);
+    so.threads = static_cast<int>(cfg.engine.threads);
+    so.require_connected = false;  // a shard process may come later; until then its steps fail
+    so.connect_timeout_ms = 3000;
+    std::string serr;
+    if (!(eo.experts = make_expert_shards(ck, so, &serr))) {
+      *error = "cannot start the expert shards: " + serr;
+      return false;
+    }
+  }
   std::string err;
   auto engine = model::engine::create(ck, eo, &err);
   if (!engine) {

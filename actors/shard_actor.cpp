@@ -3,6 +3,7 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 #include "model/expert_placement.hpp"
 #include "net/shard_link.hpp"
@@ -128,8 +129,11 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_pt
   } else {
     auto link = net::zmq_shard_transport::create(o.endpoints, err);
     if (!link) return nullptr;
-    if (!link->wait_ready(std::chrono::milliseconds(o.connect_timeout_ms), err) && o.require_connected)
-      return nullptr;
+    if (!link->wait_ready(std::chrono::milliseconds(o.connect_timeout_ms), err)) {
+      if (o.require_connected) return nullptr;
+      spdlog::warn("expert shards: {}; starting anyway, steps fail until they answer", *err);
+      err->clear();
+    }
     transport = link;
   }
   model::sharded_options bo = o.backend;

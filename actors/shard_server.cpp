@@ -51,6 +51,24 @@ bool parse_endpoint_list(const std::string& text, std::vector<std::string>* out,
   }
 }
 
+std::shared_ptr<model::sharded_expert_backend> expert_shards_from_flags(std::shared_ptr<const model::checkpoint> ck,
+                                                                        int n_in_process,
+                                                                        const std::string& endpoints_csv,
+                                                                        int threads, std::string* err) {
+  expert_shards_options so;
+  so.in_process = n_in_process;
+  so.threads = threads;
+  if (!endpoints_csv.empty() && !parse_endpoint_list(endpoints_csv, &so.endpoints, err)) {
+    *err = "--shard-endpoints: " + *err;
+    return nullptr;
+  }
+  if ((n_in_process > 0) == !so.endpoints.empty()) {
+    *err = "give either --shards N or --shard-endpoints, not both";
+    return nullptr;
+  }
+  return make_expert_shards(std::move(ck), so, err);
+}
+
 int run_shard(const shard_options& o) {
   model::load_error lerr;
   std::shared_ptr<const model::checkpoint> ck = model::checkpoint::open(o.model, &lerr);

@@ -29,6 +29,13 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(
     std::shared_ptr<const model::checkpoint> ck, const expert_shards_options& options, std::string* err,
     std::shared_ptr<model::shard_transport>* transport = nullptr);
 
+// For command-line tools: N_IN_PROCESS shard actors (> 0), or the comma-separated ENDPOINTS_CSV, with the
+// default deadline. nullptr + *err when both or neither are given or make_expert_shards fails.
+std::shared_ptr<model::sharded_expert_backend> expert_shards_from_flags(std::shared_ptr<const model::checkpoint> ck,
+                                                                        int n_in_process,
+                                                                        const std::string& endpoints_csv,
+                                                                        int threads, std::string* err);
+
 // "tcp://a:1,tcp://b:2" -> its endpoints. False + *err for an empty list or an empty entry.
 bool parse_endpoint_list(const std::string& text, std::vector<std::string>* out, std::string* err);
 

@@ -42,7 +42,29 @@ bool parse_engine(toml_section& s, engine_config* e) {
   s.get("max_batch_sequences", &e->max_batch_sequences, 1, 4096);
   s.get("max_step_tokens", &e->max_step_tokens, 1, 1 << 20);
   s.get("shards", &e->shards, 1, 256);
-  return s.finish();
+  s.get("shard_deadline_ms", &e->shard_deadline_ms, 1, 600000);
+  return s.finish({"shard_endpoints"});
+}
+
+// [engine].shard_endpoints: an array of non-empty endpoint strings, exclusive with in-process shards.
+bool parse_shard_endpoints(const toml::table* engine, const std::string& file, engine_config* e, config_error* err) {
+  const toml::node* n = engine ? engine->get("shard_endpoints") : nullptr;
+  if (!n) return true;
+  toml_section s(engine, file, "engine");
+  const toml::array* a = n->as_array();
+  if (!a) s.fail_at(n, "shard_endpoints", "expected an array of endpoint strings");
+  for (size_t i = 0; a && i < a->size() && !s.error(); ++i) {
+    const toml::node& item = *a->get(i);
+    if (!item.is_string() || item.as_string()->get().empty())
+      s.fail_at(&item, "shard_endpoints", "expected non-empty endpoint strings");
+    else
+      e->shard_endpoints.push_back(item.as_string()->get());
+  }
+  if (!s.error() && !e->shard_endpoints.empty() && e->shards > 1)
+    s.fail_at(n, "shard_endpoints", "excludes engine.shards > 1 (in-process shards)");
+  if (!s.error()) return true;
+  *err = *s.error();
+  return false;
 }
 
 }  // namespace
@@ -95,6 +117,7 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 
   toml_section s_engine(engine, file, "engine");
   if (!parse_engine(s_engine, &c.engine)) return fail(s_engine);
+  if (!parse_shard_endpoints(engine, file, &c.engine, err)) return false;
 
   toml_section s_metrics(metrics, file, "metrics");
   s_metrics.get("enabled", &c.metrics.enabled);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config_error.hpp"
 #include "monitor/monitor_config.hpp"
@@ -41,6 +42,8 @@ struct engine_config {
   int64_t max_batch_sequences = 64;
   int64_t max_step_tokens = 512;  // per-step token budget (prefill chunks + decode tokens)
   int64_t shards = 1;             // in-process expert shards
+  std::vector<std::string> shard_endpoints;  // expert shards in `rampartd --role shard` processes
+  int64_t shard_deadline_ms = 1000;  // per MoE layer, all shards must answer within this, else the step fails
 };
 
 struct metrics_config {

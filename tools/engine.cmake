@@ -1,3 +1,3 @@
 # Filled in by the engine work.
 rampart_add_tool(rampart-mkmodel SOURCES rampart_mkmodel.cpp LIBS rampart_model)
-rampart_add_tool(rampart-generate SOURCES rampart_generate.cpp LIBS rampart_model)
+rampart_add_tool(rampart-generate SOURCES rampart_generate.cpp LIBS rampart_model rampart_actors rampart_net)

@@ -13,6 +13,7 @@
 #include "model/engine.hpp"
 #include "model/kernels_bench.hpp"
 #include "model/sampler.hpp"
+#include "actors/shard_server.hpp"
 
 namespace {
 
@@ -21,6 +22,7 @@ using namespace rampart::model;
 const char* const usage =
     "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench]\n"
+    "                        [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n";
 
 int fail(const std::string& message) {
@@ -42,6 +44,8 @@ struct options {
   std::string model, logits_file;
   std::vector<int32_t> ids;
   long long n = 16, seed = 0, threads = 0, chunk = 0, batch = 1, kv_tokens = 0;
+  long long shards = 0;        // in-process expert shard actors
+  std::string shard_endpoints;  // or `rampartd --role shard` processes
   float temperature = 0;
   bool bench = false;
 };
@@ -266,6 +270,10 @@ int main(int argc, char** argv) {
       if (!number(1, 4096, &o.batch)) return 2;
     } else if (a == "--kv-tokens") {
       if (!number(0, 1LL << 32, &o.kv_tokens)) return 2;
+    } else if (a == "--shards") {
+      if (!number(1, 4096, &o.shards)) return 2;
+    } else if (a == "--shard-endpoints") {
+      o.shard_endpoints = v;
     } else if (a == "--logits") {
       o.logits_file = v;
     } else if (a == "--temperature") {
@@ -292,7 +300,16 @@ int main(int argc, char** argv) {
   eo.prefault_weights = o.bench;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
+  std::shared_ptr<sharded_expert_backend> shards;
+  if (o.shards > 0 || !o.shard_endpoints.empty()) {
+    shards = rampart::actors::expert_shards_from_flags(ck, static_cast<int>(o.shards), o.shard_endpoints,
+                                                       static_cast<int>(o.threads), &err);
+    if (!shards) return fail(err);
+    eo.experts = shards;
+  }
   auto e = engine::create(ck, eo, &err);
   if (!e) return fail(err);
-  return o.bench ? bench(*e, o) : generate(*e, o);
+  const int rc = o.bench ? bench(*e, o) : generate(*e, o);
+  if (shards && o.bench) std::printf("%s\n", shards->costs_summary().c_str());
+  return rc;
 }
