@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace rampart::model {
@@ -60,8 +61,7 @@ inline void tile(const weight_matrix& w, int64_t r, const float* x, int64_t xs, 
     // flight to keep memory busy.
     const std::byte* ahead = rows[0] + prefetch_rows * cols * esz;
     for (; c + 16 <= cols; c += 16) {
-      if constexpr (NT == 1)
-        if ((c * esz) % 64 == 0)
+      if ((c * esz) % 64 == 0)
           for (int i = 0; i < NR; ++i) _mm_prefetch(reinterpret_cast<const char*>(ahead + (i * cols + c) * esz), _MM_HINT_T1);
       __m512 wv[NR];
       for (int i = 0; i < NR; ++i) wv[i] = widen<T>(rows[i] + c * esz, 0xffff, true);
@@ -172,32 +172,44 @@ inline void tile_packed(const weight_matrix& w, int64_t r, const float* packed, 
     for (int j = 0; j < NT; ++j) y[j * ys + r + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-template <bool Blocked, int NR>
-inline void packed_tokens(const weight_matrix& w, int64_t r, const float* packed, const float* x, int64_t xs,
-                          int64_t n, float* y, int64_t ys) {
+// Token tile of NT tokens against every row of a packed group: the tile's activations stay in L1 while the
+// group's packed rows stream from L2.
+template <bool Blocked, int NT>
+inline void packed_group(const weight_matrix& w, int64_t r, int64_t nr, const float* packed, const float* x,
+                         int64_t xs, float* y, int64_t ys) {
+  int64_t i = 0;
+  for (; i + 4 <= nr; i += 4) tile_packed<Blocked, 4, NT>(w, r + i, packed + i * w.cols, x, xs, y, ys);
+  for (; i < nr; ++i) tile_packed<Blocked, 1, NT>(w, r + i, packed + i * w.cols, x, xs, y, ys);
+}
+
+template <bool Blocked>
+inline void packed_tokens(const weight_matrix& w, int64_t r, int64_t nr, const float* packed, const float* x,
+                          int64_t xs, int64_t n, float* y, int64_t ys) {
   constexpr int nt = Blocked ? 3 : 6;
   int64_t t = 0;
-  for (; t + nt <= n; t += nt) tile_packed<Blocked, NR, nt>(w, r, packed, x + t * xs, xs, y + t * ys, ys);
+  for (; t + nt <= n; t += nt) packed_group<Blocked, nt>(w, r, nr, packed, x + t * xs, xs, y + t * ys, ys);
   const float* xt = x + t * xs;
   float* yt = y + t * ys;
   switch (n - t) {
-    case 5: tile_packed<Blocked, NR, 5>(w, r, packed, xt, xs, yt, ys); break;
-    case 4: tile_packed<Blocked, NR, 4>(w, r, packed, xt, xs, yt, ys); break;
-    case 3: tile_packed<Blocked, NR, 3>(w, r, packed, xt, xs, yt, ys); break;
-    case 2: tile_packed<Blocked, NR, 2>(w, r, packed, xt, xs, yt, ys); break;
-    case 1: tile_packed<Blocked, NR, 1>(w, r, packed, xt, xs, yt, ys); break;
+    case 5: packed_group<Blocked, 5>(w, r, nr, packed, xt, xs, yt, ys); break;
+    case 4: packed_group<Blocked, 4>(w, r, nr, packed, xt, xs, yt, ys); break;
+    case 3: packed_group<Blocked, 3>(w, r, nr, packed, xt, xs, yt, ys); break;
+    case 2: packed_group<Blocked, 2>(w, r, nr, packed, xt, xs, yt, ys); break;
+    case 1: packed_group<Blocked, 1>(w, r, nr, packed, xt, xs, yt, ys); break;
     default: break;
   }
 }
 
-// Widens rows [r, r + nr) into OUT (nr x cols float32, fp8 without scales).
+// Widens rows [r, r + nr) into OUT (nr x cols float32, fp8 without scales), prefetching the rows that follow.
 template <dtype T>
-inline void pack_rows(const weight_matrix& w, int64_t r, int nr, float* out) {
+inline void pack_rows(const weight_matrix& w, int64_t r, int64_t nr, float* out) {
   constexpr int64_t esz = T == dtype::f32 ? 4 : (T == dtype::f8_e4m3 ? 1 : 2);
-  for (int i = 0; i < nr; ++i) {
+  for (int64_t i = 0; i < nr; ++i) {
     const std::byte* row = w.row_ptr(r + i);
+    const std::byte* ahead = row + prefetch_rows * w.cols * esz;
     float* o = out + i * w.cols;
     for (int64_t c = 0; c < w.cols; c += 16) {
+      if ((c * esz) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(ahead + c * esz), _MM_HINT_T1);
       const bool full = c + 16 <= w.cols;
       const __mmask16 m = full ? 0xffff : tail_mask(w.cols - c);
       _mm512_mask_storeu_ps(o + c, m, widen<T>(row + c * esz, m, full));
@@ -209,26 +221,26 @@ template <dtype T>
 void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                  int64_t r_begin, int64_t r_end) {
   // Token blocks keep the activations of one block in L2 while every weight row passes over them; 72 is a
-  // multiple of every token-tile width.
+  // multiple of every token-tile width. Several tokens: rows are widened once per block into a group of about
+  // 128 KiB (in L2), and each token tile runs over the whole group.
   constexpr int64_t token_block = 72;
   constexpr bool blocked = T == dtype::f8_e4m3;
+  const int64_t group = std::max<int64_t>(4, (int64_t{128} * 1024 / std::max<int64_t>(w.cols, 1)) / 4 * 4);
   thread_local std::vector<float> packed;
-  if (n_tok >= 4 && packed.size() < static_cast<size_t>(4 * w.cols)) packed.resize(static_cast<size_t>(4 * w.cols));
+  if (n_tok >= 4 && packed.size() < static_cast<size_t>(group * w.cols))
+    packed.resize(static_cast<size_t>(group * w.cols));
   for (int64_t t0 = 0; t0 < n_tok; t0 += token_block) {
     const int64_t nt = n_tok - t0 < token_block ? n_tok - t0 : token_block;
     const float* xb = x + t0 * xs;
     float* yb = y + t0 * ys;
-    int64_t r = r_begin;
     if (nt >= 4) {
-      for (; r + 4 <= r_end; r += 4) {
-        pack_rows<T>(w, r, 4, packed.data());
-        packed_tokens<blocked, 4>(w, r, packed.data(), xb, xs, nt, yb, ys);
-      }
-      for (; r < r_end; ++r) {
-        pack_rows<T>(w, r, 1, packed.data());
-        packed_tokens<blocked, 1>(w, r, packed.data(), xb, xs, nt, yb, ys);
+      for (int64_t r = r_begin; r < r_end; r += group) {
+        const int64_t nr = std::min(group, r_end - r);
+        pack_rows<T>(w, r, nr, packed.data());
+        packed_tokens<blocked>(w, r, nr, packed.data(), xb, xs, nt, yb, ys);
       }
     } else {
+      int64_t r = r_begin;
       for (; r + 4 <= r_end; r += 4) tile_tokens<T, 4>(w, r, xb, xs, nt, yb, ys);
       for (; r < r_end; ++r) tile_tokens<T, 1>(w, r, xb, xs, nt, yb, ys);
     }
