@@ -98,10 +98,42 @@ struct piece_cache {
 struct encode_scratch {
   std::vector<uint8_t> classes;
   std::vector<size_t> ends;
-  std::vector<int32_t> byte_ids;
+  std::vector<int32_t> start_ids;
   piece_cache cache;
 };
 thread_local encode_scratch t_scratch;
+
+// Writes to OUT the tokens that BPE of the piece P[0..N) starts from: each character's start from the table, or
+// else its bytes; returns how many (at most N). Pieces hold whole characters of valid UTF-8; should a sequence be
+// cut short anyway, its bytes are used.
+size_t start_tokens(const tokenizer::impl& t, const unsigned char* p, size_t n, int32_t* out) {
+  size_t m = 0;
+  for (size_t i = 0; i < n;) {
+    unsigned char b = p[i];
+    if (b < 0x80) {
+      out[m++] = t.byte_ids[b];
+      ++i;
+      continue;
+    }
+    if (b >= 0xC0 && b < 0xF0) {
+      size_t length = b < 0xE0 ? 2 : 3;
+      if (i + length <= n) {
+        uint32_t cp = length == 2 ? (uint32_t{b} & 0x1F) << 6 | (p[i + 1] & 0x3Fu)
+                                  : (uint32_t{b} & 0x0F) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu);
+        const bpe_char_starts::start& s = t.char_starts.of(cp);
+        if (s.first >= 0) {
+          out[m++] = s.first;
+          if (s.second >= 0) out[m++] = s.second;
+          i += length;
+          continue;
+        }
+      }
+    }
+    out[m++] = t.byte_ids[b];
+    ++i;
+  }
+  return m;
+}
 
 void encode_piece(const tokenizer::impl& t, const unsigned char* p, size_t n, std::vector<token_id>* out) {
   if (n == 1) {
@@ -116,9 +148,8 @@ void encode_piece(const tokenizer::impl& t, const unsigned char* p, size_t n, st
       return;
     }
     int32_t ids[kCacheMaxBytes];
-    for (size_t i = 0; i < n; ++i) ids[i] = t.byte_ids[p[i]];
     size_t before = out->size();
-    bpe_merge(t.merges, ids, n, out);
+    bpe_merge(t.merges, ids, start_tokens(t, p, n, ids), out);
     size_t count = out->size() - before;
     if (count <= kCacheMaxIds) {
       entry->owner = t.serial;
@@ -129,10 +160,9 @@ void encode_piece(const tokenizer::impl& t, const unsigned char* p, size_t n, st
     }
     return;
   }
-  std::vector<int32_t>& ids = t_scratch.byte_ids;
+  std::vector<int32_t>& ids = t_scratch.start_ids;
   ids.resize(n);
-  for (size_t i = 0; i < n; ++i) ids[i] = t.byte_ids[p[i]];
-  bpe_merge(t.merges, ids.data(), n, out);
+  bpe_merge(t.merges, ids.data(), start_tokens(t, p, n, ids.data()), out);
 }
 
 // Encodes valid UTF-8 TEXT with no added-token matching.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <string_view>
 
 namespace rampart::model {
 
@@ -36,6 +37,118 @@ bool bpe_merge_table::insert(int32_t left, int32_t right, uint32_t rank, int32_t
   slots_[i] = slot{key, rank, merged};
   ++count_;
   return true;
+}
+
+// Why a start is exact. Take a piece of valid UTF-8; let G be BPE from its bytes and H BPE from the table's starts.
+// For a character C given the start S_s, let S_0 (its bytes), S_1, ..., S_s be the states that BPE of C's bytes
+// alone passes through, rho_j the rank of the merge that turns S_(j-1) into S_j, and M the largest rho_j. C gets
+// the start S_s only if
+//   (a) for each j < s, the first token of S_j merges with no left neighbour, and its last token with no right
+//       neighbour, at a rank <= rho_(j+1);
+//   (b) the first and last tokens of S_s merge with no such neighbour at a rank <= M;
+//   (c) every pair inside S_s that merges has a rank > M.
+// A neighbour is any token that can stand next to a character boundary in valid UTF-8: on the right, one whose
+// first byte is not a continuation byte; on the left, one whose bytes do not end inside an unfinished sequence.
+// Claim: at every step of G, replacing each character that is still short of its start ("open") with its start
+// gives a state of H, and G's merge either lies inside an open character (H does nothing) or is H's next merge.
+// Induction: an open character at S_j still holds its pair of rank rho_(j+1), so G's lowest rank r is at most
+// that, and by (a) no pair across its edges ranks that low: open characters change only by their own merges, in
+// their own order. If G merges a pair outside open characters, both states hold that pair; the pairs only H has
+// lie at or inside starts of characters open in G and rank > M >= r by (b) and (c), so the lowest rank in H is r
+// too and its leftmost r-pair is G's. When G stops, no character is open (each would still hold a pair), so G's
+// result is H's.
+
+namespace {
+
+bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
+
+// Whether BYTES can end where a character ends in valid UTF-8 (false only when the last sequence is unfinished).
+bool can_end_character(std::string_view bytes) {
+  size_t trail = 0;
+  while (trail < bytes.size() && is_continuation(static_cast<unsigned char>(bytes[bytes.size() - 1 - trail]))) {
+    ++trail;
+  }
+  if (trail == bytes.size()) return true;
+  auto lead = static_cast<unsigned char>(bytes[bytes.size() - 1 - trail]);
+  size_t needed = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+  return trail >= needed;
+}
+
+}  // namespace
+
+void bpe_char_starts::build(const bpe_merge_table& merges, const int32_t byte_ids[256],
+                            const std::string& token_bytes, const std::vector<uint32_t>& offsets) {
+  const size_t tokens = offsets.empty() ? 0 : offsets.size() - 1;
+  auto bytes_of = [&](int32_t t) {
+    if (t < 0 || static_cast<size_t>(t) >= tokens) return std::string_view();
+    return std::string_view(token_bytes).substr(offsets[static_cast<size_t>(t)],
+                                                offsets[static_cast<size_t>(t) + 1] - offsets[static_cast<size_t>(t)]);
+  };
+  // The lowest rank at which a token merges with a right neighbour, and with a left neighbour (see above).
+  std::vector<uint32_t> lowest_right(tokens, bpe_merge_table::kNoRank), lowest_left(tokens, bpe_merge_table::kNoRank);
+  bool usable = true;  // every merge's tokens have known bytes
+  merges.for_each([&](int32_t left, int32_t right, uint32_t rank, int32_t) {
+    std::string_view l = bytes_of(left), r = bytes_of(right);
+    if (l.empty() || r.empty()) {
+      usable = false;
+      return;
+    }
+    if (!is_continuation(static_cast<unsigned char>(r[0]))) {
+      lowest_right[static_cast<size_t>(left)] = std::min(lowest_right[static_cast<size_t>(left)], rank);
+    }
+    if (can_end_character(l)) {
+      lowest_left[static_cast<size_t>(right)] = std::min(lowest_left[static_cast<size_t>(right)], rank);
+    }
+  });
+  starts_.assign(kEnd, start{});
+  singles_ = doubles_ = 0;
+  if (!usable) return;
+  auto edges_above = [&](const int32_t* sym, size_t n, uint32_t rank) {
+    return lowest_left[static_cast<size_t>(sym[0])] > rank && lowest_right[static_cast<size_t>(sym[n - 1])] > rank;
+  };
+  for (uint32_t cp = 0x80; cp < kEnd; ++cp) {
+    if (cp >= 0xD800 && cp < 0xE000) continue;
+    unsigned char b[3];
+    size_t n = 0;
+    if (cp < 0x800) {
+      b[n++] = static_cast<unsigned char>(0xC0 | (cp >> 6));
+    } else {
+      b[n++] = static_cast<unsigned char>(0xE0 | (cp >> 12));
+      b[n++] = static_cast<unsigned char>(0x80 | ((cp >> 6) & 0x3F));
+    }
+    b[n++] = static_cast<unsigned char>(0x80 | (cp & 0x3F));
+    int32_t sym[3];
+    for (size_t i = 0; i < n; ++i) sym[i] = byte_ids[b[i]];
+    if (std::any_of(sym, sym + n, [&](int32_t t) { return t < 0 || static_cast<size_t>(t) >= tokens; })) continue;
+    uint32_t highest = 0;  // M: the highest rank merged so far
+    bool merged_any = false;
+    for (;;) {
+      uint32_t lowest = bpe_merge_table::kNoRank;
+      size_t at = 0;
+      int32_t result = -1;
+      for (size_t i = 0; i + 1 < n; ++i) {
+        int32_t m;
+        uint32_t r = merges.find(sym[i], sym[i + 1], &m);
+        if (r < lowest) {
+          lowest = r;
+          at = i;
+          result = m;
+        }
+      }
+      // The state reached may be a start when (b) and (c) hold; a later one is preferred (fewer tokens).
+      if (merged_any && n <= 2 && edges_above(sym, n, highest) &&
+          (lowest == bpe_merge_table::kNoRank || lowest > highest)) {
+        starts_[cp] = start{sym[0], n == 2 ? sym[1] : -1};
+      }
+      if (lowest == bpe_merge_table::kNoRank || !edges_above(sym, n, lowest)) break;  // done, or (a) fails
+      highest = std::max(highest, lowest);
+      merged_any = true;
+      sym[at] = result;
+      std::copy(sym + at + 2, sym + n, sym + at + 1);
+      --n;
+    }
+    if (starts_[cp].first >= 0) ++(starts_[cp].second >= 0 ? doubles_ : singles_);
+  }
 }
 
 namespace {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace rampart::model {
@@ -30,6 +31,13 @@ class bpe_merge_table {
     }
   }
   size_t size() const { return count_; }
+  // Calls F(left, right, rank, merged) once per merge, in no particular order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const slot& s : slots_) {
+      if (s.key != kEmpty) f(static_cast<int32_t>(s.key >> 32), static_cast<int32_t>(s.key), s.rank, s.merged);
+    }
+  }
 
   static constexpr uint32_t kNoRank = 0xFFFFFFFFu;
 
@@ -49,6 +57,34 @@ class bpe_merge_table {
   size_t mask_ = 0;
   int shift_ = 64;
   size_t count_ = 0;
+};
+
+// Where a piece's BPE may start for each character of U+0080..U+FFFF (two or three UTF-8 bytes): the one or two
+// tokens of a state that merging the character's bytes alone passes through, chosen so that merging a whole piece
+// from these tokens gives exactly the result of merging it from its bytes (the conditions and their proof are in
+// tokenizer_bpe.cpp). Characters without such a state, four-byte ones included, start from their bytes.
+// Immutable after build, so lookups are safe from many threads.
+class bpe_char_starts {
+ public:
+  struct start {
+    int32_t first = -1;   // -1: start from the bytes
+    int32_t second = -1;  // -1: FIRST alone
+  };
+  bpe_char_starts() : starts_(kEnd) {}  // every character starts from its bytes
+  // Derives the table from MERGES. BYTE_IDS are the 256 single-byte tokens; token T's bytes are
+  // TOKEN_BYTES[OFFSETS[T], OFFSETS[T + 1]) for every T a merge uses or makes.
+  void build(const bpe_merge_table& merges, const int32_t byte_ids[256], const std::string& token_bytes,
+             const std::vector<uint32_t>& offsets);
+  const start& of(uint32_t code_point) const { return starts_[code_point]; }
+  // Characters given a start of one token, and of two.
+  size_t single_starts() const { return singles_; }
+  size_t double_starts() const { return doubles_; }
+
+  static constexpr uint32_t kEnd = 0x10000;  // of() takes code points 0x80 <= CP < kEnd, surrogates excepted
+
+ private:
+  std::vector<start> starts_;
+  size_t singles_ = 0, doubles_ = 0;
 };
 
 // Merges the byte tokens IDS[0..N) (one per byte of the piece) by lowest rank, leftmost first on equal ranks,

@@ -46,6 +46,7 @@ struct tokenizer::impl {
   std::vector<uint8_t> flags;          // kHasToken | kSpecial | kAdded, per id
   int32_t byte_ids[256] = {};          // the token of each single byte
   bpe_merge_table merges;
+  bpe_char_starts char_starts;         // where BPE starts for each 2- and 3-byte character
   // Added tokens with "normalized": false are matched first, then those with true in the stretches between, as
   // the reference does (with no normalizer the split only matters when two tokens overlap).
   added_token_matcher raw_added;

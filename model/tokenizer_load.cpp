@@ -285,6 +285,13 @@ bool load_tokenizer(std::string_view tokenizer_json, std::string_view config_jso
   }
 
   build_token_table(model.vocab, added, out);
+  // The starts are derived from the bytes in the token table, where an added token's content replaces a vocab
+  // entry with the same id; should a merge use such an id, every character keeps starting from its bytes.
+  bool merges_use_added = false;
+  out->merges.for_each([&](int32_t left, int32_t right, uint32_t, int32_t merged) {
+    for (int32_t id : {left, right, merged}) merges_use_added |= (out->flags[static_cast<size_t>(id)] & kAdded) != 0;
+  });
+  if (!merges_use_added) out->char_starts.build(out->merges, out->byte_ids, out->bytes, out->offsets);
   for (const auto& a : added) {
     (a.normalized ? out->normalized_added : out->raw_added).add(a.content, a.id);
     out->added_by_content.emplace_back(a.content, a.id);

@@ -2,7 +2,7 @@
 # (models/deepseek-v3-tokenizer, fetched by tools/setup.sh) print SKIPPED when they are missing.
 rampart_add_test(model_tokenizer_tests
                  SOURCES model/tokenizer_fixture_test.cpp model/tokenizer_spec_test.cpp
-                         model/tokenizer_pretokenizer_test.cpp model/tokenizer_bpe_test.cpp
+                         model/tokenizer_pretokenizer_test.cpp model/tokenizer_bpe_test.cpp model/tokenizer_chars_test.cpp
                          model/tokenizer_load_test.cpp model/detokenizer_test.cpp model/chat_template_test.cpp
                  LIBS rampart_model rampart_test_support TIMEOUT 300)
 
