@@ -2,9 +2,11 @@
 // stage directory, the loaded model, metrics and counters. Owned by run_server; outlives the actor system.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -12,6 +14,15 @@
 #include "config/server_config.hpp"
 #include "net/frontend.hpp"
 #include "net/metrics.hpp"
+
+namespace rampart::admission {
+class accounts;
+class deny_list;
+}  // namespace rampart::admission
+
+namespace rampart::config {
+struct policy;
+}  // namespace rampart::config
 
 namespace rampart::model {
 class tokenizer;
@@ -51,6 +62,19 @@ struct server_context {
   std::optional<loaded_model> model;
   int tokenizer_stages = 0;
   std::atomic<uint64_t> next_seq_id{1};
+  // Admission: the tenant database (null without [admission].accounts_db) and the policy at start.
+  std::shared_ptr<admission::accounts> accounts;
+  std::shared_ptr<const config::policy> initial_policy;
+  // Written by the gateway when the level or policy changes, read by the scheduler: the queue-delay target of
+  // each priority class in milliseconds (0: none).
+  std::array<std::atomic<int64_t>, 4> queue_delay_ms{};
+  // Written by the scheduler after each step, read by the gateway's admission decisions.
+  std::atomic<int64_t> load_running{0};
+  std::atomic<int64_t> load_waiting{0};
+  std::atomic<int64_t> recent_queue_ms{0};  // moving average of time to first token: the expected wait
+  std::atomic<int64_t> policy_max_prompt_tokens{INT64_MAX};  // the level's cap, checked after tokenization
+  // Called by the gateway with each new deny list (the ZAP gate reads it); may be empty.
+  std::function<void(std::shared_ptr<const admission::deny_list>)> on_deny_list;
   std::atomic<bool> draining{false};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

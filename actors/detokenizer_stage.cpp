@@ -40,6 +40,10 @@ void emit_token(server_context& ctx, stream& s, std::string_view text, size_t to
   const auto now = clock::now();
   if (r.token_events == 0) {
     r.first_token = now;
+    // A moving average of time to first token: the wait a new request can expect (admission's estimate).
+    const int64_t ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - r.received).count();
+    const int64_t old = ctx.recent_queue_ms.load();
+    ctx.recent_queue_ms = old == 0 ? ttft_ms : (old * 7 + ttft_ms) / 8;
     if (ctx.metrics) {
       ctx.metrics->time_to_first_token->Observe(std::chrono::duration<double>(now - r.received).count());
     }
@@ -108,6 +112,8 @@ void on_events(detokenizer_state& st, const step_events& ev) {
     auto& r = *f.request;
     if (f.info.reason == model::finish_reason::error) {
       send_error(ctx, r, net::error_code::internal, f.info.error);
+    } else if (f.info.reason == model::finish_reason::expired) {
+      send_shed(ctx, r, "queue_timeout", ctx.recent_queue_ms.load() + 100);
     } else {
       stream* s = open_stream(st, f.request);
       if (s->detok && !s->detok->stopped()) {

@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/admission_gate.hpp"
 #include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 
@@ -35,8 +36,10 @@ namespace {
 
 struct gateway_state {
   server_context* context = nullptr;
+  std::unique_ptr<admission_gate> gate;
   // Running requests by client and request id, to refuse duplicate ids and to find cancel targets.
   std::map<std::pair<std::string, std::string>, std::weak_ptr<request_state>> running;
+  std::unordered_map<uint64_t, std::pair<std::string, std::string>> key_of;  // seq id -> running's key
   size_t inserts_since_sweep = 0;
   size_t next_tokenizer = 0;
   static inline const char* name = "gateway";
@@ -93,8 +96,20 @@ void start_generate(self_ptr self, const inbound_message& in) {
   r->peer_address = in.peer_address;
   r->req = g;
   if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::request, in.peer_address);
+  auto verdict = st.gate->admit_generate(*r);
+  if (!verdict.admitted) {
+    if (verdict.is_error) {
+      ctx.counters.requests_errored++;
+      if (ctx.metrics) ctx.metrics->errored(net::to_string(verdict.code)).Increment();
+      return reject("error", net::error_body(g.request_id, verdict.code, verdict.reason));
+    }
+    ctx.counters.requests_shed++;
+    if (ctx.metrics) ctx.metrics->shed(verdict.reason).Increment();
+    return reject("shed", net::shed_body(g.request_id, verdict.reason, verdict.retry_after_ms));
+  }
   ctx.counters.requests_in_flight++;
   st.running[{in.peer, g.request_id}] = r;
+  st.key_of[r->seq_id] = {in.peer, g.request_id};
   if (++st.inserts_since_sweep >= 1024) sweep(st);
 
   const std::string tok_name = "tokenizer-" + std::to_string(st.next_tokenizer++ % ctx.tokenizer_stages);
@@ -166,10 +181,30 @@ void handle(self_ptr self, const inbound_message& in) {
       poke_scheduler(*ctx);
       break;
     }
-    case net::message_type::register_tenant:
-      ctx->frontend->post(in.peer, "error",
-                          net::error_body("", net::error_code::unavailable, "registration is not enabled"));
+    case net::message_type::register_tenant: {
+      if (!ctx->accounts) {
+        ctx->frontend->post(in.peer, "error",
+                            net::error_body("", net::error_code::unavailable,
+                                            "registration is not enabled (no accounts database)"));
+        break;
+      }
+      auto v = st.gate->admit_registration(in.peer_address);
+      if (!v.admitted) {
+        auto body = net::shed_body("", v.reason, v.retry_after_ms);
+        if (v.reason == "registration_closed") body["message"] = st.gate->shedder().level_policy().registration.message;
+        if (ctx->metrics) ctx->metrics->shed(v.reason).Increment();
+        ctx->frontend->post(in.peer, "shed", body);
+        break;
+      }
+      auto registrar = caf::actor_cast<registrar_actor>(ctx->directory.get("registrar"));
+      if (!registrar) {
+        ctx->frontend->post(in.peer, "error",
+                            net::error_body("", net::error_code::unavailable, "the registrar is restarting"));
+        break;
+      }
+      caf::anon_send(registrar, register_atom::value, in.peer, msg.registration.name);
       break;
+    }
   }
 }
 
@@ -195,9 +230,36 @@ void on_peer_gone(self_ptr self, const std::string& peer) {
 
 gateway_actor::behavior_type gateway(self_ptr self, server_context* context) {
   self->state.context = context;
+  self->state.gate = std::make_unique<admission_gate>(context, context->initial_policy);
+  if (context->on_deny_list) context->on_deny_list(self->state.gate->deny_snapshot());
+  self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
   return {
       [=](const inbound_message& in) { handle(self, in); },
       [=](peer_gone_atom, const std::string& peer) { on_peer_gone(self, peer); },
+      [=](finished_atom, uint64_t seq_id) {
+        auto& st = self->state;
+        st.gate->release(seq_id);
+        auto it = st.key_of.find(seq_id);
+        if (it != st.key_of.end()) {
+          auto r = st.running.find(it->second);
+          // The id may already name a newer request of the same client: erase only this one.
+          if (r != st.running.end()) {
+            auto live = r->second.lock();
+            if (!live || live->seq_id == seq_id) st.running.erase(r);
+          }
+          st.key_of.erase(it);
+        }
+      },
+      [=](const monitor_notice& n) { self->state.gate->on_monitor(n); },
+      [=](const std::shared_ptr<const config::policy>& p) {
+        self->state.gate->set_policy(p);
+        self->state.context->initial_policy = p;  // a restarted gateway starts from the policy in force
+        spdlog::info("policy: {} in force", p->source);
+      },
+      [=](tick_atom) {
+        self->state.gate->tick();
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+      },
   };
 }
 

@@ -12,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/request.hpp"
+#include "config/policy.hpp"
 #include "model/scheduler.hpp"
 #include "net/protocol.hpp"
 
@@ -46,7 +47,18 @@ struct step_events {
   std::vector<finish> finished;
 };
 
+// A monitor event the gateway acts on: the monitor's threat level, or the sources an alert names.
+struct monitor_notice {
+  int monitor_level = -1;            // 0..3 when the monitor's level changed, else -1
+  std::string detector;              // for alerts: the detector's name
+  std::string phase;                 // start, update, end
+  std::vector<std::string> sources;  // top source addresses or prefixes
+};
+
 using peer_gone_atom = caf::atom_constant<caf::atom("peergone")>;
+using finished_atom = caf::atom_constant<caf::atom("finished")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
 using tokenize_atom = caf::atom_constant<caf::atom("tokenize")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using poke_atom = caf::atom_constant<caf::atom("poke")>;
@@ -54,7 +66,11 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 // The gateway receives every client message first and answers or forwards it.
 using gateway_actor =
-    caf::typed_actor<caf::reacts_to<inbound_message>, caf::reacts_to<peer_gone_atom, std::string>>;
+    caf::typed_actor<caf::reacts_to<inbound_message>, caf::reacts_to<peer_gone_atom, std::string>,
+                     caf::reacts_to<finished_atom, uint64_t>,                      // a request ended
+                     caf::reacts_to<monitor_notice>,                               // from the monitor
+                     caf::reacts_to<std::shared_ptr<const config::policy>>,        // a reloaded policy
+                     caf::reacts_to<tick_atom>>;                                   // threat-level cool-down
 
 // Tokenizer stage: chat template + BPE.
 using tokenizer_actor = caf::typed_actor<caf::replies_to<tokenize_atom, request_ptr>::with<tokenized>>;
@@ -65,6 +81,10 @@ using scheduler_actor = caf::typed_actor<caf::reacts_to<request_ptr>,   // enque
                                          caf::reacts_to<step_atom>,     // run the next engine step
                                          caf::replies_to<stats_atom>::with<std::string>>;  // JSON figures
 
+// Registrar stage: creates tenants (a database write) off the gateway's path. Arguments: the client's routing
+// id and the requested tenant name.
+using registrar_actor = caf::typed_actor<caf::reacts_to<register_atom, std::string, std::string>>;
+
 // Detokenizer stage: ids to UTF-8 text deltas and terminal events, per request.
 using detokenizer_actor = caf::typed_actor<caf::reacts_to<step_events>>;
 
@@ -74,3 +94,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::inbound_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::request_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::tokenized)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::step_events)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rampart::actors::monitor_notice)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const rampart::config::policy>)

@@ -71,6 +71,7 @@ class monitor_service::fanout : public monitor::event_sink {
     }
     if (owner_->publisher_) owner_->publisher_->publish(topic, json);
     if (owner_->eve_) owner_->eve_->write(e);
+    if (owner_->listener_) owner_->listener_(e);
   }
 
  private:

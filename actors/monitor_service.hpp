@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +47,10 @@ class monitor_service {
   // Reopens eve.json (log rotation, on SIGHUP).
   void reopen_logs();
 
+  // Called on the capture thread for every event after the built-in outputs (the server hands threat levels
+  // and alert sources to the load-shedding policy here). Set before start().
+  void set_listener(std::function<void(const monitor::event&)> listener) { listener_ = std::move(listener); }
+
   monitor::threat_level level() const;
   bool live() const { return live_; }
   std::string alerts_endpoint() const;
@@ -61,6 +66,7 @@ class monitor_service {
   std::unique_ptr<net::alert_publisher> publisher_;
   std::unique_ptr<monitor::eve_file_sink> eve_;
   std::unique_ptr<fanout> sink_;
+  std::function<void(const monitor::event&)> listener_;
   std::thread ticker_;
   std::atomic<bool> stop_{false};
   bool live_ = false;

@@ -4,6 +4,9 @@
 #include <prometheus/histogram.h>
 
 #include "actors/context.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/all.hpp>
 
 namespace rampart::actors {
 
@@ -25,6 +28,10 @@ bool send_terminal(server_context& ctx, request_state& r, std::string_view type,
   }
   ctx.counters.requests_in_flight--;
   if (!r.peer_gone) ctx.frontend->post(r.peer, type, body);
+  // The gateway gives back the request's admission ticket and forgets its id.
+  if (auto gw = caf::actor_cast<gateway_actor>(ctx.directory.get("gateway"))) {
+    caf::anon_send(gw, finished_atom::value, r.seq_id);
+  }
   return true;
 }
 

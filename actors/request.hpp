@@ -34,6 +34,8 @@ struct request_state {
   clock::time_point last_token{};
   int64_t token_events = 0;
 
+  int64_t tenant_id = 0;  // 0: anonymous
+
   std::atomic<bool> cancel_requested{false};
   std::atomic<bool> peer_gone{false};
   clock::time_point peer_gone_at{};

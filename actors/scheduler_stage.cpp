@@ -55,6 +55,7 @@ void enqueue(self_ptr self, const request_ptr& r) {
   sr.client = r->peer;
   sr.prompt = r->prompt;
   sr.max_tokens = r->req.max_tokens;
+  sr.arrival_ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->received.time_since_epoch()).count();
   if (!r->req.ignore_eos) sr.eos_ids = ctx.model->eos_ids;
   const auto& p = r->req.params;
   sr.sampling.temperature = static_cast<float>(p.temperature);
@@ -95,7 +96,14 @@ void run_step(self_ptr self) {
   st.step_pending = false;
   apply_cancellations(st);
   model::step_report report;
+  // Requests that waited past their class's queue-delay target are shed (queue_timeout) before the step.
+  std::vector<int64_t> deadlines;
+  for (const auto& d : ctx.queue_delay_ms) deadlines.push_back(d.load());
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             request_state::clock::now().time_since_epoch()).count();
+  auto expired = st.sched->expire_waiting(now_ms, deadlines);
   st.sched->step(&report);
+  for (auto& e : expired) report.finished.push_back(std::move(e));
   step_events ev;
   ev.tokens.reserve(report.tokens.size());
   for (const auto& t : report.tokens) {
@@ -119,6 +127,11 @@ void run_step(self_ptr self) {
     }
     ev.finished.push_back({r, std::move(f)});
     st.requests.erase(it);
+  }
+  {
+    auto s = st.sched->stats();
+    ctx.load_running = s.running;
+    ctx.load_waiting = s.waiting;
   }
   if (ctx.metrics) {
     ctx.metrics->generation_tokens->Increment(static_cast<double>(report.tokens.size()));

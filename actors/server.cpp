@@ -1,6 +1,7 @@
 #include "actors/server.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
@@ -13,10 +14,13 @@
 #include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
+#include "admission/accounts.hpp"
+#include "config/policy.hpp"
 #include "model/chat_template.hpp"
 #include "model/checkpoint.hpp"
 #include "model/engine.hpp"
 #include "model/tokenizer.hpp"
+#include "net/zap_handler.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -138,6 +142,42 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
   return true;
 }
 
+// Loads the policy file named in the configuration (or the embedded default). False with *error.
+bool load_policy_file(const config::server_config& cfg, std::shared_ptr<const config::policy>* out,
+                      config::config_error* err) {
+  auto p = std::make_shared<config::policy>();
+  if (cfg.admission.policy_file.empty()) {
+    *p = config::default_policy();
+  } else if (!config::load_policy(cfg.admission.policy_file, p.get(), err)) {
+    return false;
+  }
+  *out = std::move(p);
+  return true;
+}
+
+// Reloads the policy; a bad file keeps the policy in force and says why in the log and on the alert stream.
+void reload_policy(server_context* context) {
+  std::shared_ptr<const config::policy> fresh;
+  config::config_error err;
+  if (!load_policy_file(context->config, &fresh, &err)) {
+    spdlog::error("policy not reloaded, the old one stays: {}", err.to_string());
+    if (context->monitor) {
+      context->monitor->publish_notice("policy", {{"event_type", "policy"},
+                                                  {"policy", {{"action", "reload_refused"},
+                                                              {"error", err.to_string()}}}});
+    }
+    return;
+  }
+  if (auto gw = caf::actor_cast<gateway_actor>(context->directory.get("gateway"))) caf::anon_send(gw, fresh);
+  spdlog::info("policy reloaded from {}", fresh->source);
+}
+
+int64_t file_mtime_ns(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
 void reload(const server_options& options, server_context* context) {
   if (options.config_path.empty()) {
     spdlog::info("SIGHUP: running on the embedded default configuration; nothing to reload");
@@ -184,6 +224,23 @@ int run_server(const server_options& options) {
   } else {
     spdlog::warn("no model configured ([model].path): generate requests are answered with `unavailable`");
   }
+  {
+    config::config_error perr;
+    if (!load_policy_file(cfg, &context->initial_policy, &perr)) {
+      spdlog::critical("{}", perr.to_string());
+      return 2;
+    }
+    spdlog::info("policy: {}{}", context->initial_policy->source, context->initial_policy->dry_run ? " (dry run)" : "");
+  }
+  if (!cfg.admission.accounts_db.empty()) {
+    std::string error;
+    std::shared_ptr<admission::accounts> accounts = admission::accounts::open(cfg.admission.accounts_db, &error);
+    if (!accounts) {
+      spdlog::critical("cannot open the accounts database: {}", error);
+      return 1;
+    }
+    context->accounts = std::move(accounts);
+  }
   net::server_metrics metrics;
   context->metrics = &metrics;
   if (cfg.metrics.enabled) {
@@ -212,14 +269,30 @@ int run_server(const server_options& options) {
   caf::actor_system system{caf_cfg};
 
   gateway_bridge bridge(context.get());
-  net::frontend frontend(frontend_options_from(cfg.frontend), &bridge);
+  auto fopts = frontend_options_from(cfg.frontend);
+  fopts.zap_domain = "rampart";  // every connection passes the ZAP gate (deny-listed sources are refused)
+  net::frontend frontend(fopts, &bridge);
   context->frontend = &frontend;
+  net::zap_handler zap(frontend.zmq_context());
+  {
+    std::string error;
+    if (!zap.start(&error)) {
+      spdlog::critical("{}", error);
+      return 1;
+    }
+  }
+  context->on_deny_list = [&zap](std::shared_ptr<const admission::deny_list> list) { zap.set_deny_list(list); };
 
   std::vector<stage_spec> stages;
   server_context* ctx = context.get();
   stages.push_back({"gateway", [ctx](caf::actor_system& sys) {
                       return caf::actor_cast<caf::actor>(spawn_gateway(sys, ctx));
                     }});
+  if (context->accounts) {
+    stages.push_back({"registrar", [ctx](caf::actor_system& sys) {
+                        return caf::actor_cast<caf::actor>(spawn_registrar_stage(sys, ctx));
+                      }});
+  }
   if (context->model) {
     context->tokenizer_stages = 2;
     for (int i = 0; i < context->tokenizer_stages; ++i) {
@@ -235,6 +308,22 @@ int run_server(const server_options& options) {
                       }});
   }
   auto supervisor = spawn_supervisor(system, std::move(stages), &context->directory);
+  if (monitor) {
+    // Threat levels and the sources alerts name go to the gateway, which applies the policy.
+    monitor->set_listener([ctx](const monitor::event& e) {
+      monitor_notice n;
+      if (e.type == monitor::event_type::threat_level) {
+        n.monitor_level = static_cast<int>(e.threat.to);
+      } else if (e.type == monitor::event_type::alert) {
+        n.detector = monitor::detector_name(e.alert.detector);
+        n.phase = monitor::alert_phase_name(e.alert.phase);
+        for (const auto& t : e.alert.top_sources) n.sources.push_back(t.key);
+      } else {
+        return;
+      }
+      if (auto gw = caf::actor_cast<gateway_actor>(ctx->directory.get("gateway"))) caf::anon_send(gw, std::move(n));
+    });
+  }
 
   std::string error;
   if (!frontend.start(&error)) {
@@ -248,11 +337,25 @@ int run_server(const server_options& options) {
                monitor && !monitor->alerts_endpoint().empty() ? monitor->alerts_endpoint() : std::string("off"),
                cfg.source);
 
+  int64_t policy_mtime = file_mtime_ns(cfg.admission.policy_file);
+  const int64_t poll_ms = cfg.admission.policy_poll_ms > 0 ? cfg.admission.policy_poll_ms : 1000;
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    timespec wait{poll_ms / 1000, (poll_ms % 1000) * 1000000};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig < 0) {  // timeout: has the policy file changed?
+      if (cfg.admission.policy_poll_ms > 0) {
+        const int64_t m = file_mtime_ns(cfg.admission.policy_file);
+        if (m != policy_mtime) {
+          policy_mtime = m;
+          reload_policy(context.get());
+        }
+      }
+      continue;
+    }
     if (sig == SIGHUP) {
       reload(options, context.get());
+      reload_policy(context.get());
+      policy_mtime = file_mtime_ns(cfg.admission.policy_file);
       if (monitor) monitor->reopen_logs();
       continue;
     }
@@ -273,6 +376,7 @@ int run_server(const server_options& options) {
   caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();  // stage destructors send the terminal events of what was still running
   frontend.stop();
+  zap.stop();
   if (monitor) monitor->stop();
   spdlog::info("rampartd stopped cleanly");
   spdlog::default_logger()->flush();

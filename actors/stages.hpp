@@ -14,6 +14,9 @@ tokenizer_actor spawn_tokenizer_stage(caf::actor_system& system, server_context*
 // Owns the engine (on its own thread: an engine step blocks for milliseconds) and runs continuous batching.
 scheduler_actor spawn_scheduler_stage(caf::actor_system& system, server_context* context);
 
+// Creates tenants for admitted `register` requests and answers `registered` (or an error).
+registrar_actor spawn_registrar_stage(caf::actor_system& system, server_context* context);
+
 // Turns generated ids into text deltas and terminal events.
 detokenizer_actor spawn_detokenizer_stage(caf::actor_system& system, server_context* context);
 

@@ -48,10 +48,11 @@ tokenized tokenize(server_context* ctx, const request_ptr& r) {
     out.message = "the prompt is empty after tokenization";
     return out;
   }
-  if (static_cast<int64_t>(r->prompt.size()) > ctx->config.frontend.max_prompt_tokens) {
+  const int64_t limit = std::min(ctx->config.frontend.max_prompt_tokens, ctx->policy_max_prompt_tokens.load());
+  if (static_cast<int64_t>(r->prompt.size()) > limit) {
     out.code = net::error_code::prompt_too_long;
     out.message = "the prompt has " + std::to_string(r->prompt.size()) + " tokens; the limit is " +
-                  std::to_string(ctx->config.frontend.max_prompt_tokens);
+                  std::to_string(limit);
     return out;
   }
   out.ok = true;

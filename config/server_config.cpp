@@ -93,6 +93,7 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   const toml::table* actors = top.table("actors");
   const toml::table* log = top.table("log");
   const toml::table* alerts = top.table("alerts");
+  const toml::table* admission = top.table("admission");
   const toml::table* monitor = top.table("monitor");
   auto fail = [&](const toml_section& s) {
     *err = *s.error();
@@ -136,6 +137,15 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   if (!s_alerts.finish()) return fail(s_alerts);
   if (monitor && !parse_monitor_config(*monitor, file, &c.monitor, err)) return false;
   c.monitor.eve_log = resolve(base_dir, c.monitor.eve_log);
+
+  toml_section s_adm(admission, file, "admission");
+  s_adm.get("policy_file", &c.admission.policy_file);
+  s_adm.get("accounts_db", &c.admission.accounts_db);
+  s_adm.get("registration_class", &c.admission.registration_class);
+  s_adm.get("policy_poll_ms", &c.admission.policy_poll_ms, 0, 3600000);
+  if (!s_adm.finish()) return fail(s_adm);
+  c.admission.policy_file = resolve(base_dir, c.admission.policy_file);
+  c.admission.accounts_db = resolve(base_dir, c.admission.accounts_db);
 
   toml_section s_log(log, file, "log");
   s_log.get_choice("level", &c.log.level, {"trace", "debug", "info", "warn", "error", "critical", "off"});

@@ -62,6 +62,13 @@ struct alerts_config {
   std::string publish = "tcp://127.0.0.1:5556";  // ZeroMQ PUB socket for operators; "" = none
 };
 
+struct admission_config {
+  std::string policy_file;  // load-shedding policy (docs/policy.md); empty: the embedded config/policy.toml
+  std::string accounts_db;  // SQLite tenant database; empty: no accounts (every request is anonymous)
+  std::string registration_class = "trial";  // class of tenants created through `register`
+  int64_t policy_poll_ms = 1000;  // how often the policy file's modification time is checked (0: only SIGHUP)
+};
+
 struct log_config {
   std::string level = "info";   // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
@@ -77,6 +84,7 @@ struct server_config {
   metrics_config metrics;
   actors_config actors;
   alerts_config alerts;
+  admission_config admission;
   monitor::monitor_config monitor;  // [monitor]: capture, windows, detectors (config/monitor_config.hpp)
   log_config log;
 };

@@ -26,6 +26,8 @@ struct frontend::impl {
   std::deque<outgoing> outbox;
   int wake_fd = -1;
   std::string bound;
+  std::atomic<int> handshake_ivl_wanted{-1};
+  int handshake_ivl_applied = -1;
 
   void run();
   void drain_outbox();
@@ -108,6 +110,12 @@ void frontend::stop() {
 }
 
 std::string frontend::bound_endpoint() const { return impl_->bound; }
+
+void frontend::set_handshake_ivl(int ms) {
+  impl_->handshake_ivl_wanted = ms;
+  uint64_t one = 1;
+  if (impl_->wake_fd >= 0) (void)!write(impl_->wake_fd, &one, sizeof one);
+}
 
 void frontend::post(const std::string& peer, std::string_view type, const nlohmann::json& body) {
   auto& m = *impl_;
@@ -230,6 +238,11 @@ void frontend::impl::run() {
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t v;
       (void)!read(wake_fd, &v, sizeof v);
+    }
+    const int ivl = handshake_ivl_wanted.load();
+    if (ivl >= 0 && ivl != handshake_ivl_applied) {
+      router->set(zmq::sockopt::handshake_ivl, ivl);
+      handshake_ivl_applied = ivl;
     }
     drain_outbox();
     if (items[0].revents & ZMQ_POLLIN) handle_incoming();

@@ -76,6 +76,9 @@ class frontend {
   // Queues an event for PEER. Thread-safe, never blocks on the network.
   void post(const std::string& peer, std::string_view type, const nlohmann::json& body);
 
+  // Sets ZMQ_HANDSHAKE_IVL for connections accepted from now on (applied by the I/O thread). Thread-safe.
+  void set_handshake_ivl(int ms);
+
   // The endpoint actually bound (resolves port 0 / wildcards).
   std::string bound_endpoint() const;
   const frontend_counters& counters() const { return counters_; }

@@ -15,6 +15,7 @@ const char* to_string(error_code code) {
     case error_code::prompt_too_long: return "prompt_too_long";
     case error_code::duplicate_request_id: return "duplicate_request_id";
     case error_code::unknown_request: return "unknown_request";
+    case error_code::unauthorized: return "unauthorized";
     case error_code::unavailable: return "unavailable";
     case error_code::internal: return "internal";
   }

@@ -26,6 +26,7 @@ enum class error_code {
   prompt_too_long,       // prompt exceeds max_prompt_tokens
   duplicate_request_id,  // a request with this id from this client is still running
   unknown_request,       // cancel for a request id that is not running
+  unauthorized,          // the api_key is malformed, unknown, wrong or revoked
   unavailable,           // no model loaded, or a stage is down
   internal,              // a stage failed while serving the request
 };

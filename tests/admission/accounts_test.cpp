@@ -139,7 +139,7 @@ TEST_CASE("keys are stored as salted SHA-256 hashes and never in the database fi
   CHECK(sha256(rb.salt + key_a.substr(20)) != ra.hash);
 }
 
-TEST_CASE("a revoked tenant's key stops working; revocation time is kept", "[accounts]") {
+TEST_CASE("a revoked tenant's key stops working and the revocation time is kept", "[accounts]") {
   auto path = fresh_db();
   auto db = open_db(path);
   std::string error;

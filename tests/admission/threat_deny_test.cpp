@@ -9,7 +9,7 @@ using namespace rampart::admission;
 using rampart::config::threat_level;
 using cause = level_change::cause;
 
-TEST_CASE("a higher monitor level takes effect at once; lowering waits for the cool-down", "[threat]") {
+TEST_CASE("a higher monitor level takes effect at once and lowering waits for the cool-down", "[threat]") {
   threat_state s(10000, 30000, 0);
   CHECK(s.level() == threat_level::green);
   auto c = s.observe(threat_level::orange, 1000);
@@ -112,7 +112,7 @@ TEST_CASE("deny list: addresses, prefixes and their expiry", "[deny]") {
   CHECK(d.size() == 0);
 }
 
-TEST_CASE("deny list: a repeated entry keeps the later expiry; an IPv4 /0 covers only IPv4", "[deny]") {
+TEST_CASE("deny list: a repeated entry keeps the later expiry and an IPv4 /0 covers only IPv4", "[deny]") {
   deny_list d;
   std::string error;
   REQUIRE(d.add("192.0.2.1", 5000, &error));

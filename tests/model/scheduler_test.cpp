@@ -232,7 +232,7 @@ TEST_CASE("an EOS token ends a sequence with reason stop", "[scheduler]") {
   CHECK(log.tokens[1].size() == static_cast<size_t>(first + 1));
 }
 
-TEST_CASE("requests that wait past their class's deadline expire; admitted ones never do", "[scheduler]") {
+TEST_CASE("requests that wait past their class's deadline expire and admitted ones never do", "[scheduler]") {
   auto e = make_engine(64);  // 4 blocks: one 40-token sequence at a time
   batch_scheduler s(e.get(), {});
   std::string err;

@@ -1,0 +1,206 @@
+#include "actors/admission_gate.hpp"
+
+#include <prometheus/counter.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/monitor_service.hpp"
+#include "admission/accounts.hpp"
+
+namespace rampart::actors {
+namespace {
+
+// Detectors whose top sources are the addresses that really sent the traffic (a completed TCP handshake or
+// an application message), so deny-listing them hits the attacker and not a spoofed bystander.
+bool sources_are_real(const std::string& detector) {
+  return detector == "heavy_hitter" || detector == "conn_flood" || detector == "handshake_stall" ||
+         detector == "registration_flood" || detector == "auth_failure_spike" || detector == "request_flood";
+}
+
+config::priority to_policy_priority(net::priority_class p) { return static_cast<config::priority>(p); }
+net::priority_class to_wire_priority(config::priority p) { return static_cast<net::priority_class>(p); }
+
+int64_t estimate_prompt_tokens(const net::generate_request& g) {
+  // Before tokenization only an estimate exists; about 4 bytes per token for text. The exact count is checked
+  // against the level's cap after tokenization.
+  switch (g.kind) {
+    case net::input_kind::ids: return static_cast<int64_t>(g.ids.size());
+    case net::input_kind::text: return static_cast<int64_t>(g.text.size() / 4 + 1);
+    case net::input_kind::chat: return static_cast<int64_t>(g.messages.dump().size() / 4 + 1);
+  }
+  return 1;
+}
+
+}  // namespace
+
+admission_gate::admission_gate(server_context* ctx, std::shared_ptr<const config::policy> policy)
+    : ctx_(ctx),
+      policy_(policy),
+      shedder_(policy),
+      threat_(policy->hold_ms, policy->cool_down_ms, admission::monotonic_ms()),
+      deny_(std::make_shared<admission::deny_list>()) {
+  if (policy->override_level) apply_level(threat_.set_override(policy->override_level, admission::monotonic_ms()));
+  publish_level_settings();
+}
+
+bool admission_gate::denied(const std::string& address, int64_t now) const {
+  return !address.empty() && deny_->denied(address, now);
+}
+
+admission_gate::verdict admission_gate::admit_generate(request_state& r) {
+  const int64_t now = admission::monotonic_ms();
+  admission::shedder::request q;
+  admission::parse_ip(r.peer_address, &q.source);
+  q.source_denied = denied(r.peer_address, now);
+  q.asked = to_policy_priority(r.req.priority);
+  q.prompt_tokens = estimate_prompt_tokens(r.req);
+  q.max_tokens = r.req.max_tokens;
+  if (r.req.api_key.empty()) return decide(r, q, now);
+  admission::tenant t;
+  auto result = ctx_->accounts ? ctx_->accounts->authenticate(r.req.api_key, &t) : admission::auth_result::unknown_key;
+  if (result != admission::auth_result::ok) {
+    if (ctx_->monitor) ctx_->monitor->signal(monitor::app_signal::auth_failure, r.peer_address);
+    verdict v;
+    v.is_error = true;
+    v.code = net::error_code::unauthorized;
+    v.reason = std::string("api_key refused: ") + admission::auth_result_name(result);
+    return v;
+  }
+  q.tenant_id = t.id;
+  q.tenant_class = t.tenant_class;  // T outlives the decision below
+  r.tenant_id = t.id;
+  return decide(r, q, now);
+}
+
+admission_gate::verdict admission_gate::decide(request_state& r, const admission::shedder::request& q,
+                                               int64_t now) {
+  admission::load_snapshot load;
+  load.running = ctx_->load_running.load();
+  load.waiting = ctx_->load_waiting.load();
+  load.capacity = ctx_->config.engine.max_batch_sequences + ctx_->config.frontend.max_queued_requests;
+  load.expected_wait_ms = load.waiting > 0 ? ctx_->recent_queue_ms.load() : 0;
+  admission::stream_ticket ticket;
+  auto d = shedder_.admit(q, load, now, &ticket);
+  verdict v;
+  if (!d.admitted) {
+    v.reason = admission::shed_reason_name(d.reason);
+    v.retry_after_ms = d.retry_after_ms;
+    return v;
+  }
+  if (d.would_shed) {
+    spdlog::info("dry run: request {} would be shed ({})", r.req.request_id, admission::shed_reason_name(d.reason));
+  }
+  r.req.priority = to_wire_priority(d.effective);
+  tickets_[r.seq_id] = ticket;
+  v.admitted = true;
+  return v;
+}
+
+void admission_gate::release(uint64_t seq_id) {
+  auto it = tickets_.find(seq_id);
+  if (it == tickets_.end()) return;
+  shedder_.release(&it->second);
+  tickets_.erase(it);
+}
+
+admission_gate::verdict admission_gate::admit_registration(const std::string& address) {
+  const int64_t now = admission::monotonic_ms();
+  if (ctx_->monitor) ctx_->monitor->signal(monitor::app_signal::registration, address);
+  auto d = shedder_.admit_registration(denied(address, now), now);
+  verdict v;
+  if (d.admitted) {
+    v.admitted = true;
+    return v;
+  }
+  v.reason = admission::shed_reason_name(d.reason);
+  v.retry_after_ms = d.retry_after_ms;
+  return v;
+}
+
+void admission_gate::set_policy(std::shared_ptr<const config::policy> policy) {
+  policy_ = policy;
+  shedder_.set_policy(policy);
+  threat_.set_timing(policy->hold_ms, policy->cool_down_ms);
+  const int64_t now = admission::monotonic_ms();
+  if (policy->override_level != threat_.override_level()) apply_level(threat_.set_override(policy->override_level, now));
+  publish_level_settings();
+}
+
+void admission_gate::on_monitor(const monitor_notice& n) {
+  const int64_t now = admission::monotonic_ms();
+  if (n.monitor_level >= 0 && n.monitor_level <= 3) {
+    apply_level(threat_.observe(static_cast<config::threat_level>(n.monitor_level), now));
+  }
+  if (!n.detector.empty() && sources_are_real(n.detector)) {
+    if (n.phase == "end") {
+      alert_sources_.erase(n.detector);
+    } else {
+      alert_sources_[n.detector] = n.sources;
+      if (shedder_.level_policy().deny_heavy_hitters) deny_sources(n.sources, n.detector.c_str());
+    }
+  }
+}
+
+void admission_gate::tick() {
+  const int64_t now = admission::monotonic_ms();
+  apply_level(threat_.tick(now));
+  if (deny_->size() > 0) {
+    auto copy = std::make_shared<admission::deny_list>(*deny_);
+    if (copy->expire(now) > 0) deny_ = copy;
+  }
+}
+
+void admission_gate::apply_level(const std::optional<admission::level_change>& change) {
+  if (!change) return;
+  shedder_.set_level(change->to);
+  spdlog::warn("policy: threat level in force {} -> {} ({})", monitor::threat_level_name(change->from),
+               monitor::threat_level_name(change->to), admission::cause_name(change->why));
+  publish_level_settings();
+  if (shedder_.level_policy().deny_heavy_hitters) {
+    for (const auto& [detector, sources] : alert_sources_) deny_sources(sources, detector.c_str());
+  }
+}
+
+void admission_gate::publish_level_settings() {
+  const auto& lp = shedder_.level_policy();
+  for (size_t i = 0; i < ctx_->queue_delay_ms.size(); ++i) ctx_->queue_delay_ms[i] = lp.queue_delay_ms[i];
+  ctx_->policy_max_prompt_tokens = lp.max_prompt_tokens;
+  if (ctx_->frontend) ctx_->frontend->set_handshake_ivl(static_cast<int>(lp.handshake_ivl_ms));
+  if (ctx_->monitor) {
+    ctx_->monitor->publish_notice(
+        "policy", {{"event_type", "policy"},
+                   {"policy",
+                    {{"level", monitor::threat_level_name(shedder_.level())},
+                     {"registration", config::registration_mode_name(lp.registration.mode)},
+                     {"anonymous_admitted", lp.anonymous_admitted},
+                     {"anonymous_share", lp.anonymous_share},
+                     {"deny_heavy_hitters", lp.deny_heavy_hitters},
+                     {"handshake_ivl_ms", lp.handshake_ivl_ms},
+                     {"dry_run", policy_->dry_run},
+                     {"source", policy_->source}}}});
+  }
+}
+
+void admission_gate::deny_sources(const std::vector<std::string>& sources, const char* why) {
+  const int64_t now = admission::monotonic_ms();
+  const int64_t until = now + shedder_.level_policy().deny_ttl_ms;
+  auto copy = std::make_shared<admission::deny_list>(*deny_);
+  std::vector<std::string> added;
+  for (const auto& s : sources) {
+    if (copy->denied(s, now)) continue;
+    std::string error;
+    if (copy->add(s, until, &error)) added.push_back(s);
+  }
+  if (added.empty()) return;
+  deny_ = copy;
+  std::string list;
+  for (const auto& a : added) list += (list.empty() ? "" : ", ") + a;
+  spdlog::warn("policy: deny-listed {} for {} ms ({})", list, shedder_.level_policy().deny_ttl_ms, why);
+  if (ctx_->on_deny_list) ctx_->on_deny_list(deny_);
+  if (ctx_->monitor) {
+    ctx_->monitor->publish_notice("policy", {{"event_type", "policy"},
+                                             {"policy", {{"action", "deny"}, {"sources", added}, {"detector", why},
+                                                         {"ttl_ms", shedder_.level_policy().deny_ttl_ms}}}});
+  }
+}
+
+}  // namespace rampart::actors

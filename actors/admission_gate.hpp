@@ -1,0 +1,65 @@
+// The policy in the request path: authentication, the shedder's decisions, the threat level in force, and the
+// deny list, owned by the gateway stage (one thread at a time). Refusals cost a hash lookup and a few
+// comparisons, so registrations and anonymous floods are turned away in front of the expensive path.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "actors/context.hpp"
+#include "actors/messages.hpp"
+#include "admission/deny_list.hpp"
+#include "admission/shedder.hpp"
+#include "admission/threat_state.hpp"
+
+namespace rampart::actors {
+
+class admission_gate {
+ public:
+  admission_gate(server_context* ctx, std::shared_ptr<const config::policy> policy);
+
+  struct verdict {
+    bool admitted = false;
+    // When refused: either an error (unauthorized) or a shed with reason and retry_after.
+    bool is_error = false;
+    net::error_code code = net::error_code::unauthorized;
+    std::string reason;  // error message or shed reason
+    int64_t retry_after_ms = 0;
+  };
+  // Authenticates and decides R (its request fields and peer address). When admitted, R's tenant and effective
+  // priority are set and a ticket is held until release(R.seq_id).
+  verdict admit_generate(request_state& r);
+  void release(uint64_t seq_id);
+
+  // A `register` from ADDRESS: admitted, or shed (registration_closed / rate_limited / denied_source).
+  verdict admit_registration(const std::string& address);
+
+  void set_policy(std::shared_ptr<const config::policy> policy);
+  void on_monitor(const monitor_notice& notice);
+  // Cool-down and deny-list expiry; call about once a second.
+  void tick();
+
+  const admission::shedder& shedder() const { return shedder_; }
+  config::threat_level level() const { return threat_.level(); }
+  std::shared_ptr<const admission::deny_list> deny_snapshot() const { return deny_; }
+
+ private:
+  verdict decide(request_state& r, const admission::shedder::request& q, int64_t now);
+  void apply_level(const std::optional<admission::level_change>& change);
+  void publish_level_settings();
+  void deny_sources(const std::vector<std::string>& sources, const char* why);
+  bool denied(const std::string& address, int64_t now) const;
+
+  server_context* ctx_;
+  std::shared_ptr<const config::policy> policy_;
+  admission::shedder shedder_;
+  admission::threat_state threat_;
+  std::shared_ptr<const admission::deny_list> deny_;
+  std::unordered_map<uint64_t, admission::stream_ticket> tickets_;
+  // Sources named by the active alerts of detectors whose sources are real (not spoofable floods).
+  std::unordered_map<std::string, std::vector<std::string>> alert_sources_;
+};
+
+}  // namespace rampart::actors

@@ -1,0 +1,157 @@
+// The load-shedding policy in the running server: registration, API keys, threat levels, policy reloads.
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "tests/integration/server_fixture.hpp"
+
+using namespace rampart;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::optional<net::client_event> next_event(net::client& c, std::chrono::milliseconds timeout = 10s) {
+  return c.receive(timeout);
+}
+
+// A terminal event (or a registration answer) for REQUEST_ID; empty id matches events without one.
+std::optional<net::client_event> answer(net::client& c, const std::string& request_id = "",
+                                        std::chrono::milliseconds timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ev = c.receive(200ms);
+    if (!ev) continue;
+    if (ev->type == "accepted" || ev->type == "token") continue;
+    if (ev->body.value("request_id", "") == request_id) return ev;
+  }
+  return std::nullopt;
+}
+
+std::string write_policy(const std::string& dir, const std::string& extra) {
+  std::string path = dir + "/policy.toml";
+  std::ofstream(path) << "[policy]\nhold_s = 0\ncool_down_s = 0\n" << extra;
+  return path;
+}
+
+struct admission_server {
+  std::string dir = test::make_temp_dir("rampart-adm");
+  std::string policy;
+  std::unique_ptr<test::model_server> server;
+  explicit admission_server(const std::string& policy_extra) {
+    policy = write_policy(dir, policy_extra);
+    server = std::make_unique<test::model_server>(
+        "", "[admission]\naccounts_db = \"" + dir + "/accounts.db\"\npolicy_file = \"" + policy +
+                "\"\npolicy_poll_ms = 200\n");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("register returns an API key once, the key authenticates and a wrong one is refused", "[admission]") {
+  admission_server s("");
+  net::client c;
+  REQUIRE(c.connect(s.server->endpoint, nullptr));
+  c.send("register", {{"name", "alice"}});
+  auto reg = next_event(c);
+  REQUIRE(reg);
+  REQUIRE(reg->type == "registered");
+  CHECK(reg->body["name"] == "alice");
+  CHECK(reg->body["class"] == "trial");
+  const std::string key = reg->body["api_key"];
+  CHECK(key.rfind("rk_", 0) == 0);
+  // The same name again is refused.
+  c.send("register", {{"name", "alice"}});
+  auto again = next_event(c);
+  REQUIRE(again);
+  CHECK(again->type == "error");
+  CHECK(again->body["code"] == "bad_parameter");
+
+  c.send("generate", {{"request_id", "k"}, {"text", "hi"}, {"max_tokens", 2}, {"api_key", key}});
+  auto ok = answer(c, "k");
+  REQUIRE(ok);
+  CHECK(ok->type == "done");
+  std::string wrong = key;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  c.send("generate", {{"request_id", "w"}, {"text", "hi"}, {"max_tokens", 2}, {"api_key", wrong}});
+  auto refused = answer(c, "w");
+  REQUIRE(refused);
+  CHECK(refused->type == "error");
+  CHECK(refused->body["code"] == "unauthorized");
+  // The key is in no log line.
+  CHECK(s.server->proc->log().find(key.substr(20)) == std::string::npos);
+}
+
+TEST_CASE("at red, registrations and anonymous requests are shed while registered keys are served",
+          "[admission]") {
+  admission_server s("");
+  net::client c;
+  REQUIRE(c.connect(s.server->endpoint, nullptr));
+  c.send("register", {{"name", "bob"}});
+  auto reg = next_event(c);
+  REQUIRE(reg);
+  REQUIRE(reg->type == "registered");
+  const std::string key = reg->body["api_key"];
+  // The operator overrides the level: the file changes, the server reloads it by itself.
+  std::this_thread::sleep_for(50ms);
+  write_policy(s.dir, "override = \"red\"\n[policy.levels.red]\nregistration = { mode = \"closed\", message = \"closed for now\" }\n"
+                      "anonymous = { admitted = false }\n"
+                      "[policy.levels.red.classes.trial]\nrequests_per_s = 100\nrequests_burst = 100\nmax_streams = 8\n");
+  REQUIRE(s.server->proc->wait_ready(
+      [&] { return s.server->proc->log().find("threat level in force green -> red") != std::string::npos; }, 5s));
+  c.send("register", {{"name", "carol"}});
+  auto closed = next_event(c);
+  REQUIRE(closed);
+  CHECK(closed->type == "shed");
+  CHECK(closed->body["reason"] == "registration_closed");
+  CHECK(closed->body["message"] == "closed for now");
+  CHECK(closed->body["retry_after_ms"].get<int64_t>() > 0);
+  c.send("generate", {{"request_id", "anon"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto anon = answer(c, "anon");
+  REQUIRE(anon);
+  CHECK(anon->type == "shed");
+  CHECK(anon->body["reason"] == "anonymous_closed");
+  c.send("generate", {{"request_id", "reg"}, {"text", "hi"}, {"max_tokens", 2}, {"api_key", key}});
+  auto served = answer(c, "reg");
+  REQUIRE(served);
+  CHECK(served->type == "done");
+}
+
+TEST_CASE("an invalid policy file is refused, the old policy stays, and the alert stream says why",
+          "[admission]") {
+  admission_server s("");
+  zmq::context_t ctx{1};
+  zmq::socket_t sub{ctx, zmq::socket_type::sub};
+  sub.set(zmq::sockopt::subscribe, "policy");
+  sub.connect("tcp://127.0.0.1:" + std::to_string(s.server->alerts_port));
+  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(50ms);
+  write_policy(s.dir, "[policy.levels.green]\nregistration = { mode = \"sometimes\" }\n");
+  REQUIRE(s.server->proc->wait_ready(
+      [&] { return s.server->proc->log().find("policy not reloaded, the old one stays") != std::string::npos; }, 5s));
+  bool refused_event = false;
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!refused_event && std::chrono::steady_clock::now() < deadline) {
+    zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, 100ms);
+    if (!(item.revents & ZMQ_POLLIN)) continue;
+    zmq::message_t topic, body;
+    (void)sub.recv(topic);
+    (void)sub.recv(body);
+    auto e = json::parse(body.to_string_view(), nullptr, false);
+    if (e.is_object() && e["policy"].value("action", "") == "reload_refused") {
+      refused_event = true;
+      CHECK(e["policy"]["error"].get<std::string>().find("policy.toml:5:") != std::string::npos);
+    }
+  }
+  CHECK(refused_event);
+  // Still serving under the old policy: registration open.
+  net::client c;
+  REQUIRE(c.connect(s.server->endpoint, nullptr));
+  c.send("register", {{"name", "dave"}});
+  auto reg = next_event(c);
+  REQUIRE(reg);
+  CHECK(reg->type == "registered");
+}
