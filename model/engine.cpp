@@ -59,6 +59,7 @@ struct engine::impl {
   mla_attention attn;
   feed_forward ffn;
   bool prefix_cache;
+  int64_t max_step_tokens;
   std::unordered_map<uint64_t, sequence> seqs;
   int64_t prefix_hit_tokens = 0;
   uint64_t step_count = 0;
@@ -80,10 +81,13 @@ struct engine::impl {
         blocks(blocks_n, o.kv_block_tokens),
         attn(cfg, k, pool, blocks_n * o.kv_block_tokens),
         ffn(cfg, k, pool, *experts),
-        prefix_cache(o.prefix_cache) {}
+        prefix_cache(o.prefix_cache),
+        max_step_tokens(o.max_step_tokens) {}
 
   int64_t blocks_for(int64_t tokens) const { return (tokens + blocks.block_tokens() - 1) / blocks.block_tokens(); }
-  void forward(int64_t n, step_output* out);
+  // Runs the step's tokens [t0, t0 + n) (KV of earlier tokens already cached) and writes logits rows
+  // [row0, row0 + rows), which must belong to those tokens.
+  void forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, float* logits);
   void prefault();
 };
 
@@ -102,8 +106,8 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
     *err = ck->dir() + "/config.json: " + bad;
     return nullptr;
   }
-  if (options.kv_block_tokens < 1 || options.kv_cache_tokens < 0) {
-    *err = "engine: kv_block_tokens must be >= 1 and kv_cache_tokens >= 0";
+  if (options.kv_block_tokens < 1 || options.kv_cache_tokens < 0 || options.max_step_tokens < 1) {
+    *err = "engine: kv_block_tokens and max_step_tokens must be >= 1, kv_cache_tokens >= 0";
     return nullptr;
   }
   model_weights w;
@@ -160,6 +164,13 @@ int64_t engine::start(uint64_t seq, const int32_t* prompt, int64_t n, std::strin
 
 bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::string* err) {
   impl& p = *p_;
+  if (batch.empty()) {
+    out->vocab_size = p.cfg.vocab_size;
+    out->logits.clear();
+    out->first_row.clear();
+    out->n_rows.clear();
+    return true;
+  }
   const uint64_t stamp = ++p.step_count;
   const int64_t V = p.cfg.vocab_size;
   int64_t n = 0, need = 0;
@@ -212,7 +223,16 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   }
   out->logits.resize(static_cast<size_t>(rows * V));
   try {
-    p.forward(n, out);
+    // Long steps run as consecutive slices of at most max_step_tokens tokens, which bounds scratch memory; a
+    // slice sees the KV of the slices before it, and results do not depend on the slicing.
+    for (int64_t t0 = 0, r0 = 0; t0 < n;) {
+      const int64_t len = std::min<int64_t>(n - t0, p.max_step_tokens);
+      int64_t r1 = r0;
+      while (r1 < rows && p.logit_rows[r1] < t0 + len) ++r1;
+      p.forward(t0, len, r0, r1 - r0, out->logits.data());
+      t0 += len;
+      r0 = r1;
+    }
   } catch (const expert_shard_failure& e) {
     // Lengths did not advance, so KV rows written for this step are dead; return the blocks it took.
     for (const seq_input& in : batch) {
@@ -241,18 +261,19 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   return true;
 }
 
-void engine::impl::forward(int64_t n, step_output* out) {
+void engine::impl::forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, float* logits) {
   const int64_t D = cfg.hidden_size, V = cfg.vocab_size;
   const double eps = cfg.rms_norm_eps;
+  const token_slot* sl = slots.data() + t0;
   grow(x, static_cast<size_t>(n * D));
   grow(xn, static_cast<size_t>(n * D));
   grow(tmp, static_cast<size_t>(n * D));
-  for (int64_t t = 0; t < n; ++t) k.load_row(w.embed, tokens[t], &x[t * D]);
-  attn.prepare(slots.data(), n);
+  for (int64_t t = 0; t < n; ++t) k.load_row(w.embed, tokens[t0 + t], &x[t * D]);
+  attn.prepare(sl, n);
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const layer_weights& L = w.layers[l];
     for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.input_norm.data(), D, eps, &xn[t * D]);
-    attn.forward(L.attn, static_cast<int64_t>(l), xn.data(), n, slots.data(), kv, tmp.data());
+    attn.forward(L.attn, static_cast<int64_t>(l), xn.data(), n, sl, kv, tmp.data());
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
     for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.post_attention_norm.data(), D, eps, &xn[t * D]);
     if (L.is_moe)
@@ -261,9 +282,9 @@ void engine::impl::forward(int64_t n, step_output* out) {
       ffn.mlp(L.dense, xn.data(), n, tmp.data());
     for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
   }
-  const int64_t rows = static_cast<int64_t>(out->logits.size()) / V;
-  for (int64_t r = 0; r < rows; ++r) rms_norm(&x[logit_rows[r] * D], w.final_norm.data(), D, eps, &xn[r * D]);
-  matmul(pool, k, w.lm_head, xn.data(), D, rows, out->logits.data(), V);
+  for (int64_t r = 0; r < rows; ++r)
+    rms_norm(&x[(logit_rows[row0 + r] - t0) * D], w.final_norm.data(), D, eps, &xn[r * D]);
+  matmul(pool, k, w.lm_head, xn.data(), D, rows, logits + row0 * V, V);
 }
 
 void engine::release(uint64_t seq) {
