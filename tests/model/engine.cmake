@@ -3,7 +3,8 @@ rampart_add_test(model_engine_tests
                  SOURCES model/engine_golden_test.cpp model/engine_consistency_test.cpp model/kv_cache_test.cpp
                          model/engine_experts_test.cpp
                  LIBS rampart_model rampart_test_support FIXTURES model_fixtures TIMEOUT 300)
-rampart_add_test(model_kernel_tests SOURCES model/kernels_test.cpp model/rope_test.cpp LIBS rampart_model)
+rampart_add_test(model_kernel_tests SOURCES model/kernels_test.cpp model/rope_test.cpp model/engine_router_test.cpp
+                 LIBS rampart_model)
 
 # Checkpoint side of the engine: dtypes, safetensors, config.json, sampler; synthetic fixtures and their fuzzer.
 find_package(OpenSSL REQUIRED)
