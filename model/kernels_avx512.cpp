@@ -17,6 +17,9 @@ namespace {
 
 constexpr int64_t prefetch_rows = 16;
 
+// Row stride of packed weights: padded by one cache line so rows 4 KiB apart do not share an L1 set.
+inline int64_t packed_stride(int64_t cols) { return (cols + 15) / 16 * 16 + 16; }
+
 inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 
 // 16 consecutive weights widened to float32 (fp8: code value without its block scale). MASK selects the valid
@@ -122,7 +125,7 @@ inline void tile_tokens(const weight_matrix& w, int64_t r, const float* x, int64
 template <bool Blocked, int NR, int NT>
 inline void tile_packed(const weight_matrix& w, int64_t r, const float* packed, const float* x, int64_t xs,
                         float* y, int64_t ys) {
-  const int64_t cols = w.cols;
+  const int64_t cols = w.cols, ps = packed_stride(cols);
   __m512 acc[NR][NT];
   for (int i = 0; i < NR; ++i)
     for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
@@ -130,7 +133,7 @@ inline void tile_packed(const weight_matrix& w, int64_t r, const float* packed, 
     int64_t c = 0;
     for (; c + 16 <= cols; c += 16) {
       __m512 wv[NR];
-      for (int i = 0; i < NR; ++i) wv[i] = _mm512_loadu_ps(packed + i * cols + c);
+      for (int i = 0; i < NR; ++i) wv[i] = _mm512_loadu_ps(packed + i * ps + c);
       for (int j = 0; j < NT; ++j) {
         const __m512 xv = _mm512_loadu_ps(x + j * xs + c);
         for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
@@ -139,7 +142,7 @@ inline void tile_packed(const weight_matrix& w, int64_t r, const float* packed, 
     if (c < cols) {
       const __mmask16 m = tail_mask(cols - c);
       __m512 wv[NR];
-      for (int i = 0; i < NR; ++i) wv[i] = _mm512_maskz_loadu_ps(m, packed + i * cols + c);
+      for (int i = 0; i < NR; ++i) wv[i] = _mm512_maskz_loadu_ps(m, packed + i * ps + c);
       for (int j = 0; j < NT; ++j) {
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + j * xs + c);
         for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
@@ -156,7 +159,7 @@ inline void tile_packed(const weight_matrix& w, int64_t r, const float* packed, 
         const __mmask16 m = full ? 0xffff : tail_mask(c_end - c);
         __m512 wv[NR];
         for (int i = 0; i < NR; ++i)
-          wv[i] = full ? _mm512_loadu_ps(packed + i * cols + c) : _mm512_maskz_loadu_ps(m, packed + i * cols + c);
+          wv[i] = full ? _mm512_loadu_ps(packed + i * ps + c) : _mm512_maskz_loadu_ps(m, packed + i * ps + c);
         for (int j = 0; j < NT; ++j) {
           const __m512 xv = full ? _mm512_loadu_ps(x + j * xs + c) : _mm512_maskz_loadu_ps(m, x + j * xs + c);
           for (int i = 0; i < NR; ++i) blk[i][j] = _mm512_fmadd_ps(wv[i], xv, blk[i][j]);
@@ -178,8 +181,9 @@ template <bool Blocked, int NT>
 inline void packed_group(const weight_matrix& w, int64_t r, int64_t nr, const float* packed, const float* x,
                          int64_t xs, float* y, int64_t ys) {
   int64_t i = 0;
-  for (; i + 4 <= nr; i += 4) tile_packed<Blocked, 4, NT>(w, r + i, packed + i * w.cols, x, xs, y, ys);
-  for (; i < nr; ++i) tile_packed<Blocked, 1, NT>(w, r + i, packed + i * w.cols, x, xs, y, ys);
+  const int64_t ps = packed_stride(w.cols);
+  for (; i + 4 <= nr; i += 4) tile_packed<Blocked, 4, NT>(w, r + i, packed + i * ps, x, xs, y, ys);
+  for (; i < nr; ++i) tile_packed<Blocked, 1, NT>(w, r + i, packed + i * ps, x, xs, y, ys);
 }
 
 template <bool Blocked>
@@ -207,7 +211,7 @@ inline void pack_rows(const weight_matrix& w, int64_t r, int64_t nr, float* out)
   for (int64_t i = 0; i < nr; ++i) {
     const std::byte* row = w.row_ptr(r + i);
     const std::byte* ahead = row + prefetch_rows * w.cols * esz;
-    float* o = out + i * w.cols;
+    float* o = out + i * packed_stride(w.cols);
     for (int64_t c = 0; c < w.cols; c += 16) {
       if ((c * esz) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(ahead + c * esz), _MM_HINT_T1);
       const bool full = c + 16 <= w.cols;
@@ -227,8 +231,8 @@ void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_t
   constexpr bool blocked = T == dtype::f8_e4m3;
   const int64_t group = std::max<int64_t>(4, (int64_t{128} * 1024 / std::max<int64_t>(w.cols, 1)) / 4 * 4);
   thread_local std::vector<float> packed;
-  if (n_tok >= 4 && packed.size() < static_cast<size_t>(group * w.cols))
-    packed.resize(static_cast<size_t>(group * w.cols));
+  if (n_tok >= 4 && packed.size() < static_cast<size_t>(group * packed_stride(w.cols)))
+    packed.resize(static_cast<size_t>(group * packed_stride(w.cols)));
   for (int64_t t0 = 0; t0 < n_tok; t0 += token_block) {
     const int64_t nt = n_tok - t0 < token_block ? n_tok - t0 : token_block;
     const float* xb = x + t0 * xs;
