@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -49,6 +50,13 @@ struct options {
   float temperature = 0;
   bool bench = false;
 };
+
+// CPU seconds used by this process so far (all threads).
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -193,18 +201,23 @@ int bench(engine& e, const options& o) {
     std::vector<sampler> samplers = make_samplers(o, nseq);
     if (!start_all(e, o, nseq, &last, nullptr, &err)) return fail(err);
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = cpu_seconds();
     if (!decode(e, samplers, last, steps + 1, &gen, nullptr, &err)) return fail(err);
-    const double tok_s = static_cast<double>(steps) * nseq / seconds_since(t0);
+    const double wall = seconds_since(t0), tok_s = static_cast<double>(steps) * nseq / wall;
     if (nseq == 1) tok_s_1 = tok_s;
-    std::printf("decode batch %d: %.1f tok/s (%.2f ms/step)\n", nseq, tok_s, 1e3 * nseq / tok_s);
+    // The CPU share says how much of the run the engine's threads were actually on a core (others' load).
+    std::printf("decode batch %d: %.1f tok/s (%.2f ms/step; CPU share %.0f%% of %d threads)\n", nseq, tok_s,
+                1e3 * nseq / tok_s, 100 * (cpu_seconds() - c0) / (wall * e.threads()), e.threads());
     release_all(e, nseq);
   }
   std::vector<int32_t> long_prompt(512);
   for (int64_t j = 0; j < 512; ++j) long_prompt[j] = static_cast<int32_t>((j * 7919 + 13) % e.config().vocab_size);
   if (e.start(0, nullptr, 0, &err) < 0) return fail(err);
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
   if (!prefill(e, {long_prompt}, o.chunk, &last, nullptr, &err)) return fail(err);
   const double prefill_s = seconds_since(t0);
+  const double prefill_share = (cpu_seconds() - c0) / (prefill_s * e.threads());
   const long long rss = vm_rss_bytes();
   release_all(e, 1);
 
@@ -212,8 +225,9 @@ int bench(engine& e, const options& o) {
   const double peak = measure_fma_peak(pool);
   const double bandwidth = measure_read_bandwidth(pool, size_t{1} << 30);
   const double gflops = prefill_flops(e.config(), 512) / prefill_s / 1e9;
-  std::printf("prefill 512 tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of measured FMA peak %.1f GFLOP/s\n",
-              512 / prefill_s, gflops, 100 * gflops / (peak / 1e9), peak / 1e9);
+  std::printf("prefill 512 tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of measured FMA peak %.1f GFLOP/s "
+              "(CPU share %.0f%%)\n",
+              512 / prefill_s, gflops, 100 * gflops / (peak / 1e9), peak / 1e9, 100 * prefill_share);
   const double bytes = static_cast<double>(e.weight_bytes_per_token());
   std::printf("decode batch 1 reads %.3f GB of weights per token: %.1f GB/s = %.0f%% of measured read "
               "bandwidth %.1f GB/s\n",
