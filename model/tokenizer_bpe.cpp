@@ -14,27 +14,37 @@ void bpe_merge_table::reserve(size_t n) {
     capacity <<= 1;
     ++bits;
   }
-  slots_.assign(capacity, slot{kEmpty, kNoRank, -1});
+  slots_.assign(capacity, kEmpty);
   mask_ = capacity - 1;
   shift_ = 64 - bits;
   count_ = 0;
+  merged_.clear();
+  merged_.reserve(n);
 }
 
 bool bpe_merge_table::insert(int32_t left, int32_t right, uint32_t rank, int32_t merged) {
+  if (left < 0 || left >= kIdLimit || right < 0 || right >= kIdLimit || rank >= kRankLimit) return false;
+  if (rank < merged_.size() && merged_[rank] >= 0) return false;
   if ((count_ + 1) * 2 > slots_.size()) {
-    std::vector<slot> old = std::move(slots_);
+    std::vector<uint64_t> old = std::move(slots_);
+    std::vector<int32_t> old_merged = std::move(merged_);
     reserve(count_ + 1 > old.size() ? count_ + 1 : old.size());
-    for (const slot& s : old) {
-      if (s.key != kEmpty) insert(static_cast<int32_t>(s.key >> 32), static_cast<int32_t>(s.key), s.rank, s.merged);
+    for (uint64_t s : old) {
+      if (s == kEmpty) continue;
+      auto r = static_cast<uint32_t>(s & kRankLimit);
+      insert(static_cast<int32_t>(s >> (kRankBits + 20)), static_cast<int32_t>((s >> kRankBits) & kIdLimit), r,
+             old_merged[r]);
     }
   }
-  uint64_t key = pack(left, right);
-  size_t i = slot_of(key);
-  while (slots_[i].key != kEmpty) {
-    if (slots_[i].key == key) return false;
+  uint64_t pair = pack(left, right);
+  size_t i = slot_of(pair);
+  while (slots_[i] != kEmpty) {
+    if ((slots_[i] >> kRankBits) == pair) return false;
     i = (i + 1) & mask_;
   }
-  slots_[i] = slot{key, rank, merged};
+  slots_[i] = pair << kRankBits | rank;
+  if (merged_.size() <= rank) merged_.resize(rank + 1, -1);
+  merged_[rank] = merged;
   ++count_;
   return true;
 }
@@ -125,14 +135,11 @@ void bpe_char_starts::build(const bpe_merge_table& merges, const int32_t byte_id
     for (;;) {
       uint32_t lowest = bpe_merge_table::kNoRank;
       size_t at = 0;
-      int32_t result = -1;
       for (size_t i = 0; i + 1 < n; ++i) {
-        int32_t m;
-        uint32_t r = merges.find(sym[i], sym[i + 1], &m);
+        uint32_t r = merges.rank(sym[i], sym[i + 1]);
         if (r < lowest) {
           lowest = r;
           at = i;
-          result = m;
         }
       }
       // The state reached may be a start when (b) and (c) hold; a later one is preferred (fewer tokens).
@@ -143,7 +150,7 @@ void bpe_char_starts::build(const bpe_merge_table& merges, const int32_t byte_id
       if (lowest == bpe_merge_table::kNoRank || !edges_above(sym, n, lowest)) break;  // done, or (a) fails
       highest = std::max(highest, lowest);
       merged_any = true;
-      sym[at] = result;
+      sym[at] = merges.merged(lowest);
       std::copy(sym + at + 2, sym + n, sym + at + 1);
       --n;
     }
@@ -159,9 +166,8 @@ constexpr size_t kShortPiece = 48;
 void merge_short(const bpe_merge_table& merges, const int32_t* in, size_t n, std::vector<int32_t>* out) {
   int32_t ids[kShortPiece];
   uint32_t ranks[kShortPiece];  // ranks[k]: rank of merging ids[k] and ids[k + 1]
-  int32_t merged[kShortPiece];
   std::copy(in, in + n, ids);
-  for (size_t k = 0; k + 1 < n; ++k) ranks[k] = merges.find(ids[k], ids[k + 1], &merged[k]);
+  for (size_t k = 0; k + 1 < n; ++k) ranks[k] = merges.rank(ids[k], ids[k + 1]);
   while (n > 1) {
     // Two branch-free passes (the first vectorizes): the lowest rank, then its leftmost position.
     uint32_t lowest = bpe_merge_table::kNoRank;
@@ -169,14 +175,13 @@ void merge_short(const bpe_merge_table& merges, const int32_t* in, size_t n, std
     if (lowest == bpe_merge_table::kNoRank) break;
     size_t best = 0;
     while (ranks[best] != lowest) ++best;
-    ids[best] = merged[best];
+    ids[best] = merges.merged(lowest);
     size_t tail = n - best - 2;  // pairs after the merged one
     std::memmove(ids + best + 1, ids + best + 2, tail * sizeof(int32_t));
     std::memmove(ranks + best + 1, ranks + best + 2, tail * sizeof(uint32_t));
-    std::memmove(merged + best + 1, merged + best + 2, tail * sizeof(int32_t));
     --n;
-    if (best > 0) ranks[best - 1] = merges.find(ids[best - 1], ids[best], &merged[best - 1]);
-    if (best + 1 < n) ranks[best] = merges.find(ids[best], ids[best + 1], &merged[best]);
+    if (best > 0) ranks[best - 1] = merges.rank(ids[best - 1], ids[best]);
+    if (best + 1 < n) ranks[best] = merges.rank(ids[best], ids[best + 1]);
   }
   out->insert(out->end(), ids, ids + n);
 }
@@ -185,7 +190,6 @@ struct candidate {
   uint64_t order;  // rank << 32 | index of the left symbol: lowest rank first, then leftmost
   int32_t left;    // ids the pair had when queued; a mismatch later means the entry is stale
   int32_t right;
-  int32_t merged;
   bool operator>(const candidate& o) const { return order > o.order; }
 };
 
@@ -213,10 +217,9 @@ void merge_long(const bpe_merge_table& merges, const int32_t* in, size_t n, std:
   auto add_pair = [&](int32_t pos) {
     if (pos < 0 || sym[pos].next < 0) return false;
     int32_t next = sym[pos].next;
-    int32_t merged;
-    uint32_t rank = merges.find(sym[pos].id, sym[next].id, &merged);
+    uint32_t rank = merges.rank(sym[pos].id, sym[next].id);
     if (rank == bpe_merge_table::kNoRank) return false;
-    heap.push_back(candidate{(uint64_t{rank} << 32) | static_cast<uint32_t>(pos), sym[pos].id, sym[next].id, merged});
+    heap.push_back(candidate{(uint64_t{rank} << 32) | static_cast<uint32_t>(pos), sym[pos].id, sym[next].id});
     return true;
   };
   auto push_pair = [&](int32_t pos) {
@@ -233,7 +236,7 @@ void merge_long(const bpe_merge_table& merges, const int32_t* in, size_t n, std:
     if (left.id != c.left || left.next < 0) continue;  // merged away or changed since queued
     symbol& right = sym[left.next];
     if (right.id != c.right) continue;
-    left.id = c.merged;
+    left.id = merges.merged(static_cast<uint32_t>(c.order >> 32));
     right.id = -1;  // dead; can no longer match any queued entry
     left.next = right.next;
     if (right.next >= 0) sym[right.next].prev = pos;

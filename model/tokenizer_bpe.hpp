@@ -8,52 +8,51 @@
 
 namespace rampart::model {
 
-// The merge list as a hash table: (left id, right id) -> (rank, merged id). Immutable after loading, so lookups
-// are safe from many threads.
+// The merge list as a hash table: (left id, right id) -> rank, and rank -> merged id. Each slot is one 64-bit word
+// (left id, right id, rank) so that the table stays small enough for the CPU's caches: ids must be below kIdLimit
+// and ranks below kRankLimit. Immutable after loading, so lookups are safe from many threads.
 class bpe_merge_table {
  public:
+  static constexpr uint32_t kNoRank = 0xFFFFFFFFu;
+  static constexpr int32_t kIdLimit = (1 << 20) - 1;
+  static constexpr uint32_t kRankLimit = (1u << 24) - 1;
+
   // Sizes the table for N merges; call before insert.
   void reserve(size_t n);
-  // Adds a merge; returns false if the pair is already present.
+  // Adds a merge; returns false if the pair is already present, the rank is, or a value is beyond its limit.
   bool insert(int32_t left, int32_t right, uint32_t rank, int32_t merged);
-  // The rank of merging LEFT and RIGHT, with the merged id in *MERGED, or kNoRank if they do not merge.
-  uint32_t find(int32_t left, int32_t right, int32_t* merged) const {
-    uint64_t key = pack(left, right);
-    size_t i = slot_of(key);
-    for (;;) {
-      const slot& s = slots_[i];
-      if (s.key == key) {
-        *merged = s.merged;
-        return s.rank;
-      }
-      if (s.key == kEmpty) return kNoRank;
-      i = (i + 1) & mask_;
+  // The rank of merging LEFT and RIGHT (ids below kIdLimit), or kNoRank if they do not merge.
+  uint32_t rank(int32_t left, int32_t right) const {
+    uint64_t pair = pack(left, right);
+    for (size_t i = slot_of(pair);; i = (i + 1) & mask_) {
+      uint64_t s = slots_[i];
+      if ((s >> kRankBits) == pair) return static_cast<uint32_t>(s & kRankLimit);
+      if (s == kEmpty) return kNoRank;
     }
   }
+  // The id that the merge of rank RANK (a rank this table returned) makes.
+  int32_t merged(uint32_t rank) const { return merged_[rank]; }
   size_t size() const { return count_; }
   // Calls F(left, right, rank, merged) once per merge, in no particular order.
   template <class F>
   void for_each(F&& f) const {
-    for (const slot& s : slots_) {
-      if (s.key != kEmpty) f(static_cast<int32_t>(s.key >> 32), static_cast<int32_t>(s.key), s.rank, s.merged);
+    for (uint64_t s : slots_) {
+      if (s == kEmpty) continue;
+      auto r = static_cast<uint32_t>(s & kRankLimit);
+      f(static_cast<int32_t>(s >> (kRankBits + 20)), static_cast<int32_t>((s >> kRankBits) & kIdLimit), r, merged_[r]);
     }
   }
 
-  static constexpr uint32_t kNoRank = 0xFFFFFFFFu;
-
  private:
-  struct slot {
-    uint64_t key;
-    uint32_t rank;
-    int32_t merged;
-  };
-  static constexpr uint64_t kEmpty = ~0ull;
+  static constexpr int kRankBits = 24;
+  static constexpr uint64_t kEmpty = ~0ull;  // its pair part is (kIdLimit, kIdLimit), which no merge has
   static uint64_t pack(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 20) | static_cast<uint32_t>(right);
   }
-  size_t slot_of(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_) & mask_; }
+  size_t slot_of(uint64_t pair) const { return static_cast<size_t>((pair * 0x9E3779B97F4A7C15ull) >> shift_) & mask_; }
 
-  std::vector<slot> slots_;
+  std::vector<uint64_t> slots_;  // left << 44 | right << 24 | rank, or kEmpty
+  std::vector<int32_t> merged_;  // by rank; -1 where no merge has that rank
   size_t mask_ = 0;
   int shift_ = 64;
   size_t count_ = 0;

@@ -279,6 +279,12 @@ bool load_tokenizer(std::string_view tokenizer_json, std::string_view config_jso
                   "merge " + std::to_string(r) + " (\"" + std::string(left) + " " + std::string(right) +
                       "\") uses or makes a token missing from the vocab");
     }
+    if (std::max({l, rt, merged}) >= bpe_merge_table::kIdLimit || r >= bpe_merge_table::kRankLimit) {
+      return fail(error, "tokenizer.json",
+                  "merge " + std::to_string(r) + " is beyond the merge table's limits (ids below " +
+                      std::to_string(bpe_merge_table::kIdLimit) + ", ranks below " +
+                      std::to_string(bpe_merge_table::kRankLimit) + ")");
+    }
     if (!out->merges.insert(l, rt, static_cast<uint32_t>(r), merged)) {
       return fail(error, "tokenizer.json", "merge " + std::to_string(r) + " repeats an earlier merge");
     }

@@ -99,7 +99,9 @@ std::vector<int32_t> start_of(const tokenizer::impl& t, const std::string& text)
       out.push_back(s.first);
       if (s.second >= 0) out.push_back(s.second);
     } else {
-      for (int k = 0; k < length; ++k) out.push_back(t.byte_ids[static_cast<unsigned char>(text[i + static_cast<size_t>(k)])]);
+      for (size_t k = i; k < i + static_cast<size_t>(length); ++k) {
+        out.push_back(t.byte_ids[static_cast<unsigned char>(text[k])]);
+      }
     }
     i += static_cast<size_t>(length);
   }

@@ -157,6 +157,12 @@ TEST_CASE("missing or inconsistent vocab and merges are refused", "[tokenizer]")
   j = minimal_tokenizer();
   j["model"]["vocab"]["x"] = -4;
   CHECK(load_error(j.dump()).find("out of range") != std::string::npos);
+  j = minimal_tokenizer();
+  j["model"]["vocab"]["Ġthe"] = 1 << 20;  // a merge makes it; the merge table holds ids below 2^20 - 1
+  CHECK(load_error(j.dump()).find("merge table's limits") != std::string::npos);
+  j = minimal_tokenizer();
+  j["model"]["vocab"][alphabet_char('h')] = 1 << 20;
+  CHECK(load_error(j.dump()).find("merge table's limit") != std::string::npos);
 }
 
 TEST_CASE("pre-tokenizers, normalizers and decoders other than DeepSeek-V3's are refused", "[tokenizer]") {
