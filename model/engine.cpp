@@ -1,6 +1,7 @@
 #include "model/engine.hpp"
 
 #include <algorithm>
+#include <new>
 #include <unordered_map>
 
 #include "model/attention.hpp"
@@ -115,7 +116,14 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
   const int64_t tokens =
       options.kv_cache_tokens > 0 ? options.kv_cache_tokens : std::min<int64_t>(c.max_position_embeddings, 16384);
   const int64_t n_blocks = (tokens + options.kv_block_tokens - 1) / options.kv_block_tokens;
-  auto p = std::make_unique<impl>(std::move(ck), std::move(w), options, n_blocks);
+  std::unique_ptr<impl> p;
+  try {
+    p = std::make_unique<impl>(std::move(ck), std::move(w), options, n_blocks);
+  } catch (const std::bad_alloc&) {
+    *err = "engine: cannot allocate the KV cache for " + std::to_string(n_blocks * options.kv_block_tokens) +
+           " tokens and its scratch space";
+    return nullptr;
+  }
   if (options.prefault_weights) p->prefault();
   return std::unique_ptr<engine>(new engine(std::move(p)));
 }
