@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 10
 SETUP_STAMP := build/.setup-done
 
-.PHONY: all setup build run test debug sanitize tsan fuzz format clean
+.PHONY: all setup build run test debug sanitize tsan fuzz format clean attack-demo
 
 all: build
 
@@ -50,6 +50,11 @@ fuzz: $(SETUP_STAMP)
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_FUZZ=ON -DRAMPART_CUDA=OFF -DRAMPART_WERROR=OFF $(CMAKE_FLAGS)
 	cmake --build build-fuzz -j $(JOBS) --target rampart_fuzzers
 	tools/run-fuzzers.sh build-fuzz/bin tests/fuzz/corpus $(FUZZ_SECONDS)
+
+# As root: rampartd with the monitor on lo, registered clients under load, then a SYN flood, a connection flood
+# and a registration flood (loopback only); prints the figures per attack.
+attack-demo: build
+	build/bin/integration_attack_tests --success=false
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.cu')

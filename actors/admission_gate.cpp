@@ -1,5 +1,7 @@
 #include "actors/admission_gate.hpp"
 
+#include <algorithm>
+
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
@@ -68,6 +70,10 @@ admission_gate::verdict admission_gate::admit_generate(request_state& r) {
   q.tenant_id = t.id;
   q.tenant_class = t.tenant_class;  // T outlives the decision below
   r.tenant_id = t.id;
+  const auto* limits = shedder_.level_policy().find_class(t.tenant_class);
+  if (limits && limits->max_priority <= config::priority::high && !r.peer_address.empty()) {
+    trusted_sources_[r.peer_address] = now;
+  }
   return decide(r, q, now);
 }
 
@@ -142,6 +148,10 @@ void admission_gate::on_monitor(const monitor_notice& n) {
 
 void admission_gate::tick() {
   const int64_t now = admission::monotonic_ms();
+  for (auto it = trusted_sources_.begin(); it != trusted_sources_.end();) {
+    if (now - it->second > 10 * 60 * 1000) it = trusted_sources_.erase(it);
+    else ++it;
+  }
   apply_level(threat_.tick(now));
   if (deny_->size() > 0) {
     auto copy = std::make_shared<admission::deny_list>(*deny_);
@@ -185,8 +195,29 @@ void admission_gate::deny_sources(const std::vector<std::string>& sources, const
   const int64_t until = now + shedder_.level_policy().deny_ttl_ms;
   auto copy = std::make_shared<admission::deny_list>(*deny_);
   std::vector<std::string> added;
+  const auto listed = copy->entries();
+  constexpr int64_t trust_ms = 10 * 60 * 1000;
   for (const auto& s : sources) {
-    if (copy->denied(s, now)) continue;
+    admission::ip_address network;
+    int bits = 0;
+    if (!admission::parse_prefix(s, &network, &bits)) continue;
+    // Never deny a prefix that covers an address registered users are using.
+    bool covers_trusted = false;
+    for (const auto& [address, seen] : trusted_sources_) {
+      if (now - seen > trust_ms) continue;
+      admission::deny_list probe;
+      std::string ignored;
+      if (probe.add(s, now + 1000, &ignored) && probe.denied(address, now)) covers_trusted = true;
+    }
+    if (covers_trusted) {
+      spdlog::info("policy: not deny-listing {}: registered users connect from it", s);
+      continue;
+    }
+    const std::string canonical = admission::format_prefix(network, bits);
+    const bool known = std::any_of(listed.begin(), listed.end(), [&](const admission::deny_list::entry& e) {
+      return e.prefix == canonical && e.expires_at_ms > now;
+    });
+    if (known) continue;
     std::string error;
     if (copy->add(s, until, &error)) added.push_back(s);
   }

@@ -60,6 +60,10 @@ class admission_gate {
   std::unordered_map<uint64_t, admission::stream_ticket> tickets_;
   // Sources named by the active alerts of detectors whose sources are real (not spoofable floods).
   std::unordered_map<std::string, std::vector<std::string>> alert_sources_;
+  // Addresses that sent authenticated requests of a class with max_priority critical or high (registered
+  // users) recently, by last time seen: never deny-listed, so an alert that names a busy legitimate address
+  // (or the server's own replies) cannot cut registered users off.
+  std::unordered_map<std::string, int64_t> trusted_sources_;
 };
 
 }  // namespace rampart::actors

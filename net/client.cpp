@@ -20,6 +20,8 @@ client::client(client_options options) : impl_(std::make_unique<impl>()) {
   s.set(zmq::sockopt::heartbeat_timeout, impl_->options.heartbeat_timeout_ms);
   s.set(zmq::sockopt::rcvhwm, 100000);
   s.set(zmq::sockopt::sndhwm, 100000);
+  // A DEALER with no connected peer blocks on send; a client must not hang when the server is unreachable.
+  s.set(zmq::sockopt::sndtimeo, 5000);
 }
 
 client::~client() = default;

@@ -5,6 +5,7 @@
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -138,8 +139,10 @@ int connect_flood(const options& o) {
   std::vector<int> fds;
   std::mt19937 rng(7);
   int failed = 0;
-  for (int i = 0; i < o.connections; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::duration<double>(
+                           static_cast<double>(o.connections) / std::max(1.0, o.rate) + 5.0);
+  for (int i = 0; i < o.connections && std::chrono::steady_clock::now() < give_up; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     sockaddr_in src{};
     src.sin_family = AF_INET;
     src.sin_addr.s_addr = htonl(o.src_base | (rng() & ~o.src_mask));
@@ -148,7 +151,15 @@ int connect_flood(const options& o) {
     dst.sin_family = AF_INET;
     dst.sin_addr = o.target;
     dst.sin_port = htons(o.port);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+    // A full accept queue must not stall the generator: each connect gets 200 ms.
+    bool connected = connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0;
+    if (!connected && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      connected = poll(&p, 1, 200) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+    if (!connected) {
       ++failed;
       close(fd);
       continue;
