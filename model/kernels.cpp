@@ -1,5 +1,9 @@
 #include "model/kernels.hpp"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -147,8 +151,12 @@ bool kernel_isa_supported(kernel_isa isa) {
   switch (isa) {
     case kernel_isa::portable: return true;
 #if defined(__x86_64__)
-    case kernel_isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                  __builtin_cpu_supports("f16c");
+    case kernel_isa::avx2: {
+      // F16C through CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know "f16c".
+      unsigned a = 0, b = 0, c = 0, d = 0;
+      const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    }
     case kernel_isa::avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
