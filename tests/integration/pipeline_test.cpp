@@ -189,9 +189,16 @@ TEST_CASE("a client that vanishes has its generation cancelled and its blocks fr
     }
     REQUIRE(tokens == 2);
   }  // the socket closes here, mid-stream
+  const auto closed = std::chrono::steady_clock::now();
   CHECK(wait_all_blocks_free(server.endpoint, 5s));
+  const double observed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - closed).count();
   auto metrics = test::http_get(server.metrics_port, "/metrics");
   CHECK(metrics.find("rampart:client_gone_to_kv_freed_seconds_count 1") != std::string::npos);
+  auto at = metrics.find("rampart:client_gone_to_kv_freed_seconds_sum ");
+  REQUIRE(at != std::string::npos);
+  const double server_ms = 1000.0 * std::stod(metrics.substr(at + 44));
+  std::printf("vanished client: blocks free %.1f ms after the socket closed (client-observed, 20 ms polling); "
+              "server: %.2f ms from noticing to freeing\n", observed_ms, server_ms);
 }
 
 TEST_CASE("64 concurrent clients each get exactly one terminal event per request", "[pipeline]") {
