@@ -28,6 +28,7 @@ namespace rampart::model {
 class tokenizer;
 class chat_template;
 class engine;
+class sharded_expert_backend;
 }  // namespace rampart::model
 
 namespace rampart::actors {
@@ -48,6 +49,7 @@ struct loaded_model {
   std::shared_ptr<const model::tokenizer> tokenizer;
   std::shared_ptr<const model::chat_template> chat;  // null when the tokenizer has no usable chat template
   std::shared_ptr<model::engine> engine;             // used only by the scheduler stage
+  std::shared_ptr<model::sharded_expert_backend> shards;  // null when experts run in the engine
   int64_t vocab_size = 0;
   std::vector<int32_t> eos_ids;
 };

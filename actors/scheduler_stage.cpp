@@ -7,6 +7,7 @@
 #include "actors/stages.hpp"
 #include "model/engine.hpp"
 #include "model/scheduler.hpp"
+#include "model/sharded_expert_backend.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -140,6 +141,18 @@ void run_step(self_ptr self) {
     ctx.metrics->requests_waiting->Set(static_cast<double>(s.waiting));
     if (s.kv.total_blocks > 0) {
       ctx.metrics->kv_cache_usage->Set(1.0 - double(s.kv.free_blocks) / double(s.kv.total_blocks));
+    }
+    if (ctx.model->shards && s.steps % 16 == 0) {
+      const auto& stats = ctx.model->shards->stats();
+      std::vector<uint64_t> loads;
+      for (int k = 0; k < stats.n_shards(); ++k) {
+        loads.push_back(stats.shard_total(k));
+        ctx.metrics->shard_tokens(k).Set(static_cast<double>(loads.back()));
+      }
+      for (int e = 0; e < stats.n_experts(); ++e) {
+        ctx.metrics->expert_tokens(e).Set(static_cast<double>(stats.expert_total(e)));
+      }
+      ctx.metrics->shard_imbalance->Set(model::load_imbalance(loads));
     }
     if (s.preemptions > st.preemptions_seen) {
       ctx.metrics->preemptions->Increment(static_cast<double>(s.preemptions - st.preemptions_seen));

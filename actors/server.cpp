@@ -19,6 +19,7 @@
 #include "model/chat_template.hpp"
 #include "model/checkpoint.hpp"
 #include "model/engine.hpp"
+#include "model/sharded_expert_backend.hpp"
 #include "model/tokenizer.hpp"
 #include "net/zap_handler.hpp"
 
@@ -109,6 +110,7 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
       *error = "cannot start the expert shards: " + serr;
       return false;
     }
+    out->shards = std::dynamic_pointer_cast<model::sharded_expert_backend>(eo.experts);
   }
   std::string err;
   auto engine = model::engine::create(ck, eo, &err);

@@ -15,6 +15,8 @@ struct server_metrics::families {
   prometheus::Family<prometheus::Counter>* shed;
   prometheus::Family<prometheus::Counter>* malformed;
   prometheus::Family<prometheus::Counter>* alerts;
+  prometheus::Family<prometheus::Gauge>* shard_tokens;
+  prometheus::Family<prometheus::Gauge>* expert_tokens;
 };
 
 namespace {
@@ -65,6 +67,12 @@ server_metrics::server_metrics()
                          .Help("Packets the monitor has inspected").Register(r).Add({});
   capture_kernel_drops = &BuildGauge().Name("rampart:monitor_kernel_drops")
                               .Help("Packets the kernel dropped before the capture saw them").Register(r).Add({});
+  families_->shard_tokens = &BuildGauge().Name("rampart:expert_shard_tokens")
+                                 .Help("(token, MoE layer) pairs each expert shard has served").Register(r);
+  families_->expert_tokens = &BuildGauge().Name("rampart:expert_tokens")
+                                  .Help("(token, MoE layer) pairs routed to each expert").Register(r);
+  shard_imbalance = &BuildGauge().Name("rampart:expert_shard_imbalance")
+                         .Help("Largest shard load over the mean shard load since start (1 = even)").Register(r).Add({});
   families_->alerts = &BuildCounter().Name("rampart:alerts_total")
                            .Help("Alerts started, by detector").Register(r);
   families_->malformed = &BuildCounter().Name("rampart:malformed_messages_total")
@@ -84,6 +92,13 @@ prometheus::Counter& server_metrics::shed(const std::string& reason) {
 }
 prometheus::Counter& server_metrics::malformed(const std::string& code) {
   return families_->malformed->Add({{"code", code}});
+}
+
+prometheus::Gauge& server_metrics::shard_tokens(int shard) {
+  return families_->shard_tokens->Add({{"shard", std::to_string(shard)}});
+}
+prometheus::Gauge& server_metrics::expert_tokens(int expert) {
+  return families_->expert_tokens->Add({{"expert", std::to_string(expert)}});
 }
 
 prometheus::Counter& server_metrics::alerts(const std::string& detector) {

@@ -43,6 +43,9 @@ class server_metrics {
   prometheus::Counter& shed(const std::string& reason);      // rampart:request_shed_total{reason}
   prometheus::Counter& malformed(const std::string& code);   // rampart:malformed_messages_total{code}
   prometheus::Counter& alerts(const std::string& detector);  // rampart:alerts_total{detector}
+  prometheus::Gauge& shard_tokens(int shard);    // rampart:expert_shard_tokens{shard}: (token, layer) pairs served
+  prometheus::Gauge& expert_tokens(int expert);  // rampart:expert_tokens{expert}: (token, layer) pairs routed
+  prometheus::Gauge* shard_imbalance;            // max shard load over mean, since start
   prometheus::Gauge* threat_level;           // 0 green .. 3 red
   prometheus::Gauge* capture_packets;        // packets the monitor has seen
   prometheus::Gauge* capture_kernel_drops;   // pcap_stats drops

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/integration/server_fixture.hpp"
+#include "tests/support/http.hpp"
 #include "tests/shards/shard_test_helpers.hpp"
 
 using namespace rampart;
@@ -106,4 +107,13 @@ TEST_CASE("killing a shard process mid-stream ends every request once and the se
   pinger.join();
   CHECK(missed.load() == 0);
   CHECK(pings.load() > 20);
+
+  // Load per shard is exported as metrics: both shards have served (token, layer) pairs.
+  auto metrics = test::http_get(server.metrics_port, "/metrics");
+  for (const char* shard : {"0", "1"}) {
+    auto at = metrics.find(std::string("rampart:expert_shard_tokens{shard=\"") + shard + "\"} ");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(metrics.substr(metrics.find("} ", at) + 2)) > 0);
+  }
+  CHECK(metrics.find("rampart:expert_shard_imbalance ") != std::string::npos);
 }
