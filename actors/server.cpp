@@ -332,6 +332,7 @@ int run_server(const server_options& options) {
     spdlog::critical("{}", error);
     caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
+    context->directory.clear();
     return 1;
   }
   spdlog::info("rampartd ready: endpoint {}, metrics {}, alerts {} (config: {})", frontend.bound_endpoint(),
@@ -377,6 +378,7 @@ int run_server(const server_options& options) {
   }
   caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();  // stage destructors send the terminal events of what was still running
+  context->directory.clear();
   frontend.stop();
   zap.stop();
   if (monitor) monitor->stop();

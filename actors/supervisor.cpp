@@ -26,6 +26,11 @@ void stage_directory::count_restart(const std::string& name) {
   restarts_[name]++;
 }
 
+void stage_directory::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  handles_.clear();
+}
+
 std::vector<std::string> stage_directory::names() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> out;

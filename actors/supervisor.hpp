@@ -23,6 +23,9 @@ class stage_directory {
   std::map<std::string, int> restarts() const;
   void count_restart(const std::string& name);
   std::vector<std::string> names() const;
+  // Drops every handle: the directory's strong references would otherwise keep detached actors (and the actor
+  // system's shutdown) waiting forever.
+  void clear();
 
  private:
   mutable std::mutex mutex_;

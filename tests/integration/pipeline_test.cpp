@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include <signal.h>
+
 #include "tests/integration/server_fixture.hpp"
 #include "net/protocol.hpp"
 #include "tests/support/http.hpp"
@@ -358,4 +360,35 @@ TEST_CASE("the Python example client streams a completion", "[pipeline]") {
   INFO(out);
   CHECK(rc == 0);
   CHECK(out.find("[done: ") != std::string::npos);
+}
+
+TEST_CASE("with a model loaded, SIGTERM drains: running requests get their terminal event and rampartd exits 0",
+          "[pipeline]") {
+  test::model_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  c.send("generate", {{"request_id", "drain"}, {"text", "Go on."}, {"max_tokens", 4000}, {"temperature", 0},
+                      {"ignore_eos", true}});
+  int tokens = 0;
+  for (int i = 0; i < 100 && tokens < 2; ++i) {
+    auto ev = c.receive(100ms);
+    if (ev && ev->type == "token") ++tokens;
+  }
+  REQUIRE(tokens == 2);
+  server.proc->signal(SIGTERM);
+  // New work is shed while draining.
+  net::client late;
+  REQUIRE(late.connect(server.endpoint, nullptr));
+  late.send("generate", {{"request_id", "late"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto shed = late.receive(5s);
+  REQUIRE(shed);
+  CHECK(shed->type == "shed");
+  CHECK(shed->body["reason"] == "shutting_down");
+  auto events = collect(c, "drain", 30s);
+  REQUIRE(!events.empty());
+  CHECK(is_terminal(events.back().type));
+  auto status = server.proc->wait_exit(30s);
+  INFO(server.proc->log());
+  REQUIRE(status);
+  CHECK(*status == 0);
 }
