@@ -14,7 +14,7 @@ trap 'rm -rf "$model"; [ -n "${server:-}" ] && kill -INT $server 2>/dev/null; wa
 engine=$("$bin/rampart-generate" --model "$model/m" --ids "$(seq -s ' ' 1000 1015)" -n "$tokens" --bench \
          --batch "$batch" | grep "^decode batch $batch:")
 engine_tok_s=$(echo "$engine" | sed -E 's/.*: ([0-9.]+) tok\/s.*/\1/')
-engine_step_ms=$(echo "$engine" | sed -E 's/.*\(([0-9.]+) ms\/step\).*/\1/')
+engine_step_ms=$(echo "$engine" | sed -E 's/.*\(([0-9.]+) ms\/step.*/\1/')
 
 port=$((20000 + RANDOM % 20000))
 "$bin/rampartd" --model "$model/m" --tokenizer "$here/models/deepseek-v3-tokenizer" \
