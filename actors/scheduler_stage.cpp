@@ -153,6 +153,7 @@ void run_step(self_ptr self) {
         ctx.metrics->expert_tokens(e).Set(static_cast<double>(stats.expert_total(e)));
       }
       ctx.metrics->shard_imbalance->Set(model::load_imbalance(loads));
+      ctx.metrics->shard_rebalances->Set(static_cast<double>(ctx.model->shards->costs().rebalances.load()));
     }
     if (s.preemptions > st.preemptions_seen) {
       ctx.metrics->preemptions->Increment(static_cast<double>(s.preemptions - st.preemptions_seen));

@@ -104,6 +104,8 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     so.deadline_ms = static_cast<int>(cfg.engine.shard_deadline_ms);
     so.threads = static_cast<int>(cfg.engine.threads);
     so.require_connected = false;  // a shard process may come later; until then its steps fail
+    so.backend.rebalance_window_steps = static_cast<int>(cfg.engine.rebalance_window_steps);
+    so.backend.rebalance_replicas = static_cast<int>(cfg.engine.rebalance_replicas);
     so.connect_timeout_ms = 3000;
     std::string serr;
     if (!(eo.experts = make_expert_shards(ck, so, &serr))) {

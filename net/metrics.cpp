@@ -73,6 +73,8 @@ server_metrics::server_metrics()
                                   .Help("(token, MoE layer) pairs routed to each expert").Register(r);
   shard_imbalance = &BuildGauge().Name("rampart:expert_shard_imbalance")
                          .Help("Largest shard load over the mean shard load since start (1 = even)").Register(r).Add({});
+  shard_rebalances = &BuildGauge().Name("rampart:expert_rebalances")
+                          .Help("Expert placements switched by a rebalance").Register(r).Add({});
   families_->alerts = &BuildCounter().Name("rampart:alerts_total")
                            .Help("Alerts started, by detector").Register(r);
   families_->malformed = &BuildCounter().Name("rampart:malformed_messages_total")

@@ -46,6 +46,7 @@ class server_metrics {
   prometheus::Gauge& shard_tokens(int shard);    // rampart:expert_shard_tokens{shard}: (token, layer) pairs served
   prometheus::Gauge& expert_tokens(int expert);  // rampart:expert_tokens{expert}: (token, layer) pairs routed
   prometheus::Gauge* shard_imbalance;            // max shard load over mean, since start
+  prometheus::Gauge* shard_rebalances;           // placements switched by EPLB
   prometheus::Gauge* threat_level;           // 0 green .. 3 red
   prometheus::Gauge* capture_packets;        // packets the monitor has seen
   prometheus::Gauge* capture_kernel_drops;   // pcap_stats drops

@@ -110,3 +110,13 @@ TEST_CASE("an unreadable file is an error without a position", "[config]") {
   CHECK(err.line == 0);
   CHECK(err.to_string() == "/nonexistent/rampart.toml: cannot read file");
 }
+
+TEST_CASE("automatic expert rebalancing is configured in [engine]", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("[engine]\nshards = 2\nrebalance_window_steps = 64\nrebalance_replicas = 4\n", &c, &err));
+  CHECK(c.engine.rebalance_window_steps == 64);
+  CHECK(c.engine.rebalance_replicas == 4);
+  REQUIRE_FALSE(parse("[engine]\nrebalance_replicas = -1\n", &c, &err));
+  CHECK(err.key == "engine.rebalance_replicas");
+}

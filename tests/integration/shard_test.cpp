@@ -117,3 +117,14 @@ TEST_CASE("killing a shard process mid-stream ends every request once and the se
   }
   CHECK(metrics.find("rampart:expert_shard_imbalance ") != std::string::npos);
 }
+
+TEST_CASE("a server with in-process shards and a rebalance window rebalances by itself while serving",
+          "[shards][integration]") {
+  test::model_server server("", "[engine]\nshards = 2\nrebalance_window_steps = 8\nrebalance_replicas = 2\n");
+  for (int i = 0; i < 4; ++i) CHECK(run_one(server.endpoint, "rb" + std::to_string(i), 24) == "done");
+  auto metrics = test::http_get(server.metrics_port, "/metrics");
+  auto at = metrics.find("\nrampart:expert_rebalances ");
+  REQUIRE(at != std::string::npos);
+  INFO(metrics.substr(at, 40));
+  CHECK(std::stod(metrics.substr(at + 27)) >= 1);
+}
