@@ -306,6 +306,7 @@ void tokenizer::decode(const token_id* ids, size_t n, bool skip_special, std::st
   char* w = out->data() + start;
   for (size_t i = 0; i < n; ++i) {
     std::string_view b = token_bytes(ids[i], skip_special);
+    if (b.empty()) continue;  // memcpy from an empty view's null pointer is undefined
     std::memcpy(w, b.data(), b.size());
     w += b.size();
   }
