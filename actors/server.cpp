@@ -183,6 +183,12 @@ int64_t file_mtime_ns(const std::string& path) {
 }
 
 void reload(const server_options& options, server_context* context) {
+  // Tenants changed by rampart-admin while the server runs take effect now.
+  if (context->accounts) {
+    std::string error;
+    if (context->accounts->reload(&error)) spdlog::info("SIGHUP: accounts reloaded");
+    else spdlog::error("SIGHUP: accounts not reloaded, the cached ones stay: {}", error);
+  }
   if (options.config_path.empty()) {
     spdlog::info("SIGHUP: running on the embedded default configuration; nothing to reload");
     return;

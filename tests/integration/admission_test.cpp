@@ -1,6 +1,8 @@
 // The load-shedding policy in the running server: registration, API keys, threat levels, policy reloads.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <thread>
 
 #include <zmq.hpp>
@@ -154,4 +156,39 @@ TEST_CASE("an invalid policy file is refused, the old policy stays, and the aler
   auto reg = next_event(c);
   REQUIRE(reg);
   CHECK(reg->type == "registered");
+}
+
+TEST_CASE("tenants created and revoked with rampart-admin take effect at SIGHUP", "[admission]") {
+  admission_server s("");
+  std::string out;
+  REQUIRE(test::run_command(test::bin("rampart-admin"),
+                            {"--db", s.dir + "/accounts.db", "create", "erin", "--class", "registered"}, &out) == 0);
+  const auto at = out.find("api_key: ");
+  REQUIRE(at != std::string::npos);
+  const std::string key = out.substr(at + 9, out.find_first_of(" \n", at + 9) - at - 9);
+  net::client c;
+  REQUIRE(c.connect(s.server->endpoint, nullptr));
+  c.send("generate", {{"request_id", "before"}, {"text", "hi"}, {"max_tokens", 2}, {"api_key", key}});
+  auto before = answer(c, "before");
+  REQUIRE(before);
+  CHECK(before->type == "error");  // not known to the running server yet
+  s.server->proc->signal(SIGHUP);
+  REQUIRE(s.server->proc->wait_ready(
+      [&] { return s.server->proc->log().find("SIGHUP: accounts reloaded") != std::string::npos; }, 5s));
+  c.send("generate", {{"request_id", "after"}, {"text", "hi"}, {"max_tokens", 2}, {"api_key", key}});
+  auto after = answer(c, "after");
+  REQUIRE(after);
+  CHECK(after->type == "done");
+  REQUIRE(test::run_command(test::bin("rampart-admin"), {"--db", s.dir + "/accounts.db", "revoke", "erin"}, &out) == 0);
+  s.server->proc->signal(SIGHUP);
+  REQUIRE(s.server->proc->wait_ready([&] {
+    const std::string log = s.server->proc->log();
+    const std::string line = "SIGHUP: accounts reloaded";
+    return log.find(line, log.find(line) + 1) != std::string::npos;
+  }, 5s));
+  c.send("generate", {{"request_id", "revoked"}, {"text", "hi"}, {"max_tokens", 2}, {"api_key", key}});
+  auto revoked = answer(c, "revoked");
+  REQUIRE(revoked);
+  CHECK(revoked->type == "error");
+  CHECK(revoked->body["code"] == "unauthorized");
 }
