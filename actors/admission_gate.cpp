@@ -56,16 +56,27 @@ admission_gate::verdict admission_gate::admit_generate(request_state& r) {
   q.asked = to_policy_priority(r.req.priority);
   q.prompt_tokens = estimate_prompt_tokens(r.req);
   q.max_tokens = r.req.max_tokens;
-  if (r.req.api_key.empty()) return decide(r, q, now);
-  admission::tenant t;
-  auto result = ctx_->accounts ? ctx_->accounts->authenticate(r.req.api_key, &t) : admission::auth_result::unknown_key;
-  if (result != admission::auth_result::ok) {
+  if (r.req.api_key.empty() && r.curve_tenant_id == 0) return decide(r, q, now);
+  auto refuse = [&](std::string reason) {
     if (ctx_->monitor) ctx_->monitor->signal(monitor::app_signal::auth_failure, r.peer_address);
     verdict v;
     v.is_error = true;
     v.code = net::error_code::unauthorized;
-    v.reason = std::string("api_key refused: ") + admission::auth_result_name(result);
+    v.reason = std::move(reason);
     return v;
+  };
+  admission::tenant t;
+  if (!r.req.api_key.empty()) {
+    auto result = ctx_->accounts ? ctx_->accounts->authenticate(r.req.api_key, &t) : admission::auth_result::unknown_key;
+    if (result != admission::auth_result::ok) return refuse(std::string("api_key refused: ") + admission::auth_result_name(result));
+    if (r.curve_tenant_id != 0 && t.id != r.curve_tenant_id) {
+      return refuse("api_key refused: it belongs to another tenant than the connection's CURVE key");
+    }
+  } else {
+    // The ZAP gate admitted the connection with this tenant's CURVE key: that key is the credential.
+    auto found = ctx_->accounts ? ctx_->accounts->find(std::to_string(r.curve_tenant_id)) : std::nullopt;
+    if (!found || found->revoked()) return refuse("CURVE key refused: its tenant is revoked");
+    t = std::move(*found);
   }
   q.tenant_id = t.id;
   q.tenant_class = t.tenant_class;  // T outlives the decision below
@@ -175,6 +186,12 @@ void admission_gate::publish_level_settings() {
   for (size_t i = 0; i < ctx_->queue_delay_ms.size(); ++i) ctx_->queue_delay_ms[i] = lp.queue_delay_ms[i];
   ctx_->policy_max_prompt_tokens = lp.max_prompt_tokens;
   if (ctx_->frontend) ctx_->frontend->set_handshake_ivl(static_cast<int>(lp.handshake_ivl_ms));
+  // With CURVE, the registration identity connects only while registration is not closed (a dry run sheds
+  // nothing, so it keeps the gate open too).
+  if (ctx_->on_registration_gate) {
+    ctx_->on_registration_gate(lp.registration.mode != config::registration_mode::closed || policy_->dry_run,
+                               policy_->registration_curve_key);
+  }
   if (ctx_->monitor) {
     ctx_->monitor->publish_notice(
         "policy", {{"event_type", "policy"},

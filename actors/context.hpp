@@ -77,6 +77,10 @@ struct server_context {
   std::atomic<int64_t> policy_max_prompt_tokens{INT64_MAX};  // the level's cap, checked after tokenization
   // Called by the gateway with each new deny list (the ZAP gate reads it); may be empty.
   std::function<void(std::shared_ptr<const admission::deny_list>)> on_deny_list;
+  // Called by the gateway when the level's registration mode changes (open: not closed) and by the registrar
+  // after a tenant with a CURVE key was created, so the ZAP gate's allow list follows; may be empty.
+  std::function<void(bool registration_open, const std::string& registration_key)> on_registration_gate;
+  std::function<void()> on_tenants_changed;
   std::atomic<bool> draining{false};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

@@ -1,5 +1,7 @@
 #include "actors/gateway.hpp"
 
+#include <cstdlib>
+
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
@@ -95,6 +97,7 @@ void start_generate(self_ptr self, const inbound_message& in) {
   r->peer = in.peer;
   r->peer_address = in.peer_address;
   r->req = g;
+  if (in.user_id.rfind("tenant:", 0) == 0) r->curve_tenant_id = std::strtoll(in.user_id.c_str() + 7, nullptr, 10);
   if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::request, in.peer_address);
   auto verdict = st.gate->admit_generate(*r);
   if (!verdict.admitted) {
@@ -143,6 +146,18 @@ void handle(self_ptr self, const inbound_message& in) {
   auto& st = self->state;
   auto* ctx = st.context;
   const auto& msg = *in.msg;
+  // A connection admitted with the published registration identity may register and ping, nothing else.
+  if (in.user_id == "registration" && msg.type != net::message_type::register_tenant &&
+      msg.type != net::message_type::ping) {
+    const std::string id = msg.type == net::message_type::generate ? msg.generate.request_id
+                           : msg.type == net::message_type::cancel ? msg.cancel.request_id
+                                                                    : std::string();
+    if (ctx->metrics) ctx->metrics->errored(net::to_string(net::error_code::unauthorized)).Increment();
+    ctx->frontend->post(in.peer, "error",
+                        net::error_body(id, net::error_code::unauthorized,
+                                        "this connection uses the registration key: it may only register"));
+    return;
+  }
   switch (msg.type) {
     case net::message_type::ping: {
       auto body = health_report(*ctx);
@@ -202,7 +217,8 @@ void handle(self_ptr self, const inbound_message& in) {
                             net::error_body("", net::error_code::unavailable, "the registrar is restarting"));
         break;
       }
-      caf::anon_send(registrar, register_atom::value, in.peer, msg.registration.name);
+      caf::anon_send(registrar, register_atom::value, in.peer, msg.registration.name,
+                     msg.registration.curve_public_key);
       break;
     }
   }

@@ -22,6 +22,7 @@ namespace rampart::actors {
 struct inbound_message {
   std::string peer;
   std::string peer_address;  // the client's IP address as text, "" when unknown
+  std::string user_id;       // the ZAP gate's identity for the connection: "tenant:<id>", "registration" or ""
   std::shared_ptr<const net::client_message> msg;
 };
 
@@ -83,7 +84,8 @@ using scheduler_actor = caf::typed_actor<caf::reacts_to<request_ptr>,   // enque
 
 // Registrar stage: creates tenants (a database write) off the gateway's path. Arguments: the client's routing
 // id and the requested tenant name.
-using registrar_actor = caf::typed_actor<caf::reacts_to<register_atom, std::string, std::string>>;
+// register, peer, tenant name, CURVE public key ("" for none)
+using registrar_actor = caf::typed_actor<caf::reacts_to<register_atom, std::string, std::string, std::string>>;
 
 // Detokenizer stage: ids to UTF-8 text deltas and terminal events, per request.
 using detokenizer_actor = caf::typed_actor<caf::reacts_to<step_events>>;

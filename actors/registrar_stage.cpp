@@ -17,19 +17,20 @@ std::string generated_name() {
   return buf;
 }
 
-void create(server_context* ctx, const std::string& peer, const std::string& requested) {
+void create(server_context* ctx, const std::string& peer, const std::string& requested, const std::string& curve_key) {
   const std::string name = requested.empty() ? generated_name() : requested;
   std::string error;
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  auto created = ctx->accounts->create(name, ctx->config.admission.registration_class, "", now_ms, &error);
+  auto created = ctx->accounts->create(name, ctx->config.admission.registration_class, curve_key, now_ms, &error);
   if (!created) {
     ctx->frontend->post(peer, "error", net::error_body("", net::error_code::bad_parameter, error));
     return;
   }
-  spdlog::info("registered tenant {} ({}), class {}", created->record.id, created->record.name,
-               created->record.tenant_class);
+  spdlog::info("registered tenant {} ({}), class {}{}", created->record.id, created->record.name,
+               created->record.tenant_class, curve_key.empty() ? "" : ", with a CURVE key");
+  if (!curve_key.empty() && ctx->on_tenants_changed) ctx->on_tenants_changed();  // the ZAP gate admits it now
   ctx->frontend->post(peer, "registered",
                       {{"tenant_id", created->record.id},
                        {"name", created->record.name},
@@ -38,7 +39,9 @@ void create(server_context* ctx, const std::string& peer, const std::string& req
 }
 
 registrar_actor::behavior_type registrar_stage(registrar_actor::pointer, server_context* ctx) {
-  return {[=](register_atom, const std::string& peer, const std::string& name) { create(ctx, peer, name); }};
+  return {[=](register_atom, const std::string& peer, const std::string& name, const std::string& curve_key) {
+    create(ctx, peer, name, curve_key);
+  }};
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ struct request_state {
   int64_t token_events = 0;
 
   int64_t tenant_id = 0;  // 0: anonymous
+  int64_t curve_tenant_id = 0;  // the tenant whose CURVE key the connection was admitted with; 0: none
 
   std::atomic<bool> cancel_requested{false};
   std::atomic<bool> peer_gone{false};

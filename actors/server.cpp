@@ -3,9 +3,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <mutex>
+
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
+#include <zmq.h>
 
 #include "actors/context.hpp"
 #include "actors/gateway.hpp"
@@ -31,7 +34,8 @@ class gateway_bridge : public net::frontend_handler {
  public:
   explicit gateway_bridge(server_context* context) : context_(context) {}
 
-  void on_message(const std::string& peer, const std::string& peer_address, net::client_message msg) override {
+  void on_message(const std::string& peer, const std::string& peer_address, const std::string& user_id,
+                  net::client_message msg) override {
     auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
     if (!gateway) {
       std::string id = msg.type == net::message_type::generate ? msg.generate.request_id
@@ -41,7 +45,7 @@ class gateway_bridge : public net::frontend_handler {
                                net::error_body(id, net::error_code::unavailable, "the gateway is restarting"));
       return;
     }
-    caf::anon_send(gateway, inbound_message{peer, peer_address,
+    caf::anon_send(gateway, inbound_message{peer, peer_address, user_id,
                                             std::make_shared<const net::client_message>(std::move(msg))});
   }
 
@@ -67,6 +71,45 @@ class gateway_bridge : public net::frontend_handler {
   server_context* context_;
 };
 
+// With CURVE on, what the ZAP gate admits: the CURVE keys of unrevoked tenants (from the accounts database) and
+// the policy's registration identity while registration is not closed. Rebuilt and swapped in whole when any
+// of these change; called from the gateway, the registrar and the signal thread.
+class curve_gate {
+ public:
+  curve_gate(server_context* context, net::zap_handler* zap) : context_(context), zap_(zap) {}
+
+  void set_registration(bool open, const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (open != registration_open_ || key != registration_key_) {
+      spdlog::info("CURVE: the registration identity is {}", key.empty() ? "not configured" : open ? "admitted" : "refused");
+    }
+    registration_open_ = open;
+    registration_key_ = key;
+    publish_locked();
+  }
+  void refresh() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    publish_locked();
+  }
+
+ private:
+  void publish_locked() {
+    auto list = std::make_shared<net::curve_allow_list>();
+    if (context_->accounts) {
+      for (auto& [key, id] : context_->accounts->curve_keys()) list->tenants.emplace(std::move(key), id);
+    }
+    list->registration_key = registration_key_;
+    list->registration_open = registration_open_;
+    zap_->set_allow_list(std::move(list));
+  }
+
+  server_context* context_;
+  net::zap_handler* zap_;
+  std::mutex mutex_;
+  bool registration_open_ = false;
+  std::string registration_key_;
+};
+
 net::frontend_options frontend_options_from(const config::frontend_config& f) {
   net::frontend_options o;
   o.endpoint = f.endpoint;
@@ -82,6 +125,7 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   o.limits.max_body_bytes = static_cast<size_t>(f.max_message_size);
   o.limits.max_tokens_limit = f.max_tokens_limit;
   o.limits.max_stop_strings = static_cast<size_t>(f.max_stop_strings);
+  o.curve_secret_key = f.curve_secret_key;
   return o;
 }
 
@@ -186,7 +230,10 @@ void reload(const server_options& options, server_context* context) {
   // Tenants changed by rampart-admin while the server runs take effect now.
   if (context->accounts) {
     std::string error;
-    if (context->accounts->reload(&error)) spdlog::info("SIGHUP: accounts reloaded");
+    if (context->accounts->reload(&error)) {
+      spdlog::info("SIGHUP: accounts reloaded");
+      if (context->on_tenants_changed) context->on_tenants_changed();
+    }
     else spdlog::error("SIGHUP: accounts not reloaded, the cached ones stay: {}", error);
   }
   if (options.config_path.empty()) {
@@ -292,6 +339,21 @@ int run_server(const server_options& options) {
     }
   }
   context->on_deny_list = [&zap](std::shared_ptr<const admission::deny_list> list) { zap.set_deny_list(list); };
+  curve_gate curve(context.get(), &zap);
+  if (!cfg.frontend.curve_secret_key.empty()) {
+    char derived[41] = {};
+    if (zmq_curve_public(derived, cfg.frontend.curve_secret_key.c_str()) != 0 ||
+        cfg.frontend.curve_public_key != derived) {
+      spdlog::critical("{}: the public key does not belong to the secret key", cfg.frontend.curve_key_file);
+      return 2;
+    }
+    curve.set_registration(!context->initial_policy->registration_curve_key.empty(),
+                           context->initial_policy->registration_curve_key);
+    context->on_registration_gate = [&curve](bool open, const std::string& key) { curve.set_registration(open, key); };
+    context->on_tenants_changed = [&curve] { curve.refresh(); };
+    spdlog::info("CURVE on: server public key {} ({} tenant keys admitted)", cfg.frontend.curve_public_key,
+                 context->accounts ? context->accounts->curve_keys().size() : 0);
+  }
 
   std::vector<stage_spec> stages;
   server_context* ctx = context.get();

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/curve_keys.hpp"
 #include "config/monitor_config.hpp"
 #include "config/toml_schema.hpp"
 
@@ -31,6 +32,7 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
   s.get("max_tokens_limit", &f->max_tokens_limit, 1, kMaxInt);
   s.get("max_stop_strings", &f->max_stop_strings, 0, 64);
   s.get("max_queued_requests", &f->max_queued_requests, 1, 10000000);
+  s.get("curve_key_file", &f->curve_key_file);
   if (!s.error() && f->endpoint.empty()) s.fail_at(nullptr, "endpoint", "must not be empty");
   return s.finish();
 }
@@ -109,6 +111,22 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 
   toml_section s_frontend(frontend, file, "frontend");
   if (!parse_frontend(s_frontend, &c.frontend)) return fail(s_frontend);
+
+  if (!c.frontend.curve_key_file.empty()) {
+    c.frontend.curve_key_file = resolve(base_dir, c.frontend.curve_key_file);
+    curve_keypair keys;
+    if (!load_curve_keypair(c.frontend.curve_key_file, &keys, err)) {
+      if (err->line == 0) {  // unreadable: point at the setting that names it
+        toml_section s(frontend, file, "frontend");
+        s.fail_at(frontend ? frontend->get("curve_key_file") : nullptr, "curve_key_file",
+                  "cannot read the CURVE key file " + c.frontend.curve_key_file);
+        return fail(s);
+      }
+      return false;
+    }
+    c.frontend.curve_public_key = keys.public_key;
+    c.frontend.curve_secret_key = keys.secret_key;
+  }
 
   toml_section s_model(model, file, "model");
   s_model.get("path", &c.model.path);

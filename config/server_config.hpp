@@ -28,6 +28,11 @@ struct frontend_config {
   int64_t max_tokens_limit = 4096;     // largest max_tokens a request may ask for
   int64_t max_stop_strings = 8;
   int64_t max_queued_requests = 1024;  // requests waiting for the engine; beyond this: shed over_capacity
+  // CURVE: the server's keypair file (config/curve_keys.hpp); empty: NULL security (no encryption, anyone may
+  // connect unless deny-listed). Loaded and checked with the configuration; the keys stay in memory only.
+  std::string curve_key_file;
+  std::string curve_public_key;  // from curve_key_file
+  std::string curve_secret_key;  // from curve_key_file; never logged
 };
 
 struct model_config {

@@ -32,6 +32,12 @@ bool client::connect(const std::string& endpoint, std::string* error) {
     ep = "tcp://" + impl_->options.source_address + ":0;" + ep.substr(6);
   }
   try {
+    const auto& o = impl_->options;
+    if (!o.curve_server_key.empty() || !o.curve_public_key.empty() || !o.curve_secret_key.empty()) {
+      impl_->sock.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
+      impl_->sock.set(zmq::sockopt::curve_publickey, o.curve_public_key);
+      impl_->sock.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+    }
     impl_->sock.connect(ep);
   } catch (const zmq::error_t& e) {
     if (error) *error = "cannot connect to " + endpoint + ": " + e.what();

@@ -21,6 +21,10 @@ struct client_options {
   int heartbeat_timeout_ms = 3000;
   int linger_ms = 0;
   std::string source_address;  // non-empty: connect from this local address (e.g. "127.0.0.2")
+  // CURVE (all three Z85, or all empty for NULL security): the server's public key and this client's keypair.
+  std::string curve_server_key;
+  std::string curve_public_key;
+  std::string curve_secret_key;
 };
 
 class client {
@@ -31,7 +35,8 @@ class client {
   client& operator=(const client&) = delete;
 
   // Connects to ENDPOINT (e.g. tcp://127.0.0.1:5555). ZeroMQ connects in the background; returns false with
-  // *error only when the endpoint is malformed.
+  // *error only when the endpoint is malformed or the CURVE keys are not Z85. A server that refuses the
+  // CURVE key (or the source address) never answers: receive() and ping() time out.
   bool connect(const std::string& endpoint, std::string* error);
   // Sends one message of TYPE with BODY. Returns false when the socket cannot queue it.
   bool send(std::string_view type, const nlohmann::json& body);

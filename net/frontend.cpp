@@ -62,6 +62,10 @@ bool frontend::start(std::string* error) {
     s.set(zmq::sockopt::heartbeat_ttl, m.options.heartbeat_ttl_ms);
     s.set(zmq::sockopt::linger, 200);
     if (!m.options.zap_domain.empty()) s.set(zmq::sockopt::zap_domain, m.options.zap_domain);
+    if (!m.options.curve_secret_key.empty()) {
+      s.set(zmq::sockopt::curve_server, true);
+      s.set(zmq::sockopt::curve_secretkey, m.options.curve_secret_key);
+    }
     // Handshake outcomes and disconnects feed the monitor's application signals.
     const std::string mon_ep = "inproc://rampart-frontend-monitor";
     if (zmq_socket_monitor(s.handle(), mon_ep.c_str(),
@@ -177,6 +181,8 @@ void frontend::impl::handle_incoming() {
     std::string peer = parts[0].to_string();
     const char* address = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "Peer-Address") : nullptr;
     std::string peer_address = address ? address : "";
+    const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
+    std::string user_id = user ? user : "";
     std::vector<std::string_view> frames;
     for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
     decode_error err;
@@ -187,7 +193,7 @@ void frontend::impl::handle_incoming() {
       send(peer, encode_event("error", error_body(err.request_id, err.code, err.message)));
       continue;
     }
-    handler->on_message(peer, peer_address, std::move(*msg));
+    handler->on_message(peer, peer_address, user_id, std::move(*msg));
   }
 }
 

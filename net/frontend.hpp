@@ -31,6 +31,9 @@ struct frontend_options {
   int heartbeat_timeout_ms = 3000;
   int heartbeat_ttl_ms = 6000;
   std::string zap_domain;  // non-empty: consult the ZAP handler bound in this context
+  // Z85 secret key: non-empty makes this a CURVE server (ZMQ_CURVE_SERVER); every connection is encrypted and
+  // the ZAP handler, when one is bound, decides which client keys may connect.
+  std::string curve_secret_key;
   decode_limits limits;
 };
 
@@ -38,9 +41,11 @@ struct frontend_options {
 class frontend_handler {
  public:
   virtual ~frontend_handler() = default;
-  // A well-formed message from PEER, whose TCP address is PEER_ADDRESS ("" when unknown). Malformed ones are
-  // answered with an error event by the frontend itself.
-  virtual void on_message(const std::string& peer, const std::string& peer_address, client_message msg) = 0;
+  // A well-formed message from PEER, whose TCP address is PEER_ADDRESS ("" when unknown) and whose connection
+  // the ZAP handler admitted as USER_ID ("" without CURVE). Malformed ones are answered with an error event by
+  // the frontend itself.
+  virtual void on_message(const std::string& peer, const std::string& peer_address, const std::string& user_id,
+                          client_message msg) = 0;
   // PEER can no longer be reached (it disconnected or its heartbeat timed out): cancel its work.
   virtual void on_peer_gone(const std::string& peer) = 0;
   // Connection events of the socket: accepted (TCP), handshake succeeded, handshake failed.

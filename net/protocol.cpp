@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include <zmq.h>
+
 namespace rampart::net {
 
 const char* to_string(error_code code) {
@@ -297,8 +299,14 @@ std::optional<client_message> decode_client_message(const std::vector<std::strin
     return msg;
   }
   if (msg.type == message_type::register_tenant) {
-    if (!read_string(body, "name", &msg.registration.name, 128, &fe)) {
+    if (!read_string(body, "name", &msg.registration.name, 128, &fe) ||
+        !read_string(body, "curve_public_key", &msg.registration.curve_public_key, 40, &fe)) {
       return fail(error_code::bad_parameter, fe.message);
+    }
+    const std::string& key = msg.registration.curve_public_key;
+    uint8_t decoded[32];
+    if (!key.empty() && (key.size() != 40 || zmq_z85_decode(decoded, key.c_str()) == nullptr)) {
+      return fail(error_code::bad_parameter, "curve_public_key must be a CURVE public key (40 characters of Z85)");
     }
     return msg;
   }

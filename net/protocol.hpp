@@ -67,7 +67,8 @@ struct cancel_request {
 };
 
 struct register_request {
-  std::string name;  // tenant display name
+  std::string name;              // tenant display name
+  std::string curve_public_key;  // Z85 (40 characters): the new tenant's CURVE key; empty: none
 };
 
 enum class message_type { generate, cancel, ping, stats, register_tenant };

@@ -1,17 +1,26 @@
 // rampart-admin: operators' tool for the tenant accounts database (admission/accounts.hpp).
 // Exit codes: 0 done, 1 the operation failed (no such tenant, taken name, database error), 2 usage error.
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
 #include "admission/accounts.hpp"
+#include "config/curve_keys.hpp"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: rampart-admin --db FILE COMMAND ...\n"
+    "       rampart-admin keygen [--out FILE]\n"
     "\n"
     "Commands:\n"
     "  list                                      tenants (never keys or hashes)\n"
@@ -19,6 +28,8 @@ constexpr const char* kUsage =
     "                                            new tenant; prints its API key once (default class: registered)\n"
     "  revoke ID|NAME                            the tenant's key and CURVE key stop working\n"
     "  set-class ID|NAME CLASS                   change the tenant's class (a class of the policy)\n"
+    "  keygen [--out FILE]                       a new CURVE keypair as a key file (TOML: public, secret) on\n"
+    "                                            stdout or in FILE (created with mode 0600; never overwritten)\n"
     "\n"
     "A running rampartd picks up changes when it reloads its accounts (SIGHUP).\n";
 
@@ -83,6 +94,30 @@ int create(rampart::admission::accounts& db, const std::vector<std::string>& arg
   return 0;
 }
 
+// A CURVE keypair for the server ([frontend].curve_key_file), a tenant (create --curve-key takes its public
+// key) or the policy's registration identity.
+int keygen(const std::vector<std::string>& args) {
+  std::string out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--out" && i + 1 < args.size()) out = args[++i];
+    else return usage_error("keygen takes only --out FILE");
+  }
+  char pub[41], sec[41];
+  if (zmq_curve_keypair(pub, sec) != 0) return failure(std::string("zmq_curve_keypair: ") + zmq_strerror(zmq_errno()));
+  const std::string text = rampart::config::format_curve_keypair({pub, sec});
+  if (out.empty()) {
+    std::fputs(text.c_str(), stdout);
+    return 0;
+  }
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return failure("cannot create " + out + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return failure("cannot write " + out);
+  std::printf("public = \"%s\"   (written with the secret key to %s)\n", pub, out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,6 +136,7 @@ int main(int argc, char** argv) {
       rest.push_back(arg);
     }
   }
+  if (!rest.empty() && rest[0] == "keygen") return keygen(std::vector<std::string>(rest.begin() + 1, rest.end()));
   if (db_path.empty()) return usage_error("--db FILE is required");
   if (rest.empty()) return usage_error("no command");
   const std::string command = rest[0];

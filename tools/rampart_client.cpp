@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "config/curve_keys.hpp"
 #include "net/client.hpp"
 
 namespace {
@@ -15,8 +16,9 @@ namespace {
 constexpr const char* kUsage =
     "usage: rampart-client [--connect EP] (--prompt TEXT | --chat FILE | --ping | --stats)\n"
     "                      [--max-tokens N] [--temperature T] [--seed S] [--api-key KEY] [--json]\n"
-    "                      [--timeout-ms MS]\n"
-    "Text appears as it is generated; --json prints one event per line. Ctrl-C sends cancel.\n";
+    "                      [--timeout-ms MS] [--server-key Z85 --curve-keys FILE]\n"
+    "Text appears as it is generated; --json prints one event per line. Ctrl-C sends cancel.\n"
+    "CURVE: --server-key is the server's public key, --curve-keys this client's key file (rampart-admin keygen).\n";
 
 std::atomic<bool> interrupted{false};
 void on_sigint(int) { interrupted = true; }
@@ -29,7 +31,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string endpoint = "tcp://127.0.0.1:5555", prompt, chat_file, api_key;
+  std::string endpoint = "tcp://127.0.0.1:5555", prompt, chat_file, api_key, server_key, curve_keys_file;
   bool json_out = false, ping = false, stats = false;
   long max_tokens = 128, timeout_ms = 30000;
   double temperature = 0.0;
@@ -66,6 +68,12 @@ int main(int argc, char** argv) {
       } else if (arg == "--timeout-ms") {
         if (!(v = next())) return usage_error("--timeout-ms needs a number");
         timeout_ms = std::stol(v);
+      } else if (arg == "--server-key") {
+        if (!(v = next())) return usage_error("--server-key needs a Z85 public key");
+        server_key = v;
+      } else if (arg == "--curve-keys") {
+        if (!(v = next())) return usage_error("--curve-keys needs a key file");
+        curve_keys_file = v;
       } else if (arg == "--json") {
         json_out = true;
       } else if (arg == "--ping") {
@@ -80,7 +88,17 @@ int main(int argc, char** argv) {
     }
   }
 
-  rampart::net::client client;
+  rampart::net::client_options options;
+  if (server_key.empty() != curve_keys_file.empty()) return usage_error("CURVE needs both --server-key and --curve-keys");
+  if (!curve_keys_file.empty()) {
+    rampart::config::curve_keypair keys;
+    rampart::config::config_error kerr;
+    if (!rampart::config::load_curve_keypair(curve_keys_file, &keys, &kerr)) return usage_error(kerr.to_string());
+    options.curve_server_key = server_key;
+    options.curve_public_key = keys.public_key;
+    options.curve_secret_key = keys.secret_key;
+  }
+  rampart::net::client client(options);
   std::string error;
   if (!client.connect(endpoint, &error)) {
     std::fprintf(stderr, "rampart-client: %s\n", error.c_str());

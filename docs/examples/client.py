@@ -3,10 +3,15 @@
 
     python3 docs/examples/client.py --prompt "Hello" --max-tokens 32
     python3 docs/examples/client.py --chat '[{"role": "user", "content": "Hi"}]'
+    python3 docs/examples/client.py --prompt "Hello" --server-key 'SERVER-PUBLIC-Z85' --curve-keys me.key
+
+With CURVE, --server-key is the server's public key and --curve-keys this client's key file (as written by
+`rampart-admin keygen`: TOML with `public` and `secret`).
 """
 import argparse
 import json
 import sys
+import tomllib
 import uuid
 
 import zmq
@@ -24,16 +29,29 @@ def main():
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--timeout-ms", type=int, default=30000)
+    parser.add_argument("--api-key", help="a registered tenant's API key")
+    parser.add_argument("--server-key", help="CURVE: the server's public key (Z85)")
+    parser.add_argument("--curve-keys", help="CURVE: this client's key file (TOML: public, secret)")
     args = parser.parse_args()
+    if (args.server_key is None) != (args.curve_keys is None):
+        parser.error("CURVE needs both --server-key and --curve-keys")
 
     body = {"request_id": uuid.uuid4().hex, "max_tokens": args.max_tokens, "temperature": args.temperature}
     if args.prompt is not None:
         body["text"] = args.prompt
     else:
         body["messages"] = json.loads(args.chat)
+    if args.api_key:
+        body["api_key"] = args.api_key
 
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    if args.server_key:
+        with open(args.curve_keys, "rb") as f:
+            keys = tomllib.load(f)
+        sock.curve_serverkey = args.server_key.encode("ascii")
+        sock.curve_publickey = keys["public"].encode("ascii")
+        sock.curve_secretkey = keys["secret"].encode("ascii")
     sock.connect(args.connect)
     sock.send_multipart([PROTOCOL, b"generate", json.dumps(body).encode("utf-8")])
 

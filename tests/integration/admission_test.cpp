@@ -7,6 +7,7 @@
 
 #include <zmq.hpp>
 
+#include "config/curve_keys.hpp"
 #include "tests/integration/server_fixture.hpp"
 
 using namespace rampart;
@@ -191,4 +192,128 @@ TEST_CASE("tenants created and revoked with rampart-admin take effect at SIGHUP"
   REQUIRE(revoked);
   CHECK(revoked->type == "error");
   CHECK(revoked->body["code"] == "unauthorized");
+}
+
+namespace {
+
+// A keypair made by `rampart-admin keygen --out FILE`, read back from its file.
+config::curve_keypair keygen(const std::string& path) {
+  std::string out;
+  REQUIRE(test::run_command(test::bin("rampart-admin"), {"keygen", "--out", path}, &out) == 0);
+  config::curve_keypair keys;
+  config::config_error err;
+  INFO(out);
+  REQUIRE(config::load_curve_keypair(path, &keys, &err));
+  CHECK(out.find(keys.public_key) != std::string::npos);
+  CHECK(out.find(keys.secret_key) == std::string::npos);  // the secret stays in the file
+  return keys;
+}
+
+std::unique_ptr<net::client> curve_client(const std::string& endpoint, const std::string& server_key,
+                                          const config::curve_keypair& mine) {
+  net::client_options o;
+  o.curve_server_key = server_key;
+  o.curve_public_key = mine.public_key;
+  o.curve_secret_key = mine.secret_key;
+  auto c = std::make_unique<net::client>(o);
+  REQUIRE(c->connect(endpoint, nullptr));
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("with CURVE, tenants connect with their keys and the registration identity may only register, while open",
+          "[admission][curve]") {
+  const std::string dir = test::make_temp_dir("rampart-curve");
+  const auto server_keys = keygen(dir + "/server.key");
+  const auto tenant_keys = keygen(dir + "/tenant.key");
+  const auto registration_keys = keygen(dir + "/registration.key");
+  const auto stranger_keys = keygen(dir + "/stranger.key");
+  const auto newcomer_keys = keygen(dir + "/newcomer.key");
+  // keygen never overwrites a key file.
+  std::string out;
+  CHECK(test::run_command(test::bin("rampart-admin"), {"keygen", "--out", dir + "/server.key"}, &out) == 1);
+  REQUIRE(test::run_command(test::bin("rampart-admin"), {"--db", dir + "/accounts.db", "create", "dana", "--class",
+                                                         "registered", "--curve-key", tenant_keys.public_key},
+                            &out) == 0);
+  const std::string policy_head = "registration_curve_key = \"" + registration_keys.public_key + "\"\n";
+  const std::string policy = write_policy(dir, policy_head);
+  const int port = test::free_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  std::ofstream(dir + "/rampart.toml")
+      << "[frontend]\nendpoint = \"" << endpoint << "\"\ncurve_key_file = \"server.key\"\n"
+      << "[model]\npath = \"" << RAMPART_SERVER_MODEL_DIR << "\"\ntokenizer = \"" << test::tokenizer_dir() << "\"\n"
+      << "[metrics]\nenabled = false\n[alerts]\nenabled = false\n"
+      << "[admission]\naccounts_db = \"accounts.db\"\npolicy_file = \"policy.toml\"\npolicy_poll_ms = 200\n";
+  test::child_process server(test::bin("rampartd"), {"--config", dir + "/rampart.toml"});
+  REQUIRE(server.wait_ready([&] { return server.log().find("rampartd ready") != std::string::npos; }, 30s));
+  INFO(server.log());
+  CHECK(server.log().find("CURVE on: server public key " + server_keys.public_key) != std::string::npos);
+  CHECK(server.log().find(server_keys.secret_key) == std::string::npos);
+
+  // The tenant's CURVE key is its credential: no api_key needed.
+  auto tenant = curve_client(endpoint, server_keys.public_key, tenant_keys);
+  REQUIRE(tenant->ping(10s));
+  tenant->send("generate", {{"request_id", "t1"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto served = answer(*tenant, "t1");
+  REQUIRE(served);
+  CHECK(served->type == "done");
+  // The Python example client (pyzmq) with the same key file.
+  std::string py;
+  CHECK(test::run_command("/usr/bin/python3",
+                          {test::source_dir() + "/docs/examples/client.py", "--connect", endpoint, "--prompt", "hi",
+                           "--max-tokens", "2", "--server-key", server_keys.public_key, "--curve-keys",
+                           dir + "/tenant.key", "--timeout-ms", "20000"},
+                          &py) == 0);
+  CHECK(py.find("[done: length]") != std::string::npos);
+
+  // No CURVE, or an unknown key: the handshake is refused, nothing is ever answered.
+  net::client plain;
+  REQUIRE(plain.connect(endpoint, nullptr));
+  CHECK_FALSE(plain.ping(1500ms));
+  CHECK_FALSE(curve_client(endpoint, server_keys.public_key, stranger_keys)->ping(1500ms));
+
+  // The registration identity registers (with the newcomer's own CURVE key) and does nothing else.
+  auto registering = curve_client(endpoint, server_keys.public_key, registration_keys);
+  REQUIRE(registering->ping(10s));
+  registering->send("generate", {{"request_id", "r1"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto refused = answer(*registering, "r1");
+  REQUIRE(refused);
+  CHECK(refused->type == "error");
+  CHECK(refused->body["code"] == "unauthorized");
+  registering->send("register", {{"name", "newcomer"}, {"curve_public_key", newcomer_keys.public_key}});
+  auto reg = answer(*registering);
+  REQUIRE(reg);
+  REQUIRE(reg->type == "registered");
+  registering->send("register", {{"name", "bad-key"}, {"curve_public_key", "not a key"}});
+  auto bad = answer(*registering);
+  REQUIRE(bad);
+  CHECK(bad->type == "error");
+  CHECK(bad->body["code"] == "bad_parameter");
+  // The newcomer's key is admitted at once.
+  auto newcomer = curve_client(endpoint, server_keys.public_key, newcomer_keys);
+  newcomer->send("generate", {{"request_id", "n1"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto newcomer_served = answer(*newcomer, "n1");
+  REQUIRE(newcomer_served);
+  CHECK(newcomer_served->type == "done");
+
+  // Registration closes at red: the registration identity can no longer connect; tenants still can.
+  std::this_thread::sleep_for(50ms);
+  write_policy(dir, policy_head + "override = \"red\"\n[policy.levels.red]\nregistration = { mode = \"closed\" }\n");
+  REQUIRE(server.wait_ready([&] { return server.log().find("CURVE: the registration identity is refused") !=
+                                         std::string::npos; }, 5s));
+  CHECK_FALSE(curve_client(endpoint, server_keys.public_key, registration_keys)->ping(1500ms));
+  CHECK(curve_client(endpoint, server_keys.public_key, tenant_keys)->ping(10s));
+}
+
+TEST_CASE("a CURVE key file that is missing or malformed stops rampartd at start with the reason", "[admission][curve]") {
+  const std::string dir = test::make_temp_dir("rampart-curve-bad");
+  std::ofstream(dir + "/bad.key") << "public = \"short\"\nsecret = \"short\"\n";
+  for (const auto& [file, expected] : {std::pair<std::string, std::string>{"absent.key", "frontend.curve_key_file"},
+                                       {"bad.key", "not a CURVE key"}}) {
+    std::ofstream(dir + "/rampart.toml") << "[frontend]\ncurve_key_file = \"" << file << "\"\n";
+    std::string out;
+    CHECK(test::run_command(test::bin("rampartd"), {"--check-config", dir + "/rampart.toml"}, &out) == 2);
+    CHECK(out.find(expected) != std::string::npos);
+  }
 }

@@ -237,6 +237,7 @@ TEST_CASE("registered users keep their service through a SYN flood, a connection
   std::ofstream(dir + "/rampart.toml")
       << "[frontend]\nendpoint = \"" << endpoint << "\"\n"
       << "[model]\npath = \"" << RAMPART_SERVER_MODEL_DIR << "\"\ntokenizer = \"" << test::tokenizer_dir() << "\"\n"
+      << "[engine]\nthreads = 1\n"
       << "[metrics]\nenabled = false\n"
       << "[alerts]\npublish = \"tcp://127.0.0.1:" << alerts_port << "\"\n"
       << "[admission]\naccounts_db = \"" << db << "\"\npolicy_file = \"" << dir << "/policy.toml\"\n";

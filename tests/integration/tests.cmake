@@ -19,7 +19,7 @@ rampart_add_test(integration_monitor_tests SOURCES integration/monitor_test.cpp
 add_dependencies(integration_monitor_tests rampartd rampart-flood rampart-alerts)
 
 rampart_add_test(integration_admission_tests SOURCES integration/admission_test.cpp
-                 LIBS rampart_net rampart_test_support FIXTURES server_model TIMEOUT 120)
+                 LIBS rampart_net rampart_config rampart_test_support FIXTURES server_model TIMEOUT 120)
 target_compile_definitions(integration_admission_tests PRIVATE
                            RAMPART_SERVER_MODEL_DIR="${RAMPART_SERVER_MODEL_DIR}")
 add_dependencies(integration_admission_tests rampartd rampart-admin)

@@ -141,3 +141,21 @@ TEST_CASE("events encode as protocol id, type and a JSON body", "[protocol]") {
   CHECK(shed["reason"] == "over_capacity");
   CHECK(shed["retry_after_ms"] == 250);
 }
+
+TEST_CASE("register takes an optional CURVE public key, which must be 40 characters of Z85", "[protocol]") {
+  decode_error err;
+  // The server public key from the libzmq CURVE documentation (zmq_curve(7)).
+  auto ok = decode({"rampart/1", "register", R"({"name": "n", "curve_public_key": "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"})"},
+                   &err);
+  REQUIRE(ok);
+  CHECK(ok->registration.curve_public_key == "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+  auto none = decode({"rampart/1", "register", R"({"name": "n"})"}, &err);
+  REQUIRE(none);
+  CHECK(none->registration.curve_public_key.empty());
+  for (const char* bad : {R"({"curve_public_key": "short"})", R"({"curve_public_key": "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf~"})",
+                          R"({"curve_public_key": 7})", R"({"curve_public_key": "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7x"})"}) {
+    INFO(bad);
+    CHECK_FALSE(decode({"rampart/1", "register", bad}, &err));
+    CHECK(err.code == error_code::bad_parameter);
+  }
+}
