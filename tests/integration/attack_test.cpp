@@ -234,6 +234,8 @@ TEST_CASE("registered users keep their service through a SYN flood, a connection
   std::ofstream(dir + "/policy.toml") << policy;
   const int port = test::free_port(), alerts_port = test::free_port();
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  // The engine gets one core: the attack traffic is generated on this machine, and the other core stands in for
+  // the attackers' machines and the network (flood tools, the kernel's packet handling, the capture).
   std::ofstream(dir + "/rampart.toml")
       << "[frontend]\nendpoint = \"" << endpoint << "\"\n"
       << "[model]\npath = \"" << RAMPART_SERVER_MODEL_DIR << "\"\ntokenizer = \"" << test::tokenizer_dir() << "\"\n"
