@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -23,9 +24,10 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: rampart-flood --kind syn|udp|connect|register --target 127.0.0.1:PORT [--rate PPS]\n"
-    "                     [--duration S] [--sources 127.66.0.0/16] [--connections N]\n"
+    "                     [--duration S] [--sources 127.66.0.0/16] [--connections N] [--threads N]\n"
+    "                     [--payload BYTES]\n"
     "  syn       raw TCP SYNs from random sources in --sources (spoofed; needs root)\n"
-    "  udp       UDP datagrams of 512 bytes from random sources in --sources (needs root)\n"
+    "  udp       UDP datagrams (--payload bytes, default 512) from random sources in --sources (needs root)\n"
     "  connect   --connections TCP connections that never send a ZMTP greeting, held for --duration\n"
     "  register  protocol `register` requests at --rate over one DEALER connection\n"
     "Only loopback targets (127.0.0.0/8) are accepted. Prints what it sent as JSON.\n";
@@ -60,44 +62,59 @@ struct options {
   double duration = 5;
   uint32_t src_base = 0, src_mask = 0;  // host order
   int connections = 200;
+  int threads = 1;    // syn/udp: sending threads, each with its own socket
+  int payload = 512;  // udp: payload bytes
 };
 
-// Sends COUNT packets built by MAKE at the configured rate; returns how many went out.
+// Sends packets built by MAKE at RATE per second for the configured duration, in sendmmsg batches of up to
+// 64 (one system call per batch is what lets one core reach a few hundred thousand packets per second);
+// returns how many went out.
 template <class Make>
-uint64_t paced_send(const options& o, int fd, Make make) {
+uint64_t paced_send(const options& o, double rate, int fd, Make make) {
   using clock = std::chrono::steady_clock;
+  constexpr int batch = 64;
   const auto start = clock::now();
   const auto end = start + std::chrono::duration<double>(o.duration);
   uint64_t sent = 0;
-  std::vector<uint8_t> pkt(1500);
+  std::vector<uint8_t> pkts(static_cast<size_t>(batch) * 1500);
+  std::vector<iovec> iov(batch);
+  std::vector<mmsghdr> msgs(batch);
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_addr = o.target;
+  for (int i = 0; i < batch; ++i) {
+    iov[i].iov_base = pkts.data() + static_cast<size_t>(i) * 1500;
+    msgs[i].msg_hdr = msghdr{};
+    msgs[i].msg_hdr.msg_name = &dst;
+    msgs[i].msg_hdr.msg_namelen = sizeof dst;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
   while (clock::now() < end) {
     const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
-    const uint64_t due = static_cast<uint64_t>(elapsed * o.rate);
+    const uint64_t due = static_cast<uint64_t>(elapsed * rate);
     while (sent < due) {
-      size_t len = make(pkt.data());
-      if (sendto(fd, pkt.data(), len, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) > 0) ++sent;
-      else break;
+      const int n = static_cast<int>(std::min<uint64_t>(batch, due - sent));
+      for (int i = 0; i < n; ++i) iov[i].iov_len = make(static_cast<uint8_t*>(iov[i].iov_base));
+      const int done = sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), 0);
+      if (done <= 0) break;  // the socket buffer is full: try again after the pause
+      sent += static_cast<uint64_t>(done);
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return sent;
 }
 
-int raw_flood(const options& o) {
+// One sender: its own raw socket and random stream, RATE packets per second.
+uint64_t raw_sender(const options& o, double rate, uint32_t seed) {
   const bool syn = o.kind == "syn";
   int fd = socket(AF_INET, SOCK_RAW, syn ? IPPROTO_TCP : IPPROTO_UDP);
-  if (fd < 0) {
-    std::fprintf(stderr, "rampart-flood: raw socket: %s (needs root or CAP_NET_RAW)\n", std::strerror(errno));
-    return 77;
-  }
+  if (fd < 0) return 0;
   int one = 1;
   setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one);
-  std::mt19937 rng(12345);
-  uint64_t sent = paced_send(o, fd, [&](uint8_t* buf) -> size_t {
-    const size_t l4 = syn ? sizeof(tcphdr) : sizeof(udphdr) + 512;
+  std::mt19937 rng(seed);
+  const uint64_t sent = paced_send(o, rate, fd, [&](uint8_t* buf) -> size_t {
+    const size_t l4 = syn ? sizeof(tcphdr) : sizeof(udphdr) + static_cast<size_t>(o.payload);
     const size_t total = sizeof(iphdr) + l4;
     std::memset(buf, 0, total);
     auto* ip = reinterpret_cast<iphdr*>(buf);
@@ -130,6 +147,26 @@ int raw_flood(const options& o) {
     return total;
   });
   close(fd);
+  return sent;
+}
+
+int raw_flood(const options& o) {
+  {
+    int probe = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+    if (probe < 0) {
+      std::fprintf(stderr, "rampart-flood: raw socket: %s (needs root or CAP_NET_RAW)\n", std::strerror(errno));
+      return 77;
+    }
+    close(probe);
+  }
+  std::vector<uint64_t> sent_by(static_cast<size_t>(o.threads), 0);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < o.threads; ++t) {
+    senders.emplace_back([&, t] { sent_by[static_cast<size_t>(t)] = raw_sender(o, o.rate / o.threads, 12345u + static_cast<uint32_t>(t)); });
+  }
+  for (auto& s : senders) s.join();
+  uint64_t sent = 0;
+  for (uint64_t s : sent_by) sent += s;
   std::printf("{\"kind\":\"%s\",\"sent\":%llu,\"duration_s\":%g}\n", o.kind.c_str(),
               static_cast<unsigned long long>(sent), o.duration);
   return 0;
@@ -220,6 +257,10 @@ int main(int argc, char** argv) {
         sources = v, ++i;
       } else if (a == "--connections" && v) {
         o.connections = std::stoi(v), ++i;
+      } else if (a == "--threads" && v) {
+        o.threads = std::stoi(v), ++i;
+      } else if (a == "--payload" && v) {
+        o.payload = std::stoi(v), ++i;
       } else {
         return usage_error("unknown or incomplete option " + a);
       }
@@ -251,6 +292,8 @@ int main(int argc, char** argv) {
   o.src_mask = bits == 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
   o.src_base = ntohl(base.s_addr) & o.src_mask;
   if (o.rate <= 0 || o.duration < 0) return usage_error("--rate must be > 0 and --duration >= 0");
+  if (o.threads < 1 || o.threads > 64) return usage_error("--threads must be 1..64");
+  if (o.payload < 0 || o.payload > 1400) return usage_error("--payload must be 0..1400");
   if (o.kind == "syn" || o.kind == "udp") return raw_flood(o);
   if (o.kind == "connect") return connect_flood(o);
   if (o.kind == "register") return register_flood(o);
