@@ -24,6 +24,7 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
   const int64_t E = static_cast<int64_t>(moe.experts.size());
   const int64_t M = E > 0 ? moe.experts[0].width() : 0;
   const int64_t D = hidden, slots = static_cast<int64_t>(n_rows) * k;
+  if (slots == 0 || E == 0) return;
   grow(count_, static_cast<size_t>(E));
   grow(offset_, static_cast<size_t>(E + 1));
   grow(slot_of_, static_cast<size_t>(slots));
@@ -64,23 +65,31 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
     return n_items;
   };
 
+  // The gathered rows rearranged once for the kernels (every expert of a layer has the same dtypes and shapes;
+  // gemm_rows_shared falls back to the natural layout for any that does not).
+  const mlp_weights& first = moe.experts[static_cast<size_t>(active_[0])];
+  const prepared_input xin = prepare_input(pool_, k_, first.gate, xg_.data(), D, slots, xp_);
   int64_t n_items = build_items(M);
   pool_.parallel_for(n_items, [&](int64_t b, int64_t e_, int) {
     for (int64_t it = b; it < e_; ++it) {
       const int64_t e = item_expert_[it], r0 = item_chunk_[it] * row_chunk, r1 = std::min(M, r0 + row_chunk);
       const int64_t off = offset_[e], cnt = offset_[e + 1] - off;
       const mlp_weights& ex = moe.experts[static_cast<size_t>(e)];
-      k_.gemm_rows(ex.gate, &xg_[off * D], D, cnt, &gate_[off * M], M, r0, r1);
-      k_.gemm_rows(ex.up, &xg_[off * D], D, cnt, &up_[off * M], M, r0, r1);
+      const prepared_input at{xin.x + off * xin.stride, xin.stride};
+      gemm_rows_shared(k_, ex.gate, first.gate, at, &xg_[off * D], D, cnt, &gate_[off * M], M, r0, r1);
+      gemm_rows_shared(k_, ex.up, first.gate, at, &xg_[off * D], D, cnt, &up_[off * M], M, r0, r1);
       for (int64_t t = 0; t < cnt; ++t) silu_mul(&gate_[(off + t) * M + r0], &up_[(off + t) * M + r0], r1 - r0);
     }
   });
+  const prepared_input hin = prepare_input(pool_, k_, first.down, gate_.data(), M, slots, xp_);
   n_items = build_items(D);
   pool_.parallel_for(n_items, [&](int64_t b, int64_t e_, int) {
     for (int64_t it = b; it < e_; ++it) {
       const int64_t e = item_expert_[it], r0 = item_chunk_[it] * row_chunk, r1 = std::min(D, r0 + row_chunk);
       const int64_t off = offset_[e], cnt = offset_[e + 1] - off;
-      k_.gemm_rows(moe.experts[static_cast<size_t>(e)].down, &gate_[off * M], M, cnt, &y_[off * D], D, r0, r1);
+      const prepared_input at{hin.x + off * hin.stride, hin.stride};
+      gemm_rows_shared(k_, moe.experts[static_cast<size_t>(e)].down, first.down, at, &gate_[off * M], M, cnt,
+                       &y_[off * D], D, r0, r1);
     }
   });
 

@@ -47,7 +47,7 @@ class local_expert_backend final : public expert_backend {
   // Scratch reused across calls (grown when a call needs more).
   std::vector<int32_t> count_, offset_, slot_of_, active_;
   std::vector<int64_t> item_expert_, item_chunk_;
-  std::vector<float> xg_, gate_, up_, y_;
+  std::vector<float> xg_, gate_, up_, y_, xp_;  // xp_: activations rearranged for the kernels
 };
 
 }  // namespace rampart::model

@@ -141,9 +141,17 @@ void weighted_rows_portable(const float* const* rows, int64_t n_rows, const floa
   }
 }
 
+int64_t natural_layout_cols(const weight_matrix&) { return 0; }
+
+void natural_layout_prepare(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* out) {
+  for (int64_t t = 0; t < n_tok; ++t) std::memcpy(out + t * w.cols, x + t * x_stride, sizeof(float) * w.cols);
+}
+
 const kernel_ops& kernels_portable() {
-  static const kernel_ops ops{kernel_isa::portable, "portable", gemm_rows_portable, load_row_portable,
-                              dot_portable, axpy_portable, weighted_rows_portable};
+  static const kernel_ops ops{kernel_isa::portable,   "portable",    gemm_rows_portable,
+                              load_row_portable,    dot_portable,  axpy_portable,
+                              weighted_rows_portable, natural_layout_cols, natural_layout_prepare,
+                              gemm_rows_portable};
   return ops;
 }
 

@@ -54,7 +54,22 @@ struct kernel_ops {
   // c < width: attention's probability-weighted sum of cached rows for several heads at once.
   void (*weighted_rows)(const float* const* rows, int64_t n_rows, const float* p, int64_t p_stride, int64_t n_out,
                         int64_t width, float* out, int64_t out_stride);
+  // Some kernels read the activations in their own layout (AVX-512 with bf16 weights: every 32-column block
+  // with its even columns first, then its odd ones, zero-padded to a multiple of 32). A caller that runs many
+  // row ranges over the same activations rearranges them once with prepare_x and calls gemm_rows_prepared;
+  // gemm_rows does both itself. prepared_cols(w) is the row length of that layout, 0 when the kernels for W
+  // read the natural layout (then prepare_x is not needed and gemm_rows_prepared is gemm_rows).
+  int64_t (*prepared_cols)(const weight_matrix& w);
+  // out[t * prepared_cols(w) + ...] = x[t * x_stride + ...] rearranged, for t < n_tok.
+  void (*prepare_x)(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* out);
+  // As gemm_rows, with X prepared (or natural when prepared_cols(w) == 0); same results, bit for bit.
+  void (*gemm_rows_prepared)(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
+                             int64_t y_stride, int64_t r_begin, int64_t r_end);
 };
+
+// prepared_cols / prepare_x of kernels that read the natural layout.
+int64_t natural_layout_cols(const weight_matrix& w);
+void natural_layout_prepare(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* out);
 
 // The portable weighted_rows (also used by the AVX2 table).
 void weighted_rows_portable(const float* const* rows, int64_t n_rows, const float* p, int64_t p_stride,

@@ -183,8 +183,10 @@ void axpy_avx2(float a, const float* x, float* y, int64_t n) {
 }  // namespace
 
 const kernel_ops& kernels_avx2() {
-  static const kernel_ops ops{kernel_isa::avx2, "avx2", gemm_rows_avx2, load_row_avx2, dot_avx2, axpy_avx2,
-                              weighted_rows_portable};
+  static const kernel_ops ops{kernel_isa::avx2,       "avx2",       gemm_rows_avx2,
+                              load_row_avx2,         dot_avx2,     axpy_avx2,
+                              weighted_rows_portable, natural_layout_cols, natural_layout_prepare,
+                              gemm_rows_avx2};
   return ops;
 }
 

@@ -221,6 +221,113 @@ inline void pack_rows(const weight_matrix& w, int64_t r, int64_t nr, float* out)
   }
 }
 
+// bf16 weights, "pair-split" order. 32 bf16 weights (64 bytes, one cache line) widen with one instruction per
+// 16: the low half of each 32-bit lane shifted up is the even column, the lane with its low half cleared is
+// the odd one. Accumulator lane l of a 32-column block takes column 2l, then column 2l+1, block after block,
+// and the 16 lanes are summed by _mm512_reduce_add_ps at the end. The activations must be prepared
+// (prepare_bf16): each 32-column block holds its even columns, then its odd ones, zero-padded to a multiple
+// of 32 columns. Every path below runs this same chain of FMAs for a (row, token) pair.
+inline int64_t bf16_prepared_cols(int64_t cols) { return (cols + 31) / 32 * 32; }
+
+inline __mmask32 tail_mask32(int64_t n) { return n >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << n) - 1u); }
+
+void prepare_bf16(const float* x, int64_t xs, int64_t n, int64_t cols, float* out) {
+  const int64_t pc = bf16_prepared_cols(cols);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xr = x + t * xs;
+    float* o = out + t * pc;
+    for (int64_t c = 0; c < pc; c += 32) {
+      const int64_t left = cols - c;
+      const __m512 a = left >= 16 ? _mm512_loadu_ps(xr + c) : _mm512_maskz_loadu_ps(tail_mask(left), xr + c);
+      const __m512 b = left >= 32 ? _mm512_loadu_ps(xr + c + 16)
+                       : left > 16 ? _mm512_maskz_loadu_ps(tail_mask(left - 16), xr + c + 16)
+                                   : _mm512_setzero_ps();
+      _mm512_storeu_ps(o + c, _mm512_permutex2var_ps(a, even, b));
+      _mm512_storeu_ps(o + c + 16, _mm512_permutex2var_ps(a, odd, b));
+    }
+  }
+}
+
+// One 32-column block of tile_bf16: the even columns of every row against the tokens, then the odd ones. The
+// rows are loaded twice (the second load hits L1) so the accumulators, four rows and one activation vector
+// fit the 32 registers.
+template <int NR, int NT, bool Full>
+inline void bf16_block(const std::byte* const* rows, int64_t c, __mmask32 m, const float* xp, int64_t xps,
+                       __m512 (&acc)[NR][NT]) {
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  auto load = [&](int i) {
+    return Full ? _mm512_loadu_si512(rows[i] + c * 2) : _mm512_maskz_loadu_epi16(m, rows[i] + c * 2);
+  };
+  __m512 wv[NR];
+  for (int i = 0; i < NR; ++i) wv[i] = _mm512_castsi512_ps(_mm512_slli_epi32(load(i), 16));
+  for (int j = 0; j < NT; ++j) {
+    const __m512 xv = _mm512_loadu_ps(xp + j * xps + c);
+    for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+  }
+  for (int i = 0; i < NR; ++i) wv[i] = _mm512_castsi512_ps(_mm512_and_si512(load(i), high));
+  for (int j = 0; j < NT; ++j) {
+    const __m512 xv = _mm512_loadu_ps(xp + j * xps + c + 16);
+    for (int i = 0; i < NR; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+  }
+}
+
+// NR rows x NT tokens of bf16 weights against prepared activations XP (row stride XPS).
+template <int NR, int NT>
+inline void tile_bf16(const weight_matrix& w, int64_t r, const float* xp, int64_t xps, float* y, int64_t ys) {
+  const int64_t cols = w.cols;
+  const std::byte* rows[NR];
+  for (int i = 0; i < NR; ++i) rows[i] = w.row_ptr(r + i);
+  // Decode reads each weight once: prefetch the rows PREFETCH_ROWS below into L2.
+  const std::byte* ahead = rows[0] + prefetch_rows * cols * 2;
+  __m512 acc[NR][NT];
+  for (int i = 0; i < NR; ++i)
+    for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 32 <= cols; c += 32) {
+    for (int i = 0; i < NR; ++i) _mm_prefetch(reinterpret_cast<const char*>(ahead + (i * cols + c) * 2), _MM_HINT_T1);
+    bf16_block<NR, NT, true>(rows, c, 0, xp, xps, acc);
+  }
+  if (c < cols) bf16_block<NR, NT, false>(rows, c, tail_mask32(cols - c), xp, xps, acc);
+  for (int i = 0; i < NR; ++i)
+    for (int j = 0; j < NT; ++j) y[j * ys + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// Rows [r, r + nr) against NT tokens: the tile's activations stay in L1 while the rows stream past.
+template <int NT>
+inline void bf16_rows(const weight_matrix& w, int64_t r, int64_t nr, const float* xp, int64_t xps, float* y,
+                      int64_t ys) {
+  int64_t i = 0;
+  for (; i + 4 <= nr; i += 4) tile_bf16<4, NT>(w, r + i, xp, xps, y, ys);
+  for (; i < nr; ++i) tile_bf16<1, NT>(w, r + i, xp, xps, y, ys);
+}
+
+void gemm_bf16_prepared(const weight_matrix& w, const float* xp, int64_t xps, int64_t n_tok, float* y, int64_t ys,
+                        int64_t r_begin, int64_t r_end) {
+  // Row blocks of about 256 KiB stay in L2 while every 6-token tile of a 72-token block passes over them.
+  constexpr int64_t token_block = 72;
+  const int64_t row_block = std::max<int64_t>(4, (int64_t{256} * 1024 / std::max<int64_t>(w.cols * 2, 1)) / 4 * 4);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += token_block) {
+    const int64_t nt = std::min(token_block, n_tok - t0);
+    for (int64_t r = r_begin; r < r_end; r += row_block) {
+      const int64_t nr = std::min(row_block, r_end - r);
+      int64_t t = t0;
+      for (; t + 6 <= t0 + nt; t += 6) bf16_rows<6>(w, r, nr, xp + t * xps, xps, y + t * ys, ys);
+      const float* xt = xp + t * xps;
+      float* yt = y + t * ys;
+      switch (t0 + nt - t) {
+        case 5: bf16_rows<5>(w, r, nr, xt, xps, yt, ys); break;
+        case 4: bf16_rows<4>(w, r, nr, xt, xps, yt, ys); break;
+        case 3: bf16_rows<3>(w, r, nr, xt, xps, yt, ys); break;
+        case 2: bf16_rows<2>(w, r, nr, xt, xps, yt, ys); break;
+        case 1: bf16_rows<1>(w, r, nr, xt, xps, yt, ys); break;
+        default: break;
+      }
+    }
+  }
+}
+
 template <dtype T>
 void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                  int64_t r_begin, int64_t r_end) {
@@ -254,11 +361,26 @@ void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_t
   }
 }
 
+int64_t prepared_cols_avx512(const weight_matrix& w) { return w.type == dtype::bf16 ? bf16_prepared_cols(w.cols) : 0; }
+
+void prepare_x_avx512(const weight_matrix& w, const float* x, int64_t xs, int64_t n, float* out) {
+  if (w.type == dtype::bf16) prepare_bf16(x, xs, n, w.cols, out);
+}
+
+void gemm_rows_prepared_avx512(const weight_matrix& w, const float* xp, int64_t xps, int64_t n_tok, float* y,
+                               int64_t ys, int64_t r_begin, int64_t r_end);
+
 void gemm_rows_avx512(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                       int64_t r_begin, int64_t r_end) {
   switch (w.type) {
     case dtype::f32: return gemm_rows_t<dtype::f32>(w, x, xs, n_tok, y, ys, r_begin, r_end);
-    case dtype::bf16: return gemm_rows_t<dtype::bf16>(w, x, xs, n_tok, y, ys, r_begin, r_end);
+    case dtype::bf16: {
+      thread_local std::vector<float> prepared;
+      const int64_t pc = bf16_prepared_cols(w.cols);
+      if (prepared.size() < static_cast<size_t>(n_tok * pc)) prepared.resize(static_cast<size_t>(n_tok * pc));
+      prepare_bf16(x, xs, n_tok, w.cols, prepared.data());
+      return gemm_bf16_prepared(w, prepared.data(), pc, n_tok, y, ys, r_begin, r_end);
+    }
     case dtype::f16: return gemm_rows_t<dtype::f16>(w, x, xs, n_tok, y, ys, r_begin, r_end);
     case dtype::f8_e4m3: return gemm_rows_t<dtype::f8_e4m3>(w, x, xs, n_tok, y, ys, r_begin, r_end);
   }
@@ -275,6 +397,12 @@ void load_row_t(const weight_matrix& w, int64_t r, float* out) {
     if constexpr (T == dtype::f8_e4m3) v = _mm512_mul_ps(v, _mm512_set1_ps(w.row_scale(r, c / 128)));
     _mm512_mask_storeu_ps(out + c, m, v);
   }
+}
+
+void gemm_rows_prepared_avx512(const weight_matrix& w, const float* xp, int64_t xps, int64_t n_tok, float* y,
+                               int64_t ys, int64_t r_begin, int64_t r_end) {
+  if (w.type == dtype::bf16) return gemm_bf16_prepared(w, xp, xps, n_tok, y, ys, r_begin, r_end);
+  gemm_rows_avx512(w, xp, xps, n_tok, y, ys, r_begin, r_end);
 }
 
 void load_row_avx512(const weight_matrix& w, int64_t r, float* out) {
@@ -346,8 +474,10 @@ void weighted_rows_avx512(const float* const* rows, int64_t n_rows, const float*
 }  // namespace
 
 const kernel_ops& kernels_avx512() {
-  static const kernel_ops ops{kernel_isa::avx512, "avx512", gemm_rows_avx512, load_row_avx512, dot_avx512,
-                              axpy_avx512, weighted_rows_avx512};
+  static const kernel_ops ops{kernel_isa::avx512,      "avx512",          gemm_rows_avx512,
+                              load_row_avx512,         dot_avx512,        axpy_avx512,
+                              weighted_rows_avx512,    prepared_cols_avx512, prepare_x_avx512,
+                              gemm_rows_prepared_avx512};
   return ops;
 }
 

@@ -94,10 +94,11 @@ void feed_forward::mlp(const mlp_weights& w, const float* xn, int64_t n, float* 
   constexpr int64_t chunk = 16;
   grow(gate_, static_cast<size_t>(n * I));
   grow(up_, static_cast<size_t>(n * I));
+  const prepared_input in = prepare_input(pool_, k_, w.gate, xn, D, n, prepared_);  // gate and up: same layout
   pool_.parallel_for((I + chunk - 1) / chunk, [&](int64_t b, int64_t e, int) {
     const int64_t r0 = b * chunk, r1 = std::min(I, e * chunk);
-    k_.gemm_rows(w.gate, xn, D, n, gate_.data(), I, r0, r1);
-    k_.gemm_rows(w.up, xn, D, n, up_.data(), I, r0, r1);
+    k_.gemm_rows_prepared(w.gate, in.x, in.stride, n, gate_.data(), I, r0, r1);
+    gemm_rows_shared(k_, w.up, w.gate, in, xn, D, n, up_.data(), I, r0, r1);
     for (int64_t t = 0; t < n; ++t) silu_mul(&gate_[t * I + r0], &up_[t * I + r0], r1 - r0);
   });
   matmul(pool_, k_, w.down, gate_.data(), I, n, out, D);

@@ -36,7 +36,7 @@ class feed_forward {
   const kernel_ops& k_;
   thread_pool& pool_;
   expert_backend& experts_;
-  std::vector<float> gate_, up_, logits_, route_scratch_, weights_, shared_;
+  std::vector<float> gate_, up_, logits_, route_scratch_, weights_, shared_, prepared_;
   std::vector<int32_t> ids_;
 };
 

@@ -80,7 +80,7 @@ std::vector<kernel_isa> supported() {
 
 TEST_CASE("gemm_rows matches a float64 reference for every dtype and supported ISA", "[kernels]") {
   for (dtype t : {dtype::f32, dtype::bf16, dtype::f16, dtype::f8_e4m3})
-  for (int64_t n : {3, 7, 9}) {  // token counts that reach every tile shape
+  for (int64_t n : {3, 7, 9, 20, 80}) {  // token counts that reach every tile shape, packing and token blocks
     const int64_t rows = 133, cols = 300;  // partial fp8 blocks, vector tails, odd row tiles
     test_matrix m = make_matrix(t, rows, cols);
     std::vector<float> x(static_cast<size_t>(n * cols));
@@ -116,6 +116,17 @@ TEST_CASE("gemm_rows matches a float64 reference for every dtype and supported I
       k.gemm_rows(window, &x[tw * cols], cols, 1, yw.data(), 5, 0, 5);
       for (int64_t r = 0; r < 5; ++r) same = same && yw[r] == y[tw * rows + 128 + r];
       CHECK(same);
+
+      // Activations prepared once (as matmul and the experts do) give the same bits.
+      const int64_t pc = k.prepared_cols(m.w);
+      std::vector<float> xp(static_cast<size_t>(n * std::max(pc, cols)));
+      if (pc > 0) {
+        CHECK(pc >= cols);
+        k.prepare_x(m.w, x.data(), cols, n, xp.data());
+      }
+      std::vector<float> yp(static_cast<size_t>(n * rows));
+      k.gemm_rows_prepared(m.w, pc > 0 ? xp.data() : x.data(), pc > 0 ? pc : cols, n, yp.data(), rows, 0, rows);
+      CHECK(yp == y);
 
       std::vector<float> row(static_cast<size_t>(cols));
       k.load_row(m.w, 130, row.data());
