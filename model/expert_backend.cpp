@@ -69,10 +69,18 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
   // gemm_rows_shared falls back to the natural layout for any that does not).
   const mlp_weights& first = moe.experts[static_cast<size_t>(active_[0])];
   const prepared_input xin = prepare_input(pool_, k_, first.gate, xg_.data(), D, slots, xp_);
+  // A thread's share of items is contiguous: consecutive chunks of one expert run as one call, so the kernels'
+  // prefetching streams across the whole range instead of restarting every 16 rows.
+  auto last_of_run = [&](int64_t it, int64_t end) {
+    while (it + 1 < end && item_expert_[it + 1] == item_expert_[it]) ++it;
+    return it;
+  };
   int64_t n_items = build_items(M);
   pool_.parallel_for(n_items, [&](int64_t b, int64_t e_, int) {
-    for (int64_t it = b; it < e_; ++it) {
-      const int64_t e = item_expert_[it], r0 = item_chunk_[it] * row_chunk, r1 = std::min(M, r0 + row_chunk);
+    for (int64_t it = b; it < e_;) {
+      const int64_t e = item_expert_[it], last = last_of_run(it, e_), r0 = item_chunk_[it] * row_chunk;
+      const int64_t r1 = std::min(M, (item_chunk_[last] + 1) * row_chunk);
+      it = last + 1;
       const int64_t off = offset_[e], cnt = offset_[e + 1] - off;
       const mlp_weights& ex = moe.experts[static_cast<size_t>(e)];
       const prepared_input at{xin.x + off * xin.stride, xin.stride};
@@ -84,8 +92,10 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
   const prepared_input hin = prepare_input(pool_, k_, first.down, gate_.data(), M, slots, xp_);
   n_items = build_items(D);
   pool_.parallel_for(n_items, [&](int64_t b, int64_t e_, int) {
-    for (int64_t it = b; it < e_; ++it) {
-      const int64_t e = item_expert_[it], r0 = item_chunk_[it] * row_chunk, r1 = std::min(D, r0 + row_chunk);
+    for (int64_t it = b; it < e_;) {
+      const int64_t e = item_expert_[it], last = last_of_run(it, e_), r0 = item_chunk_[it] * row_chunk;
+      const int64_t r1 = std::min(D, (item_chunk_[last] + 1) * row_chunk);
+      it = last + 1;
       const int64_t off = offset_[e], cnt = offset_[e + 1] - off;
       const prepared_input at{hin.x + off * hin.stride, hin.stride};
       gemm_rows_shared(k_, moe.experts[static_cast<size_t>(e)].down, first.down, at, &gate_[off * M], M, cnt,
