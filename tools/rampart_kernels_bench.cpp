@@ -1,0 +1,116 @@
+// rampart-kernels-bench: the weight-matrix kernels alone, on synthetic bf16 matrices with the shapes of the
+// medium preset: GEMV bandwidth (batch-1 decode) and GEMM FLOP/s (prefill and decode batches), each the best of
+// several runs, next to the machine's read bandwidth and FMA peak measured by the same binary.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/kernels.hpp"
+#include "model/kernels_bench.hpp"
+#include "model/kernels_parallel.hpp"
+#include "model/thread_pool.hpp"
+
+namespace {
+
+using namespace rampart::model;
+using clock_type = std::chrono::steady_clock;
+
+// A rows x cols bf16 matrix whose data starts OFFSET bytes past a 64-byte boundary (safetensors data is only
+// 8-byte aligned), with values uniform in [-1, 1).
+struct bf16_matrix {
+  std::vector<uint16_t> storage;
+  weight_matrix w;
+  bf16_matrix(int64_t rows, int64_t cols, uint32_t seed, int offset) : storage(static_cast<size_t>(rows * cols) + 64) {
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    auto base = reinterpret_cast<uintptr_t>(storage.data());
+    auto* data = reinterpret_cast<uint16_t*>((base + 63) / 64 * 64 + static_cast<uintptr_t>(offset));
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      const float f = u(g);
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      data[i] = static_cast<uint16_t>(bits >> 16);
+    }
+    w.type = dtype::bf16;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = reinterpret_cast<const std::byte*>(data);
+  }
+};
+
+template <class F>
+double best_seconds(int reps, F&& f) {
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = clock_type::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(clock_type::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, offset = 8;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (a == "--offset" && i + 1 < argc) offset = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr,
+                   "usage: rampart-kernels-bench [--threads N] [--offset BYTES]\n"
+                   "GEMV and GEMM rates of the bf16 kernels on medium-preset shapes; --offset: weight data this many\n"
+                   "bytes past a 64-byte boundary (default 8, as in safetensors files).\n");
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  if (threads < 1 || offset < 0 || offset > 62 || offset % 2 != 0) {
+    std::fprintf(stderr, "rampart-kernels-bench: --threads >= 1, --offset even in 0..62\n");
+    return 2;
+  }
+  thread_pool pool(threads);
+  const kernel_ops& k = kernels();
+  std::printf("kernels %s, %d threads, weights %d bytes past a 64-byte boundary\n", k.name, threads, offset);
+  std::vector<float> x(static_cast<size_t>(2816) * 512, 0.01f), y(static_cast<size_t>(129280) * 32);
+
+  // Batch-1 decode: 96 expert-shaped matrices in turn (one MoE layer's worth of calls, 96 MiB) and the lm_head.
+  {
+    std::vector<bf16_matrix> experts;
+    for (int i = 0; i < 96; ++i) experts.emplace_back(512, 1024, static_cast<uint32_t>(i), offset);
+    bf16_matrix lm_head(129280, 1024, 7, offset);
+    const double s_experts = best_seconds(9, [&] {
+      for (auto& m : experts) matmul(pool, k, m.w, x.data(), 1024, 1, y.data(), 512);
+    });
+    const double s_lm = best_seconds(9, [&] { matmul(pool, k, lm_head.w, x.data(), 1024, 1, y.data(), 129280); });
+    const double bw = measure_read_bandwidth(pool, size_t{1} << 30);
+    std::printf("gemv 96 x 512x1024: %.1f GB/s; lm_head 129280x1024: %.1f GB/s; measured read bandwidth %.1f GB/s\n",
+                96.0 * 512 * 1024 * 2 / s_experts / 1e9, 129280.0 * 1024 * 2 / s_lm / 1e9, bw / 1e9);
+  }
+  // Products: prefill shapes (dense MLP, attention, 512 tokens), experts at a prefill's and a batch's share.
+  struct shape {
+    int64_t rows, cols, tokens;
+    const char* what;
+  };
+  const double peak = measure_fma_peak(pool);
+  for (const shape s : {shape{2816, 1024, 512, "dense gate/up, prefill"}, shape{1024, 2816, 512, "dense down, prefill"},
+                        shape{1536, 1024, 512, "attention, prefill"}, shape{512, 1024, 64, "expert gate/up, prefill"},
+                        shape{1024, 512, 64, "expert down, prefill"}, shape{512, 1024, 12, "expert, 12 tokens"},
+                        shape{512, 1024, 4, "expert, batch 32 decode"}, shape{1024, 512, 4, "expert down, batch 32"}}) {
+    bf16_matrix m(s.rows, s.cols, 3, offset);
+    const int reps = s.tokens >= 64 ? 15 : 200;
+    const double sec = best_seconds(reps, [&] {
+      matmul(pool, k, m.w, x.data(), s.cols, s.tokens, y.data(), s.rows);
+    });
+    const double flops = 2.0 * static_cast<double>(s.rows * s.cols * s.tokens) / sec;
+    std::printf("gemm %5lldx%-5lld %3lld tokens: %6.1f GFLOP/s = %2.0f%% of measured FMA peak %.1f GFLOP/s  (%s)\n",
+                static_cast<long long>(s.rows), static_cast<long long>(s.cols), static_cast<long long>(s.tokens),
+                flops / 1e9, 100.0 * flops / peak, peak / 1e9, s.what);
+  }
+  return 0;
+}
