@@ -20,6 +20,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.vocab_size = 129280;
   rampart::net::decode_error err;
   auto msg = rampart::net::decode_client_message(frames, limits, &err);
+  if (msg && msg->type == rampart::net::message_type::register_tenant) {
+    // An accepted CURVE key is empty or 40 characters.
+    const size_t n = msg->registration.curve_public_key.size();
+    if (n != 0 && n != 40) __builtin_trap();
+  }
   if (msg && msg->type == rampart::net::message_type::generate) {
     // Whatever was accepted must satisfy the documented limits.
     if (msg->generate.max_tokens < 1 || msg->generate.max_tokens > limits.max_tokens_limit) __builtin_trap();
