@@ -149,12 +149,9 @@ void handle(self_ptr self, const inbound_message& in) {
   // A connection admitted with the published registration identity may register and ping, nothing else.
   if (in.user_id == "registration" && msg.type != net::message_type::register_tenant &&
       msg.type != net::message_type::ping) {
-    const std::string id = msg.type == net::message_type::generate ? msg.generate.request_id
-                           : msg.type == net::message_type::cancel ? msg.cancel.request_id
-                                                                    : std::string();
     if (ctx->metrics) ctx->metrics->errored(net::to_string(net::error_code::unauthorized)).Increment();
     ctx->frontend->post(in.peer, "error",
-                        net::error_body(id, net::error_code::unauthorized,
+                        net::error_body(msg.request_id(), net::error_code::unauthorized,
                                         "this connection uses the registration key: it may only register"));
     return;
   }

@@ -38,11 +38,9 @@ class gateway_bridge : public net::frontend_handler {
                   net::client_message msg) override {
     auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
     if (!gateway) {
-      std::string id = msg.type == net::message_type::generate ? msg.generate.request_id
-                       : msg.type == net::message_type::cancel ? msg.cancel.request_id
-                                                                : std::string();
       context_->frontend->post(peer, "error",
-                               net::error_body(id, net::error_code::unavailable, "the gateway is restarting"));
+                               net::error_body(msg.request_id(), net::error_code::unavailable,
+                                               "the gateway is restarting"));
       return;
     }
     caf::anon_send(gateway, inbound_message{peer, peer_address, user_id,

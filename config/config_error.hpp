@@ -15,4 +15,8 @@ struct config_error {
   std::string to_string() const;
 };
 
+// Reads the whole of FILE into *TEXT. False with *ERR ("FILE: MESSAGE", no position) when it cannot be read.
+bool read_config_file(const std::string& file, std::string* text, config_error* err,
+                      const char* message = "cannot read file");
+
 }  // namespace rampart::config

@@ -1,24 +1,16 @@
 #include "config/curve_keys.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include "config/policy.hpp"
 #include "config/toml_schema.hpp"
 
 namespace rampart::config {
 
 bool load_curve_keypair(const std::string& path, curve_keypair* out, config_error* err) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *err = config_error{path, 0, 0, "", "cannot read the CURVE key file"};
-    return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text;
+  if (!read_config_file(path, &text, err, "cannot read the CURVE key file")) return false;
   toml::table root;
   try {
-    root = toml::parse(text.str(), std::string_view(path));
+    root = toml::parse(text, std::string_view(path));
   } catch (const toml::parse_error& e) {
     *err = config_error{path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column),
                         "", std::string(e.description())};

@@ -1,7 +1,6 @@
 #include "config/policy.hpp"
 
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 #include "config/toml_schema.hpp"
@@ -307,23 +306,17 @@ bool parse_policy(std::string_view text, const std::string& file, policy* out, c
 }
 
 bool load_policy(const std::string& file, policy* out, config_error* err) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    *err = config_error{file, 0, 0, "", "cannot read file"};
-    return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_policy(text.str(), file, out, err);
+  std::string text;
+  if (!read_config_file(file, &text, err)) return false;
+  return parse_policy(text, file, out, err);
 }
 
 bool is_policy_file(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text;
+  config_error unused;
+  if (!read_config_file(file, &text, &unused)) return false;
   try {
-    toml::table root = toml::parse(text.str(), std::string_view(file));
+    toml::table root = toml::parse(text, std::string_view(file));
     return root.get("policy") != nullptr && root.get("policy")->is_table();
   } catch (const toml::parse_error&) {
     return false;

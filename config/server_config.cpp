@@ -1,8 +1,5 @@
 #include "config/server_config.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include "config/curve_keys.hpp"
 #include "config/monitor_config.hpp"
 #include "config/toml_schema.hpp"
@@ -178,18 +175,13 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 }
 
 bool load_server_config(const std::string& file, server_config* out, config_error* err) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    *err = config_error{file, 0, 0, "", "cannot read file"};
-    return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text;
+  if (!read_config_file(file, &text, err)) return false;
   std::string dir;
   auto slash = file.rfind('/');
   if (slash != std::string::npos) dir = file.substr(0, slash);
   else dir = ".";
-  return parse_server_config(text.str(), file, dir, out, err);
+  return parse_server_config(text, file, dir, out, err);
 }
 
 }  // namespace rampart::config

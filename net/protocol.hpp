@@ -79,6 +79,14 @@ struct client_message {
   cancel_request cancel;
   register_request registration;
   nlohmann::json ping_body;  // echoed back in pong
+
+  // The request id the message names (generate, cancel), "" for the others.
+  const std::string& request_id() const {
+    static const std::string none;
+    return type == message_type::generate ? generate.request_id
+           : type == message_type::cancel ? cancel.request_id
+                                          : none;
+  }
 };
 
 // Limits a decoder enforces before anything else sees the request.
