@@ -185,7 +185,17 @@ void admission_gate::publish_level_settings() {
   const auto& lp = shedder_.level_policy();
   for (size_t i = 0; i < ctx_->queue_delay_ms.size(); ++i) ctx_->queue_delay_ms[i] = lp.queue_delay_ms[i];
   ctx_->policy_max_prompt_tokens = lp.max_prompt_tokens;
-  if (ctx_->frontend) ctx_->frontend->set_handshake_ivl(static_cast<int>(lp.handshake_ivl_ms));
+  if (ctx_->frontend) {
+    ctx_->frontend->set_handshake_ivl(static_cast<int>(lp.handshake_ivl_ms));
+    // Closed registration is answered by the front end itself (a dry run sheds nothing; without an accounts
+    // database `register` is an error the gateway gives).
+    std::shared_ptr<const net::registration_refusal> refusal;
+    if (ctx_->accounts && lp.registration.mode == config::registration_mode::closed && !policy_->dry_run) {
+      refusal = std::make_shared<const net::registration_refusal>(
+          net::registration_refusal{"registration_closed", lp.retry_after_ms, lp.registration.message});
+    }
+    ctx_->frontend->set_registration_refusal(std::move(refusal));
+  }
   // With CURVE, the registration identity connects only while registration is not closed (a dry run sheds
   // nothing, so it keeps the gate open too).
   if (ctx_->on_registration_gate) {

@@ -56,6 +56,11 @@ class gateway_bridge : public net::frontend_handler {
     if (e == connection_event::handshake_failed) context_->monitor->signal(monitor::app_signal::auth_failure, "");
   }
 
+  void on_register_refused(const std::string& peer_address) override {
+    if (context_->monitor) context_->monitor->signal(monitor::app_signal::registration, peer_address);
+    if (context_->metrics) context_->metrics->shed("registration_closed").Increment();
+  }
+
   void on_malformed(net::error_code code) override {
     if (context_->metrics) context_->metrics->malformed(net::to_string(code)).Increment();
   }

@@ -27,6 +27,7 @@ struct frontend::impl {
   int wake_fd = -1;
   std::string bound;
   std::atomic<int> handshake_ivl_wanted{-1};
+  std::shared_ptr<const registration_refusal> refusal;  // std::atomic_load / atomic_store only
   int handshake_ivl_applied = -1;
 
   void run();
@@ -121,6 +122,10 @@ void frontend::set_handshake_ivl(int ms) {
   if (impl_->wake_fd >= 0) (void)!write(impl_->wake_fd, &one, sizeof one);
 }
 
+void frontend::set_registration_refusal(std::shared_ptr<const registration_refusal> refusal) {
+  std::atomic_store(&impl_->refusal, std::move(refusal));
+}
+
 void frontend::post(const std::string& peer, std::string_view type, const nlohmann::json& body) {
   auto& m = *impl_;
   {
@@ -192,6 +197,15 @@ void frontend::impl::handle_incoming() {
       handler->on_malformed(err.code);
       send(peer, encode_event("error", error_body(err.request_id, err.code, err.message)));
       continue;
+    }
+    if (msg->type == message_type::register_tenant) {
+      if (auto refusal = std::atomic_load(&this->refusal)) {
+        handler->on_register_refused(peer_address);
+        auto body = shed_body("", refusal->reason, refusal->retry_after_ms);
+        if (!refusal->message.empty()) body["message"] = refusal->message;
+        send(peer, encode_event("shed", body));
+        continue;
+      }
     }
     handler->on_message(peer, peer_address, user_id, std::move(*msg));
   }

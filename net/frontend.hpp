@@ -53,6 +53,16 @@ class frontend_handler {
   virtual void on_connection_event(connection_event) {}
   // A message refused as malformed, by its error code.
   virtual void on_malformed(error_code) {}
+  // A `register` from PEER_ADDRESS that the front end answered itself with the standing refusal.
+  virtual void on_register_refused(const std::string& /*peer_address*/) {}
+};
+
+// The standing answer to `register` while registrations are closed. The I/O thread sends it itself, with no hop
+// to the actors: a registration flood costs a decode and a send per message and queues behind nothing.
+struct registration_refusal {
+  std::string reason = "registration_closed";
+  int64_t retry_after_ms = 0;
+  std::string message;  // told to the client; empty: none
 };
 
 struct frontend_counters {
@@ -83,6 +93,9 @@ class frontend {
 
   // Sets ZMQ_HANDSHAKE_IVL for connections accepted from now on (applied by the I/O thread). Thread-safe.
   void set_handshake_ivl(int ms);
+  // While REFUSAL is set, `register` messages are answered with it by the front end (shed event); null hands
+  // them to the handler again. Thread-safe.
+  void set_registration_refusal(std::shared_ptr<const registration_refusal> refusal);
 
   // The endpoint actually bound (resolves port 0 / wildcards).
   std::string bound_endpoint() const;

@@ -284,7 +284,12 @@ TEST_CASE("registered users keep their service through a SYN flood, a connection
     r.detector = a.detector;
     const auto start = clock_type::now();
     std::string flood_out;
-    std::thread flood([&] { test::run_command(test::bin("rampart-flood"), a.flood_args, &flood_out); });
+    // The attack tool runs at the lowest CPU priority: real attackers do not share the server's cores, and on
+    // this machine its own CPU time would otherwise be charged to the registered clients. The server's work
+    // for the flood (capture, decoding, admission, answers) and the kernel's packet handling still count.
+    std::vector<std::string> nice_args = {"-n", "19", test::bin("rampart-flood")};
+    nice_args.insert(nice_args.end(), a.flood_args.begin(), a.flood_args.end());
+    std::thread flood([&] { test::run_command("/usr/bin/nice", nice_args, &flood_out); });
     auto alert = alerts.wait([&](const json& e) { return is_alert_start(e, a.detector); }, start, 8s);
     if (alert) r.alert_s = seconds_since(start, alert->first);
     auto closed = wait_registration(endpoint, false, 6s);
