@@ -306,6 +306,22 @@ TEST_CASE("with CURVE, tenants connect with their keys and the registration iden
   CHECK(curve_client(endpoint, server_keys.public_key, tenant_keys)->ping(10s));
 }
 
+TEST_CASE("rampart-client needs both CURVE options and a readable key file", "[admission][curve]") {
+  const std::string dir = test::make_temp_dir("rampart-curve-client");
+  std::ofstream(dir + "/bad.key") << "public = 1\n";
+  const std::string server_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  for (const auto& [args, expected] :
+       {std::pair<std::vector<std::string>, std::string>{{"--ping", "--server-key", server_key}, "needs both"},
+        {{"--ping", "--curve-keys", dir + "/bad.key"}, "needs both"},
+        {{"--ping", "--server-key", server_key, "--curve-keys", dir + "/absent.key"}, "cannot read"},
+        {{"--ping", "--server-key", server_key, "--curve-keys", dir + "/bad.key"}, "public"}}) {
+    std::string out;
+    CHECK(test::run_command(test::bin("rampart-client"), args, &out) == 2);
+    INFO(out);
+    CHECK(out.find(expected) != std::string::npos);
+  }
+}
+
 TEST_CASE("a CURVE key file that is missing or malformed stops rampartd at start with the reason", "[admission][curve]") {
   const std::string dir = test::make_temp_dir("rampart-curve-bad");
   std::ofstream(dir + "/bad.key") << "public = \"short\"\nsecret = \"short\"\n";

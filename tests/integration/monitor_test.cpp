@@ -127,3 +127,21 @@ TEST_CASE("rampart-alerts prints the stream as readable lines", "[monitor][live]
   CHECK(alerts_out.find("syn_flood") != std::string::npos);
   CHECK(alerts_out.find("THREAT LEVEL green -> ") != std::string::npos);
 }
+
+TEST_CASE("rampart-flood refuses targets outside loopback and bad options with exit 2, sending nothing",
+          "[monitor]") {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--kind", "udp", "--target", "10.0.0.1:5555"},
+      {"--kind", "udp", "--target", "127.0.0.1:5555", "--sources", "10.0.0.0/8"},
+      {"--kind", "udp", "--target", "127.0.0.1:5555", "--threads", "0"},
+      {"--kind", "udp", "--target", "127.0.0.1:5555", "--payload", "5000"},
+      {"--kind", "udp", "--target", "127.0.0.1:5555", "--rate", "0"},
+      {"--kind", "bogus", "--target", "127.0.0.1:5555"},
+  };
+  for (const auto& args : bad) {
+    std::string out;
+    INFO(args[2] + " " + (args.size() > 4 ? args[4] + " " + args[5] : std::string()));
+    CHECK(test::run_command(test::bin("rampart-flood"), args, &out) == 2);
+    CHECK(out.find("usage:") != std::string::npos);
+  }
+}

@@ -22,7 +22,7 @@ rampart_add_test(integration_admission_tests SOURCES integration/admission_test.
                  LIBS rampart_net rampart_config rampart_test_support FIXTURES server_model TIMEOUT 120)
 target_compile_definitions(integration_admission_tests PRIVATE
                            RAMPART_SERVER_MODEL_DIR="${RAMPART_SERVER_MODEL_DIR}")
-add_dependencies(integration_admission_tests rampartd rampart-admin)
+add_dependencies(integration_admission_tests rampartd rampart-admin rampart-client)
 
 rampart_add_test(integration_attack_tests SOURCES integration/attack_test.cpp
                  LIBS rampart_net rampart_test_support FIXTURES server_model TIMEOUT 300 SERIAL)
