@@ -83,6 +83,10 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
   pool_.parallel_for(H_, [&](int64_t h0, int64_t h1, int thr) {
     float* row = &row_scratch_[thr * C_];
     for (int64_t h = h0; h < h1; ++h) {
+      if (!w.uk_t.empty()) {  // packed weights: W_UK[h]^T as a matrix
+        k_.gemm_rows(w.uk_t[h], &q_[h * (nope_ + r_)], qw, n, &qabs_[h * kw], H_ * kw, 0, C_);
+        continue;
+      }
       for (int64_t t = 0; t < n; ++t) std::fill_n(&qabs_[(t * H_ + h) * kw], C_, 0.0f);
       for (int64_t i = 0; i < nope_; ++i) {
         k_.load_row(w.kv_b, h * (nope_ + v_) + i, row);
@@ -111,7 +115,7 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
   // Values: o[t, h] = W_UV[h] o_lat[t, h], then the output projection.
   pool_.parallel_for(H_, [&](int64_t h0, int64_t h1, int) {
     for (int64_t h = h0; h < h1; ++h) {
-      const weight_matrix uv = w.kv_b.slice_rows(h * (nope_ + v_) + nope_, v_);
+      const weight_matrix uv = w.uv.empty() ? w.kv_b.slice_rows(h * (nope_ + v_) + nope_, v_) : w.uv[h];
       k_.gemm_rows(uv, &olat_[h * C_], H_ * C_, n, &o_[h * v_], H_ * v_, 0, v_);
     }
   });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <new>
+#include <thread>
 #include <unordered_map>
 
 #include "model/attention.hpp"
@@ -113,6 +114,16 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
   }
   model_weights w;
   if (!model_weights::load(*ck, &w, err)) return nullptr;
+  if (options.pack_weights) {
+    const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+    try {
+      w.pack_for(c, kernels(), threads);
+    } catch (const std::bad_alloc&) {
+      *err = "engine: out of memory rewriting the weights for the kernels (engine_options.pack_weights = false "
+             "runs from the mapped checkpoint)";
+      return nullptr;
+    }
+  }
   const int64_t tokens =
       options.kv_cache_tokens > 0 ? options.kv_cache_tokens : std::min<int64_t>(c.max_position_embeddings, 16384);
   const int64_t n_blocks = (tokens + options.kv_block_tokens - 1) / options.kv_block_tokens;
@@ -129,14 +140,18 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
 }
 
 void engine::impl::prefault() {
-  std::vector<const tensor_view*> views;
-  for (const std::string& name : ck->names()) views.push_back(ck->find(name));
+  // Every matrix the forward pass reads (the weights rewritten by pack_for are resident already).
+  std::vector<weight_matrix> views;
+  w.for_each_matrix([&](const weight_matrix& m) {
+    if (m.layout == weight_layout::natural) views.push_back(m);
+  });
   std::vector<uint8_t> sink(static_cast<size_t>(pool.size()) * 64, 0);
   pool.parallel_for(static_cast<int64_t>(views.size()), [&](int64_t b, int64_t e, int thr) {
     uint8_t acc = 0;
     for (int64_t i = b; i < e; ++i) {
-      const volatile std::byte* d = views[i]->data;
-      for (size_t off = 0; off < views[i]->nbytes; off += 4096) acc = static_cast<uint8_t>(acc + static_cast<uint8_t>(d[off]));
+      const volatile std::byte* d = views[i].row_ptr(0);
+      const size_t n = views[i].storage_bytes();
+      for (size_t off = 0; off < n; off += 4096) acc = static_cast<uint8_t>(acc + static_cast<uint8_t>(d[off]));
     }
     sink[static_cast<size_t>(thr) * 64] = acc;
   });

@@ -23,6 +23,9 @@ struct engine_options {
   int64_t kv_cache_tokens = 0;  // KV capacity in tokens (rounded up to blocks); 0: min(max_position, 16384)
   bool prefix_cache = true;     // reuse published full blocks of identical prompt prefixes
   bool prefault_weights = false;  // read every mapped weight page at creation (no page faults in early steps)
+  // Rewrite the matrices into the layout the kernels read fastest (model_weights::pack_for; same dtype and
+  // size, the checkpoint's pages of them dropped); false: compute straight from the mapped checkpoint.
+  bool pack_weights = true;
   int64_t max_step_tokens = 1024;  // a longer step runs as consecutive slices (bounds scratch memory)
   // Where routed experts run; nullptr: in this process (local_expert_backend).
   std::shared_ptr<expert_backend> experts;

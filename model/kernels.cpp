@@ -25,7 +25,12 @@ weight_matrix weight_matrix::from(const tensor_view& t) {
 
 weight_matrix weight_matrix::slice_rows(int64_t begin, int64_t count) const {
   weight_matrix w = *this;
-  w.row0 = row0 + begin;
+  if (layout == weight_layout::panels16) {
+    // Callers split panels16 matrices on 16-row boundaries (the thread pool's chunks are 16 rows).
+    w.data = data + (begin / 16) * panel_bytes(cols);
+  } else {
+    w.row0 = row0 + begin;
+  }
   w.rows = count;
   return w;
 }
@@ -35,6 +40,75 @@ size_t weight_matrix::bytes() const {
   if (type == dtype::f8_e4m3) b += static_cast<size_t>((rows + 127) / 128 * scale_cols) * sizeof(float);
   return b;
 }
+
+size_t weight_matrix::storage_bytes() const {
+  if (layout == weight_layout::panels16) return static_cast<size_t>(panel_count(rows) * panel_bytes(cols));
+  return static_cast<size_t>(rows * cols) * dtype_size(type);
+}
+
+void pack_panels16(const weight_matrix& w, bool transpose, std::byte* out) {
+  const int64_t rows = transpose ? w.cols : w.rows, cols = transpose ? w.rows : w.cols;
+  const int64_t pairs = (cols + 1) / 2;
+  // Natural bf16 element (r, c) of the matrix being written.
+  auto at = [&](int64_t r, int64_t c) -> uint32_t {
+    if (r >= rows || c >= cols) return 0;
+    uint16_t b;
+    std::memcpy(&b, transpose ? w.row_ptr(c) + r * 2 : w.row_ptr(r) + c * 2, 2);
+    return b;
+  };
+  for (int64_t p = 0; p < panel_count(rows); ++p) {
+    std::byte* panel = out + p * panel_bytes(cols);
+    for (int64_t l = 0; l < 16; ++l) {
+      const int64_t r = p * 16 + l;
+      if (!transpose && r < rows && cols % 2 == 0) {
+        // A whole row is already its words in order: scatter them 64 bytes apart.
+        const std::byte* src = w.row_ptr(r);
+        for (int64_t j = 0; j < pairs; ++j) std::memcpy(panel + j * 64 + l * 4, src + j * 4, 4);
+        continue;
+      }
+      for (int64_t j = 0; j < pairs; ++j) {
+        const uint32_t word = at(r, 2 * j) | at(r, 2 * j + 1) << 16;
+        std::memcpy(panel + j * 64 + l * 4, &word, 4);
+      }
+    }
+  }
+}
+
+weight_matrix panels16_view(const std::byte* data, int64_t rows, int64_t cols) {
+  weight_matrix w;
+  w.type = dtype::bf16;
+  w.layout = weight_layout::panels16;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = data;
+  return w;
+}
+
+float weight_at(const weight_matrix& w, int64_t r, int64_t c) {
+  if (w.layout == weight_layout::panels16) {
+    uint16_t b;
+    std::memcpy(&b, w.data + (r / 16) * panel_bytes(w.cols) + (c / 2) * 64 + (r % 16) * 4 + (c % 2) * 2, 2);
+    return bf16_to_float(b);
+  }
+  const std::byte* p = w.row_ptr(r) + c * static_cast<int64_t>(dtype_size(w.type));
+  switch (w.type) {
+    case dtype::f32: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+    case dtype::bf16:
+    case dtype::f16: {
+      uint16_t b;
+      std::memcpy(&b, p, 2);
+      return w.type == dtype::bf16 ? bf16_to_float(b) : f16_to_float(b);
+    }
+    case dtype::f8_e4m3: return e4m3_to_float(static_cast<uint8_t>(*p)) * w.row_scale(r, c / 128);
+  }
+  return 0.0f;
+}
+
+weight_layout natural_layout_preferred(const weight_matrix&) { return weight_layout::natural; }
 
 const float* e4m3_table() {
   static const struct table {
@@ -151,7 +225,7 @@ const kernel_ops& kernels_portable() {
   static const kernel_ops ops{kernel_isa::portable,   "portable",    gemm_rows_portable,
                               load_row_portable,    dot_portable,  axpy_portable,
                               weighted_rows_portable, natural_layout_cols, natural_layout_prepare,
-                              gemm_rows_portable};
+                              gemm_rows_portable,     natural_layout_preferred};
   return ops;
 }
 

@@ -13,10 +13,19 @@
 
 namespace rampart::model {
 
-// A 2-D weight matrix [rows, cols], row-major, in its stored dtype; possibly a window of rows of a larger
-// tensor (row0 = the window's first row in the tensor, which selects fp8 scale rows).
+// How a weight matrix's values are laid out in memory.
+//  natural: row-major [rows, cols], as stored in the checkpoint.
+//  panels16 (bf16 only, written by pack_panels16): rows in panels of 16 (the last one zero-padded); a panel is
+//   ceil(cols/2) 64-byte lines, line j holding columns 2j and 2j+1 of its 16 rows as 16 32-bit words (row l's
+//   column 2j in the low half of word l, column 2j+1 in the high half; zero past the last column). A kernel
+//   streams a panel front to back and widens a line into two 16-row vectors with one instruction each.
+enum class weight_layout : uint8_t { natural, panels16 };
+
+// A 2-D weight matrix [rows, cols] in its stored dtype; possibly a window of rows of a larger tensor (row0 =
+// the window's first row in the tensor, which selects fp8 scale rows; a panels16 window starts on a panel).
 struct weight_matrix {
   dtype type = dtype::f32;
+  weight_layout layout = weight_layout::natural;
   int64_t rows = 0;
   int64_t cols = 0;
   const std::byte* data = nullptr;  // row 0 of the underlying tensor
@@ -30,6 +39,9 @@ struct weight_matrix {
   weight_matrix slice_rows(int64_t begin, int64_t count) const;
   // Bytes of stored weights (plus fp8 scales) in this view: what one full pass over it reads.
   size_t bytes() const;
+  // Bytes from data to the end of the view's storage (panels16: whole panels, padding included).
+  size_t storage_bytes() const;
+  // natural layout only.
   const std::byte* row_ptr(int64_t r) const {
     return data + static_cast<size_t>((row0 + r) * cols) * dtype_size(type);
   }
@@ -37,6 +49,10 @@ struct weight_matrix {
 };
 
 enum class kernel_isa : uint8_t { portable, avx2, avx512 };
+
+// panels16 geometry: bytes of one panel of a matrix with COLS columns, and the panel count of ROWS rows.
+inline int64_t panel_bytes(int64_t cols) { return (cols + 1) / 2 * 64; }
+inline int64_t panel_count(int64_t rows) { return (rows + 15) / 16; }
 
 // The kernels of one ISA. All pointers are to float32 unless stated.
 struct kernel_ops {
@@ -65,9 +81,22 @@ struct kernel_ops {
   // As gemm_rows, with X prepared (or natural when prepared_cols(w) == 0); same results, bit for bit.
   void (*gemm_rows_prepared)(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
                              int64_t y_stride, int64_t r_begin, int64_t r_end);
+  // The layout these kernels read fastest for W (natural: use W as stored). A panels16 matrix is read only by
+  // the kernels of an ISA that asked for it; its gemm_rows computes each element as one chain of FMAs over the
+  // columns in order, y = fma(W[r, cols-1], x[cols-1], ... fma(W[r, 0], x[0], 0)), whatever the batch.
+  weight_layout (*preferred_layout)(const weight_matrix& w);
 };
 
-// prepared_cols / prepare_x of kernels that read the natural layout.
+// W (natural layout, bf16) rewritten into the panels16 layout at OUT (panel_count(rows) * panel_bytes(cols)
+// bytes). TRANSPOSE: the matrix written is W's transpose ([cols, rows] of W becomes [rows, cols] of OUT).
+void pack_panels16(const weight_matrix& w, bool transpose, std::byte* out);
+// A panels16 view of storage written by pack_panels16 for a ROWS x COLS bf16 matrix.
+weight_matrix panels16_view(const std::byte* data, int64_t rows, int64_t cols);
+// Element (r, c) of W widened to float (any layout; fp8 includes its block scale). For tests and tools.
+float weight_at(const weight_matrix& w, int64_t r, int64_t c);
+
+// prepared_cols / prepare_x / preferred_layout of kernels that read the natural layout.
+weight_layout natural_layout_preferred(const weight_matrix& w);
 int64_t natural_layout_cols(const weight_matrix& w);
 void natural_layout_prepare(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* out);
 

@@ -361,10 +361,115 @@ void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_t
   }
 }
 
-int64_t prepared_cols_avx512(const weight_matrix& w) { return w.type == dtype::bf16 ? bf16_prepared_cols(w.cols) : 0; }
+// ---- bf16 in the panels16 layout (kernels.hpp) ----
+// Accumulator acc[t][p] holds rows 16p..16p+15 of token t; each line widens into the even column's 16 values
+// (low halves shifted up) and the odd column's (low halves cleared), and every accumulator takes the even
+// column, then the odd one, line after line: one FMA chain over the columns in order for every (row, token),
+// whatever NT and NP are. X is read in its natural layout, one broadcast per (token, column).
+constexpr int64_t panel_prefetch = 1024;  // bytes ahead in each panel stream (batch-1 decode reads each once)
+
+template <int NT, int NP>
+inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, const float* x, int64_t xs,
+                       float* y, int64_t ys, int64_t row, int64_t r_begin, int64_t r_end) {
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  __m512 acc[NT][NP];
+  for (int t = 0; t < NT; ++t)
+    for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_setzero_ps();
+  const int64_t full = cols / 2;
+  const std::byte* line = panels;
+  for (int64_t j = 0; j < full; ++j, line += 64) {
+    __m512i v[NP];
+    for (int p = 0; p < NP; ++p) {
+      _mm_prefetch(reinterpret_cast<const char*>(line + p * pbytes + panel_prefetch), _MM_HINT_T0);
+      v[p] = _mm512_loadu_si512(line + p * pbytes);
+    }
+    __m512 w[NP];
+    for (int p = 0; p < NP; ++p) w[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v[p], 16));
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_set1_ps(x[t * xs + 2 * j]);
+      for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_fmadd_ps(w[p], xv, acc[t][p]);
+    }
+    for (int p = 0; p < NP; ++p) w[p] = _mm512_castsi512_ps(_mm512_and_si512(v[p], high));
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_set1_ps(x[t * xs + 2 * j + 1]);
+      for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_fmadd_ps(w[p], xv, acc[t][p]);
+    }
+  }
+  if (cols % 2 != 0) {  // the last line holds one column
+    for (int p = 0; p < NP; ++p) {
+      const __m512 w = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(line + p * pbytes), 16));
+      for (int t = 0; t < NT; ++t) acc[t][p] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * xs + 2 * full]), acc[t][p]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int64_t r0 = row + 16 * p;
+    const int64_t lo = std::max<int64_t>(r_begin - r0, 0), hi = std::min<int64_t>(r_end - r0, 16);
+    if (lo >= hi) continue;
+    const __mmask16 m = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * ys + r0, m, acc[t][p]);
+  }
+}
+
+// Panels [p_begin, p_end) of W (panel 0 at ROWS0 = row 0 of the view) against NT tokens, NP panels at a time.
+template <int NT, int NP>
+inline void panel_span(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
+                       float* y, int64_t ys, int64_t r_begin, int64_t r_end) {
+  const int64_t pb = panel_bytes(w.cols);
+  int64_t p = p_begin;
+  for (; p + NP <= p_end; p += NP)
+    panel_tile<NT, NP>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end);
+  for (; p < p_end; ++p) panel_tile<NT, 1>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end);
+}
+
+// NT tokens: enough panels at once for at least 8 independent accumulators (FMA latency x 2 ports), at most
+// 24 (with two widened lines and a broadcast they fill the 32 registers).
+template <int NT>
+inline void panel_tokens(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
+                         float* y, int64_t ys, int64_t r_begin, int64_t r_end) {
+  constexpr int np = NT == 1 ? 8 : (NT <= 3 ? 4 : 2);
+  panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end);
+}
+
+void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
+                   int64_t r_begin, int64_t r_end) {
+  constexpr int nt = 12;
+  // Row blocks of about 256 KiB stay in L2 while every token tile passes over them; each tile's activations
+  // stay in L1/L2 while the block's panels stream past.
+  const int64_t p_first = r_begin / 16, p_last = (r_end + 15) / 16;
+  const int64_t block = std::max<int64_t>(1, int64_t{256} * 1024 / panel_bytes(w.cols));
+  for (int64_t p0 = p_first; p0 < p_last; p0 += block) {
+    const int64_t p1 = std::min(p_last, p0 + block);
+    int64_t t = 0;
+    for (; t + nt <= n_tok; t += nt) panel_tokens<nt>(w, p0, p1, x + t * xs, xs, y + t * ys, ys, r_begin, r_end);
+    const float* xt = x + t * xs;
+    float* yt = y + t * ys;
+    switch (n_tok - t) {
+      case 11: panel_tokens<11>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 10: panel_tokens<10>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 9: panel_tokens<9>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 8: panel_tokens<8>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 7: panel_tokens<7>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 6: panel_tokens<6>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 5: panel_tokens<5>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 4: panel_tokens<4>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 3: panel_tokens<3>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 2: panel_tokens<2>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      case 1: panel_tokens<1>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+      default: break;
+    }
+  }
+}
+
+weight_layout preferred_layout_avx512(const weight_matrix& w) {
+  return w.type == dtype::bf16 ? weight_layout::panels16 : weight_layout::natural;
+}
+
+int64_t prepared_cols_avx512(const weight_matrix& w) {
+  return w.type == dtype::bf16 && w.layout == weight_layout::natural ? bf16_prepared_cols(w.cols) : 0;
+}
 
 void prepare_x_avx512(const weight_matrix& w, const float* x, int64_t xs, int64_t n, float* out) {
-  if (w.type == dtype::bf16) prepare_bf16(x, xs, n, w.cols, out);
+  if (prepared_cols_avx512(w) > 0) prepare_bf16(x, xs, n, w.cols, out);
 }
 
 void gemm_rows_prepared_avx512(const weight_matrix& w, const float* xp, int64_t xps, int64_t n_tok, float* y,
@@ -372,6 +477,7 @@ void gemm_rows_prepared_avx512(const weight_matrix& w, const float* xp, int64_t 
 
 void gemm_rows_avx512(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                       int64_t r_begin, int64_t r_end) {
+  if (w.layout == weight_layout::panels16) return gemm_panels16(w, x, xs, n_tok, y, ys, r_begin, r_end);
   switch (w.type) {
     case dtype::f32: return gemm_rows_t<dtype::f32>(w, x, xs, n_tok, y, ys, r_begin, r_end);
     case dtype::bf16: {
@@ -401,11 +507,15 @@ void load_row_t(const weight_matrix& w, int64_t r, float* out) {
 
 void gemm_rows_prepared_avx512(const weight_matrix& w, const float* xp, int64_t xps, int64_t n_tok, float* y,
                                int64_t ys, int64_t r_begin, int64_t r_end) {
-  if (w.type == dtype::bf16) return gemm_bf16_prepared(w, xp, xps, n_tok, y, ys, r_begin, r_end);
+  if (prepared_cols_avx512(w) > 0) return gemm_bf16_prepared(w, xp, xps, n_tok, y, ys, r_begin, r_end);
   gemm_rows_avx512(w, xp, xps, n_tok, y, ys, r_begin, r_end);
 }
 
 void load_row_avx512(const weight_matrix& w, int64_t r, float* out) {
+  if (w.layout == weight_layout::panels16) {
+    for (int64_t c = 0; c < w.cols; ++c) out[c] = weight_at(w, r, c);
+    return;
+  }
   switch (w.type) {
     case dtype::f32: return load_row_t<dtype::f32>(w, r, out);
     case dtype::bf16: return load_row_t<dtype::bf16>(w, r, out);
@@ -477,7 +587,7 @@ const kernel_ops& kernels_avx512() {
   static const kernel_ops ops{kernel_isa::avx512,      "avx512",          gemm_rows_avx512,
                               load_row_avx512,         dot_avx512,        axpy_avx512,
                               weighted_rows_avx512,    prepared_cols_avx512, prepare_x_avx512,
-                              gemm_rows_prepared_avx512};
+                              gemm_rows_prepared_avx512, preferred_layout_avx512};
   return ops;
 }
 

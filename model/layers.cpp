@@ -1,5 +1,13 @@
 #include "model/layers.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <new>
+#include <thread>
+
 namespace rampart::model {
 
 namespace {
@@ -122,6 +130,124 @@ bool model_weights::load(const checkpoint& ck, model_weights* out, std::string* 
   if (!ld.ok()) return false;
   *out = std::move(w);
   return true;
+}
+
+void model_weights::arena_deleter::operator()(std::byte* p) const { ::munmap(p, bytes); }
+
+void model_weights::for_each_matrix(const std::function<void(const weight_matrix&)>& fn) const {
+  auto mlp = [&](const mlp_weights& m) {
+    fn(m.gate);
+    fn(m.up);
+    fn(m.down);
+  };
+  fn(embed);
+  fn(lm_head);
+  for (const layer_weights& L : layers) {
+    const attention_weights& a = L.attn;
+    for (const weight_matrix* m : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.o})
+      if (m->data != nullptr) fn(*m);
+    for (const weight_matrix& m : a.uk_t) fn(m);
+    for (const weight_matrix& m : a.uv) fn(m);
+    if (!L.is_moe) {
+      mlp(L.dense);
+    } else {
+      fn(L.moe.router);
+      for (const mlp_weights& e : L.moe.experts) mlp(e);
+      if (L.moe.has_shared) mlp(L.moe.shared);
+    }
+  }
+}
+
+namespace {
+
+// One matrix to rewrite: SRC (or its transpose) into *DST at byte offset OFFSET of the arena.
+struct pack_job {
+  weight_matrix* dst;
+  weight_matrix src;
+  bool transpose;
+  size_t offset = 0;
+  bool release = true;  // drop SRC's pages once written (not for kv_b's per-head parts: after all of them)
+};
+
+// Drops the whole pages inside [P, P + N) of a read-only file mapping from this process (they are read back
+// from the file if touched again).
+void release_pages(const std::byte* p, size_t n) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+}  // namespace
+
+size_t model_weights::pack_for(const model_config& c, const kernel_ops& k, int threads) {
+  std::vector<pack_job> jobs;
+  auto wanted = [&](const weight_matrix& m) {
+    return m.data != nullptr && m.layout == weight_layout::natural &&
+           k.preferred_layout(m) == weight_layout::panels16;
+  };
+  auto want = [&](weight_matrix& m) {
+    if (wanted(m)) jobs.push_back({&m, m, false});
+  };
+  auto mlp = [&](mlp_weights& m) {
+    want(m.gate);
+    want(m.up);
+    want(m.down);
+  };
+  want(lm_head);
+  const int64_t H = c.num_attention_heads, n = c.qk_nope_head_dim, v = c.v_head_dim;
+  for (layer_weights& L : layers) {
+    attention_weights& a = L.attn;
+    for (weight_matrix* m : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.o}) want(*m);
+    if (wanted(a.kv_b) && a.uk_t.empty()) {
+      // kv_b holds, per head, n rows of W_UK then v rows of W_UV.
+      a.uk_t.resize(static_cast<size_t>(H));
+      a.uv.resize(static_cast<size_t>(H));
+      for (int64_t h = 0; h < H; ++h) {
+        jobs.push_back({&a.uk_t[h], a.kv_b.slice_rows(h * (n + v), n), true, 0, false});
+        jobs.push_back({&a.uv[h], a.kv_b.slice_rows(h * (n + v) + n, v), false, 0, false});
+      }
+    }
+    if (!L.is_moe) {
+      mlp(L.dense);
+    } else {
+      want(L.moe.router);
+      for (mlp_weights& e : L.moe.experts) mlp(e);
+      if (L.moe.has_shared) mlp(L.moe.shared);
+    }
+  }
+  if (jobs.empty()) return 0;
+  size_t total = 0;
+  for (pack_job& j : jobs) {
+    j.offset = total;
+    const int64_t rows = j.transpose ? j.src.cols : j.src.rows, cols = j.transpose ? j.src.rows : j.src.cols;
+    total += static_cast<size_t>(panel_count(rows) * panel_bytes(cols));
+  }
+  // One anonymous mapping for all of them, in huge pages where the kernel allows: decode streams every byte of
+  // it per token, and 2 MiB pages take the page walks out of that stream.
+  void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  ::madvise(mem, total, MADV_HUGEPAGE);
+  packed_ = std::unique_ptr<std::byte, arena_deleter>(static_cast<std::byte*>(mem), arena_deleter{total});
+  std::byte* base = packed_.get();
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < jobs.size(); i = next++) {
+      pack_job& j = jobs[i];
+      pack_panels16(j.src, j.transpose, base + j.offset);
+      const int64_t rows = j.transpose ? j.src.cols : j.src.rows, cols = j.transpose ? j.src.rows : j.src.cols;
+      *j.dst = panels16_view(base + j.offset, rows, cols);
+      if (j.release) release_pages(j.src.row_ptr(0), j.src.storage_bytes());
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < std::max(threads, 1); ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& t : helpers) t.join();
+  // kv_b's natural view stays valid (a touch reads its pages back from the file).
+  for (layer_weights& L : layers)
+    if (!L.attn.uk_t.empty()) release_pages(L.attn.kv_b.row_ptr(0), L.attn.kv_b.storage_bytes());
+  return total;
 }
 
 size_t model_weights::bytes_per_token(int64_t experts_per_token) const {

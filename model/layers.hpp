@@ -3,6 +3,9 @@
 // (a few thousand floats) are widened to float32 copies.
 #pragma once
 
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,9 @@ struct attention_weights {
   std::vector<float> kv_a_norm;  // [C]
   weight_matrix kv_b;         // [H*(n+v), C]
   weight_matrix o;            // [D, H*v]
+  // Per head, when the weights are packed (model_weights::pack_for): W_UK[h] transposed, [C, n], and W_UV[h],
+  // [v, C], each its own matrix so the absorbed attention runs them through gemm_rows. Empty otherwise.
+  std::vector<weight_matrix> uk_t, uv;
   size_t bytes() const;
 };
 
@@ -60,6 +66,20 @@ struct model_weights {
   // Bytes of weights one decode token reads: attention, norms, router, shared experts, K average routed
   // experts per MoE layer, one embedding row and the whole lm_head.
   size_t bytes_per_token(int64_t experts_per_token) const;
+
+  // Rewrites every matrix the forward pass multiplies (all but the embedding) whose layout K prefers to the
+  // stored one into that layout, with THREADS threads (same dtype and values, so the same size), and drops
+  // the checkpoint's pages of the rewritten tensors from this process's memory. Returns the bytes rewritten.
+  size_t pack_for(const model_config& c, const kernel_ops& k, int threads);
+  // Calls FN on every matrix the forward pass multiplies or reads rows of.
+  void for_each_matrix(const std::function<void(const weight_matrix&)>& fn) const;
+
+ private:
+  struct arena_deleter {
+    size_t bytes;
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte, arena_deleter> packed_;  // storage of the rewritten matrices
 };
 
 }  // namespace rampart::model

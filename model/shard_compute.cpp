@@ -20,8 +20,8 @@ int count_experts(const model_weights& w) {
 }
 
 uint8_t touch(const weight_matrix& m) {
-  const size_t n = static_cast<size_t>(m.rows * m.cols) * dtype_size(m.type);
-  const volatile std::byte* p = m.row_ptr(0);
+  const size_t n = m.storage_bytes();
+  const volatile std::byte* p = m.layout == weight_layout::natural ? m.row_ptr(0) : m.data;
   uint8_t acc = 0;
   for (size_t off = 0; off < n; off += 4096) acc = static_cast<uint8_t>(acc + static_cast<uint8_t>(p[off]));
   return acc;
@@ -37,6 +37,7 @@ std::shared_ptr<const model_weights> load_shared_weights(std::shared_ptr<const c
   auto h = std::make_shared<weights_holder>();
   h->ck = std::move(ck);
   if (!model_weights::load(*h->ck, &h->w, err)) return nullptr;
+
   return std::shared_ptr<const model_weights>(h, &h->w);
 }
 

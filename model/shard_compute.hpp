@@ -38,7 +38,9 @@ class shard_compute {
   std::vector<float> x_, ones_;
 };
 
-// The weights of CK as shared by in-process shards; nullptr + *err when the checkpoint does not load.
+// The weights of CK as shared by in-process shards; nullptr + *err when the checkpoint does not load. They stay
+// in the mapped checkpoint's layout (no pack_for): a shard reads only the experts it serves, so only those
+// pages become resident.
 std::shared_ptr<const model_weights> load_shared_weights(std::shared_ptr<const checkpoint> ck, std::string* err);
 
 }  // namespace rampart::model

@@ -41,6 +41,7 @@ TEST_CASE("experts split over two backends give the local engine's logits", "[en
   model::model_weights w;
   std::string err;
   REQUIRE(model::model_weights::load(*ck, &w, &err));
+  w.pack_for(ck->config(), model::kernels(), 2);  // as the engine does
   auto shards = std::make_shared<two_shard_backend>(w, ck->config().n_routed_experts);
   model::engine_options o;
   o.experts = shards;
