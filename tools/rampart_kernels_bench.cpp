@@ -41,6 +41,16 @@ struct bf16_matrix {
     w.cols = cols;
     w.data = reinterpret_cast<const std::byte*>(data);
   }
+  // Rewrites the matrix into LAYOUT (as model_weights::pack_for does for the engine).
+  void relayout(weight_layout layout) {
+    if (layout != weight_layout::panels16) return;
+    packed.resize(static_cast<size_t>(panel_count(w.rows) * panel_bytes(w.cols)) / 8 + 8);
+    auto* out = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(packed.data()) + 63) / 64 * 64);
+    pack_panels16(w, false, out);
+    w = panels16_view(out, w.rows, w.cols);
+    storage = {};
+  }
+  std::vector<uint64_t> packed;
 };
 
 template <class F>
@@ -58,32 +68,42 @@ double best_seconds(int reps, F&& f) {
 
 int main(int argc, char** argv) {
   int threads = 2, offset = 8;
+  std::string layout_name = "engine";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (a == "--layout" && i + 1 < argc) layout_name = argv[++i];
     else if (a == "--offset" && i + 1 < argc) offset = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
-                   "usage: rampart-kernels-bench [--threads N] [--offset BYTES]\n"
+                   "usage: rampart-kernels-bench [--threads N] [--offset BYTES] [--layout engine|natural]\n"
                    "GEMV and GEMM rates of the bf16 kernels on medium-preset shapes; --offset: weight data this many\n"
-                   "bytes past a 64-byte boundary (default 8, as in safetensors files).\n");
+                   "bytes past a 64-byte boundary (default 8, as in safetensors files); --layout: the layout the\n"
+                   "engine rewrites the weights into for these kernels (default) or the checkpoint's own.\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
-  if (threads < 1 || offset < 0 || offset > 62 || offset % 2 != 0) {
-    std::fprintf(stderr, "rampart-kernels-bench: --threads >= 1, --offset even in 0..62\n");
+  if (threads < 1 || offset < 0 || offset > 62 || offset % 2 != 0 ||
+      (layout_name != "engine" && layout_name != "natural")) {
+    std::fprintf(stderr, "rampart-kernels-bench: --threads >= 1, --offset even in 0..62, --layout engine|natural\n");
     return 2;
   }
   thread_pool pool(threads);
   const kernel_ops& k = kernels();
-  std::printf("kernels %s, %d threads, weights %d bytes past a 64-byte boundary\n", k.name, threads, offset);
+  weight_matrix probe;
+  probe.type = dtype::bf16;
+  const weight_layout layout = layout_name == "engine" ? k.preferred_layout(probe) : weight_layout::natural;
+  std::printf("kernels %s, %d threads, %s layout, weights %d bytes past a 64-byte boundary\n", k.name, threads,
+              layout == weight_layout::panels16 ? "panels16" : "natural", offset);
   std::vector<float> x(static_cast<size_t>(2816) * 512, 0.01f), y(static_cast<size_t>(129280) * 32);
 
   // Batch-1 decode: 96 expert-shaped matrices in turn (one MoE layer's worth of calls, 96 MiB) and the lm_head.
   {
     std::vector<bf16_matrix> experts;
     for (int i = 0; i < 96; ++i) experts.emplace_back(512, 1024, static_cast<uint32_t>(i), offset);
+    for (auto& m : experts) m.relayout(layout);
     bf16_matrix lm_head(129280, 1024, 7, offset);
+    lm_head.relayout(layout);
     const double s_experts = best_seconds(9, [&] {
       for (auto& m : experts) matmul(pool, k, m.w, x.data(), 1024, 1, y.data(), 512);
     });
@@ -103,6 +123,7 @@ int main(int argc, char** argv) {
                         shape{1024, 512, 64, "expert down, prefill"}, shape{512, 1024, 12, "expert, 12 tokens"},
                         shape{512, 1024, 4, "expert, batch 32 decode"}, shape{1024, 512, 4, "expert down, batch 32"}}) {
     bf16_matrix m(s.rows, s.cols, 3, offset);
+    m.relayout(layout);
     const int reps = s.tokens >= 64 ? 15 : 200;
     const double sec = best_seconds(reps, [&] {
       matmul(pool, k, m.w, x.data(), s.cols, s.tokens, y.data(), s.rows);

@@ -135,6 +135,65 @@ TEST_CASE("gemm_rows matches a float64 reference for every dtype and supported I
   }
 }
 
+TEST_CASE("panels16 bf16 matrices compute each element as one in-order FMA chain, whatever the batch",
+          "[kernels]") {
+  for (int64_t cols : {300, 301}) {  // an odd column count leaves a half line
+    const int64_t rows = 133;        // a partial last panel
+    test_matrix m = make_matrix(dtype::bf16, rows, cols);
+    std::vector<std::byte> packed(static_cast<size_t>(panel_count(rows) * panel_bytes(cols)));
+    pack_panels16(m.w, false, packed.data());
+    const weight_matrix pw = panels16_view(packed.data(), rows, cols);
+    for (int64_t r : {0, 15, 16, 77, 132})
+      for (int64_t c : {int64_t{0}, int64_t{1}, int64_t{150}, cols - 1}) CHECK(weight_at(pw, r, c) == static_cast<float>(m.value[r * cols + c]));
+
+    for (kernel_isa isa : supported()) {
+      const kernel_ops& k = kernels_for(isa);
+      if (k.preferred_layout(m.w) != weight_layout::panels16) continue;
+      CHECK(k.prepared_cols(pw) == 0);
+      for (int64_t n : {1, 2, 3, 5, 12, 13, 30}) {  // every tile shape and a remainder
+        INFO(k.name << " cols " << cols << " tokens " << n);
+        std::vector<float> x(static_cast<size_t>(n * cols));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i));
+        std::vector<float> y(static_cast<size_t>(n * rows), -1.0f);
+        k.gemm_rows(pw, x.data(), cols, n, y.data(), rows, 0, rows);
+        // The contract, computed with std::fma one column at a time.
+        bool exact = true;
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t r = 0; r < rows; ++r) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < cols; ++c)
+              acc = std::fma(static_cast<float>(m.value[r * cols + c]), x[t * cols + c], acc);
+            exact = exact && acc == y[t * rows + r];
+          }
+        CHECK(exact);
+        // Row ranges that start and end inside panels write only their rows.
+        std::vector<float> part(static_cast<size_t>(n * rows), -1.0f);
+        k.gemm_rows(pw, x.data(), cols, n, part.data(), rows, 20, 37);
+        bool only = true;
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t r = 0; r < rows; ++r)
+            only = only && part[t * rows + r] == (r >= 20 && r < 37 ? y[t * rows + r] : -1.0f);
+        CHECK(only);
+        // A window from row 128 (a panel boundary) gives the same bits.
+        const weight_matrix window = pw.slice_rows(128, 5);
+        std::vector<float> yw(5);
+        k.gemm_rows(window, &x[(n - 1) * cols], cols, 1, yw.data(), 5, 0, 5);
+        for (int64_t r = 0; r < 5; ++r) CHECK(yw[r] == y[(n - 1) * rows + 128 + r]);
+      }
+    }
+  }
+
+  // A transposed pack holds W^T: element (r, c) of the view is W[c, r].
+  test_matrix m = make_matrix(dtype::bf16, 64, 40);
+  std::vector<std::byte> packed(static_cast<size_t>(panel_count(40) * panel_bytes(64)));
+  pack_panels16(m.w, true, packed.data());
+  const weight_matrix t = panels16_view(packed.data(), 40, 64);
+  bool same = true;
+  for (int64_t r = 0; r < 40; ++r)
+    for (int64_t c = 0; c < 64; ++c) same = same && weight_at(t, r, c) == static_cast<float>(m.value[c * 40 + r]);
+  CHECK(same);
+}
+
 TEST_CASE("fp8 kernels decode all 256 e4m3 codes, 0x7f and 0xff as NaN", "[kernels]") {
   std::vector<std::byte> codes(256);
   for (int i = 0; i < 256; ++i) codes[i] = static_cast<std::byte>(i);
