@@ -138,18 +138,7 @@ void mla_attention::attend(int64_t layer, int64_t t, int h0, int h1, const token
     k_.gemm_rows(block, q, kw, nh, scores + b * bs, max_context_, 0, n_rows);
     for (int64_t i = 0; i < n_rows; ++i) rows[b * bs + i] = kv.row(layer, slot.blocks[b], i);
   }
-  for (int64_t h = 0; h < nh; ++h) {
-    float* sc = scores + h * max_context_;
-    float mx = sc[0] * scale_;
-    for (int64_t s = 0; s < keys; ++s) mx = std::max(mx, sc[s] * scale_);
-    float sum = 0.0f;
-    for (int64_t s = 0; s < keys; ++s) {
-      sc[s] = std::exp(sc[s] * scale_ - mx);
-      sum += sc[s];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t s = 0; s < keys; ++s) sc[s] *= inv;
-  }
+  for (int64_t h = 0; h < nh; ++h) k_.softmax(scores + h * max_context_, keys, scale_);
   k_.weighted_rows(rows, keys, scores, max_context_, nh, C_, &olat_[(t * H_ + h0) * C_], C_);
 }
 

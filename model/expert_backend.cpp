@@ -86,7 +86,7 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
       const prepared_input at{xin.x + off * xin.stride, xin.stride};
       gemm_rows_shared(k_, ex.gate, first.gate, at, &xg_[off * D], D, cnt, &gate_[off * M], M, r0, r1);
       gemm_rows_shared(k_, ex.up, first.gate, at, &xg_[off * D], D, cnt, &up_[off * M], M, r0, r1);
-      for (int64_t t = 0; t < cnt; ++t) silu_mul(&gate_[(off + t) * M + r0], &up_[(off + t) * M + r0], r1 - r0);
+      for (int64_t t = 0; t < cnt; ++t) k_.silu_mul(&gate_[(off + t) * M + r0], &up_[(off + t) * M + r0], r1 - r0);
     }
   });
   const prepared_input hin = prepare_input(pool_, k_, first.down, gate_.data(), M, slots, xp_);

@@ -4,6 +4,8 @@
 #include <cpuid.h>
 #endif
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -215,6 +217,23 @@ void weighted_rows_portable(const float* const* rows, int64_t n_rows, const floa
   }
 }
 
+void silu_mul_portable(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void softmax_portable(float* v, int64_t n, float scale) {
+  if (n <= 0) return;
+  float mx = v[0] * scale;
+  for (int64_t s = 0; s < n; ++s) mx = std::max(mx, v[s] * scale);
+  float sum = 0.0f;
+  for (int64_t s = 0; s < n; ++s) {
+    v[s] = std::exp(v[s] * scale - mx);
+    sum += v[s];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t s = 0; s < n; ++s) v[s] *= inv;
+}
+
 int64_t natural_layout_cols(const weight_matrix&) { return 0; }
 
 void natural_layout_prepare(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* out) {
@@ -225,7 +244,8 @@ const kernel_ops& kernels_portable() {
   static const kernel_ops ops{kernel_isa::portable,   "portable",    gemm_rows_portable,
                               load_row_portable,    dot_portable,  axpy_portable,
                               weighted_rows_portable, natural_layout_cols, natural_layout_prepare,
-                              gemm_rows_portable,     natural_layout_preferred};
+                              gemm_rows_portable,     natural_layout_preferred, silu_mul_portable,
+                              softmax_portable};
   return ops;
 }
 

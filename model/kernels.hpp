@@ -85,6 +85,10 @@ struct kernel_ops {
   // the kernels of an ISA that asked for it; its gemm_rows computes each element as one chain of FMAs over the
   // columns in order, y = fma(W[r, cols-1], x[cols-1], ... fma(W[r, 0], x[0], 0)), whatever the batch.
   weight_layout (*preferred_layout)(const weight_matrix& w);
+  // SwiGLU: gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i].
+  void (*silu_mul)(float* gate, const float* up, int64_t n);
+  // v[i] = exp(v[i] * scale - m) / sum, m the largest v[i] * scale: attention's softmax over one row.
+  void (*softmax)(float* v, int64_t n, float scale);
 };
 
 // W (natural layout, bf16) rewritten into the panels16 layout at OUT (panel_count(rows) * panel_bytes(cols)
@@ -99,6 +103,10 @@ float weight_at(const weight_matrix& w, int64_t r, int64_t c);
 weight_layout natural_layout_preferred(const weight_matrix& w);
 int64_t natural_layout_cols(const weight_matrix& w);
 void natural_layout_prepare(const weight_matrix& w, const float* x, int64_t x_stride, int64_t n_tok, float* out);
+
+// The portable silu_mul and softmax (std::exp; also used by the AVX2 table).
+void silu_mul_portable(float* gate, const float* up, int64_t n);
+void softmax_portable(float* v, int64_t n, float scale);
 
 // The portable weighted_rows (also used by the AVX2 table).
 void weighted_rows_portable(const float* const* rows, int64_t n_rows, const float* p, int64_t p_stride,

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 namespace rampart::model {
@@ -426,7 +427,7 @@ inline void panel_span(const weight_matrix& w, int64_t p_begin, int64_t p_end, c
 template <int NT>
 inline void panel_tokens(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
                          float* y, int64_t ys, int64_t r_begin, int64_t r_end) {
-  constexpr int np = NT == 1 ? 8 : (NT <= 3 ? 4 : 2);
+  constexpr int np = NT == 1 ? 8 : (NT <= 6 ? 4 : 2);
   panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end);
 }
 
@@ -547,6 +548,61 @@ void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   }
 }
 
+// exp(x) for 16 lanes: x = k ln2 + r with |r| <= ln2/2 (ln2 in two parts), exp(r) by its degree-7 Taylor
+// polynomial (truncation below 1e-8 relative), times 2^k by scalef (which overflows to inf and underflows to 0
+// as exp does). NaN stays NaN.
+inline __m512 exp16(__m512 x) {
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-200.0f)), _mm512_set1_ps(200.0f));
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), xc);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860682030941723212e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512 e = _mm512_scalef_ps(p, k);
+  return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+void silu_mul_avx512(float* gate, const float* up, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : tail_mask(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    const __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
+void softmax_avx512(float* v, int64_t n, float scale) {
+  if (n <= 0) return;
+  const __m512 sc = _mm512_set1_ps(scale);
+  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : tail_mask(n - i);
+    mx = _mm512_mask_max_ps(mx, m, mx, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, v + i), sc));
+  }
+  const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : tail_mask(n - i);
+    const __m512 e = exp16(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, v + i), sc, top));
+    sum = _mm512_mask_add_ps(sum, m, sum, e);
+    _mm512_mask_storeu_ps(v + i, m, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : tail_mask(n - i);
+    _mm512_mask_storeu_ps(v + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, v + i), inv));
+  }
+}
+
 // NO outputs x 128 columns starting at C0 (masked past WIDTH), accumulators held in registers over all rows.
 template <int NO>
 inline void weighted_tile(const float* const* rows, int64_t n_rows, const float* p, int64_t ps, int64_t c0,
@@ -587,7 +643,8 @@ const kernel_ops& kernels_avx512() {
   static const kernel_ops ops{kernel_isa::avx512,      "avx512",          gemm_rows_avx512,
                               load_row_avx512,         dot_avx512,        axpy_avx512,
                               weighted_rows_avx512,    prepared_cols_avx512, prepare_x_avx512,
-                              gemm_rows_prepared_avx512, preferred_layout_avx512};
+                              gemm_rows_prepared_avx512, preferred_layout_avx512, silu_mul_avx512,
+                              softmax_avx512};
   return ops;
 }
 

@@ -62,9 +62,5 @@ inline void rms_norm(const float* x, const float* weight, int64_t n, double eps,
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * weight[i];
 }
 
-// SwiGLU activation: gate[i] = silu(gate[i]) * up[i].
-inline void silu_mul(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
 
 }  // namespace rampart::model

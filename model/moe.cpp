@@ -99,7 +99,7 @@ void feed_forward::mlp(const mlp_weights& w, const float* xn, int64_t n, float* 
     const int64_t r0 = b * chunk, r1 = std::min(I, e * chunk);
     k_.gemm_rows_prepared(w.gate, in.x, in.stride, n, gate_.data(), I, r0, r1);
     gemm_rows_shared(k_, w.up, w.gate, in, xn, D, n, up_.data(), I, r0, r1);
-    for (int64_t t = 0; t < n; ++t) silu_mul(&gate_[t * I + r0], &up_[t * I + r0], r1 - r0);
+    for (int64_t t = 0; t < n; ++t) k_.silu_mul(&gate_[t * I + r0], &up_[t * I + r0], r1 - r0);
   });
   matmul(pool_, k_, w.down, gate_.data(), I, n, out, D);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "model/kernels.hpp"
@@ -251,6 +252,51 @@ TEST_CASE("dot and axpy match float64 references on every supported ISA", "[kern
 
 namespace rampart::model {
 namespace {
+
+TEST_CASE("silu_mul and softmax match float64 references on every supported ISA", "[kernels]") {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (kernel_isa isa : supported()) {
+    const kernel_ops& k = kernels_for(isa);
+    INFO(k.name);
+    // SwiGLU over a wide range (exp over- and underflows at both ends), a vector tail, NaN kept.
+    std::vector<float> gate, up;
+    for (int i = 0; i < 403; ++i) {
+      gate.push_back(static_cast<float>(-120.0 + 0.6 * i));
+      up.push_back(static_cast<float>(std::cos(0.3 * i)));
+    }
+    gate[7] = std::nanf("");
+    gate[8] = inf;
+    std::vector<float> out = gate;
+    k.silu_mul(out.data(), up.data(), static_cast<int64_t>(out.size()));
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (i == 7) {
+        CHECK(std::isnan(out[i]));
+        continue;
+      }
+      const double g = gate[i], ref = g / (1.0 + std::exp(-g)) * up[i];
+      if (std::isinf(ref)) CHECK(out[i] == ref);
+      else CHECK(std::fabs(out[i] - ref) <= 4e-7 * std::fabs(ref) + 1e-30);
+    }
+    // Softmax rows of 1, 16 and 37 values, scaled, summing to 1 and matching exp(x - max) / sum.
+    for (int n : {1, 16, 37}) {
+      std::vector<float> v;
+      for (int i = 0; i < n; ++i) v.push_back(static_cast<float>(40.0 * std::sin(1.7 * i)));
+      std::vector<float> p = v;
+      const float scale = 0.125f;
+      k.softmax(p.data(), n, scale);
+      double mx = -1e300, sum = 0;
+      for (float x : v) mx = std::max(mx, static_cast<double>(x) * scale);
+      for (float x : v) sum += std::exp(static_cast<double>(x) * scale - mx);
+      double total = 0;
+      for (int i = 0; i < n; ++i) {
+        const double ref = std::exp(static_cast<double>(v[i]) * scale - mx) / sum;
+        CHECK(std::fabs(p[i] - ref) <= 1e-6 * ref + 1e-12);
+        total += p[i];
+      }
+      CHECK(total == Approx(1.0).epsilon(1e-6));
+    }
+  }
+}
 
 TEST_CASE("weighted_rows sums probability-weighted rows per output on every supported ISA", "[kernels]") {
   for (int64_t width : {32, 128, 136, 512}) {

@@ -67,6 +67,24 @@ TEST_CASE("greedy picks the argmax, the lowest id on ties, and skips NaN", "[sam
   CHECK(greedy_token(a.data(), a.size()) == 1);
 }
 
+TEST_CASE("greedy over a vocabulary-sized row: first index of the maximum, NaN and -inf skipped", "[sampler]") {
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v(1003);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(std::sin(0.1 * static_cast<double>(i)));
+  for (size_t i = 3; i < v.size(); i += 97) v[i] = nan;
+  v[517] = 5.0f;  // ties: 517 before 901 and 1002 (the tail past the last 16-value block)
+  v[901] = 5.0f;
+  v[1002] = 5.0f;
+  CHECK(greedy_token(v.data(), v.size()) == 517);
+  v[1001] = 6.0f;  // only in the tail
+  CHECK(greedy_token(v.data(), v.size()) == 1001);
+  v[700] = inf;
+  CHECK(greedy_token(v.data(), v.size()) == 700);
+  std::vector<float> none(100, -inf);
+  none[50] = nan;
+  CHECK(greedy_token(none.data(), none.size()) == -1);
+}
+
 TEST_CASE("temperature 1 reproduces the softmax probabilities", "[sampler]") {
   check_close(frequencies(sampled(1.0f), log_probs()), {0.5, 0.3, 0.15, 0.05});
 }
