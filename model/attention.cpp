@@ -31,7 +31,8 @@ mla_attention::mla_attention(const model_config& config, const kernel_ops& k, th
       Q_(config.q_lora_rank),
       D_(config.hidden_size) {
   row_scratch_.resize(static_cast<size_t>(pool.size() * C_));
-  score_scratch_.resize(static_cast<size_t>(pool.size() * H_ * max_context));
+  // Per thread: H scores per key, or mqa_attend's 16 per key plus 16 per query column.
+  score_scratch_.resize(static_cast<size_t>(pool.size() * std::max<int64_t>(H_, 16) * (max_context + C_ + r_)));
   row_ptr_scratch_.resize(static_cast<size_t>(pool.size() * max_context));
 }
 
@@ -102,7 +103,7 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
   const int64_t groups = n >= threads ? 1 : std::min<int64_t>(H_, threads);
   const int64_t hg = (H_ + groups - 1) / groups;
   pool_.parallel_for(n * groups, [&](int64_t b, int64_t e, int thr) {
-    float* scores = &score_scratch_[static_cast<size_t>(thr * H_ * max_context_)];
+    float* scores = &score_scratch_[static_cast<size_t>(thr * std::max<int64_t>(H_, 16) * (max_context_ + C_ + r_))];
     const float** rows = &row_ptr_scratch_[static_cast<size_t>(thr * max_context_)];
     for (int64_t it = b; it < e; ++it) {
       const int64_t i = it / groups, g = it % groups;
@@ -127,6 +128,11 @@ void mla_attention::attend(int64_t layer, int64_t t, int h0, int h1, const token
   const int64_t kw = C_ + r_, keys = slot.pos + 1, nh = h1 - h0;
   const int bs = kv.block_tokens();
   const float* q = &qabs_[(t * H_ + h0) * kw];
+  if (k_.mqa_attend != nullptr) {
+    for (int64_t s = 0; s < keys; ++s) rows[s] = kv.row(layer, slot.blocks[s / bs], s % bs);
+    k_.mqa_attend(q, kw, nh, rows, keys, kw, C_, scale_, scores, &olat_[(t * H_ + h0) * C_], C_);
+    return;
+  }
   // Scores of heads h0..h1 against one block of cached rows at a time: the block is a [rows, C + r] matrix.
   for (int64_t b = 0; b * bs < keys; ++b) {
     const int64_t n_rows = std::min<int64_t>(bs, keys - b * bs);

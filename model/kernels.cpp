@@ -245,7 +245,7 @@ const kernel_ops& kernels_portable() {
                               load_row_portable,    dot_portable,  axpy_portable,
                               weighted_rows_portable, natural_layout_cols, natural_layout_prepare,
                               gemm_rows_portable,     natural_layout_preferred, silu_mul_portable,
-                              softmax_portable};
+                              softmax_portable,       nullptr};
   return ops;
 }
 

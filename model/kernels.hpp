@@ -89,6 +89,14 @@ struct kernel_ops {
   void (*silu_mul)(float* gate, const float* up, int64_t n);
   // v[i] = exp(v[i] * scale - m) / sum, m the largest v[i] * scale: attention's softmax over one row.
   void (*softmax)(float* v, int64_t n, float scale);
+  // Attention of one query over cached rows shared by all its heads (MLA's absorbed form is multi-query):
+  // for h < n_heads, p[h] = softmax over s < n_rows of scale * (q[h * q_stride + c] . rows[s][c], c < kw), and
+  // out[h * out_stride + c] = sum over s, in order, of p[h][s] * rows[s][c] for c < width. Scores are one FMA
+  // chain over c in order, so a (query, head) gets the same bits in any batch. SCRATCH holds
+  // 16 * (n_rows + kw) floats. nullptr when the ISA has no kernel of its own (the caller composes gemm_rows,
+  // softmax and weighted_rows).
+  void (*mqa_attend)(const float* q, int64_t q_stride, int64_t n_heads, const float* const* rows, int64_t n_rows,
+                     int64_t kw, int64_t width, float scale, float* scratch, float* out, int64_t out_stride);
 };
 
 // W (natural layout, bf16) rewritten into the panels16 layout at OUT (panel_count(rows) * panel_bytes(cols)

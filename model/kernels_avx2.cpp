@@ -187,7 +187,7 @@ const kernel_ops& kernels_avx2() {
                               load_row_avx2,         dot_avx2,     axpy_avx2,
                               weighted_rows_portable, natural_layout_cols, natural_layout_prepare,
                               gemm_rows_avx2,         natural_layout_preferred, silu_mul_portable,
-                              softmax_portable};
+                              softmax_portable,       nullptr};
   return ops;
 }
 

@@ -603,6 +603,69 @@ void softmax_avx512(float* v, int64_t n, float scale) {
   }
 }
 
+// NK keys' scores for up to 16 heads: acc[i] lane h = chain over c of qt[c][h] * row_i[c].
+template <int NK>
+inline void mqa_scores(const float* qt, const float* const* rows, int64_t kw, float* sc) {
+  __m512 acc[NK];
+  for (int i = 0; i < NK; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < kw; ++c) {
+    const __m512 qv = _mm512_loadu_ps(qt + c * 16);
+    for (int i = 0; i < NK; ++i) acc[i] = _mm512_fmadd_ps(qv, _mm512_set1_ps(rows[i][c]), acc[i]);
+  }
+  for (int i = 0; i < NK; ++i) _mm512_storeu_ps(sc + i * 16, acc[i]);
+}
+
+// Columns [c0, c0 + NC) of the weighted sum for up to 16 heads: acc[i] lane h = chain over s of p[s][h] *
+// rows[s][c0 + i]; written to OUT row h (h < HN).
+template <int NC>
+inline void mqa_weighted(const float* p, const float* const* rows, int64_t n, int64_t c0, int64_t hn, float* out,
+                         int64_t os) {
+  __m512 acc[NC];
+  for (int i = 0; i < NC; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < n; ++s) {
+    const __m512 pv = _mm512_loadu_ps(p + s * 16);
+    const float* r = rows[s] + c0;
+    for (int i = 0; i < NC; ++i) acc[i] = _mm512_fmadd_ps(pv, _mm512_set1_ps(r[i]), acc[i]);
+  }
+  alignas(64) float t[NC][16];
+  for (int i = 0; i < NC; ++i) _mm512_store_ps(t[i], acc[i]);
+  for (int64_t h = 0; h < hn; ++h)
+    for (int i = 0; i < NC; ++i) out[h * os + c0 + i] = t[i][h];
+}
+
+void mqa_attend_avx512(const float* q, int64_t qs, int64_t n_heads, const float* const* rows, int64_t n,
+                       int64_t kw, int64_t width, float scale, float* scratch, float* out, int64_t os) {
+  if (n <= 0) return;
+  float* qt = scratch;           // [kw][16]: the group's queries, column-major
+  float* sc = scratch + kw * 16;  // [n][16]: scores, then probabilities
+  for (int64_t h0 = 0; h0 < n_heads; h0 += 16) {
+    const int64_t hn = std::min<int64_t>(16, n_heads - h0);
+    for (int64_t c = 0; c < kw; ++c)
+      for (int64_t l = 0; l < 16; ++l) qt[c * 16 + l] = l < hn ? q[(h0 + l) * qs + c] : 0.0f;
+    int64_t s = 0;
+    for (; s + 12 <= n; s += 12) mqa_scores<12>(qt, rows + s, kw, sc + s * 16);
+    for (; s + 4 <= n; s += 4) mqa_scores<4>(qt, rows + s, kw, sc + s * 16);
+    for (; s < n; ++s) mqa_scores<1>(qt, rows + s, kw, sc + s * 16);
+    // Softmax over s, all heads of the group in one vector.
+    const __m512 scv = _mm512_set1_ps(scale);
+    __m512 mx = _mm512_mul_ps(_mm512_loadu_ps(sc), scv);
+    for (s = 1; s < n; ++s) mx = _mm512_max_ps(mx, _mm512_mul_ps(_mm512_loadu_ps(sc + s * 16), scv));
+    __m512 sum = _mm512_setzero_ps();
+    for (s = 0; s < n; ++s) {
+      const __m512 e = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(sc + s * 16), scv, mx));
+      sum = _mm512_add_ps(sum, e);
+      _mm512_storeu_ps(sc + s * 16, e);
+    }
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+    for (s = 0; s < n; ++s) _mm512_storeu_ps(sc + s * 16, _mm512_mul_ps(_mm512_loadu_ps(sc + s * 16), inv));
+    float* o = out + h0 * os;
+    int64_t c = 0;
+    for (; c + 16 <= width; c += 16) mqa_weighted<16>(sc, rows, n, c, hn, o, os);
+    for (; c + 4 <= width; c += 4) mqa_weighted<4>(sc, rows, n, c, hn, o, os);
+    for (; c < width; ++c) mqa_weighted<1>(sc, rows, n, c, hn, o, os);
+  }
+}
+
 // NO outputs x 128 columns starting at C0 (masked past WIDTH), accumulators held in registers over all rows.
 template <int NO>
 inline void weighted_tile(const float* const* rows, int64_t n_rows, const float* p, int64_t ps, int64_t c0,
@@ -644,7 +707,7 @@ const kernel_ops& kernels_avx512() {
                               load_row_avx512,         dot_avx512,        axpy_avx512,
                               weighted_rows_avx512,    prepared_cols_avx512, prepare_x_avx512,
                               gemm_rows_prepared_avx512, preferred_layout_avx512, silu_mul_avx512,
-                              softmax_avx512};
+                              softmax_avx512,          mqa_attend_avx512};
   return ops;
 }
 

@@ -298,6 +298,52 @@ TEST_CASE("silu_mul and softmax match float64 references on every supported ISA"
   }
 }
 
+TEST_CASE("mqa_attend matches a float64 softmax-weighted sum; a single key returns its row exactly",
+          "[kernels]") {
+  for (kernel_isa isa : supported()) {
+    const kernel_ops& k = kernels_for(isa);
+    if (k.mqa_attend == nullptr) continue;
+    for (int64_t heads : {3, 16, 20}) {     // a partial group, one full group, a group and a part
+      for (int64_t n : {1, 5, 17, 40}) {    // every key tile and remainder
+        INFO(k.name << " heads " << heads << " keys " << n);
+        const int64_t kw = 37, width = 29;  // column tails
+        std::vector<float> cache(static_cast<size_t>(n * kw)), q(static_cast<size_t>(heads * kw));
+        for (size_t i = 0; i < cache.size(); ++i) cache[i] = static_cast<float>(std::sin(0.71 * i));
+        for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>(std::cos(0.37 * i));
+        std::vector<const float*> rows;
+        for (int64_t s = 0; s < n; ++s) rows.push_back(&cache[s * kw]);
+        std::vector<float> scratch(static_cast<size_t>(16 * (n + kw))), out(static_cast<size_t>(heads * width));
+        const float scale = 0.3f;
+        k.mqa_attend(q.data(), kw, heads, rows.data(), n, kw, width, scale, scratch.data(), out.data(), width);
+        double worst = 0;
+        for (int64_t h = 0; h < heads; ++h) {
+          std::vector<double> p(static_cast<size_t>(n));
+          double mx = -1e300, sum = 0;
+          for (int64_t s = 0; s < n; ++s) {
+            double d = 0;
+            for (int64_t c = 0; c < kw; ++c) d += static_cast<double>(q[h * kw + c]) * cache[s * kw + c];
+            p[s] = d * scale;
+            mx = std::max(mx, p[s]);
+          }
+          for (double& x : p) sum += x = std::exp(x - mx);
+          for (int64_t c = 0; c < width; ++c) {
+            double ref = 0;
+            for (int64_t s = 0; s < n; ++s) ref += p[s] / sum * cache[s * kw + c];
+            worst = std::max(worst, std::fabs(out[h * width + c] - ref));
+          }
+        }
+        CHECK(worst < 2e-6);
+      }
+    }
+    // One key alone gets probability 1: the output is that row, exactly.
+    std::vector<float> row(40), qv(40, 0.5f), o(40), scratch(16 * 41);
+    for (int c = 0; c < 40; ++c) row[c] = static_cast<float>(c) - 7.25f;
+    const float* rp = row.data();
+    k.mqa_attend(qv.data(), 40, 1, &rp, 1, 40, 40, 1.0f, scratch.data(), o.data(), 40);
+    CHECK(o == row);
+  }
+}
+
 TEST_CASE("weighted_rows sums probability-weighted rows per output on every supported ISA", "[kernels]") {
   for (int64_t width : {32, 128, 136, 512}) {
     const int64_t n_rows = 37, n_out = 5, ps = 40;
