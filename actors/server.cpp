@@ -142,6 +142,7 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
   }
   model::engine_options eo;
   eo.threads = static_cast<int>(cfg.engine.threads);
+  eo.pack_weights = cfg.engine.pack_weights;
   eo.kv_block_tokens = static_cast<int>(cfg.engine.kv_block_size);
   eo.kv_cache_tokens = cfg.engine.kv_blocks * cfg.engine.kv_block_size;
   if (cfg.engine.shards > 1 || !cfg.engine.shard_endpoints.empty()) {

@@ -36,6 +36,7 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
 
 bool parse_engine(toml_section& s, engine_config* e) {
   s.get("threads", &e->threads, 0, 1024);
+  s.get("pack_weights", &e->pack_weights);
   s.get("kv_block_size", &e->kv_block_size, 1, 1024);
   s.get("kv_blocks", &e->kv_blocks, 1, int64_t{1} << 24);
   s.get("max_batch_sequences", &e->max_batch_sequences, 1, 4096);

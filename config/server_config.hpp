@@ -42,6 +42,7 @@ struct model_config {
 
 struct engine_config {
   int64_t threads = 0;            // 0: all cores
+  bool pack_weights = true;       // rewrite the matrices into the kernels' layout at load (model::engine_options)
   int64_t kv_block_size = 16;     // tokens per KV block
   int64_t kv_blocks = 4096;       // blocks in the pool
   int64_t max_batch_sequences = 64;

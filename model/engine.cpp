@@ -64,6 +64,7 @@ struct engine::impl {
   int64_t max_step_tokens;
   std::unordered_map<uint64_t, sequence> seqs;
   int64_t prefix_hit_tokens = 0;
+  size_t packed_bytes = 0;
   uint64_t step_count = 0;
   // Step scratch, grown on demand.
   std::vector<float> x, xn, tmp;
@@ -113,11 +114,12 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
     return nullptr;
   }
   model_weights w;
+  size_t packed = 0;
   if (!model_weights::load(*ck, &w, err)) return nullptr;
   if (options.pack_weights) {
     const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
     try {
-      w.pack_for(c, kernels(), threads);
+      packed = w.pack_for(c, kernels(), threads);
     } catch (const std::bad_alloc&) {
       *err = "engine: out of memory rewriting the weights for the kernels (engine_options.pack_weights = false "
              "runs from the mapped checkpoint)";
@@ -135,6 +137,7 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
            " tokens and its scratch space";
     return nullptr;
   }
+  p->packed_bytes = packed;
   if (options.prefault_weights) p->prefault();
   return std::unique_ptr<engine>(new engine(std::move(p)));
 }
@@ -346,5 +349,6 @@ bool engine::can_admit(int64_t n_tokens) const { return p_->blocks_for(n_tokens)
 
 size_t engine::weight_bytes_per_token() const { return p_->w.bytes_per_token(p_->cfg.num_experts_per_tok); }
 size_t engine::mapped_weight_bytes() const { return p_->ck->mapped_bytes(); }
+size_t engine::packed_weight_bytes() const { return p_->packed_bytes; }
 
 }  // namespace rampart::model

@@ -102,6 +102,8 @@ class engine {
   // Weight bytes one decode token reads (attention, router, shared and top-k routed experts, lm_head).
   size_t weight_bytes_per_token() const;
   size_t mapped_weight_bytes() const;
+  // Bytes of weights rewritten into the kernels' layout at creation (engine_options.pack_weights; 0 if none).
+  size_t packed_weight_bytes() const;
 
  private:
   struct impl;

@@ -22,9 +22,10 @@ using namespace rampart::model;
 
 const char* const usage =
     "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--seed S] [--threads N]\n"
-    "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench]\n"
+    "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench] [--no-pack]\n"
     "                        [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
-    "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n";
+    "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
+    "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n";
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "rampart-generate: %s\n", message.c_str());
@@ -49,6 +50,7 @@ struct options {
   std::string shard_endpoints;  // or `rampartd --role shard` processes
   float temperature = 0;
   bool bench = false;
+  bool pack = true;
 };
 
 // CPU seconds used by this process so far (all threads).
@@ -232,8 +234,10 @@ int bench(engine& e, const options& o) {
   std::printf("decode batch 1 reads %.3f GB of weights per token: %.1f GB/s = %.0f%% of measured read "
               "bandwidth %.1f GB/s\n",
               bytes / 1e9, bytes * tok_s_1 / 1e9, 100 * bytes * tok_s_1 / bandwidth, bandwidth / 1e9);
-  std::printf("memory: VmRSS %.2f GiB; mapped weights %.2f GiB + KV cache %.2f GiB\n", rss / 1073741824.0,
-              e.mapped_weight_bytes() / 1073741824.0, e.kv().bytes / 1073741824.0);
+  std::printf("memory: VmRSS %.2f GiB; weights %.2f GiB (%.2f GiB of them rewritten into the kernels' layout) + "
+              "KV cache %.2f GiB\n",
+              rss / 1073741824.0, e.mapped_weight_bytes() / 1073741824.0, e.packed_weight_bytes() / 1073741824.0,
+              e.kv().bytes / 1073741824.0);
   return 0;
 }
 
@@ -246,6 +250,10 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--bench") {
       o.bench = true;
+      continue;
+    }
+    if (a == "--no-pack") {
+      o.pack = false;
       continue;
     }
     if (a == "-h" || a == "--help") {
@@ -312,6 +320,7 @@ int main(int argc, char** argv) {
   engine_options eo;
   eo.threads = static_cast<int>(o.threads);
   eo.prefault_weights = o.bench;
+  eo.pack_weights = o.pack;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
   std::shared_ptr<sharded_expert_backend> shards;

@@ -34,6 +34,16 @@ TEST_CASE("an empty file gives the documented defaults", "[config]") {
   CHECK(c.frontend.handshake_ivl_ms == 2000);
   CHECK(c.log.level == "info");
   CHECK(c.actors.scheduler_policy == "sharing");
+  CHECK(c.engine.pack_weights);
+}
+
+TEST_CASE("engine.pack_weights is a boolean", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("[engine]\npack_weights = false\n", &c, &err));
+  CHECK_FALSE(c.engine.pack_weights);
+  REQUIRE_FALSE(parse("[engine]\npack_weights = 1\n", &c, &err));
+  CHECK(err.key == "engine.pack_weights");
 }
 
 TEST_CASE("a syntax error reports file, line and column", "[config]") {
