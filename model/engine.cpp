@@ -119,7 +119,7 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
   if (options.pack_weights) {
     const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
     try {
-      packed = w.pack_for(c, kernels(), threads);
+      packed = w.pack_for(c, kernels(), threads, /*routed_experts=*/options.experts == nullptr);
     } catch (const std::bad_alloc&) {
       *err = "engine: out of memory rewriting the weights for the kernels (engine_options.pack_weights = false "
              "runs from the mapped checkpoint)";

@@ -180,7 +180,7 @@ void release_pages(const std::byte* p, size_t n) {
 
 }  // namespace
 
-size_t model_weights::pack_for(const model_config& c, const kernel_ops& k, int threads) {
+size_t model_weights::pack_for(const model_config& c, const kernel_ops& k, int threads, bool routed_experts) {
   std::vector<pack_job> jobs;
   auto wanted = [&](const weight_matrix& m) {
     return m.data != nullptr && m.layout == weight_layout::natural &&
@@ -212,7 +212,8 @@ size_t model_weights::pack_for(const model_config& c, const kernel_ops& k, int t
       mlp(L.dense);
     } else {
       want(L.moe.router);
-      for (mlp_weights& e : L.moe.experts) mlp(e);
+      if (routed_experts)
+        for (mlp_weights& e : L.moe.experts) mlp(e);
       if (L.moe.has_shared) mlp(L.moe.shared);
     }
   }

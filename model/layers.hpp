@@ -70,7 +70,8 @@ struct model_weights {
   // Rewrites every matrix the forward pass multiplies (all but the embedding) whose layout K prefers to the
   // stored one into that layout, with THREADS threads (same dtype and values, so the same size), and drops
   // the checkpoint's pages of the rewritten tensors from this process's memory. Returns the bytes rewritten.
-  size_t pack_for(const model_config& c, const kernel_ops& k, int threads);
+  // ROUTED_EXPERTS false leaves the routed experts as they are (they run elsewhere: an expert backend).
+  size_t pack_for(const model_config& c, const kernel_ops& k, int threads, bool routed_experts = true);
   // Calls FN on every matrix the forward pass multiplies or reads rows of.
   void for_each_matrix(const std::function<void(const weight_matrix&)>& fn) const;
 
