@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -369,9 +370,10 @@ void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_t
 // whatever NT and NP are. X is read in its natural layout, one broadcast per (token, column).
 constexpr int64_t panel_prefetch = 1024;  // bytes ahead in each panel stream (batch-1 decode reads each once)
 
+// AHEAD (0: none): also pull the panels that many bytes further on into L2, line by line as this tile goes.
 template <int NT, int NP>
 inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, const float* x, int64_t xs,
-                       float* y, int64_t ys, int64_t row, int64_t r_begin, int64_t r_end) {
+                       float* y, int64_t ys, int64_t row, int64_t r_begin, int64_t r_end, int64_t ahead) {
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
   __m512 acc[NT][NP];
   for (int t = 0; t < NT; ++t)
@@ -382,6 +384,7 @@ inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, co
     __m512i v[NP];
     for (int p = 0; p < NP; ++p) {
       _mm_prefetch(reinterpret_cast<const char*>(line + p * pbytes + panel_prefetch), _MM_HINT_T0);
+      if (ahead != 0) _mm_prefetch(reinterpret_cast<const char*>(line + p * pbytes + ahead), _MM_HINT_T1);
       v[p] = _mm512_loadu_si512(line + p * pbytes);
     }
     __m512 w[NP];
@@ -414,21 +417,22 @@ inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, co
 // Panels [p_begin, p_end) of W (panel 0 at ROWS0 = row 0 of the view) against NT tokens, NP panels at a time.
 template <int NT, int NP>
 inline void panel_span(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
-                       float* y, int64_t ys, int64_t r_begin, int64_t r_end) {
+                       float* y, int64_t ys, int64_t r_begin, int64_t r_end, int64_t ahead) {
   const int64_t pb = panel_bytes(w.cols);
   int64_t p = p_begin;
   for (; p + NP <= p_end; p += NP)
-    panel_tile<NT, NP>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end);
-  for (; p < p_end; ++p) panel_tile<NT, 1>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end);
+    panel_tile<NT, NP>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end, ahead);
+  for (; p < p_end; ++p)
+    panel_tile<NT, 1>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end, ahead);
 }
 
 // NT tokens: enough panels at once for at least 8 independent accumulators (FMA latency x 2 ports), at most
 // 24 (with two widened lines and a broadcast they fill the 32 registers).
 template <int NT>
 inline void panel_tokens(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
-                         float* y, int64_t ys, int64_t r_begin, int64_t r_end) {
+                         float* y, int64_t ys, int64_t r_begin, int64_t r_end, int64_t ahead = 0) {
   constexpr int np = NT == 1 ? 8 : (NT <= 6 ? 4 : 2);
-  panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end);
+  panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end, ahead);
 }
 
 void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
@@ -441,7 +445,10 @@ void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n
   for (int64_t p0 = p_first; p0 < p_last; p0 += block) {
     const int64_t p1 = std::min(p_last, p0 + block);
     int64_t t = 0;
-    for (; t + nt <= n_tok; t += nt) panel_tokens<nt>(w, p0, p1, x + t * xs, xs, y + t * ys, ys, r_begin, r_end);
+    // The first tile over a block reads it from memory; the second pulls the next block into L2 meanwhile.
+    const int64_t next = p1 < p_last ? (p1 - p0) * panel_bytes(w.cols) : 0;
+    for (; t + nt <= n_tok; t += nt)
+      panel_tokens<nt>(w, p0, p1, x + t * xs, xs, y + t * ys, ys, r_begin, r_end, t == nt ? next : 0);
     const float* xt = x + t * xs;
     float* yt = y + t * ys;
     switch (n_tok - t) {
