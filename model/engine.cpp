@@ -121,8 +121,8 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
     try {
       packed = w.pack_for(c, kernels(), threads, /*routed_experts=*/options.experts == nullptr);
     } catch (const std::bad_alloc&) {
-      *err = "engine: out of memory rewriting the weights for the kernels (engine_options.pack_weights = false "
-             "runs from the mapped checkpoint)";
+      *err = "engine: not enough free memory to rewrite the weights into the kernels' layout ([engine] "
+             "pack_weights = false, or engine_options.pack_weights, runs from the mapped checkpoint instead)";
       return nullptr;
     }
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <new>
 #include <thread>
 
@@ -223,6 +224,18 @@ size_t model_weights::pack_for(const model_config& c, const kernel_ops& k, int t
     j.offset = total;
     const int64_t rows = j.transpose ? j.src.cols : j.src.rows, cols = j.transpose ? j.src.rows : j.src.cols;
     total += static_cast<size_t>(panel_count(rows) * panel_bytes(cols));
+  }
+  // Refuse up front what the machine cannot hold (an overcommitted mapping would be killed half-way instead).
+  {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    size_t kib = 0;
+    std::string unit;
+    while (meminfo >> key >> kib >> unit)
+      if (key == "MemAvailable:") {
+        if (total / 1024 > kib) throw std::bad_alloc();
+        break;
+      }
   }
   // One anonymous mapping for all of them, in huge pages where the kernel allows: decode streams every byte of
   // it per token, and 2 MiB pages take the page walks out of that stream.
