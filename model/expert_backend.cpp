@@ -46,10 +46,17 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
   std::fill_n(count_.begin(), E, 0);
   for (int64_t s = 0; s < slots; ++s) {
     const int32_t e = expert_ids[s];
-    const int32_t g = offset_[e] + count_[e]++;
-    slot_of_[s] = g;
-    std::memcpy(&xg_[g * D], rows + (s / k) * D, sizeof(float) * D);
+    slot_of_[s] = offset_[e] + count_[e]++;
   }
+  // Copies and the weighted sum below are spread over the pool only when there are enough rows to pay for the
+  // hand-off (a decode batch of 8+); a few rows run on the calling thread.
+  auto rows_loop = [&](int64_t n, auto&& fn) {
+    if (n_rows >= 8) pool_.parallel_for(n, fn);
+    else fn(int64_t{0}, n, 0);
+  };
+  rows_loop(slots, [&](int64_t b, int64_t e, int) {
+    for (int64_t s = b; s < e; ++s) std::memcpy(&xg_[slot_of_[s] * D], rows + (s / k) * D, sizeof(float) * D);
+  });
 
   // Work items: (expert, 16-row chunk) of gate/up, then of down.
   auto build_items = [&](int64_t rows_per_expert) {
@@ -104,11 +111,13 @@ void local_expert_backend::run(int layer, const float* rows, int n_rows, int hid
   });
 
   // Weighted sum per row in j order.
-  for (int64_t r = 0; r < n_rows; ++r) {
-    float* o = out + r * D;
-    std::fill_n(o, D, 0.0f);
-    for (int j = 0; j < k; ++j) k_.axpy(weights[r * k + j], &y_[slot_of_[r * k + j] * D], o, D);
-  }
+  rows_loop(n_rows, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      float* o = out + r * D;
+      std::fill_n(o, D, 0.0f);
+      for (int j = 0; j < k; ++j) k_.axpy(weights[r * k + j], &y_[slot_of_[r * k + j] * D], o, D);
+    }
+  });
 }
 
 }  // namespace rampart::model

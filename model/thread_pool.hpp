@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace rampart::model {
@@ -30,7 +31,9 @@ class thread_pool {
       fn(int64_t{0}, n, 0);
       return;
     }
-    run(n, [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<F*>(ctx))(b, e, t); }, &fn);
+    using fn_type = std::remove_reference_t<F>;
+    run(n, [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<fn_type*>(ctx))(b, e, t); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
  private:
