@@ -1,6 +1,7 @@
 // The model's weights as views into the mapped checkpoint, grouped per decoder layer, with every shape checked
-// against config.json on load. Matrices stay in their stored dtype; only RMSNorm weights and the router bias
-// (a few thousand floats) are widened to float32 copies.
+// against config.json on load; pack_for may then rewrite matrices into the layout the kernels read fastest.
+// Matrices stay in their stored dtype either way; only RMSNorm weights and the router bias (a few thousand
+// floats) are widened to float32 copies.
 #pragma once
 
 #include <cstddef>
