@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <new>
 #include <thread>
@@ -228,12 +229,10 @@ size_t model_weights::pack_for(const model_config& c, const kernel_ops& k, int t
   // Refuse up front what the machine cannot hold (an overcommitted mapping would be killed half-way instead).
   {
     std::ifstream meminfo("/proc/meminfo");
-    std::string key;
-    size_t kib = 0;
-    std::string unit;
-    while (meminfo >> key >> kib >> unit)
-      if (key == "MemAvailable:") {
-        if (total / 1024 > kib) throw std::bad_alloc();
+    std::string line;
+    while (std::getline(meminfo, line))
+      if (line.rfind("MemAvailable:", 0) == 0) {
+        if (total / 1024 > std::strtoull(line.c_str() + 13, nullptr, 10)) throw std::bad_alloc();
         break;
       }
   }
