@@ -146,8 +146,9 @@ void model_weights::for_each_matrix(const std::function<void(const weight_matrix
   fn(lm_head);
   for (const layer_weights& L : layers) {
     const attention_weights& a = L.attn;
-    for (const weight_matrix* m : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.o})
+    for (const weight_matrix* m : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.o})
       if (m->data != nullptr) fn(*m);
+    if (a.uk_t.empty()) fn(a.kv_b);  // else read only through its per-head matrices
     for (const weight_matrix& m : a.uk_t) fn(m);
     for (const weight_matrix& m : a.uv) fn(m);
     if (!L.is_moe) {
