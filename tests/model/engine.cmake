@@ -23,6 +23,8 @@ add_test(NAME model.fixtures.build
                  $<TARGET_FILE:rampart-mkmodel> ${RAMPART_TEST_MODELS_DIR})
 set_tests_properties(model.fixtures.build PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 120)
 rampart_add_test(model_fixture_tests SOURCES model/checkpoint_fixture_test.cpp model/checkpoint_mkmodel_test.cpp
+                                           model/bench_tools_test.cpp
                  LIBS rampart_model rampart_test_support OpenSSL::Crypto FIXTURES model_fixtures)
 target_compile_definitions(model_fixture_tests PRIVATE RAMPART_TEST_MODELS_DIR="${RAMPART_TEST_MODELS_DIR}")
+add_dependencies(model_fixture_tests rampart-mkmodel rampart-generate rampart-kernels-bench)
 rampart_add_fuzzer(fuzz_safetensors SOURCES fuzz/fuzz_safetensors.cpp LIBS rampart_model)

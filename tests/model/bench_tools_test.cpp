@@ -1,0 +1,40 @@
+// The engine's measuring tools as commands: rampart-generate computes the same greedy tokens from the kernels'
+// layout and from the mapped checkpoint (--no-pack), and rampart-kernels-bench refuses bad options by name.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/paths.hpp"
+#include "tests/support/process.hpp"
+
+namespace {
+
+int run(const std::string& tool, const std::vector<std::string>& args, std::string* output) {
+  return rampart::test::run_command(rampart::test::bin(tool), args, output);
+}
+
+}  // namespace
+
+TEST_CASE("rampart-generate --no-pack gives the packed run's greedy tokens", "[tools]") {
+  const std::string model = std::string(RAMPART_TEST_MODELS_DIR) + "/v3-bf16";
+  const std::vector<std::string> args = {"--model", model, "--ids", "0 15 27 3 999", "-n", "12", "--threads", "2"};
+  std::string packed, unpacked;
+  REQUIRE(run("rampart-generate", args, &packed) == 0);
+  std::vector<std::string> no_pack = args;
+  no_pack.push_back("--no-pack");
+  REQUIRE(run("rampart-generate", no_pack, &unpacked) == 0);
+  CHECK_FALSE(packed.empty());
+  CHECK(packed == unpacked);
+}
+
+TEST_CASE("rampart-kernels-bench refuses bad options with its usage", "[tools]") {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--layout", "tiled"}, {"--threads", "0"}, {"--offset", "3"}, {"--offset", "64"},
+        {"--frobnicate"}}) {
+    std::string out;
+    INFO(args.front());
+    CHECK(run("rampart-kernels-bench", args, &out) == 2);
+    CHECK_THAT(out, Catch::Contains("rampart-kernels-bench"));
+  }
+}
