@@ -9,6 +9,11 @@ namespace {
 
 size_t idx(app_signal s) { return static_cast<size_t>(s); }
 
+// Whether the top key is a source worth naming on its own (the alert's src_ip): it was seen at least twice and
+// carried at least 1% of the TOTAL packets or signals it was counted among. A spread-out flood (spoofed sources,
+// each seen once or twice) names none, so an unrelated client whose one SYN fell in the window is never named.
+bool source_worth_naming(uint64_t top_count, uint64_t total) { return top_count >= 2 && top_count * 100 >= total; }
+
 // Which top list names the culprits of each detector's metric.
 enum class culprits { sources, prefixes, syn_sources, syn_prefixes, app_keys };
 
@@ -238,7 +243,9 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
       const auto& e = w.top_app_keys[k][i];
       a->top_sources.push_back({std::string(e.key.view()), e.lower_bound(), w.rate(e.lower_bound())});
     }
-    if (!a->top_sources.empty()) ip_address::parse(a->top_sources[0].key, &a->src);
+    if (source_worth_naming(w.n_app_keys[k] > 0 ? w.top_app_keys[k][0].lower_bound() : 0, w.sum.app[k])) {
+      ip_address::parse(a->top_sources[0].key, &a->src);
+    }
     return;
   }
   const std::array<counted_key<endpoint>, top_n>* list = &w.top_sources;
@@ -255,7 +262,10 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
     }
     a->top_sources.push_back({std::move(key), e.lower_bound(), w.rate(e.lower_bound())});
   }
-  if (n > 0) a->src = (*list)[0].key.addr;
+  const bool syn = which == culprits::syn_sources || which == culprits::syn_prefixes;
+  if (n > 0 && source_worth_naming((*list)[0].lower_bound(), syn ? w.sum.syn : w.inbound_packets)) {
+    a->src = (*list)[0].key.addr;
+  }
 }
 
 }  // namespace rampart::monitor

@@ -92,7 +92,12 @@ TEST_CASE("a SYN flood on lo raises syn_flood on the alert stream within 2 s, an
   REQUIRE(started);
   CHECK(alert_delay < 2s);
   CHECK((*started)["dest_port"] == server.port);
-  CHECK((*started)["src_ip"].get<std::string>().rfind("127.66.", 0) == 0);
+  // 5,000 SYNs a second from 65,536 spoofed sources: no address carries a share worth naming, so the alert has no
+  // src_ip (the test's own connections from 127.0.0.1 fall in the same window and must not be named), and its
+  // source statistics say why.
+  CHECK_FALSE(started->contains("src_ip"));
+  CHECK((*started)["rampart"]["distinct_sources"].get<double>() > 200);
+  CHECK((*started)["rampart"]["src_entropy_norm"].get<double>() > 0.8);
   auto ended = wait_event(sub, [](const json& e) {
     return e.value("event_type", "") == "alert" && e["rampart"]["detector"] == "syn_flood" &&
            e["rampart"]["phase"] == "end";
