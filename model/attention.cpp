@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "model/kernels_parallel.hpp"
 
@@ -53,6 +54,7 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
   grow(olat_, static_cast<size_t>(n * H_ * C_));
   grow(o_, static_cast<size_t>(n * H_ * v_));
 
+  std::optional<phase_timer> timer(std::in_place, profile_, step_phase::attention_projections);
   // Queries.
   if (w.q_lora) {
     grow(qa_, static_cast<size_t>(n * Q_));
@@ -97,6 +99,7 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
     }
   });
 
+  timer.emplace(profile_, step_phase::attention_scores);
   // Scores, softmax and latent outputs. Few tokens: split heads too, so every thread has work. Tokens are
   // visited from both ends alternately so the contiguous split balances causal prefill's growing cost.
   const int64_t threads = pool_.size();
@@ -113,6 +116,7 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
     }
   });
 
+  timer.emplace(profile_, step_phase::attention_output);
   // Values: o[t, h] = W_UV[h] o_lat[t, h], then the output projection.
   pool_.parallel_for(H_, [&](int64_t h0, int64_t h1, int) {
     for (int64_t h = h0; h < h1; ++h) {

@@ -8,6 +8,7 @@
 #include "model/kv_cache.hpp"
 #include "model/layers.hpp"
 #include "model/rope.hpp"
+#include "model/step_profile.hpp"
 #include "model/thread_pool.hpp"
 
 namespace rampart::model {
@@ -24,6 +25,9 @@ class mla_attention {
   // first, so tokens of one sequence in the same step see each other causally.
   void forward(const attention_weights& w, int64_t layer, const float* xn, int64_t n, const token_slot* slots,
                kv_cache& kv, float* out);
+
+  // Phase times go to PROFILE (nullptr: not measured).
+  void set_profile(step_profile* profile) { profile_ = profile; }
 
  private:
   // Softmax-weighted latent sum of token T for heads [h0, h1) over all its keys; SCORES and ROWS are the calling
@@ -42,6 +46,7 @@ class mla_attention {
   std::vector<float> row_scratch_;    // per thread: one widened kv_b row
   std::vector<float> score_scratch_;  // per thread: H * max_context scores
   std::vector<const float*> row_ptr_scratch_;  // per thread: max_context cached-row pointers
+  step_profile* profile_ = nullptr;
 };
 
 }  // namespace rampart::model

@@ -66,6 +66,8 @@ struct engine::impl {
   int64_t prefix_hit_tokens = 0;
   size_t packed_bytes = 0;
   uint64_t step_count = 0;
+  bool profiling = false;
+  step_profile prof;
   // Step scratch, grown on demand.
   std::vector<float> x, xn, tmp;
   std::vector<token_slot> slots;
@@ -85,7 +87,13 @@ struct engine::impl {
         attn(cfg, k, pool, blocks_n * o.kv_block_tokens),
         ffn(cfg, k, pool, *experts),
         prefix_cache(o.prefix_cache),
-        max_step_tokens(o.max_step_tokens) {}
+        max_step_tokens(o.max_step_tokens),
+        profiling(o.profile) {
+    if (profiling) {
+      attn.set_profile(&prof);
+      ffn.set_profile(&prof);
+    }
+  }
 
   int64_t blocks_for(int64_t tokens) const { return (tokens + blocks.block_tokens() - 1) / blocks.block_tokens(); }
   // Runs the step's tokens [t0, t0 + n) (KV of earlier tokens already cached) and writes logits rows
@@ -197,6 +205,7 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
     out->n_rows.clear();
     return true;
   }
+  const auto step_start = std::chrono::steady_clock::now();
   const uint64_t stamp = ++p.step_count;
   const int64_t V = p.cfg.vocab_size;
   int64_t n = 0, need = 0;
@@ -248,6 +257,7 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
     }
   }
   out->logits.resize(static_cast<size_t>(rows * V));
+  const step_profile before = p.prof;  // a failed step leaves the profile as it was
   try {
     // Long steps run as consecutive slices of at most max_step_tokens tokens, which bounds scratch memory; a
     // slice sees the KV of the slices before it, and results do not depend on the slicing.
@@ -266,6 +276,7 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
       for (; static_cast<int64_t>(s.blocks.size()) > p.blocks_for(s.length); s.blocks.pop_back())
         p.blocks.release(s.blocks.back());
     }
+    p.prof = before;
     return *err = e.what(), false;
   }
 
@@ -283,6 +294,15 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
         s.filling.clear();
       }
     }
+  }
+  if (p.profiling) {
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    double phases = 0;
+    for (size_t i = 0; i < step_phase_count; ++i) phases += p.prof.seconds[i] - before.seconds[i];
+    p.prof.seconds[static_cast<size_t>(step_phase::other)] += std::max(0.0, total - phases);
+    p.prof.step_seconds += total;
+    ++p.prof.steps;
+    p.prof.tokens += static_cast<uint64_t>(n);
   }
   return true;
 }
@@ -310,6 +330,7 @@ void engine::impl::forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, fl
   }
   for (int64_t r = 0; r < rows; ++r)
     rms_norm(&x[(logit_rows[row0 + r] - t0) * D], w.final_norm.data(), D, eps, &xn[r * D]);
+  const phase_timer timer(profiling ? &prof : nullptr, step_phase::lm_head);
   matmul(pool, k, w.lm_head, xn.data(), D, rows, logits + row0 * V, V);
 }
 
@@ -350,5 +371,7 @@ bool engine::can_admit(int64_t n_tokens) const { return p_->blocks_for(n_tokens)
 size_t engine::weight_bytes_per_token() const { return p_->w.bytes_per_token(p_->cfg.num_experts_per_tok); }
 size_t engine::mapped_weight_bytes() const { return p_->ck->mapped_bytes(); }
 size_t engine::packed_weight_bytes() const { return p_->packed_bytes; }
+const step_profile& engine::profile() const { return p_->prof; }
+void engine::reset_profile() { p_->prof = step_profile{}; }
 
 }  // namespace rampart::model

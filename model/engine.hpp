@@ -14,6 +14,7 @@
 
 #include "model/checkpoint.hpp"
 #include "model/expert_backend.hpp"
+#include "model/step_profile.hpp"
 
 namespace rampart::model {
 
@@ -26,6 +27,7 @@ struct engine_options {
   // Rewrite the matrices into the layout the kernels read fastest (model_weights::pack_for; same dtype and
   // size, the checkpoint's pages of them dropped); false: compute straight from the mapped checkpoint.
   bool pack_weights = true;
+  bool profile = false;  // time each step's phases (engine::profile)
   int64_t max_step_tokens = 1024;  // a longer step runs as consecutive slices (bounds scratch memory)
   // Where routed experts run; nullptr: in this process (local_expert_backend).
   std::shared_ptr<expert_backend> experts;
@@ -104,6 +106,11 @@ class engine {
   size_t mapped_weight_bytes() const;
   // Bytes of weights rewritten into the kernels' layout at creation (engine_options.pack_weights; 0 if none).
   size_t packed_weight_bytes() const;
+
+  // Phase times of the successful steps since creation or the last reset_profile() (engine_options.profile;
+  // all zero without it).
+  const step_profile& profile() const;
+  void reset_profile();
 
  private:
   struct impl;

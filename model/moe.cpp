@@ -90,6 +90,11 @@ feed_forward::feed_forward(const model_config& config, const kernel_ops& k, thre
     : cfg_(config), k_(k), pool_(pool), experts_(experts) {}
 
 void feed_forward::mlp(const mlp_weights& w, const float* xn, int64_t n, float* out) {
+  const phase_timer timer(profile_, step_phase::dense_mlp);
+  mlp_product(w, xn, n, out);
+}
+
+void feed_forward::mlp_product(const mlp_weights& w, const float* xn, int64_t n, float* out) {
   const int64_t I = w.width(), D = cfg_.hidden_size;
   constexpr int64_t chunk = 16;
   grow(gate_, static_cast<size_t>(n * I));
@@ -110,15 +115,22 @@ void feed_forward::moe(const moe_weights& w, int layer, const float* xn, int64_t
   grow(route_scratch_, static_cast<size_t>(5 * E));
   grow(ids_, static_cast<size_t>(n * k));
   grow(weights_, static_cast<size_t>(n * k));
-  matmul(pool_, k_, w.router, xn, D, n, logits_.data(), E);
-  for (int64_t t = 0; t < n; ++t)
-    route_token(cfg_, &logits_[t * E], w.bias.empty() ? nullptr : w.bias.data(), route_scratch_.data(),
-                &ids_[t * k], &weights_[t * k]);
-  experts_.run(layer, xn, static_cast<int>(n), static_cast<int>(D), ids_.data(), weights_.data(),
-               static_cast<int>(k), out);
+  {
+    const phase_timer timer(profile_, step_phase::router);
+    matmul(pool_, k_, w.router, xn, D, n, logits_.data(), E);
+    for (int64_t t = 0; t < n; ++t)
+      route_token(cfg_, &logits_[t * E], w.bias.empty() ? nullptr : w.bias.data(), route_scratch_.data(),
+                  &ids_[t * k], &weights_[t * k]);
+  }
+  {
+    const phase_timer timer(profile_, step_phase::routed_experts);
+    experts_.run(layer, xn, static_cast<int>(n), static_cast<int>(D), ids_.data(), weights_.data(),
+                 static_cast<int>(k), out);
+  }
   if (w.has_shared) {
+    const phase_timer timer(profile_, step_phase::shared_experts);
     grow(shared_, static_cast<size_t>(n * D));
-    mlp(w.shared, xn, n, shared_.data());
+    mlp_product(w.shared, xn, n, shared_.data());
     for (int64_t i = 0; i < n * D; ++i) out[i] += shared_[i];
   }
 }

@@ -9,6 +9,7 @@
 #include "model/kernels.hpp"
 #include "model/layers.hpp"
 #include "model/model_config.hpp"
+#include "model/step_profile.hpp"
 #include "model/thread_pool.hpp"
 
 namespace rampart::model {
@@ -30,14 +31,19 @@ class feed_forward {
   void mlp(const mlp_weights& w, const float* xn, int64_t n, float* out);
   // OUT[n, D] = routed experts' weighted sum + shared experts, for MoE layer LAYER.
   void moe(const moe_weights& w, int layer, const float* xn, int64_t n, float* out);
+  // Phase times go to PROFILE (nullptr: not measured).
+  void set_profile(step_profile* profile) { profile_ = profile; }
 
  private:
+  void mlp_product(const mlp_weights& w, const float* xn, int64_t n, float* out);
+
   const model_config& cfg_;
   const kernel_ops& k_;
   thread_pool& pool_;
   expert_backend& experts_;
   std::vector<float> gate_, up_, logits_, route_scratch_, weights_, shared_, prepared_;
   std::vector<int32_t> ids_;
+  step_profile* profile_ = nullptr;
 };
 
 }  // namespace rampart::model

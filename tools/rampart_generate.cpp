@@ -22,9 +22,11 @@ using namespace rampart::model;
 
 const char* const usage =
     "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--seed S] [--threads N]\n"
-    "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench] [--no-pack]\n"
+    "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
+    "                        [--no-pack]"
     "                        [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
+    "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
     "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n";
 
 int fail(const std::string& message) {
@@ -49,7 +51,7 @@ struct options {
   long long shards = 0;        // in-process expert shard actors
   std::string shard_endpoints;  // or `rampartd --role shard` processes
   float temperature = 0;
-  bool bench = false;
+  bool bench = false, profile = false;
   bool pack = true;
 };
 
@@ -191,6 +193,24 @@ double prefill_flops(const model_config& c, int64_t T) {
   return 2.0 * (per_token * T + attn_pairs + static_cast<double>(c.vocab_size) * D);
 }
 
+void add_profile(const step_profile& p, step_profile* sum) {
+  for (size_t i = 0; i < step_phase_count; ++i) sum->seconds[i] += p.seconds[i];
+  sum->step_seconds += p.step_seconds;
+  sum->steps += p.steps;
+  sum->tokens += p.tokens;
+}
+
+// One line per phase: milliseconds per step and share of the step, over all runs of one batch size.
+void print_profile(int batch, const step_profile& p) {
+  if (p.steps == 0) return;
+  const double per_step = 1e3 / static_cast<double>(p.steps);
+  std::printf("profile batch %d: %.2f ms/step over %llu steps\n", batch, p.step_seconds * per_step,
+              static_cast<unsigned long long>(p.steps));
+  for (size_t i = 0; i < step_phase_count; ++i)
+    std::printf("  %-22s %7.2f ms  %4.1f%%\n", step_phase_name(static_cast<step_phase>(i)), p.seconds[i] * per_step,
+                100 * p.seconds[i] / p.step_seconds);
+}
+
 int bench(engine& e, const options& o) {
   std::string err;
   const long long steps = std::max<long long>(o.n, 32);
@@ -202,14 +222,17 @@ int bench(engine& e, const options& o) {
   const std::vector<int> sizes = o.batch > 1 ? std::vector<int>{1, static_cast<int>(o.batch)} : std::vector<int>{1};
   std::vector<double> best(sizes.size(), 0), share(sizes.size(), 0);
   std::vector<std::string> runs(sizes.size());
+  std::vector<step_profile> profiles(sizes.size());
   for (int rep = 0; rep < 3; ++rep)
     for (size_t i = 0; i < sizes.size(); ++i) {
       const int nseq = sizes[i];
       std::vector<sampler> samplers = make_samplers(o, nseq);
       if (!start_all(e, o, nseq, &last, nullptr, &err)) return fail(err);
+      e.reset_profile();
       const auto t0 = std::chrono::steady_clock::now();
       const double c0 = cpu_seconds();
       if (!decode(e, samplers, last, steps + 1, &gen, nullptr, &err)) return fail(err);
+      add_profile(e.profile(), &profiles[i]);
       const double wall = seconds_since(t0), tok_s = static_cast<double>(steps) * nseq / wall;
       runs[i] += (rep > 0 ? ", " : "") + std::to_string(static_cast<int>(tok_s + 0.5));
       if (tok_s > best[i]) {
@@ -224,6 +247,8 @@ int bench(engine& e, const options& o) {
     std::printf("decode batch %d: %.1f tok/s, best of 3 runs (%s) (%.2f ms/step; CPU share %.0f%% of %d threads)%s\n",
                 sizes[i], best[i], runs[i].c_str(), 1e3 * sizes[i] / best[i], 100 * share[i], e.threads(),
                 i > 0 ? (" = " + std::to_string(best[i] / tok_s_1).substr(0, 4) + "x batch 1").c_str() : "");
+  if (o.profile)
+    for (size_t i = 0; i < sizes.size(); ++i) print_profile(sizes[i], profiles[i]);
   std::vector<int32_t> long_prompt(512);
   for (int64_t j = 0; j < 512; ++j) long_prompt[j] = static_cast<int32_t>((j * 7919 + 13) % e.config().vocab_size);
   if (e.start(0, nullptr, 0, &err) < 0) return fail(err);
@@ -262,6 +287,10 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--bench") {
       o.bench = true;
+      continue;
+    }
+    if (a == "--profile") {
+      o.profile = true;
       continue;
     }
     if (a == "--no-pack") {
@@ -320,6 +349,7 @@ int main(int argc, char** argv) {
   }
   if (o.model.empty()) return fail("--model DIR is required");
   if (!have_ids || o.ids.empty()) return fail("--ids needs at least one token id");
+  if (o.profile && !o.bench) return fail("--profile needs --bench");
   std::string err;
   if (!sampler::validate(sampling_params{o.temperature, 0, 1, 0, 0}, &err)) return fail(err);
   load_error lerr;
@@ -333,6 +363,7 @@ int main(int argc, char** argv) {
   eo.threads = static_cast<int>(o.threads);
   eo.prefault_weights = o.bench;
   eo.pack_weights = o.pack;
+  eo.profile = o.profile;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
   std::shared_ptr<sharded_expert_backend> shards;

@@ -1,5 +1,6 @@
 // The engine's measuring tools as commands: rampart-generate computes the same greedy tokens from the kernels'
-// layout and from the mapped checkpoint (--no-pack), and rampart-kernels-bench refuses bad options by name.
+// layout and from the mapped checkpoint (--no-pack), profiles a bench run's phases (--profile), and
+// rampart-kernels-bench refuses bad options by name.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -26,6 +27,25 @@ TEST_CASE("rampart-generate --no-pack gives the packed run's greedy tokens", "[t
   REQUIRE(run("rampart-generate", no_pack, &unpacked) == 0);
   CHECK_FALSE(packed.empty());
   CHECK(packed == unpacked);
+}
+
+TEST_CASE("rampart-generate --bench --profile prints each phase for both batch sizes", "[tools]") {
+  const std::string model = std::string(RAMPART_TEST_MODELS_DIR) + "/v3-bf16";
+  std::string out;
+  REQUIRE(run("rampart-generate", {"--model", model, "--ids", "0 15 27", "-n", "4", "--bench", "--profile", "--batch",
+                                   "3", "--threads", "2"},
+              &out) == 0);
+  INFO(out);
+  for (const char* line : {"profile batch 1: ", "profile batch 3: ", "attention projections", "attention scores",
+                           "attention output", "router", "routed experts", "shared experts", "dense mlp", "lm_head",
+                           "other"})
+    CHECK_THAT(out, Catch::Contains(line));
+  // --bench decodes max(n, 32) steps per run, three runs per batch size.
+  CHECK_THAT(out, Catch::Contains("over 96 steps"));
+
+  std::string refused;
+  CHECK(run("rampart-generate", {"--model", model, "--ids", "0 15 27", "--profile"}, &refused) == 2);
+  CHECK_THAT(refused, Catch::Contains("--profile needs --bench"));
 }
 
 TEST_CASE("rampart-kernels-bench refuses bad options with its usage", "[tools]") {

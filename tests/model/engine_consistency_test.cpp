@@ -92,5 +92,41 @@ TEST_CASE("a prompt alone and inside a batch of 8 gives bitwise-identical logits
   check_batch_invariance("v2lite-bf16");
 }
 
+TEST_CASE("profiling times every phase of each step and leaves the logits unchanged", "[engine]") {
+  model::engine_options profiled;
+  profiled.profile = true;
+  auto plain = make_engine("v3-bf16");
+  auto timed = make_engine("v3-bf16", profiled);
+  const std::vector<int32_t> tokens = make_prompt(40, 4, plain->config().vocab_size);
+  CHECK(feed(*plain, 1, tokens, 5) == feed(*timed, 1, tokens, 5));  // bitwise
+
+  // The fixture has a dense layer 0 and MoE layers with a shared expert: every phase ran in each of the
+  // 40 / 5 = 8 steps.
+  const model::step_profile& p = timed->profile();
+  CHECK(p.steps == 8);
+  CHECK(p.tokens == 40);
+  double sum = 0;
+  for (size_t i = 0; i < model::step_phase_count; ++i) {
+    INFO(model::step_phase_name(static_cast<model::step_phase>(i)));
+    CHECK(p.seconds[i] >= 0);
+    if (static_cast<model::step_phase>(i) != model::step_phase::other) CHECK(p.seconds[i] > 0);
+    sum += p.seconds[i];
+  }
+  CHECK(p.step_seconds > 0);
+  CHECK(sum == Approx(p.step_seconds).epsilon(1e-9));
+  CHECK(plain->profile().steps == 0);
+  CHECK(plain->profile().step_seconds == 0);
+
+  // A refused step adds nothing; reset_profile starts over.
+  const int32_t bad = static_cast<int32_t>(timed->config().vocab_size);
+  model::step_output out;
+  std::string err;
+  CHECK_FALSE(timed->step({{1, &bad, 1, false}}, &out, &err));
+  CHECK(timed->profile().steps == 8);
+  timed->reset_profile();
+  CHECK(timed->profile().steps == 0);
+  CHECK(timed->profile().seconds[static_cast<size_t>(model::step_phase::lm_head)] == 0);
+}
+
 }  // namespace
 }  // namespace rampart::test
