@@ -367,14 +367,18 @@ void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_t
 // Accumulator acc[t][p] holds rows 16p..16p+15 of token t; each line widens into the even column's 16 values
 // (low halves shifted up) and the odd column's (low halves cleared), and every accumulator takes the even
 // column, then the odd one, line after line: one FMA chain over the columns in order for every (row, token),
-// whatever NT and NP are. X is read in its natural layout, one broadcast per (token, column).
+// whatever NT and NP are. One broadcast per (token, column) of X: in its natural layout (XS apart) for small
+// tiles, and for tiles of 7+ tokens column-major (Cols: X[c * NT + t], one pointer with constant offsets, which
+// leaves the general registers free; twelve token pointers would not fit).
 constexpr int64_t panel_prefetch = 1024;  // bytes ahead in each panel stream (batch-1 decode reads each once)
+constexpr __mmask32 high_halves = 0xaaaaaaaau;  // the odd 16-bit lanes: each 32-bit lane's upper half
 
 // AHEAD (0: none): also pull the panels that many bytes further on into L2, line by line as this tile goes.
-template <int NT, int NP>
-inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, const float* x, int64_t xs,
-                       float* y, int64_t ys, int64_t row, int64_t r_begin, int64_t r_end, int64_t ahead) {
-  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+template <int NT, int NP, bool Cols>
+inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, const float* x, int64_t xs, float* y,
+                       int64_t ys, int64_t row, int64_t r_begin, int64_t r_end, int64_t ahead) {
+  // Column C of token T.
+  const auto at = [x, xs](int64_t c, int t) { return Cols ? x[c * NT + t] : x[t * xs + c]; };
   __m512 acc[NT][NP];
   for (int t = 0; t < NT; ++t)
     for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_setzero_ps();
@@ -390,19 +394,19 @@ inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, co
     __m512 w[NP];
     for (int p = 0; p < NP; ++p) w[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v[p], 16));
     for (int t = 0; t < NT; ++t) {
-      const __m512 xv = _mm512_set1_ps(x[t * xs + 2 * j]);
+      const __m512 xv = _mm512_set1_ps(at(2 * j, t));
       for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_fmadd_ps(w[p], xv, acc[t][p]);
     }
-    for (int p = 0; p < NP; ++p) w[p] = _mm512_castsi512_ps(_mm512_and_si512(v[p], high));
+    for (int p = 0; p < NP; ++p) w[p] = _mm512_castsi512_ps(_mm512_maskz_mov_epi16(high_halves, v[p]));
     for (int t = 0; t < NT; ++t) {
-      const __m512 xv = _mm512_set1_ps(x[t * xs + 2 * j + 1]);
+      const __m512 xv = _mm512_set1_ps(at(2 * j + 1, t));
       for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_fmadd_ps(w[p], xv, acc[t][p]);
     }
   }
   if (cols % 2 != 0) {  // the last line holds one column
     for (int p = 0; p < NP; ++p) {
       const __m512 w = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(line + p * pbytes), 16));
-      for (int t = 0; t < NT; ++t) acc[t][p] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * xs + 2 * full]), acc[t][p]);
+      for (int t = 0; t < NT; ++t) acc[t][p] = _mm512_fmadd_ps(w, _mm512_set1_ps(at(2 * full, t)), acc[t][p]);
     }
   }
   for (int p = 0; p < NP; ++p) {
@@ -418,12 +422,13 @@ inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, co
 template <int NT, int NP>
 inline void panel_span(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
                        float* y, int64_t ys, int64_t r_begin, int64_t r_end, int64_t ahead) {
+  constexpr bool cols = NT >= 7;
   const int64_t pb = panel_bytes(w.cols);
   int64_t p = p_begin;
   for (; p + NP <= p_end; p += NP)
-    panel_tile<NT, NP>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end, ahead);
+    panel_tile<NT, NP, cols>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end, ahead);
   for (; p < p_end; ++p)
-    panel_tile<NT, 1>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end, ahead);
+    panel_tile<NT, 1, cols>(w.data + p * pb, pb, w.cols, x, xs, y, ys, 16 * p, r_begin, r_end, ahead);
 }
 
 // NT tokens: enough panels at once for at least 8 independent accumulators (FMA latency x 2 ports), at most
@@ -435,35 +440,63 @@ inline void panel_tokens(const weight_matrix& w, int64_t p_begin, int64_t p_end,
   panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end, ahead);
 }
 
+// OUT[c * NT + t] = X[t * XS + c] for the NT tokens of one tile.
+template <int NT>
+inline void transpose_tile(const float* x, int64_t xs, int64_t cols, float* out) {
+  for (int64_t c = 0; c < cols; ++c)
+    for (int t = 0; t < NT; ++t) out[c * NT + t] = x[t * xs + c];
+}
+
+// Tokens rearranged at a time: bounds the per-thread copy (96 x cols floats) however long a prefill step is.
+constexpr int64_t panel_group_tokens = 96;
+
 void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                    int64_t r_begin, int64_t r_end) {
   constexpr int nt = 12;
+  const int64_t cols = w.cols;
+  thread_local std::vector<float> columns;  // the group's tiles of 7+ tokens, column-major per tile
   // Row blocks of about 256 KiB stay in L2 while every token tile passes over them; each tile's activations
   // stay in L1/L2 while the block's panels stream past.
   const int64_t p_first = r_begin / 16, p_last = (r_end + 15) / 16;
-  const int64_t block = std::max<int64_t>(1, int64_t{256} * 1024 / panel_bytes(w.cols));
-  for (int64_t p0 = p_first; p0 < p_last; p0 += block) {
-    const int64_t p1 = std::min(p_last, p0 + block);
-    int64_t t = 0;
-    // The first tile over a block reads it from memory; the second pulls the next block into L2 meanwhile.
-    const int64_t next = p1 < p_last ? (p1 - p0) * panel_bytes(w.cols) : 0;
-    for (; t + nt <= n_tok; t += nt)
-      panel_tokens<nt>(w, p0, p1, x + t * xs, xs, y + t * ys, ys, r_begin, r_end, t == nt ? next : 0);
-    const float* xt = x + t * xs;
-    float* yt = y + t * ys;
-    switch (n_tok - t) {
-      case 11: panel_tokens<11>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 10: panel_tokens<10>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 9: panel_tokens<9>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 8: panel_tokens<8>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 7: panel_tokens<7>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 6: panel_tokens<6>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 5: panel_tokens<5>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 4: panel_tokens<4>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 3: panel_tokens<3>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 2: panel_tokens<2>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
-      case 1: panel_tokens<1>(w, p0, p1, xt, xs, yt, ys, r_begin, r_end); break;
+  const int64_t block = std::max<int64_t>(1, int64_t{256} * 1024 / panel_bytes(cols));
+  for (int64_t g0 = 0; g0 < n_tok; g0 += panel_group_tokens) {
+    const int64_t gn = std::min(panel_group_tokens, n_tok - g0), rest = gn % nt, full = gn - rest;
+    const float* xg = x + g0 * xs;
+    float* yg = y + g0 * ys;
+    if (gn >= 7 && columns.size() < static_cast<size_t>(panel_group_tokens * cols))
+      columns.resize(static_cast<size_t>(panel_group_tokens * cols));
+    for (int64_t t = 0; t < full; t += nt) transpose_tile<nt>(xg + t * xs, xs, cols, &columns[t * cols]);
+    const float* xr = xg + full * xs;  // the rest: column-major if 7+ tokens, else as it is
+    switch (rest) {
+      case 11: transpose_tile<11>(xr, xs, cols, &columns[full * cols]); break;
+      case 10: transpose_tile<10>(xr, xs, cols, &columns[full * cols]); break;
+      case 9: transpose_tile<9>(xr, xs, cols, &columns[full * cols]); break;
+      case 8: transpose_tile<8>(xr, xs, cols, &columns[full * cols]); break;
+      case 7: transpose_tile<7>(xr, xs, cols, &columns[full * cols]); break;
       default: break;
+    }
+    if (rest >= 7) xr = &columns[full * cols];
+    float* yr = yg + full * ys;
+    for (int64_t p0 = p_first; p0 < p_last; p0 += block) {
+      const int64_t p1 = std::min(p_last, p0 + block);
+      // The first tile over a block reads it from memory; the second pulls the next block into L2 meanwhile.
+      const int64_t next = p1 < p_last ? (p1 - p0) * panel_bytes(cols) : 0;
+      for (int64_t t = 0; t < full; t += nt)
+        panel_tokens<nt>(w, p0, p1, &columns[t * cols], 0, yg + t * ys, ys, r_begin, r_end, t == nt ? next : 0);
+      switch (rest) {
+        case 11: panel_tokens<11>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 10: panel_tokens<10>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 9: panel_tokens<9>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 8: panel_tokens<8>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 7: panel_tokens<7>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 6: panel_tokens<6>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 5: panel_tokens<5>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 4: panel_tokens<4>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 3: panel_tokens<3>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 2: panel_tokens<2>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 1: panel_tokens<1>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        default: break;
+      }
     }
   }
 }
