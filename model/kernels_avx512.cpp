@@ -432,11 +432,13 @@ inline void panel_span(const weight_matrix& w, int64_t p_begin, int64_t p_end, c
 }
 
 // NT tokens: enough panels at once for at least 8 independent accumulators (FMA latency x 2 ports), at most
-// 24 (with two widened lines and a broadcast they fill the 32 registers).
+// 24 (with two widened lines and a broadcast they fill the 32 registers). 13-16 tokens take one panel: the
+// widening (two ALU operations per line, on the FMA ports) is then shared by 32 FMAs instead of 24, and the 32
+// tokens of a full decode batch run as two tiles instead of 12 + 12 + 8 (lm_head ~5-10% faster).
 template <int NT>
 inline void panel_tokens(const weight_matrix& w, int64_t p_begin, int64_t p_end, const float* x, int64_t xs,
                          float* y, int64_t ys, int64_t r_begin, int64_t r_end, int64_t ahead = 0) {
-  constexpr int np = NT == 1 ? 8 : (NT <= 6 ? 4 : 2);
+  constexpr int np = NT == 1 ? 8 : (NT <= 6 ? 4 : (NT <= 12 ? 2 : 1));
   panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end, ahead);
 }
 
@@ -452,7 +454,7 @@ constexpr int64_t panel_group_tokens = 96;
 
 void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n_tok, float* y, int64_t ys,
                    int64_t r_begin, int64_t r_end) {
-  constexpr int nt = 12;
+  constexpr int nt = 16;
   const int64_t cols = w.cols;
   thread_local std::vector<float> columns;  // the group's tiles of 7+ tokens, column-major per tile
   // Row blocks of about 256 KiB stay in L2 while every token tile passes over them; each tile's activations
@@ -468,6 +470,10 @@ void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n
     for (int64_t t = 0; t < full; t += nt) transpose_tile<nt>(xg + t * xs, xs, cols, &columns[t * cols]);
     const float* xr = xg + full * xs;  // the rest: column-major if 7+ tokens, else as it is
     switch (rest) {
+      case 15: transpose_tile<15>(xr, xs, cols, &columns[full * cols]); break;
+      case 14: transpose_tile<14>(xr, xs, cols, &columns[full * cols]); break;
+      case 13: transpose_tile<13>(xr, xs, cols, &columns[full * cols]); break;
+      case 12: transpose_tile<12>(xr, xs, cols, &columns[full * cols]); break;
       case 11: transpose_tile<11>(xr, xs, cols, &columns[full * cols]); break;
       case 10: transpose_tile<10>(xr, xs, cols, &columns[full * cols]); break;
       case 9: transpose_tile<9>(xr, xs, cols, &columns[full * cols]); break;
@@ -484,6 +490,10 @@ void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n
       for (int64_t t = 0; t < full; t += nt)
         panel_tokens<nt>(w, p0, p1, &columns[t * cols], 0, yg + t * ys, ys, r_begin, r_end, t == nt ? next : 0);
       switch (rest) {
+        case 15: panel_tokens<15>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 14: panel_tokens<14>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 13: panel_tokens<13>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
+        case 12: panel_tokens<12>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
         case 11: panel_tokens<11>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
         case 10: panel_tokens<10>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
         case 9: panel_tokens<9>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
