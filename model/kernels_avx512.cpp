@@ -442,11 +442,20 @@ inline void panel_tokens(const weight_matrix& w, int64_t p_begin, int64_t p_end,
   panel_span<NT, np>(w, p_begin, p_end, x, xs, y, ys, r_begin, r_end, ahead);
 }
 
-// OUT[c * NT + t] = X[t * XS + c] for the NT tokens of one tile.
+// OUT[c * NT + t] = X[t * XS + c] for the NT tokens of one tile: one gather per column.
 template <int NT>
 inline void transpose_tile(const float* x, int64_t xs, int64_t cols, float* out) {
+  static_assert(NT <= 16, "a column of the tile is one vector");
+  if (xs > std::numeric_limits<int32_t>::max() / 16) {  // offsets past a gather's 32-bit index
+    for (int64_t c = 0; c < cols; ++c)
+      for (int t = 0; t < NT; ++t) out[c * NT + t] = x[t * xs + c];
+    return;
+  }
+  const __mmask16 m = tail_mask(NT);
+  const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(xs)));
   for (int64_t c = 0; c < cols; ++c)
-    for (int t = 0; t < NT; ++t) out[c * NT + t] = x[t * xs + c];
+    _mm512_mask_storeu_ps(out + c * NT, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, x + c, 4));
 }
 
 // Tokens rearranged at a time: bounds the per-thread copy (96 x cols floats) however long a prefill step is.
