@@ -663,6 +663,34 @@ void softmax_avx512(float* v, int64_t n, float scale) {
 }
 
 // NK keys' scores for up to 16 heads: acc[i] lane h = chain over c of qt[c][h] * row_i[c].
+// R[i] lane j <- R[j] lane i, in registers.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+    const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // Each 128-bit lane of r[i] is now a 4x4 block transposed; move the 128-bit lanes into place.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
 template <int NK>
 inline void mqa_scores(const float* qt, const float* const* rows, int64_t kw, float* sc) {
   __m512 acc[NK];
@@ -686,10 +714,15 @@ inline void mqa_weighted(const float* p, const float* const* rows, int64_t n, in
     const float* r = rows[s] + c0;
     for (int i = 0; i < NC; ++i) acc[i] = _mm512_fmadd_ps(pv, _mm512_set1_ps(r[i]), acc[i]);
   }
-  alignas(64) float t[NC][16];
-  for (int i = 0; i < NC; ++i) _mm512_store_ps(t[i], acc[i]);
-  for (int64_t h = 0; h < hn; ++h)
-    for (int i = 0; i < NC; ++i) out[h * os + c0 + i] = t[i][h];
+  if constexpr (NC == 16) {  // lane h of acc[i] is (head h, column i): transpose into one row per head
+    transpose16(acc);
+    for (int64_t h = 0; h < hn; ++h) _mm512_storeu_ps(out + h * os + c0, acc[h]);
+  } else {
+    alignas(64) float t[NC][16];
+    for (int i = 0; i < NC; ++i) _mm512_store_ps(t[i], acc[i]);
+    for (int64_t h = 0; h < hn; ++h)
+      for (int i = 0; i < NC; ++i) out[h * os + c0 + i] = t[i][h];
+  }
 }
 
 void mqa_attend_avx512(const float* q, int64_t qs, int64_t n_heads, const float* const* rows, int64_t n,
@@ -699,8 +732,14 @@ void mqa_attend_avx512(const float* q, int64_t qs, int64_t n_heads, const float*
   float* sc = scratch + kw * 16;  // [n][16]: scores, then probabilities
   for (int64_t h0 = 0; h0 < n_heads; h0 += 16) {
     const int64_t hn = std::min<int64_t>(16, n_heads - h0);
-    for (int64_t c = 0; c < kw; ++c)
-      for (int64_t l = 0; l < 16; ++l) qt[c * 16 + l] = l < hn ? q[(h0 + l) * qs + c] : 0.0f;
+    for (int64_t c0 = 0; c0 < kw; c0 += 16) {  // 16 x 16 blocks of the group's queries, transposed in registers
+      const int64_t cn = std::min<int64_t>(16, kw - c0);
+      __m512 r[16];
+      for (int64_t l = 0; l < 16; ++l)
+        r[l] = l < hn ? _mm512_maskz_loadu_ps(tail_mask(cn), q + (h0 + l) * qs + c0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int64_t i = 0; i < cn; ++i) _mm512_storeu_ps(qt + (c0 + i) * 16, r[i]);
+    }
     int64_t s = 0;
     for (; s + 12 <= n; s += 12) mqa_scores<12>(qt, rows + s, kw, sc + s * 16);
     for (; s + 4 <= n; s += 4) mqa_scores<4>(qt, rows + s, kw, sc + s * 16);
