@@ -59,8 +59,9 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
   if (w.q_lora) {
     grow(qa_, static_cast<size_t>(n * Q_));
     matmul(pool_, k_, w.q_a, xn, D_, n, qa_.data(), Q_);
-    for (int64_t t = 0; t < n; ++t)
+    for_tokens(pool_, n, [&](int64_t t, int) {
       rms_norm(&qa_[t * Q_], w.q_a_norm.data(), Q_, cfg_.rms_norm_eps, &qa_[t * Q_]);
+    });
     matmul(pool_, k_, w.q_b, qa_.data(), Q_, n, q_.data(), qw);
   } else {
     matmul(pool_, k_, w.q, xn, D_, n, q_.data(), qw);
@@ -68,23 +69,23 @@ void mla_attention::forward(const attention_weights& w, int64_t layer, const flo
 
   // Latent keys: normalise c, rotate k_rope, store both in the cache at the token's position.
   matmul(pool_, k_, w.kv_a, xn, D_, n, kva_.data(), kw);
-  for (int64_t t = 0; t < n; ++t) {
+  for_tokens(pool_, n, [&](int64_t t, int) {  // each token writes its own cache row
     float* a = &kva_[t * kw];
     rms_norm(a, w.kv_a_norm.data(), C_, cfg_.rms_norm_eps, a);
     rope_.apply(a + C_, &cos_[t * half], &sin_[t * half]);
     const int64_t pos = slots[t].pos;
     std::memcpy(kv.row(layer, slots[t].blocks[pos / bs], pos % bs), a, sizeof(float) * kw);
-  }
+  });
 
-  // Absorbed queries [t, h] = (q_nope W_UK[h], RoPE(q_rope)).
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < H_; ++h) {
-      float* qr = &qabs_[(t * H_ + h) * kw + C_];
-      std::memcpy(qr, &q_[t * qw + h * (nope_ + r_) + nope_], sizeof(float) * r_);
-      rope_.apply(qr, &cos_[t * half], &sin_[t * half]);
-    }
+  // Absorbed queries [t, h] = (q_nope W_UK[h], RoPE(q_rope)), head by head.
   pool_.parallel_for(H_, [&](int64_t h0, int64_t h1, int thr) {
     float* row = &row_scratch_[thr * C_];
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t t = 0; t < n; ++t) {
+        float* qr = &qabs_[(t * H_ + h) * kw + C_];
+        std::memcpy(qr, &q_[t * qw + h * (nope_ + r_) + nope_], sizeof(float) * r_);
+        rope_.apply(qr, &cos_[t * half], &sin_[t * half]);
+      }
     for (int64_t h = h0; h < h1; ++h) {
       if (!w.uk_t.empty()) {  // packed weights: W_UK[h]^T as a matrix
         k_.gemm_rows(w.uk_t[h], &q_[h * (nope_ + r_)], qw, n, &qabs_[h * kw], H_ * kw, 0, C_);

@@ -316,17 +316,25 @@ void engine::impl::forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, fl
   grow(tmp, static_cast<size_t>(n * D));
   for (int64_t t = 0; t < n; ++t) k.load_row(w.embed, tokens[t0 + t], &x[t * D]);
   attn.prepare(sl, n);
+  // x += tmp (when ADD), then xn = RMSNorm(x) with NORM (when non-null), token by token.
+  auto residual_norm = [&](bool add, const float* norm) {
+    for_tokens(pool, n, [&](int64_t t, int) {
+      float* xt = &x[t * D];
+      if (add)
+        for (int64_t i = 0; i < D; ++i) xt[i] += tmp[t * D + i];
+      if (norm != nullptr) rms_norm(xt, norm, D, eps, &xn[t * D]);
+    });
+  };
+  if (!w.layers.empty()) residual_norm(false, w.layers[0].input_norm.data());
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const layer_weights& L = w.layers[l];
-    for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.input_norm.data(), D, eps, &xn[t * D]);
     attn.forward(L.attn, static_cast<int64_t>(l), xn.data(), n, sl, kv, tmp.data());
-    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
-    for (int64_t t = 0; t < n; ++t) rms_norm(&x[t * D], L.post_attention_norm.data(), D, eps, &xn[t * D]);
+    residual_norm(true, L.post_attention_norm.data());
     if (L.is_moe)
       ffn.moe(L.moe, static_cast<int>(l), xn.data(), n, tmp.data());
     else
       ffn.mlp(L.dense, xn.data(), n, tmp.data());
-    for (int64_t i = 0; i < n * D; ++i) x[i] += tmp[i];
+    residual_norm(true, l + 1 < w.layers.size() ? w.layers[l + 1].input_norm.data() : nullptr);
   }
   for (int64_t r = 0; r < rows; ++r)
     rms_norm(&x[(logit_rows[row0 + r] - t0) * D], w.final_norm.data(), D, eps, &xn[r * D]);

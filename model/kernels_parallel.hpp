@@ -54,6 +54,20 @@ inline void matmul(thread_pool& pool, const kernel_ops& k, const weight_matrix& 
   });
 }
 
+// FN(t, thread) for every token t < N: on the calling thread (thread 0) for a few tokens, spread over the pool
+// for more. For per-token work whose result does not depend on which thread runs it.
+template <class F>
+inline void for_tokens(thread_pool& pool, int64_t n, F&& fn) {
+  constexpr int64_t spread_from = 8;  // below this, waking the pool costs more than the work
+  if (n < spread_from) {
+    for (int64_t t = 0; t < n; ++t) fn(t, 0);
+    return;
+  }
+  pool.parallel_for(n, [&](int64_t b, int64_t e, int thread) {
+    for (int64_t t = b; t < e; ++t) fn(t, thread);
+  });
+}
+
 // out = x / sqrt(mean(x^2) + eps) * weight over N values (sum of squares in double). OUT may alias X.
 inline void rms_norm(const float* x, const float* weight, int64_t n, double eps, float* out) {
   double ss = 0.0;

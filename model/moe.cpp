@@ -112,15 +112,16 @@ void feed_forward::mlp_product(const mlp_weights& w, const float* xn, int64_t n,
 void feed_forward::moe(const moe_weights& w, int layer, const float* xn, int64_t n, float* out) {
   const int64_t E = cfg_.n_routed_experts, k = cfg_.num_experts_per_tok, D = cfg_.hidden_size;
   grow(logits_, static_cast<size_t>(n * E));
-  grow(route_scratch_, static_cast<size_t>(5 * E));
+  grow(route_scratch_, static_cast<size_t>(pool_.size() * 5 * E));
   grow(ids_, static_cast<size_t>(n * k));
   grow(weights_, static_cast<size_t>(n * k));
   {
     const phase_timer timer(profile_, step_phase::router);
     matmul(pool_, k_, w.router, xn, D, n, logits_.data(), E);
-    for (int64_t t = 0; t < n; ++t)
-      route_token(cfg_, &logits_[t * E], w.bias.empty() ? nullptr : w.bias.data(), route_scratch_.data(),
+    for_tokens(pool_, n, [&](int64_t t, int thread) {
+      route_token(cfg_, &logits_[t * E], w.bias.empty() ? nullptr : w.bias.data(), &route_scratch_[thread * 5 * E],
                   &ids_[t * k], &weights_[t * k]);
+    });
   }
   {
     const phase_timer timer(profile_, step_phase::routed_experts);
