@@ -370,7 +370,10 @@ void gemm_rows_t(const weight_matrix& w, const float* x, int64_t xs, int64_t n_t
 // whatever NT and NP are. One broadcast per (token, column) of X: in its natural layout (XS apart) for small
 // tiles, and for tiles of 7+ tokens column-major (Cols: X[c * NT + t], one pointer with constant offsets, which
 // leaves the general registers free; twelve token pointers would not fit).
-constexpr int64_t panel_prefetch = 1024;  // bytes ahead in each panel stream (batch-1 decode reads each once)
+// Bytes ahead in each of a tile's NP panel streams: 128 lines in flight in all, as many as one core keeps
+// outstanding, so a tile reading its panels from memory (batch-1 decode, the first tile over a block) streams at
+// the core's full rate whether it walks 8 panels side by side or 1.
+constexpr int64_t panel_prefetch_lines = 128;
 constexpr __mmask32 high_halves = 0xaaaaaaaau;  // the odd 16-bit lanes: each 32-bit lane's upper half
 
 // AHEAD (0: none): also pull the panels that many bytes further on into L2, line by line as this tile goes.
@@ -387,7 +390,7 @@ inline void panel_tile(const std::byte* panels, int64_t pbytes, int64_t cols, co
   for (int64_t j = 0; j < full; ++j, line += 64) {
     __m512i v[NP];
     for (int p = 0; p < NP; ++p) {
-      _mm_prefetch(reinterpret_cast<const char*>(line + p * pbytes + panel_prefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(line + p * pbytes + 64 * panel_prefetch_lines / NP), _MM_HINT_T0);
       if (ahead != 0) _mm_prefetch(reinterpret_cast<const char*>(line + p * pbytes + ahead), _MM_HINT_T1);
       v[p] = _mm512_loadu_si512(line + p * pbytes);
     }
