@@ -151,7 +151,9 @@ TEST_CASE("panels16 bf16 matrices compute each element as one in-order FMA chain
       const kernel_ops& k = kernels_for(isa);
       if (k.preferred_layout(m.w) != weight_layout::panels16) continue;
       CHECK(k.prepared_cols(pw) == 0);
-      for (int64_t n : {1, 2, 3, 5, 12, 13, 30}) {  // every tile shape and a remainder
+      // Every tile shape (row-major below 7 tokens, column-major copies from 7, one panel from 13), two full tiles,
+      // and more than one 96-token group with a remainder tile.
+      for (int64_t n : {1, 2, 3, 5, 7, 12, 13, 16, 30, 32, 105}) {
         INFO(k.name << " cols " << cols << " tokens " << n);
         std::vector<float> x(static_cast<size_t>(n * cols));
         for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i));
@@ -167,6 +169,13 @@ TEST_CASE("panels16 bf16 matrices compute each element as one in-order FMA chain
             exact = exact && acc == y[t * rows + r];
           }
         CHECK(exact);
+        // Activation rows further apart than the row length (a slice of wider rows) give the same bits.
+        const int64_t xs = cols + 5;
+        std::vector<float> wide(static_cast<size_t>(n * xs), 1e30f);
+        for (int64_t t = 0; t < n; ++t) std::copy_n(&x[t * cols], cols, &wide[t * xs]);
+        std::vector<float> yw2(static_cast<size_t>(n * rows), -1.0f);
+        k.gemm_rows(pw, wide.data(), xs, n, yw2.data(), rows, 0, rows);
+        CHECK(yw2 == y);
         // Row ranges that start and end inside panels write only their rows.
         std::vector<float> part(static_cast<size_t>(n * rows), -1.0f);
         k.gemm_rows(pw, x.data(), cols, n, part.data(), rows, 20, 37);
