@@ -116,15 +116,18 @@ bool start_all(engine& e, const options& o, int n_seqs, std::vector<std::vector<
 }
 
 // Decodes STEPS tokens for each of sequences 0..n-1 (prefilled, LAST holding their logits), sampling with
-// SAMPLERS. GEN[i] receives the tokens; ALL, when non-null, sequence 0's logits rows except after the last token.
+// SAMPLERS. GEN[i] receives the tokens; ALL, when non-null, sequence 0's logits rows except after the last token;
+// STEP_SECONDS, when non-null, the wall time of each sample-and-step.
 bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::vector<float>>& last, long long steps,
-            std::vector<std::vector<int32_t>>* gen, std::vector<float>* all, std::string* err) {
+            std::vector<std::vector<int32_t>>* gen, std::vector<float>* all, std::string* err,
+            std::vector<double>* step_seconds = nullptr) {
   const size_t n = last.size(), V = static_cast<size_t>(e.config().vocab_size);
   std::vector<int32_t> next(n);
   std::vector<seq_input> batch(n);
   step_output out;
   gen->assign(n, {});
   for (long long s = 0; s < steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < n; ++i) {
       next[i] = samplers[i].sample(s == 0 ? last[i].data() : out.row(i), V);
       (*gen)[i].push_back(next[i]);
@@ -132,6 +135,7 @@ bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::ve
     }
     if (s + 1 == steps) break;
     if (!e.step(batch, &out, err)) return false;
+    if (step_seconds != nullptr) step_seconds->push_back(seconds_since(t0));
     if (all != nullptr) all->insert(all->end(), out.row(0), out.row(0) + V);
   }
   return true;
@@ -223,6 +227,7 @@ int bench(engine& e, const options& o) {
   std::vector<double> best(sizes.size(), 0), share(sizes.size(), 0);
   std::vector<std::string> runs(sizes.size());
   std::vector<step_profile> profiles(sizes.size());
+  std::vector<std::vector<double>> step_times(sizes.size());
   for (int rep = 0; rep < 3; ++rep)
     for (size_t i = 0; i < sizes.size(); ++i) {
       const int nseq = sizes[i];
@@ -231,7 +236,7 @@ int bench(engine& e, const options& o) {
       e.reset_profile();
       const auto t0 = std::chrono::steady_clock::now();
       const double c0 = cpu_seconds();
-      if (!decode(e, samplers, last, steps + 1, &gen, nullptr, &err)) return fail(err);
+      if (!decode(e, samplers, last, steps + 1, &gen, nullptr, &err, &step_times[i])) return fail(err);
       add_profile(e.profile(), &profiles[i]);
       const double wall = seconds_since(t0), tok_s = static_cast<double>(steps) * nseq / wall;
       runs[i] += (rep > 0 ? ", " : "") + std::to_string(static_cast<int>(tok_s + 0.5));
@@ -247,6 +252,19 @@ int bench(engine& e, const options& o) {
     std::printf("decode batch %d: %.1f tok/s, best of 3 runs (%s) (%.2f ms/step; CPU share %.0f%% of %d threads)%s\n",
                 sizes[i], best[i], runs[i].c_str(), 1e3 * sizes[i] / best[i], 100 * share[i], e.threads(),
                 i > 0 ? (" = " + std::to_string(best[i] / tok_s_1).substr(0, 4) + "x batch 1").c_str() : "");
+  // Per-step medians: a burst of the machine's other load spoils a few steps rather than a whole run, and a long
+  // batch-N run is no likelier to be hit than a short batch-1 run.
+  std::vector<double> median(sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::vector<double>& v = step_times[i];
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    median[i] = v[v.size() / 2];
+  }
+  std::printf("median step over %zu steps each:", step_times[0].size());
+  for (size_t i = 0; i < sizes.size(); ++i)
+    std::printf("%s batch %d %.2f ms (%.1f tok/s)", i ? "," : "", sizes[i], 1e3 * median[i], sizes[i] / median[i]);
+  if (sizes.size() > 1) std::printf(" = %.2fx batch 1", sizes[1] * median[0] / median[1]);
+  std::printf("\n");
   if (o.profile)
     for (size_t i = 0; i < sizes.size(); ++i) print_profile(sizes[i], profiles[i]);
   std::vector<int32_t> long_prompt(512);

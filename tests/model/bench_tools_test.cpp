@@ -42,6 +42,8 @@ TEST_CASE("rampart-generate --bench --profile prints each phase for both batch s
     CHECK_THAT(out, Catch::Contains(line));
   // --bench decodes max(n, 32) steps per run, three runs per batch size.
   CHECK_THAT(out, Catch::Contains("over 96 steps"));
+  CHECK_THAT(out, Catch::Contains("median step over 96 steps each: batch 1 "));
+  CHECK_THAT(out, Catch::Contains(", batch 3 "));
 
   std::string refused;
   CHECK(run("rampart-generate", {"--model", model, "--ids", "0 15 27", "--profile"}, &refused) == 2);
