@@ -694,11 +694,16 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
+// Scores of NK cached rows; meanwhile pulls the next N_NEXT rows (NEXT) into L1 a line per 16 columns, so a
+// sequence's keys (scattered over its cache blocks, last read a step ago) arrive before they are needed.
 template <int NK>
-inline void mqa_scores(const float* qt, const float* const* rows, int64_t kw, float* sc) {
+inline void mqa_scores(const float* qt, const float* const* rows, int64_t kw, float* sc, const float* const* next,
+                       int64_t n_next) {
   __m512 acc[NK];
   for (int i = 0; i < NK; ++i) acc[i] = _mm512_setzero_ps();
   for (int64_t c = 0; c < kw; ++c) {
+    if ((c & 15) == 0)
+      for (int64_t i = 0; i < n_next; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + c), _MM_HINT_T0);
     const __m512 qv = _mm512_loadu_ps(qt + c * 16);
     for (int i = 0; i < NK; ++i) acc[i] = _mm512_fmadd_ps(qv, _mm512_set1_ps(rows[i][c]), acc[i]);
   }
@@ -733,6 +738,8 @@ void mqa_attend_avx512(const float* q, int64_t qs, int64_t n_heads, const float*
   if (n <= 0) return;
   float* qt = scratch;           // [kw][16]: the group's queries, column-major
   float* sc = scratch + kw * 16;  // [n][16]: scores, then probabilities
+  for (int64_t s = 0; s < std::min<int64_t>(n, 12); ++s)
+    for (int64_t c = 0; c < kw; c += 16) _mm_prefetch(reinterpret_cast<const char*>(rows[s] + c), _MM_HINT_T0);
   for (int64_t h0 = 0; h0 < n_heads; h0 += 16) {
     const int64_t hn = std::min<int64_t>(16, n_heads - h0);
     for (int64_t c0 = 0; c0 < kw; c0 += 16) {  // 16 x 16 blocks of the group's queries, transposed in registers
@@ -744,9 +751,13 @@ void mqa_attend_avx512(const float* q, int64_t qs, int64_t n_heads, const float*
       for (int64_t i = 0; i < cn; ++i) _mm512_storeu_ps(qt + (c0 + i) * 16, r[i]);
     }
     int64_t s = 0;
-    for (; s + 12 <= n; s += 12) mqa_scores<12>(qt, rows + s, kw, sc + s * 16);
-    for (; s + 4 <= n; s += 4) mqa_scores<4>(qt, rows + s, kw, sc + s * 16);
-    for (; s < n; ++s) mqa_scores<1>(qt, rows + s, kw, sc + s * 16);
+    // The first group's scores read the rows from memory; the first tile's are requested before the queries'
+    // transposition above, each tile then requests the next one's.
+    const int64_t ahead = h0 == 0 ? 12 : 0;
+    const auto next = [&](int64_t from) { return std::min<int64_t>(ahead, std::max<int64_t>(n - from, 0)); };
+    for (; s + 12 <= n; s += 12) mqa_scores<12>(qt, rows + s, kw, sc + s * 16, rows + s + 12, next(s + 12));
+    for (; s + 4 <= n; s += 4) mqa_scores<4>(qt, rows + s, kw, sc + s * 16, rows + s + 4, next(s + 4));
+    for (; s < n; ++s) mqa_scores<1>(qt, rows + s, kw, sc + s * 16, rows + s + 1, next(s + 1));
     // Softmax over s, all heads of the group in one vector.
     const __m512 scv = _mm512_set1_ps(scale);
     __m512 mx = _mm512_mul_ps(_mm512_loadu_ps(sc), scv);
