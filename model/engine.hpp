@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,6 +107,10 @@ class engine {
   size_t mapped_weight_bytes() const;
   // Bytes of weights rewritten into the kernels' layout at creation (engine_options.pack_weights; 0 if none).
   size_t packed_weight_bytes() const;
+
+  // FN(i) once for every i < N, spread over the engine's threads from 8 on (sampling each sequence of a step's
+  // batch, say). FN runs concurrently with itself and must not call the engine.
+  void parallel(int64_t n, const std::function<void(int64_t)>& fn);
 
   // Phase times of the successful steps since creation or the last reset_profile() (engine_options.profile;
   // all zero without it).

@@ -297,6 +297,15 @@ void batch_scheduler::step(step_report* out) {
     return;
   }
   const int64_t max_pos = engine_->config().max_position_embeddings;
+  // Each sequence whose prompt is now fed samples its next token (samplers are independent: spread over the
+  // engine's threads for a large batch).
+  sampled_.assign(running_.size(), 0);
+  engine_->parallel(static_cast<int64_t>(running_.size()), [&](int64_t j) {
+    const size_t i = static_cast<size_t>(j);
+    const sequence& s = *running_[i];
+    if (s.fed + chunk[i] >= static_cast<int64_t>(s.tokens.size()))
+      sampled_[i] = s.smp->sample(result.row(i), static_cast<size_t>(result.vocab_size));
+  });
   std::vector<std::unique_ptr<sequence>> still_running;
   still_running.reserve(running_.size());
   for (size_t i = 0; i < running_.size(); ++i) {
@@ -306,7 +315,7 @@ void batch_scheduler::step(step_report* out) {
       still_running.push_back(std::move(s));
       continue;
     }
-    const int32_t token = s->smp->sample(result.row(i), static_cast<size_t>(result.vocab_size));
+    const int32_t token = sampled_[i];
     if (token < 0) {
       finish(s.get(), finish_reason::error, out, "no finite logit to sample from");
       continue;

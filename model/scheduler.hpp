@@ -114,6 +114,7 @@ class batch_scheduler {
   scheduler_options options_;
   std::vector<std::deque<std::unique_ptr<sequence>>> waiting_;  // per class, arrival order
   std::vector<std::unique_ptr<sequence>> running_;              // admission order
+  std::vector<int32_t> sampled_;                                 // a step's sampled token per running sequence
   std::map<uint64_t, sequence*> by_id_;
   std::map<std::string, int> running_per_client_;
   int64_t preemptions_ = 0;

@@ -128,8 +128,11 @@ bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::ve
   gen->assign(n, {});
   for (long long s = 0; s < steps; ++s) {
     const auto t0 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < n; ++i) {
+    e.parallel(static_cast<int64_t>(n), [&](int64_t j) {  // samplers are independent
+      const size_t i = static_cast<size_t>(j);
       next[i] = samplers[i].sample(s == 0 ? last[i].data() : out.row(i), V);
+    });
+    for (size_t i = 0; i < n; ++i) {
       (*gen)[i].push_back(next[i]);
       batch[i] = {i, &next[i], 1, false};
     }

@@ -1,5 +1,9 @@
 // The same tokens give the same logits however they are fed: whole-prompt prefill, chunked prefill at any
 // offset, one token at a time, alone or inside a batch of other sequences.
+#include <atomic>
+#include <set>
+#include <thread>
+
 #include "tests/model/engine_test_helpers.hpp"
 
 namespace rampart::test {
@@ -90,6 +94,28 @@ TEST_CASE("a prompt alone and inside a batch of 8 gives bitwise-identical logits
   check_batch_invariance("v3-bf16");
   check_batch_invariance("v3-fp8");
   check_batch_invariance("v2lite-bf16");
+}
+
+TEST_CASE("engine::parallel runs every index once, on the calling thread below 8 and on all threads from 8",
+          "[engine]") {
+  model::engine_options two;
+  two.threads = 2;
+  auto e = make_engine("v3-bf16", two);
+  for (int64_t n : {0, 1, 7, 8, 100}) {
+    INFO("n " << n);
+    std::vector<std::atomic<int>> calls(static_cast<size_t>(n));
+    std::vector<std::thread::id> who(static_cast<size_t>(n));
+    e->parallel(n, [&](int64_t i) {
+      calls[static_cast<size_t>(i)].fetch_add(1);
+      who[static_cast<size_t>(i)] = std::this_thread::get_id();
+    });
+    bool once = true;
+    for (const auto& c : calls) once = once && c.load() == 1;
+    CHECK(once);
+    std::set<std::thread::id> threads(who.begin(), who.end());
+    if (n > 0 && n < 8) CHECK(threads == std::set<std::thread::id>{std::this_thread::get_id()});
+    if (n >= 8) CHECK(threads.size() == 2);
+  }
 }
 
 TEST_CASE("profiling times every phase of each step and leaves the logits unchanged", "[engine]") {
