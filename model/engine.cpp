@@ -380,9 +380,10 @@ size_t engine::weight_bytes_per_token() const { return p_->w.bytes_per_token(p_-
 size_t engine::mapped_weight_bytes() const { return p_->ck->mapped_bytes(); }
 size_t engine::packed_weight_bytes() const { return p_->packed_bytes; }
 const step_profile& engine::profile() const { return p_->prof; }
+void engine::reset_profile() { p_->prof = step_profile{}; }
+
 void engine::parallel(int64_t n, const std::function<void(int64_t)>& fn) {
   for_tokens(p_->pool, n, [&](int64_t i, int) { fn(i); });
 }
-void engine::reset_profile() { p_->prof = step_profile{}; }
 
 }  // namespace rampart::model
