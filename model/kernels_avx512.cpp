@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace rampart::model {
@@ -461,6 +462,15 @@ inline void transpose_tile(const float* x, int64_t xs, int64_t cols, float* out)
     _mm512_mask_storeu_ps(out + c * NT, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, x + c, 4));
 }
 
+// F(std::integral_constant<int, N>{}) for the run-time token count N in [1, NT]; nothing for other counts.
+template <int NT, class F>
+inline void with_token_count(int64_t n, F&& f) {
+  if constexpr (NT >= 1) {
+    if (n == NT) return f(std::integral_constant<int, NT>{});
+    with_token_count<NT - 1>(n, f);
+  }
+}
+
 // Tokens rearranged at a time: bounds the per-thread copy (96 x cols floats) however long a prefill step is.
 constexpr int64_t panel_group_tokens = 96;
 
@@ -481,18 +491,9 @@ void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n
       columns.resize(static_cast<size_t>(panel_group_tokens * cols));
     for (int64_t t = 0; t < full; t += nt) transpose_tile<nt>(xg + t * xs, xs, cols, &columns[t * cols]);
     const float* xr = xg + full * xs;  // the rest: column-major if 7+ tokens, else as it is
-    switch (rest) {
-      case 15: transpose_tile<15>(xr, xs, cols, &columns[full * cols]); break;
-      case 14: transpose_tile<14>(xr, xs, cols, &columns[full * cols]); break;
-      case 13: transpose_tile<13>(xr, xs, cols, &columns[full * cols]); break;
-      case 12: transpose_tile<12>(xr, xs, cols, &columns[full * cols]); break;
-      case 11: transpose_tile<11>(xr, xs, cols, &columns[full * cols]); break;
-      case 10: transpose_tile<10>(xr, xs, cols, &columns[full * cols]); break;
-      case 9: transpose_tile<9>(xr, xs, cols, &columns[full * cols]); break;
-      case 8: transpose_tile<8>(xr, xs, cols, &columns[full * cols]); break;
-      case 7: transpose_tile<7>(xr, xs, cols, &columns[full * cols]); break;
-      default: break;
-    }
+    with_token_count<nt - 1>(rest, [&](auto n) {
+      if constexpr (n >= 7) transpose_tile<n>(xr, xs, cols, &columns[full * cols]);
+    });
     if (rest >= 7) xr = &columns[full * cols];
     float* yr = yg + full * ys;
     for (int64_t p0 = p_first; p0 < p_last; p0 += block) {
@@ -501,24 +502,7 @@ void gemm_panels16(const weight_matrix& w, const float* x, int64_t xs, int64_t n
       const int64_t next = p1 < p_last ? (p1 - p0) * panel_bytes(cols) : 0;
       for (int64_t t = 0; t < full; t += nt)
         panel_tokens<nt>(w, p0, p1, &columns[t * cols], 0, yg + t * ys, ys, r_begin, r_end, t == nt ? next : 0);
-      switch (rest) {
-        case 15: panel_tokens<15>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 14: panel_tokens<14>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 13: panel_tokens<13>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 12: panel_tokens<12>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 11: panel_tokens<11>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 10: panel_tokens<10>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 9: panel_tokens<9>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 8: panel_tokens<8>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 7: panel_tokens<7>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 6: panel_tokens<6>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 5: panel_tokens<5>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 4: panel_tokens<4>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 3: panel_tokens<3>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 2: panel_tokens<2>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        case 1: panel_tokens<1>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); break;
-        default: break;
-      }
+      with_token_count<nt - 1>(rest, [&](auto n) { panel_tokens<n>(w, p0, p1, xr, xs, yr, ys, r_begin, r_end); });
     }
   }
 }
@@ -665,7 +649,6 @@ void softmax_avx512(float* v, int64_t n, float scale) {
   }
 }
 
-// NK keys' scores for up to 16 heads: acc[i] lane h = chain over c of qt[c][h] * row_i[c].
 // R[i] lane j <- R[j] lane i, in registers.
 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -694,8 +677,8 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
-// Scores of NK cached rows; meanwhile pulls the next N_NEXT rows (NEXT) into L1 a line per 16 columns, so a
-// sequence's keys (scattered over its cache blocks, last read a step ago) arrive before they are needed.
+// NK keys' scores for up to 16 heads: acc[i] lane h = chain over c of qt[c][h] * row_i[c]. Meanwhile pulls the
+// next N_NEXT rows (NEXT) into L1 a line per 16 columns, so a sequence's keys (scattered over its cache blocks, last read a step ago) arrive before they are needed.
 template <int NK>
 inline void mqa_scores(const float* qt, const float* const* rows, int64_t kw, float* sc, const float* const* next,
                        int64_t n_next) {

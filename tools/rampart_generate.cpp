@@ -23,8 +23,7 @@ using namespace rampart::model;
 const char* const usage =
     "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
-    "                        [--no-pack]"
-    "                        [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
+    "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
     "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
     "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n";

@@ -50,6 +50,16 @@ TEST_CASE("rampart-generate --bench --profile prints each phase for both batch s
   CHECK_THAT(refused, Catch::Contains("--profile needs --bench"));
 }
 
+TEST_CASE("rampart-generate --help lists every option on its own", "[tools]") {
+  std::string out;
+  REQUIRE(run("rampart-generate", {"--help"}, &out) == 0);
+  for (const char* flag : {"--model DIR", "--ids", "[-n N]", "[--temperature T]", "[--seed S]", "[--threads N]",
+                           "[--logits FILE]", "[--chunk N]", "[--batch N]", "[--kv-tokens N]", "[--bench [--profile]]",
+                           "[--no-pack] ", "[--shards N", "--shard-endpoints"})
+    CHECK_THAT(out, Catch::Contains(flag));
+  CHECK_THAT(out, !Catch::Contains("]  "));  // no two usage lines run together
+}
+
 TEST_CASE("rampart-kernels-bench refuses bad options with its usage", "[tools]") {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--layout", "tiled"}, {"--threads", "0"}, {"--offset", "3"}, {"--offset", "64"},
