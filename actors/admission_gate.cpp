@@ -27,7 +27,8 @@ int64_t estimate_prompt_tokens(const net::generate_request& g) {
   switch (g.kind) {
     case net::input_kind::ids: return static_cast<int64_t>(g.ids.size());
     case net::input_kind::text: return static_cast<int64_t>(g.text.size() / 4 + 1);
-    case net::input_kind::chat: return static_cast<int64_t>(g.messages.dump().size() / 4 + 1);
+    // The template adds a few tokens per message around its text.
+    case net::input_kind::chat: return static_cast<int64_t>(g.input_bytes / 4 + 4 * g.messages.size() + 1);
   }
   return 1;
 }
@@ -122,7 +123,9 @@ void admission_gate::release(uint64_t seq_id) {
 admission_gate::verdict admission_gate::admit_registration(const std::string& address) {
   const int64_t now = admission::monotonic_ms();
   if (ctx_->monitor) ctx_->monitor->signal(monitor::app_signal::registration, address);
-  auto d = shedder_.admit_registration(denied(address, now), now);
+  admission::ip_address source;
+  admission::parse_ip(address, &source);
+  auto d = shedder_.admit_registration(source, denied(address, now), now);
   verdict v;
   if (d.admitted) {
     v.admitted = true;

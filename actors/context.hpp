@@ -81,6 +81,10 @@ struct server_context {
   // after a tenant with a CURVE key was created, so the ZAP gate's allow list follows; may be empty.
   std::function<void(bool registration_open, const std::string& registration_key)> on_registration_gate;
   std::function<void()> on_tenants_changed;
+  // `register` messages handed to the registrar and not yet answered (its mailbox): past
+  // max_pending_registrations the gateway sheds registration_busy instead of queueing more.
+  std::atomic<int64_t> registrations_pending{0};
+  static constexpr int64_t max_pending_registrations = 64;
   std::atomic<bool> draining{false};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
@@ -9,11 +11,15 @@
 namespace rampart::actors {
 namespace {
 
+// Token events pair text with ids this way: an event carries every id fed since the previous event and the
+// text that became final since then. Text can lag its ids (a UTF-8 character or a possible stop string is held
+// back), never lead them, and the ids and texts of all events concatenate to the whole completion.
 struct stream {
   request_ptr request;
   std::optional<model::detokenizer> detok;
   std::vector<int32_t> ids;  // fed ids
   size_t ids_sent = 0;       // ids already reported in token events
+  std::string pending;       // final text of this batch of step events, not yet sent
 };
 
 struct detokenizer_state {
@@ -24,19 +30,24 @@ struct detokenizer_state {
   // A stage that dies leaves no request without its terminal event.
   ~detokenizer_state() {
     for (auto& [id, s] : streams) {
-      send_error(*ctx, *s.request, net::error_code::internal, "the detokenizer stage failed");
+      if (ctx->draining) send_shed(*ctx, *s.request, "shutting_down", 1000);  // the drain limit ran out
+      else send_error(*ctx, *s.request, net::error_code::internal, "the detokenizer stage failed");
     }
   }
 };
 
 using clock = std::chrono::steady_clock;
 
-void emit_token(server_context& ctx, stream& s, std::string_view text, size_t tokens_done) {
+// Sends the stream's pending text with every id not yet reported, when there is either.
+void emit_token(server_context& ctx, stream& s) {
   auto& r = *s.request;
+  if (s.pending.empty() && s.ids_sent >= s.ids.size()) return;
+  const std::string text = std::move(s.pending);
+  s.pending.clear();
   if (r.terminal_sent || r.peer_gone) return;
   nlohmann::json ids = nlohmann::json::array();
-  for (size_t i = s.ids_sent; i < tokens_done && i < s.ids.size(); ++i) ids.push_back(s.ids[i]);
-  s.ids_sent = std::max(s.ids_sent, tokens_done);
+  for (size_t i = s.ids_sent; i < s.ids.size(); ++i) ids.push_back(s.ids[i]);
+  s.ids_sent = s.ids.size();
   const auto now = clock::now();
   if (r.token_events == 0) {
     r.first_token = now;
@@ -65,7 +76,8 @@ void send_done(server_context& ctx, stream& s, const char* reason, int64_t promp
       {"finish_reason", reason},
       {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion},
                  {"cached_prompt_tokens", cached}}},
-      {"timing", {{"time_to_first_token_ms", ttft}, {"time_per_output_token_ms", tpot},
+      {"timing", {{"queue_ms", static_cast<double>(std::max<int64_t>(0, r.queue_ms.load()))},
+                  {"time_to_first_token_ms", ttft}, {"time_per_output_token_ms", tpot},
                   {"total_ms", ms(now - r.received).count()}}},
   };
   if (r.terminal_sent) return;
@@ -92,14 +104,19 @@ stream* open_stream(detokenizer_state& st, const request_ptr& r) {
 
 void on_events(detokenizer_state& st, const step_events& ev) {
   auto& ctx = *st.ctx;
+  // One step's tokens and endings arrive together: text is gathered per stream and sent once, after the
+  // stream's ending when it ends in this step, so a request's last token and its flushed text share an event.
+  std::vector<stream*> touched;
   for (const auto& t : ev.tokens) {
     stream* s = open_stream(st, t.request);
     if (!s->detok || s->detok->stopped()) continue;
+    if (std::find(touched.begin(), touched.end(), s) == touched.end()) touched.push_back(s);
     s->ids.push_back(t.id);
     auto d = s->detok->feed(t.id);
-    if (!d.text.empty() || d.stopped) emit_token(ctx, *s, d.text, d.tokens_done);
+    s->pending += d.text;
     if (d.stopped) {
       // The stop string ends the request now; the scheduler frees its blocks at its next step.
+      emit_token(ctx, *s);
       send_done(ctx, *s, "stop", static_cast<int64_t>(t.request->prompt.size()),
                 static_cast<int64_t>(s->ids.size()), 0);
       t.request->cancel_requested = true;
@@ -116,14 +133,19 @@ void on_events(detokenizer_state& st, const step_events& ev) {
       send_shed(ctx, r, "queue_timeout", ctx.recent_queue_ms.load() + 100);
     } else {
       stream* s = open_stream(st, f.request);
-      if (s->detok && !s->detok->stopped()) {
-        auto d = s->detok->finish();
-        if (!d.text.empty() || s->ids_sent < s->ids.size()) emit_token(ctx, *s, d.text, s->ids.size());
-      }
+      if (s->detok && !s->detok->stopped()) s->pending += s->detok->finish().text;
+      emit_token(ctx, *s);
       send_done(ctx, *s, model::to_string(f.info.reason), f.info.prompt_tokens, f.info.completion_tokens,
                 f.info.cached_prompt_tokens);
     }
-    st.streams.erase(r.seq_id);
+    if (auto it = st.streams.find(r.seq_id); it != st.streams.end()) {
+      touched.erase(std::remove(touched.begin(), touched.end(), &it->second), touched.end());
+      st.streams.erase(it);
+    }
+  }
+  // A stream whose text is all held back (inside a character or a possible stop string) waits for more.
+  for (stream* s : touched) {
+    if (!s->pending.empty()) emit_token(ctx, *s);
   }
 }
 

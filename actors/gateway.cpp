@@ -12,6 +12,17 @@
 
 namespace rampart::actors {
 
+namespace {
+
+std::string model_name(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  auto slash = p.find_last_of('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+}  // namespace
+
 nlohmann::json health_report(const server_context& context) {
   using namespace std::chrono;
   nlohmann::json stages = nlohmann::json::object();
@@ -24,13 +35,15 @@ nlohmann::json health_report(const server_context& context) {
       {"status", context.draining ? "draining" : "ok"},
       {"server", context.config.name},
       {"uptime_ms", duration_cast<milliseconds>(steady_clock::now() - context.started).count()},
-      {"model", context.model ? nlohmann::json(context.config.model.path) : nlohmann::json(nullptr)},
+      // The checkpoint's folder name only: anyone may ping, and file-system paths are the operator's business.
+      {"model", context.model ? nlohmann::json(model_name(context.config.model.path)) : nlohmann::json(nullptr)},
       {"stages", stages},
       {"requests", {{"accepted", c.requests_accepted.load()},
                     {"finished", c.requests_finished.load()},
                     {"errored", c.requests_errored.load()},
                     {"shed", c.requests_shed.load()},
                     {"in_flight", c.requests_in_flight.load()}}},
+      {"limits", context.frontend ? net::limits_body(context.frontend->limits()) : nlohmann::json(nullptr)},
   };
 }
 
@@ -44,6 +57,7 @@ struct gateway_state {
   std::unordered_map<uint64_t, std::pair<std::string, std::string>> key_of;  // seq id -> running's key
   size_t inserts_since_sweep = 0;
   size_t next_tokenizer = 0;
+  int64_t tokenizing = 0;  // requests handed to the tokenizer pool and not yet back: its mailboxes' depth
   static inline const char* name = "gateway";
 };
 
@@ -110,6 +124,13 @@ void start_generate(self_ptr self, const inbound_message& in) {
     if (ctx.metrics) ctx.metrics->shed(verdict.reason).Increment();
     return reject("shed", net::shed_body(g.request_id, verdict.reason, verdict.retry_after_ms));
   }
+  // The tokenizer pool's mailboxes are bounded like the scheduler's queue: full is a shed, not a longer queue.
+  if (st.tokenizing >= ctx.config.frontend.max_queued_requests) {
+    st.gate->release(r->seq_id);
+    ctx.counters.requests_shed++;
+    if (ctx.metrics) ctx.metrics->shed("over_capacity").Increment();
+    return reject("shed", net::shed_body(g.request_id, "over_capacity", 500));
+  }
   ctx.counters.requests_in_flight++;
   st.running[{in.peer, g.request_id}] = r;
   st.key_of[r->seq_id] = {in.peer, g.request_id};
@@ -123,9 +144,11 @@ void start_generate(self_ptr self, const inbound_message& in) {
   }
   const auto timeout = std::chrono::milliseconds(ctx.config.actors.request_timeout_ms);
   auto* pctx = &ctx;
+  ++st.tokenizing;
   self->request(tok, timeout, tokenize_atom::value, r)
       .then(
-          [pctx](tokenized& t) {
+          [self, pctx](tokenized& t) {
+            --self->state.tokenizing;
             if (!t.ok) {
               send_error(*pctx, *t.request, t.code, t.message);
               return;
@@ -137,7 +160,8 @@ void start_generate(self_ptr self, const inbound_message& in) {
             }
             caf::anon_send(sched, t.request);
           },
-          [pctx, r](caf::error& e) {
+          [self, pctx, r](caf::error& e) {
+            --self->state.tokenizing;
             send_error(*pctx, *r, net::error_code::internal, "tokenizer stage: " + caf::to_string(e));
           });
 }
@@ -158,7 +182,8 @@ void handle(self_ptr self, const inbound_message& in) {
   switch (msg.type) {
     case net::message_type::ping: {
       auto body = health_report(*ctx);
-      if (!msg.ping_body.empty()) body["echo"] = msg.ping_body;
+      if (msg.echo_omitted) body["echo_omitted"] = true;  // the body was over max_echo_bytes
+      else body["echo"] = msg.ping_body;                  // the decoded body object, within the decoder's limits
       ctx->frontend->post(in.peer, "pong", body);
       break;
     }
@@ -182,14 +207,17 @@ void handle(self_ptr self, const inbound_message& in) {
       start_generate(self, in);
       break;
     case net::message_type::cancel: {
+      // Every cancel is answered once: by the request's terminal event when this cancel is the one that
+      // stops it (finish_reason `cancelled`, or `stop`/`length` when generation ended first), otherwise by
+      // unknown_request (no such running request, or a cancel for it is already under way).
       auto r = find_running(st, in.peer, msg.cancel.request_id);
-      if (!r) {
+      if (!r || r->cancel_requested.exchange(true)) {
         ctx->frontend->post(in.peer, "error",
                             net::error_body(msg.cancel.request_id, net::error_code::unknown_request,
-                                            "no running request with this id"));
+                                            r ? "a cancel for this request is already under way"
+                                              : "no running request with this id"));
         break;
       }
-      r->cancel_requested = true;
       poke_scheduler(*ctx);
       break;
     }
@@ -208,10 +236,27 @@ void handle(self_ptr self, const inbound_message& in) {
         ctx->frontend->post(in.peer, "shed", body);
         break;
       }
+      // Keys that name someone already: a tenant holding one would be served whoever holds the published
+      // registration keypair, or would take over the server's own identity. Other tenants' keys are refused
+      // by the accounts database itself.
+      const auto& key = msg.registration.curve_public_key;
+      if (!key.empty() && (key == ctx->config.frontend.curve_public_key ||
+                           key == st.gate->shedder().policy().registration_curve_key)) {
+        ctx->frontend->post(in.peer, "error",
+                            net::error_body("", net::error_code::curve_key_taken,
+                                            "curve_public_key is the server's or the registration identity's key"));
+        break;
+      }
       auto registrar = caf::actor_cast<registrar_actor>(ctx->directory.get("registrar"));
       if (!registrar) {
         ctx->frontend->post(in.peer, "error",
                             net::error_body("", net::error_code::unavailable, "the registrar is restarting"));
+        break;
+      }
+      if (ctx->registrations_pending.fetch_add(1) >= server_context::max_pending_registrations) {
+        ctx->registrations_pending--;
+        if (ctx->metrics) ctx->metrics->shed("registration_busy").Increment();
+        ctx->frontend->post(in.peer, "shed", net::shed_body("", "registration_busy", 1000));
         break;
       }
       caf::anon_send(registrar, register_atom::value, in.peer, msg.registration.name,

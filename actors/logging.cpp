@@ -35,6 +35,30 @@ class json_message_flag : public spdlog::custom_flag_formatter {
   }
 };
 
+// %~ : the message payload with control characters escaped (\n, \r, \t, \xNN), so a client-supplied string
+// in a message (a request id, a name) cannot end the line and forge the next one, or drive the terminal.
+class text_message_flag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '\n') dest.append(std::string_view("\\n"));
+      else if (c == '\r') dest.append(std::string_view("\\r"));
+      else if (c == '\t') dest.append(std::string_view("\\t"));
+      else if (u < 0x20 || u == 0x7f) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", u);
+        dest.append(std::string_view(buf));
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<text_message_flag>();
+  }
+};
+
 }  // namespace
 
 bool setup_logging(const config::log_config& config, std::string* error) {
@@ -55,7 +79,9 @@ bool setup_logging(const config::log_config& config, std::string* error) {
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","logger":"%n","tid":%t,"msg":"%*"})");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<text_message_flag>('~').set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %~");
+    logger->set_formatter(std::move(formatter));
   }
   logger->set_level(spdlog::level::from_str(config.level));
   logger->flush_on(spdlog::level::info);

@@ -29,6 +29,8 @@ struct request_state {
 
   // Written by the tokenizer stage.
   std::vector<int32_t> prompt;
+  // Written by the scheduler stage once the request first joins the batch (before its first token event).
+  std::atomic<int64_t> queue_ms{-1};
   // Written by the detokenizer stage.
   clock::time_point first_token{};
   clock::time_point last_token{};

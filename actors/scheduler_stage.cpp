@@ -24,7 +24,8 @@ struct scheduler_state {
   // returns the KV blocks of whatever was running.
   ~scheduler_state() {
     for (auto& [id, r] : requests) {
-      send_error(*ctx, *r, net::error_code::internal, "the scheduler stage failed");
+      if (ctx->draining) send_shed(*ctx, *r, "shutting_down", 1000);  // the drain limit ran out
+      else send_error(*ctx, *r, net::error_code::internal, "the scheduler stage failed");
     }
   }
 };
@@ -44,10 +45,19 @@ void enqueue(self_ptr self, const request_ptr& r) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
   if (r->cancel_requested) {
+    // Cancelled between admission and here (a cancel sent right behind its generate): it was accepted all the
+    // same, so it gets `accepted` first and then a `done` like any other cancelled request.
+    if (r->terminal_sent || r->peer_gone) return;
+    ctx.counters.requests_accepted++;
+    ctx.frontend->post(r->peer, "accepted", {{"request_id", r->req.request_id}, {"prompt_tokens", r->prompt.size()}});
+    using ms = std::chrono::duration<double, std::milli>;
+    const double total = ms(request_state::clock::now() - r->received).count();
     send_terminal(ctx, *r, "done",
                   {{"request_id", r->req.request_id}, {"finish_reason", "cancelled"},
                    {"usage", {{"prompt_tokens", r->prompt.size()}, {"completion_tokens", 0},
-                              {"cached_prompt_tokens", 0}}}});
+                              {"cached_prompt_tokens", 0}}},
+                   {"timing", {{"queue_ms", total}, {"time_to_first_token_ms", 0.0},
+                               {"time_per_output_token_ms", 0.0}, {"total_ms", total}}}});
     return;
   }
   model::sequence_request sr;
@@ -109,7 +119,9 @@ void run_step(self_ptr self) {
   ev.tokens.reserve(report.tokens.size());
   for (const auto& t : report.tokens) {
     auto it = st.requests.find(t.id);
-    if (it != st.requests.end()) ev.tokens.push_back({it->second, t.token});
+    if (it == st.requests.end()) continue;
+    if (it->second->queue_ms.load(std::memory_order_relaxed) < 0) it->second->queue_ms = st.sched->queue_ms(t.id);
+    ev.tokens.push_back({it->second, t.token});
   }
   const auto now = request_state::clock::now();
   for (auto& f : report.finished) {
@@ -126,6 +138,7 @@ void run_step(self_ptr self) {
       ctx.metrics->prompt_tokens->Increment(static_cast<double>(f.prompt_tokens - f.cached_prompt_tokens));
       ctx.metrics->prefix_cache_hit_tokens->Increment(static_cast<double>(f.cached_prompt_tokens));
     }
+    if (r->queue_ms.load(std::memory_order_relaxed) < 0) r->queue_ms = f.queue_ms;
     ev.finished.push_back({r, std::move(f)});
     st.requests.erase(it);
   }

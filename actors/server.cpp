@@ -17,6 +17,7 @@
 #include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/privileges.hpp"
 #include "admission/accounts.hpp"
 #include "config/policy.hpp"
 #include "model/chat_template.hpp"
@@ -53,7 +54,8 @@ class gateway_bridge : public net::frontend_handler {
     if (e == connection_event::handshake_succeeded) {
       context_->monitor->signal(monitor::app_signal::zmtp_succeeded, "");
     }
-    if (e == connection_event::handshake_failed) context_->monitor->signal(monitor::app_signal::auth_failure, "");
+    // A failed handshake is not counted as an authentication failure here: the ZAP gate reports refused keys
+    // itself, by source, and the retries of deny-listed sources are not new failures.
   }
 
   void on_register_refused(const std::string& peer_address) override {
@@ -99,7 +101,9 @@ class curve_gate {
   void publish_locked() {
     auto list = std::make_shared<net::curve_allow_list>();
     if (context_->accounts) {
-      for (auto& [key, id] : context_->accounts->curve_keys()) list->tenants.emplace(std::move(key), id);
+      for (auto& [key, id] : context_->accounts->curve_keys()) {
+        if (!list->tenants.emplace(key, id).second) list->ambiguous.insert(std::move(key));
+      }
     }
     list->registration_key = registration_key_;
     list->registration_open = registration_open_;
@@ -128,6 +132,9 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   o.limits.max_body_bytes = static_cast<size_t>(f.max_message_size);
   o.limits.max_tokens_limit = f.max_tokens_limit;
   o.limits.max_stop_strings = static_cast<size_t>(f.max_stop_strings);
+  o.limits.max_prompt_tokens = f.max_prompt_tokens;
+  // `ids` must fit in the value budget whatever max_prompt_tokens is set to.
+  o.limits.max_values = std::max<size_t>(o.limits.max_values, static_cast<size_t>(f.max_prompt_tokens) + 1024);
   o.curve_secret_key = f.curve_secret_key;
   return o;
 }
@@ -331,10 +338,15 @@ int run_server(const server_options& options) {
 
   gateway_bridge bridge(context.get());
   auto fopts = frontend_options_from(cfg.frontend);
+  if (context->model) fopts.limits.vocab_size = context->model->vocab_size;
   fopts.zap_domain = "rampart";  // every connection passes the ZAP gate (deny-listed sources are refused)
   net::frontend frontend(fopts, &bridge);
   context->frontend = &frontend;
   net::zap_handler zap(frontend.zmq_context());
+  if (context->monitor) {
+    auto* m = context->monitor;
+    zap.set_on_key_denied([m](std::string_view address) { m->signal(monitor::app_signal::auth_failure, address); });
+  }
   {
     std::string error;
     if (!zap.start(&error)) {
@@ -408,6 +420,16 @@ int run_server(const server_options& options) {
     system.await_all_actors_done();
     context->directory.clear();
     return 1;
+  }
+  if (!cfg.user.empty()) {
+    if (!drop_privileges(cfg.user, &error)) {
+      spdlog::critical("{}", error);
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      system.await_all_actors_done();
+      context->directory.clear();
+      return 1;
+    }
+    spdlog::info("running as user {} with no capabilities", cfg.user);
   }
   spdlog::info("rampartd ready: endpoint {}, metrics {}, alerts {} (config: {})", frontend.bound_endpoint(),
                cfg.metrics.enabled ? "http://" + cfg.metrics.listen + "/metrics" : std::string("off"),

@@ -1,6 +1,9 @@
 #include "admission/accounts.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -202,6 +205,8 @@ std::unique_ptr<accounts> accounts::open(const std::string& path, std::string* e
   std::unique_ptr<accounts> a(new accounts());
   impl& d = *a->impl_;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+  // Created owner-only before SQLite sees it: SQLite gives the WAL and shared-memory files the database's mode.
+  if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
   if (sqlite3_open_v2(path.c_str(), &d.db, flags, nullptr) != SQLITE_OK) {
     *error = path + ": " + (d.db ? sqlite3_errmsg(d.db) : "cannot open");
     return nullptr;
@@ -233,11 +238,29 @@ std::unique_ptr<accounts> accounts::open(const std::string& path, std::string* e
     *error = path + ": " + e;
     return nullptr;
   }
+  // One CURVE key, one tenant, revoked ones included (a revoked key must not be claimed again). The index makes
+  // the database refuse a duplicate even when two processes insert at once.
+  if (!d.exec("CREATE UNIQUE INDEX IF NOT EXISTS tenants_curve_key ON tenants (curve_key) "
+              "WHERE curve_key IS NOT NULL",
+              &e)) {
+    *error = path + ": two tenants share a CURVE key (" + e +
+             "); clear the later one: UPDATE tenants SET curve_key = NULL WHERE id = <id>";
+    return nullptr;
+  }
+  // The database and its WAL hold key hashes: owner only, whatever the umask was.
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string f = path + suffix;
+    if (::access(f.c_str(), F_OK) == 0) ::chmod(f.c_str(), 0600);
+  }
   return a;
 }
 
 std::optional<created_tenant> accounts::create(std::string_view name, std::string_view tenant_class,
-                                               std::string_view curve_key, int64_t now_ms, std::string* error) {
+                                               std::string_view curve_key, int64_t now_ms, std::string* error,
+                                               create_failure* why) {
+  create_failure ignored;
+  if (!why) why = &ignored;
+  *why = create_failure::invalid;
   if (!valid_name(name)) {
     *error = "a name is 1-64 printable ASCII characters, not all digits, without leading or trailing spaces";
     return std::nullopt;
@@ -267,6 +290,17 @@ std::optional<created_tenant> accounts::create(std::string_view name, std::strin
   impl& d = *impl_;
   std::lock_guard w(d.write_mu);
   error->clear();
+  if (!curve_key.empty()) {
+    std::shared_lock lock(d.index_mu);
+    for (const auto& [id, other] : d.by_key_id) {
+      if (other.record.curve_public_key == curve_key) {
+        *why = create_failure::curve_key_taken;
+        *error = "the CURVE key belongs to another tenant";
+        return std::nullopt;
+      }
+    }
+  }
+  *why = create_failure::database;
   if (!d.exec("BEGIN IMMEDIATE", error)) return std::nullopt;
   statement st(d.db, "INSERT INTO tenants (name, class, key_id, key_salt, key_hash, curve_key, created_at) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -282,7 +316,12 @@ std::optional<created_tenant> accounts::create(std::string_view name, std::strin
     st.integer(7, now_ms);
     int rc = st.step();
     ok = rc == SQLITE_DONE;
-    if (rc == SQLITE_CONSTRAINT) *error = "the name \"" + e.record.name + "\" is taken";
+    if (rc == SQLITE_CONSTRAINT) {
+      // Another process may have inserted the same key since our index was loaded.
+      const bool key = std::string(sqlite3_errmsg(d.db)).find("curve_key") != std::string::npos;
+      *why = key ? create_failure::curve_key_taken : create_failure::name_taken;
+      *error = key ? "the CURVE key belongs to another tenant" : "the name \"" + e.record.name + "\" is taken";
+    }
   }
   if (ok) e.record.id = sqlite3_last_insert_rowid(d.db);
   if (!ok || !d.exec("COMMIT", error)) {

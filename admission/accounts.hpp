@@ -47,10 +47,13 @@ class accounts {
   accounts& operator=(const accounts&) = delete;
 
   // Creates a tenant and its API key. NAME: 1-64 printable ASCII characters, not all digits, unique.
-  // CLASS: see config::is_valid_class_name. CURVE_KEY: empty or a Z85 public key. Returns nullopt with *ERROR
-  // on invalid input, a taken name or a database failure (then nothing was written).
+  // CLASS: see config::is_valid_class_name. CURVE_KEY: empty or a Z85 public key that no other tenant, revoked
+  // or not, holds (a UNIQUE index enforces it across processes). Returns nullopt with *ERROR (and *WHY when
+  // given) on invalid input, a taken name or key, or a database failure (then nothing was written).
+  enum class create_failure { invalid, name_taken, curve_key_taken, database };
   std::optional<created_tenant> create(std::string_view name, std::string_view tenant_class,
-                                       std::string_view curve_key, int64_t now_ms, std::string* error);
+                                       std::string_view curve_key, int64_t now_ms, std::string* error,
+                                       create_failure* why = nullptr);
 
   // Checks API_KEY; on ok fills *OUT (when given) with the tenant. Pure memory work: one hash map lookup and one
   // SHA-256 of 32 bytes.

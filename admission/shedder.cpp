@@ -172,7 +172,7 @@ void shedder::release(stream_ticket* ticket) {
   if (it != tenants_.end()) it->second.streams = std::max<int64_t>(0, it->second.streams - 1);
 }
 
-decision shedder::admit_registration(bool source_denied, int64_t now_ms) {
+decision shedder::admit_registration(const ip_address& source, bool source_denied, int64_t now_ms) {
   const config::level_policy& lv = level_policy();
   const config::registration_policy& r = lv.registration;
   decision d;
@@ -180,12 +180,19 @@ decision shedder::admit_registration(bool source_denied, int64_t now_ms) {
     d = shed(shed_reason::denied_source, lv.retry_after_ms, priority::normal);
   } else if (r.mode == config::registration_mode::closed) {
     d = shed(shed_reason::registration_closed, lv.retry_after_ms, priority::normal);
-  } else if (r.mode == config::registration_mode::rate_limited) {
-    double tokens = refill(&registrations_, r.rate, r.burst, now_ms);
-    if (tokens < 1.0) {
-      d = shed(shed_reason::rate_limited, wait_ms(tokens, 1.0, r.rate), priority::normal);
+  } else {
+    // Open or rate-limited alike: the server-wide bucket, then the source's own, so a flood is limited before
+    // the monitor notices it and without a monitor at all.
+    token_bucket& own = sources_[slot_of(source)].registrations;
+    const double server_tokens = refill(&registrations_, r.rate, r.burst, now_ms);
+    const double source_tokens = refill(&own, r.per_source_rate, r.per_source_burst, now_ms);
+    if (server_tokens < 1.0) {
+      d = shed(shed_reason::rate_limited, wait_ms(server_tokens, 1.0, r.rate), priority::normal);
+    } else if (source_tokens < 1.0) {
+      d = shed(shed_reason::rate_limited, wait_ms(source_tokens, 1.0, r.per_source_rate), priority::normal);
     } else {
       registrations_.tokens -= 1.0;
+      own.tokens -= 1.0;
     }
   }
   d = finish(d);

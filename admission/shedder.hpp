@@ -123,8 +123,9 @@ class shedder {
   // Ends an admitted request's stream. Inactive tickets are ignored; a ticket is released once.
   void release(stream_ticket* ticket);
 
-  // A `register` request: registration_closed, rate_limited (server-wide bucket) or admitted.
-  decision admit_registration(bool source_denied, int64_t now_ms);
+  // A `register` from SOURCE: registration_closed, rate_limited (the server-wide bucket or SOURCE's slot's
+  // bucket, in every mode but closed) or admitted.
+  decision admit_registration(const ip_address& source, bool source_denied, int64_t now_ms);
   // For a queued request of class P that has waited WAITED_MS: shed queue_timeout once past its target.
   decision check_queue_delay(priority p, int64_t waited_ms);
 
@@ -140,6 +141,7 @@ class shedder {
     token_bucket requests, tokens;  // anonymous requests from this source
     int64_t anonymous_streams = 0;
     int64_t streams = 0;            // all requests from this source
+    token_bucket registrations;     // `register` messages from this source
   };
   uint32_t slot_of(const ip_address& a) const;
   decision finish(decision d);

@@ -164,6 +164,8 @@ bool parse_level(const toml::table* table, const std::string& file, const std::s
   r.get_choice("mode", &mode, {"open", "rate_limited", "closed"});
   r.get("rate", &lv->registration.rate, 0.001, 1e6);
   r.get("burst", &lv->registration.burst, 1, 1e9);
+  r.get("per_source_rate", &lv->registration.per_source_rate, 0.001, 1e6);
+  r.get("per_source_burst", &lv->registration.per_source_burst, 1, 1e9);
   r.get("message", &lv->registration.message);
   if (!r.error() && lv->registration.message.size() > 512) {
     r.fail_at(reg->get("message"), "message", "longer than 512 bytes");

@@ -44,8 +44,10 @@ struct class_limits {
 
 struct registration_policy {
   registration_mode mode = registration_mode::open;
-  double rate = 10;   // registrations per second over the whole server, when rate_limited
-  double burst = 20;  // bucket capacity, when rate_limited
+  double rate = 10;   // registrations per second over the whole server (open and rate_limited)
+  double burst = 20;  // bucket capacity
+  double per_source_rate = 1;   // registrations per second from one source address (open and rate_limited)
+  double per_source_burst = 5;
   std::string message = "registrations are closed; try again later";  // told to clients when closed
 };
 

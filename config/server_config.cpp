@@ -18,8 +18,9 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
   s.get("endpoint", &f->endpoint);
   s.get("max_message_size", &f->max_message_size, 256, int64_t{1} << 30);
   s.get("handshake_ivl_ms", &f->handshake_ivl_ms, 0, 600000);
-  s.get("rcvhwm", &f->rcvhwm, 0, 10000000);
-  s.get("sndhwm", &f->sndhwm, 0, 10000000);
+  s.get("rcvhwm", &f->rcvhwm, 1, 10000000);  // 0 would mean no bound at all
+  s.get("sndhwm", &f->sndhwm, 1, 10000000);
+  s.get("connection_memory_budget", &f->connection_memory_budget, 1 << 20, int64_t{1} << 40);
   s.get("backlog", &f->backlog, 1, 65535);
   s.get("router_mandatory", &f->router_mandatory);
   s.get("heartbeat_ivl_ms", &f->heartbeat_ivl_ms, 0, 600000);
@@ -31,6 +32,14 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
   s.get("max_queued_requests", &f->max_queued_requests, 1, 10000000);
   s.get("curve_key_file", &f->curve_key_file);
   if (!s.error() && f->endpoint.empty()) s.fail_at(nullptr, "endpoint", "must not be empty");
+  if (!s.error() && f->rcvhwm * f->max_message_size > f->connection_memory_budget) {
+    const toml::node* at = s.node("rcvhwm") ? s.node("rcvhwm") : s.node("max_message_size");
+    s.fail_at(at, at == s.node("rcvhwm") ? "rcvhwm" : "max_message_size",
+              "rcvhwm " + std::to_string(f->rcvhwm) + " x max_message_size " + std::to_string(f->max_message_size) +
+                  " bytes may queue " + std::to_string(f->rcvhwm * f->max_message_size) +
+                  " bytes per connection, over connection_memory_budget " +
+                  std::to_string(f->connection_memory_budget));
+  }
   return s.finish();
 }
 
@@ -105,6 +114,7 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 
   toml_section s_server(server, file, "server");
   s_server.get("name", &c.name);
+  s_server.get("user", &c.user);
   if (!s_server.finish()) return fail(s_server);
 
   toml_section s_frontend(frontend, file, "frontend");

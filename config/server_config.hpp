@@ -17,8 +17,11 @@ struct frontend_config {
   std::string endpoint = "tcp://127.0.0.1:5555";
   int64_t max_message_size = 1 << 20;  // ZMQ_MAXMSGSIZE, bytes per message
   int64_t handshake_ivl_ms = 2000;     // ZMQ_HANDSHAKE_IVL
-  int64_t rcvhwm = 10000;              // ZMQ_RCVHWM, messages
-  int64_t sndhwm = 10000;              // ZMQ_SNDHWM, messages
+  int64_t rcvhwm = 64;                 // ZMQ_RCVHWM, messages queued per connection before its reads pause
+  int64_t sndhwm = 1000;               // ZMQ_SNDHWM, events queued per connection; a client that lets more pile
+                                       // up is too slow: its requests are cancelled and its connection dropped
+  // The most one connection's received-but-unread messages may hold: rcvhwm x max_message_size must fit.
+  int64_t connection_memory_budget = int64_t{64} << 20;
   int64_t backlog = 256;               // ZMQ_BACKLOG
   bool router_mandatory = true;        // ZMQ_ROUTER_MANDATORY
   int64_t heartbeat_ivl_ms = 1000;     // ZMQ_HEARTBEAT_IVL
@@ -85,6 +88,9 @@ struct log_config {
 
 struct server_config {
   std::string name = "rampart";
+  // Non-empty: once the capture handle and every socket are open, rampartd switches to this user (and its
+  // group) and keeps no capability. Empty: it keeps running as whoever started it.
+  std::string user;
   std::string source = "<embedded default>";  // where this config came from
   frontend_config frontend;
   model_config model;

@@ -33,6 +33,9 @@ class toml_section {
   // After all getters: any key not asked for is an "unknown key" error. Returns false if any error occurred.
   bool finish(std::initializer_list<std::string_view> also_allowed = {});
 
+  // The value at KEY, for errors about how values combine (null when absent).
+  const toml::node* node(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
+
   const std::optional<config_error>& error() const { return error_; }
   std::string key_path(std::string_view key) const;
   void fail_at(const toml::node* node, std::string_view key, std::string message);

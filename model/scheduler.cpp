@@ -16,6 +16,13 @@ const char* to_string(finish_reason r) {
   return "error";
 }
 
+namespace {
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 struct batch_scheduler::sequence {
   sequence_request req;
   std::vector<int32_t> tokens;  // prompt followed by every generated token
@@ -25,6 +32,7 @@ struct batch_scheduler::sequence {
   bool started = false;
   bool cancelled = false;
   int64_t cached_prompt_tokens = -1;  // from the first admission
+  int64_t first_admitted_ms = -1;     // steady clock, at the first admission
   uint64_t admitted_at = 0;           // admission counter, for choosing preemption victims
   std::unique_ptr<sampler> smp;
 };
@@ -127,6 +135,8 @@ void batch_scheduler::finish(sequence* s, finish_reason reason, step_report* out
   f.prompt_tokens = s->prompt_len;
   f.completion_tokens = s->generated;
   f.cached_prompt_tokens = std::max<int64_t>(0, s->cached_prompt_tokens);
+  f.queue_ms = std::max<int64_t>(0, (s->first_admitted_ms >= 0 ? s->first_admitted_ms : steady_ms()) -
+                                        s->req.arrival_ms);
   f.error = std::move(error);
   out->finished.push_back(std::move(f));
   if (s->started) {
@@ -222,6 +232,7 @@ bool batch_scheduler::admit_waiting(int64_t* budget) {
     owned->started = true;
     owned->fed = cached;
     if (owned->cached_prompt_tokens < 0) owned->cached_prompt_tokens = std::min(cached, owned->prompt_len);
+    if (owned->first_admitted_ms < 0) owned->first_admitted_ms = steady_ms();
     owned->admitted_at = ++admissions_;
     running_per_client_[owned->req.client]++;
     *budget -= std::min<int64_t>(*budget, static_cast<int64_t>(owned->tokens.size()) - owned->fed);
@@ -334,6 +345,13 @@ void batch_scheduler::step(step_report* out) {
     }
   }
   running_ = std::move(still_running);
+}
+
+int64_t batch_scheduler::queue_ms(uint64_t id) const {
+  for (const auto& s : running_) {
+    if (s->req.id == id && s->first_admitted_ms >= 0) return std::max<int64_t>(0, s->first_admitted_ms - s->req.arrival_ms);
+  }
+  return -1;
 }
 
 scheduler_stats batch_scheduler::stats() const {

@@ -36,7 +36,7 @@ struct sequence_request {
   sampling_params sampling;
   int64_t max_tokens = 1;
   std::vector<int32_t> eos_ids;  // generating one of these ends the sequence with finish_reason::stop
-  int64_t arrival_ms = 0;        // when the request arrived, on the clock expire_waiting() is given
+  int64_t arrival_ms = 0;  // when the request arrived, in steady_clock milliseconds (expire_waiting's clock)
 };
 
 struct scheduler_options {
@@ -58,6 +58,7 @@ struct finished_sequence {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache (first admission)
+  int64_t queue_ms = 0;              // from arrival_ms to the first admission into the batch (or to the end)
   std::string error;                 // for finish_reason::error
 };
 
@@ -102,6 +103,9 @@ class batch_scheduler {
   void step(step_report* out);
 
   scheduler_stats stats() const;
+  // Milliseconds running sequence ID waited from its arrival_ms to its first admission; -1 when ID is not
+  // running. A scan of the running batch: call it once per sequence, not per token.
+  int64_t queue_ms(uint64_t id) const;
 
  private:
   struct sequence;

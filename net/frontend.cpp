@@ -1,8 +1,13 @@
 #include "net/frontend.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
-#include <cstring>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <unordered_map>
 
 #include <zmq.hpp>
 
@@ -12,6 +17,30 @@ struct outgoing {
   std::string peer;
   std::vector<std::string> frames;
 };
+
+// Bytes of client messages one loop iteration reads before it sends what is waiting: a client flooding
+// 1 MiB messages delays other clients' events by one decode, not by a burst of them.
+constexpr size_t kReadBudgetBytes = 1 << 20;
+constexpr int kReadBudgetMessages = 256;
+// Routing ids whose connection is remembered (for dropping a client that stopped reading); past this the
+// table starts afresh rather than grow.
+constexpr size_t kMaxTrackedPeers = 1 << 16;
+
+// True when FD is a TCP socket whose remote address is ADDRESS (the text of ZeroMQ's Peer-Address).
+bool fd_is_peer(int fd, const std::string& address) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (fd < 0 || address.empty() || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
+  } else {
+    return false;
+  }
+  return address == text;
+}
 
 struct frontend::impl {
   frontend_options options;
@@ -29,8 +58,15 @@ struct frontend::impl {
   std::atomic<int> handshake_ivl_wanted{-1};
   std::shared_ptr<const registration_refusal> refusal;  // std::atomic_load / atomic_store only
   int handshake_ivl_applied = -1;
+  // The connection each routing id last sent from (file descriptor and remote address), I/O thread only.
+  struct connection {
+    int fd = -1;
+    std::string address;
+  };
+  std::unordered_map<std::string, connection> connections;
 
   void run();
+  void drop_slow_peer(const std::string& peer);
   void drain_outbox();
   void handle_incoming();
   void handle_monitor();
@@ -116,6 +152,8 @@ void frontend::stop() {
 
 std::string frontend::bound_endpoint() const { return impl_->bound; }
 
+const decode_limits& frontend::limits() const { return impl_->options.limits; }
+
 void frontend::set_handshake_ivl(int ms) {
   impl_->handshake_ivl_wanted = ms;
   uint64_t one = 1;
@@ -139,9 +177,8 @@ void frontend::post(const std::string& peer, std::string_view type, const nlohma
 void frontend::impl::send(const std::string& peer, const std::vector<std::string>& frames) {
   try {
     auto r = router->send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    if (!r) {  // HWM reached for this peer: it is not reading; treat it as gone
-      counters->unroutable++;
-      handler->on_peer_gone(peer);
+    if (!r) {  // sndhwm events wait for this peer: it stopped reading
+      drop_slow_peer(peer);
       return;
     }
     for (size_t i = 0; i < frames.size(); ++i) {
@@ -152,9 +189,23 @@ void frontend::impl::send(const std::string& peer, const std::vector<std::string
   } catch (const zmq::error_t& e) {
     if (e.num() == EHOSTUNREACH) {
       counters->unroutable++;
+      connections.erase(peer);
       handler->on_peer_gone(peer);
     }
   }
+}
+
+void frontend::impl::drop_slow_peer(const std::string& peer) {
+  counters->unroutable++;
+  auto it = connections.find(peer);
+  if (it == connections.end()) return;  // already dropped (or never seen): its later events are just lost
+  counters->slow_consumers++;
+  // ROUTER has no call to close one peer's connection; shutting its TCP socket down makes libzmq's own I/O
+  // thread see the end of the stream and tear the connection down (the descriptor stays libzmq's to close).
+  // The address check guards against a descriptor that a newer connection has taken over since.
+  if (fd_is_peer(it->second.fd, it->second.address)) ::shutdown(it->second.fd, SHUT_RDWR);
+  connections.erase(it);
+  handler->on_peer_gone(peer);
 }
 
 void frontend::impl::drain_outbox() {
@@ -167,8 +218,10 @@ void frontend::impl::drain_outbox() {
 }
 
 void frontend::impl::handle_incoming() {
-  // Read every message that is ready, up to a bound, so one busy client cannot starve the outbox.
-  for (int n = 0; n < 256; ++n) {
+  // Read what is ready up to a budget in bytes and messages, so no client's burst holds back the events
+  // waiting for everyone (ZeroMQ queues incoming messages fairly across connections).
+  size_t bytes = 0;
+  for (int n = 0; n < kReadBudgetMessages && bytes < kReadBudgetBytes; ++n) {
     std::vector<zmq::message_t> parts;
     try {
       zmq::message_t part;
@@ -183,9 +236,14 @@ void frontend::impl::handle_incoming() {
       return;
     }
     counters->messages_in++;
+    for (const auto& p : parts) bytes += p.size();
     std::string peer = parts[0].to_string();
     const char* address = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "Peer-Address") : nullptr;
     std::string peer_address = address ? address : "";
+    if (parts.size() > 1) {
+      if (connections.size() >= kMaxTrackedPeers && connections.count(peer) == 0) connections.clear();
+      connections[peer] = connection{zmq_msg_get(parts[1].handle(), ZMQ_SRCFD), peer_address};
+    }
     const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
     std::string user_id = user ? user : "";
     std::vector<std::string_view> frames;

@@ -23,8 +23,8 @@ struct frontend_options {
   std::string endpoint = "tcp://127.0.0.1:5555";
   int max_message_size = 1 << 20;
   int handshake_ivl_ms = 2000;
-  int rcvhwm = 10000;
-  int sndhwm = 10000;
+  int rcvhwm = 64;
+  int sndhwm = 1000;
   int backlog = 256;
   bool router_mandatory = true;
   int heartbeat_ivl_ms = 1000;
@@ -70,6 +70,7 @@ struct frontend_counters {
   std::atomic<uint64_t> malformed_in{0};
   std::atomic<uint64_t> events_out{0};
   std::atomic<uint64_t> unroutable{0};  // events for peers that had gone
+  std::atomic<uint64_t> slow_consumers{0};  // connections dropped because sndhwm events waited for them
   std::atomic<uint64_t> handshakes_succeeded{0};
   std::atomic<uint64_t> handshakes_failed{0};
   std::atomic<uint64_t> accepted_connections{0};
@@ -100,6 +101,8 @@ class frontend {
   // The endpoint actually bound (resolves port 0 / wildcards).
   std::string bound_endpoint() const;
   const frontend_counters& counters() const { return counters_; }
+  // The decoder's limits (fixed at construction).
+  const decode_limits& limits() const;
   // The ZeroMQ context, so a ZAP handler can bind in the same context before start().
   void* zmq_context();
 

@@ -20,6 +20,7 @@ const char* to_string(error_code code) {
     case error_code::duplicate_request_id: return "duplicate_request_id";
     case error_code::unknown_request: return "unknown_request";
     case error_code::unauthorized: return "unauthorized";
+    case error_code::curve_key_taken: return "curve_key_taken";
     case error_code::unavailable: return "unavailable";
     case error_code::internal: return "internal";
   }
@@ -44,6 +45,66 @@ using json = nlohmann::json;
 
 struct field_error {
   std::string message;
+  bool too_long = false;  // the prompt itself is over its limit: prompt_too_long rather than bad_parameter
+};
+
+// Builds the body's DOM through nlohmann's SAX interface and stops at the first value past a structural limit,
+// so a hostile body is refused after reading at most its first over-deep or over-long value. Everything that
+// later copies, walks or serialises a decoded body (ping echo, event encoder, chat template) relies on this
+// bound: it recurses once per nesting level.
+class bounded_dom_builder {
+ public:
+  bounded_dom_builder(json& root, const decode_limits& limits) : dom_(root, false), limits_(limits) {}
+
+  bool null() { return value() && dom_.null(); }
+  bool boolean(bool v) { return value() && dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) { return value() && dom_.number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return value() && dom_.number_unsigned(v); }
+  bool number_float(json::number_float_t v, const std::string& s) { return value() && dom_.number_float(v, s); }
+  bool string(std::string& v) { return value() && fits(v) && dom_.string(v); }
+  bool binary(json::binary_t& v) { return value() && dom_.binary(v); }
+  bool start_object(std::size_t n) { return value() && open() && dom_.start_object(n); }
+  bool key(std::string& k) { return fits(k) && dom_.key(k); }
+  bool end_object() {
+    --depth_;
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) { return value() && open() && dom_.start_array(n); }
+  bool end_array() {
+    --depth_;
+    return dom_.end_array();
+  }
+  bool parse_error(std::size_t pos, const std::string& token, const nlohmann::detail::exception& ex) {
+    return dom_.parse_error(pos, token, ex);
+  }
+
+  // Empty unless a limit stopped the parse: then which one, in the words of the error message.
+  const std::string& violation() const { return violation_; }
+
+ private:
+  bool value() {
+    if (++values_ <= limits_.max_values) return true;
+    return refuse("more than " + std::to_string(limits_.max_values) + " JSON values (limit max_values)");
+  }
+  bool open() {
+    if (++depth_ <= limits_.max_depth) return true;
+    return refuse("nested deeper than " + std::to_string(limits_.max_depth) + " levels (limit max_depth)");
+  }
+  bool fits(const std::string& s) {
+    if (s.size() <= limits_.max_string_bytes) return true;
+    return refuse("a string is longer than " + std::to_string(limits_.max_string_bytes) +
+                  " bytes (limit max_string_bytes)");
+  }
+  bool refuse(std::string why) {
+    violation_ = std::move(why);
+    return false;
+  }
+
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  const decode_limits& limits_;
+  size_t depth_ = 0;
+  size_t values_ = 0;
+  std::string violation_;
 };
 
 // Each reader returns false and sets *e when the field is present with a wrong type or value.
@@ -99,6 +160,18 @@ bool read_int(const json& body, const char* key, int64_t* out, int64_t lo, int64
   return true;
 }
 
+// Bytes of every string (keys included) in V; recursion is bounded by decode_limits::max_depth.
+size_t string_bytes(const json& v) {
+  size_t n = 0;
+  if (v.is_string()) return v.get_ref<const std::string&>().size();
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) n += k.size() + string_bytes(x);
+  } else if (v.is_array()) {
+    for (const auto& x : v) n += string_bytes(x);
+  }
+  return n;
+}
+
 bool read_messages(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
   const json& m = body.at("messages");
   if (!m.is_array() || m.empty()) {
@@ -106,9 +179,10 @@ bool read_messages(const json& body, const decode_limits& limits, generate_reque
     return false;
   }
   if (m.size() > limits.max_messages) {
-    e->message = "more than " + std::to_string(limits.max_messages) + " messages";
+    e->message = "more than " + std::to_string(limits.max_messages) + " messages (limit max_messages)";
     return false;
   }
+  size_t input_bytes = 0;
   for (const auto& msg : m) {
     if (!msg.is_object()) {
       e->message = "each message must be an object";
@@ -121,7 +195,9 @@ bool read_messages(const json& body, const decode_limits& limits, generate_reque
     }
     const auto& rs = role->get_ref<const std::string&>();
     if (rs != "system" && rs != "user" && rs != "assistant" && rs != "tool") {
-      e->message = "role must be system, user, assistant or tool, not \"" + rs + "\"";
+      std::string shown = rs.substr(0, 32);  // bounded: error events stay small whatever the client sent
+      if (!valid_utf8(shown)) shown = "(cut inside a character)";
+      e->message = "role must be system, user, assistant or tool, not \"" + shown + "\"";
       return false;
     }
     auto content = msg.find("content");
@@ -129,9 +205,16 @@ bool read_messages(const json& body, const decode_limits& limits, generate_reque
       e->message = "message content must be a string";
       return false;
     }
+    input_bytes += string_bytes(msg);
+    if (input_bytes > limits.max_input_bytes) {
+      e->message = "messages hold more than " + std::to_string(limits.max_input_bytes) +
+                   " bytes of text (limit max_input_bytes)";
+      return false;
+    }
   }
   r->kind = input_kind::chat;
-  r->messages = m;
+  r->messages = m;  // bounded by max_depth and max_values: the copy cannot recurse far or grow large
+  r->input_bytes = input_bytes;
   return true;
 }
 
@@ -149,12 +232,23 @@ bool read_generate(const json& body, const decode_limits& limits, generate_reque
       e->message = "text must be a non-empty string";
       return false;
     }
+    if (t.get_ref<const std::string&>().size() > limits.max_input_bytes) {
+      e->message = "text is longer than " + std::to_string(limits.max_input_bytes) + " bytes (limit max_input_bytes)";
+      return false;
+    }
     r->kind = input_kind::text;
     r->text = t.get<std::string>();
+    r->input_bytes = r->text.size();
   } else {
     const json& ids = body.at("ids");
     if (!ids.is_array() || ids.empty()) {
       e->message = "ids must be a non-empty array of token ids";
+      return false;
+    }
+    if (static_cast<int64_t>(ids.size()) > limits.max_prompt_tokens) {
+      e->too_long = true;
+      e->message = "ids holds " + std::to_string(ids.size()) + " tokens, more than max_prompt_tokens " +
+                   std::to_string(limits.max_prompt_tokens);
       return false;
     }
     r->kind = input_kind::ids;
@@ -273,12 +367,21 @@ std::optional<client_message> decode_client_message(const std::vector<std::strin
     return fail(error_code::unknown_type, "unknown message type \"" + shown + "\"");
   }
   const std::string_view body_text = frames[2];
-  if (body_text.size() > limits.max_body_bytes) return fail(error_code::bad_frame, "body too large");
-  if (!valid_utf8(body_text)) return fail(error_code::bad_utf8, "body is not valid UTF-8");
-  json body = body_text.empty() ? json::object() : json::parse(body_text, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return fail(error_code::bad_json, "body must be a JSON object");
+  if (body_text.size() > limits.max_body_bytes) {
+    return fail(error_code::bad_frame,
+                "body is larger than " + std::to_string(limits.max_body_bytes) + " bytes (limit max_message_size)");
   }
+  if (!valid_utf8(body_text)) return fail(error_code::bad_utf8, "body is not valid UTF-8");
+  json body = json::object();
+  if (!body_text.empty()) {
+    bounded_dom_builder builder(body, limits);
+    if (!json::sax_parse(body_text.begin(), body_text.end(), &builder)) {
+      body = json();  // freed iteratively by nlohmann, whatever was built before the stop
+      if (!builder.violation().empty()) return fail(error_code::bad_frame, "body " + builder.violation());
+      return fail(error_code::bad_json, "body must be a JSON object");
+    }
+  }
+  if (!body.is_object()) return fail(error_code::bad_json, "body must be a JSON object");
   field_error fe;
   if (msg.type == message_type::generate || msg.type == message_type::cancel) {
     std::string id;
@@ -295,7 +398,9 @@ std::optional<client_message> decode_client_message(const std::vector<std::strin
       return msg;
     }
     msg.generate.request_id = id;
-    if (!read_generate(body, limits, &msg.generate, &fe)) return fail(error_code::bad_parameter, fe.message);
+    if (!read_generate(body, limits, &msg.generate, &fe)) {
+      return fail(fe.too_long ? error_code::prompt_too_long : error_code::bad_parameter, fe.message);
+    }
     return msg;
   }
   if (msg.type == message_type::register_tenant) {
@@ -310,8 +415,30 @@ std::optional<client_message> decode_client_message(const std::vector<std::strin
     }
     return msg;
   }
-  if (msg.type == message_type::ping) msg.ping_body = std::move(body);
+  if (msg.type == message_type::ping) {
+    if (body_text.size() <= limits.max_echo_bytes) msg.ping_body = std::move(body);
+    else {
+      msg.ping_body = json::object();
+      msg.echo_omitted = true;
+    }
+  }
   return msg;
+}
+
+nlohmann::json limits_body(const decode_limits& l) {
+  return {{"max_message_size", l.max_body_bytes},
+          {"max_depth", l.max_depth},
+          {"max_values", l.max_values},
+          {"max_string_bytes", l.max_string_bytes},
+          {"max_input_bytes", l.max_input_bytes},
+          {"max_messages", l.max_messages},
+          {"max_prompt_tokens", l.max_prompt_tokens},
+          {"max_tokens_limit", l.max_tokens_limit},
+          {"max_stop_strings", l.max_stop_strings},
+          {"max_stop_length", l.max_stop_length},
+          {"max_request_id_length", l.max_request_id_length},
+          {"max_echo_bytes", l.max_echo_bytes},
+          {"vocab_size", l.vocab_size}};
 }
 
 std::vector<std::string> encode_event(std::string_view type, const nlohmann::json& body) {

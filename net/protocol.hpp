@@ -27,6 +27,7 @@ enum class error_code {
   duplicate_request_id,  // a request with this id from this client is still running
   unknown_request,       // cancel for a request id that is not running
   unauthorized,          // the api_key is malformed, unknown, wrong or revoked
+  curve_key_taken,       // register: the key is the server's, the registration identity's or another tenant's
   unavailable,           // no model loaded, or a stage is down
   internal,              // a stage failed while serving the request
 };
@@ -53,6 +54,7 @@ struct generate_request {
   bool add_generation_prompt = true;
   std::string text;            // text
   std::vector<int32_t> ids;    // ids
+  size_t input_bytes = 0;      // bytes of client text in the input (text, or every string in messages)
   int64_t max_tokens = 256;
   sampling params;
   std::vector<std::string> stop;
@@ -78,7 +80,11 @@ struct client_message {
   generate_request generate;
   cancel_request cancel;
   register_request registration;
-  nlohmann::json ping_body;  // echoed back in pong
+  // The ping's body object ({} for an empty body), echoed back in pong when its text is at most
+  // max_echo_bytes; a larger body is not echoed (echo_omitted), so a pong is never much larger than the
+  // server's own report and a client that stops reading cannot make its queued events large.
+  nlohmann::json ping_body;
+  bool echo_omitted = false;
 
   // The request id the message names (generate, cancel), "" for the others.
   const std::string& request_id() const {
@@ -89,16 +95,28 @@ struct client_message {
   }
 };
 
-// Limits a decoder enforces before anything else sees the request.
+// Limits a decoder enforces before anything else sees the request. The structural ones (depth, values, string
+// bytes) are checked while the body is parsed, so nothing deeper or larger is ever built, copied or serialised;
+// a body past one is refused with bad_frame naming the limit. The field ones are refused with bad_parameter
+// (prompt_too_long for ids) naming the field.
 struct decode_limits {
-  size_t max_body_bytes = 1 << 20;
+  size_t max_body_bytes = 1 << 20;    // the body frame (ZMQ_MAXMSGSIZE bounds the whole message before this)
+  size_t max_depth = 32;              // nesting of arrays and objects; the body object itself is level 1
+  size_t max_values = 65536;          // JSON values in a body: every object, array, key's value and element
+  size_t max_string_bytes = 262144;   // any one string, object keys included
+  size_t max_input_bytes = 262144;    // `text`, or all strings of `messages` together
+  size_t max_messages = 256;
+  int64_t max_prompt_tokens = 8192;   // length of `ids`
   int64_t max_tokens_limit = 4096;
   size_t max_stop_strings = 8;
   size_t max_stop_length = 256;
   size_t max_request_id_length = 128;
-  size_t max_messages = 256;
+  size_t max_echo_bytes = 4096;       // ping bodies up to this size are echoed in pong
   int64_t vocab_size = 0;  // ids must be < vocab_size when > 0
 };
+
+// The limits as clients see them (the `limits` object of pong and stats).
+nlohmann::json limits_body(const decode_limits& limits);
 
 struct decode_error {
   error_code code = error_code::bad_frame;

@@ -11,7 +11,13 @@ namespace {
 constexpr const char* kEndpoint = "inproc://zeromq.zap.01";
 
 zap_reply reply(const char* code, const char* text, std::string user_id = {}) {
-  return zap_reply{code, text, std::move(user_id)};
+  return zap_reply{code, text, std::move(user_id), false};
+}
+
+zap_reply key_refusal(const char* text) {
+  zap_reply r = reply("400", text);
+  r.key_refused = true;
+  return r;
 }
 
 void count(zap_counters* c, std::atomic<uint64_t> zap_counters::*field) {
@@ -43,18 +49,26 @@ zap_reply decide_zap(std::string_view address, std::string_view mechanism, std::
   zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(credential.data()), 32);
   const std::string key(z85, 40);
   if (allow) {
+    if (!allow->registration_key.empty() && key == allow->registration_key) {
+      if (allow->registration_open) {
+        count(counters, &zap_counters::accepted_registration);
+        return reply("200", "OK", "registration");
+      }
+      count(counters, &zap_counters::denied_key);
+      return key_refusal("registration closed");
+    }
+    if (allow->ambiguous.count(key) != 0) {
+      count(counters, &zap_counters::denied_key);
+      return key_refusal("key held by more than one tenant");
+    }
     auto it = allow->tenants.find(key);
     if (it != allow->tenants.end()) {
       count(counters, &zap_counters::accepted);
       return reply("200", "OK", "tenant:" + std::to_string(it->second));
     }
-    if (allow->registration_open && !allow->registration_key.empty() && key == allow->registration_key) {
-      count(counters, &zap_counters::accepted_registration);
-      return reply("200", "OK", "registration");
-    }
   }
   count(counters, &zap_counters::denied_key);
-  return reply("400", "unknown key");
+  return key_refusal("unknown key");
 }
 
 zap_handler::zap_handler(void* context) : context_(context) {}
@@ -102,10 +116,14 @@ void zap_handler::run() {
   std::vector<zmq::message_t> frames;
   while (!stopping_.load(std::memory_order_relaxed)) {
     zmq::pollitem_t item{socket_, 0, ZMQ_POLLIN, 0};
-    // A short poll so stop() is noticed; requests are answered as soon as they arrive.
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0 || !(item.revents & ZMQ_POLLIN)) continue;
     frames.clear();
-    if (!zmq::recv_multipart(sock, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+    try {
+      // A short poll so stop() is noticed; requests are answered as soon as they arrive.
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0 || !(item.revents & ZMQ_POLLIN)) continue;
+      if (!zmq::recv_multipart(sock, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+    } catch (const zmq::error_t&) {
+      continue;  // EINTR: a signal, e.g. glibc's when rampartd switches every thread to another user
+    }
     // Request: version, request id, domain, address, identity, mechanism, credentials...
     zap_reply r;
     std::string request_id;
@@ -120,6 +138,9 @@ void zap_handler::run() {
       std::string_view credential = frames.size() > 6 ? frames[6].to_string_view() : std::string_view();
       r = decide_zap(frames[3].to_string_view(), frames[5].to_string_view(), credential, deny.get(), allow.get(),
                      admission::monotonic_ms(), &counters_);
+      if (on_key_denied_ && r.key_refused) {
+        on_key_denied_(frames[3].to_string_view());
+      }
     }
     std::vector<zmq::const_buffer> out = {zmq::str_buffer("1.0"), zmq::buffer(request_id),
                                           zmq::buffer(r.status_code), zmq::buffer(r.status_text),

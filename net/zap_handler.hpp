@@ -3,17 +3,21 @@
 // from memory on its own thread: a deny-listed source address gets 400; with CURVE, only the public keys of
 // registered tenants get 200 (user id "tenant:<id>"), plus the published registration identity while
 // registration is open (user id "registration": the server must accept only `register` on such connections).
+// The registration identity is resolved first: whoever holds the published keypair is never a tenant, even if
+// a tenant somehow holds the same key; a key that two tenants hold is refused.
 // NULL-mechanism connections are consulted only when the server socket sets ZMQ_ZAP_DOMAIN (net::frontend's
 // zap_domain). The deny list and the allow list are immutable snapshots swapped atomically from any thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "admission/deny_list.hpp"
 
@@ -21,6 +25,7 @@ namespace rampart::net {
 
 struct curve_allow_list {
   std::unordered_map<std::string, int64_t> tenants;  // Z85 public key -> tenant id (unrevoked tenants only)
+  std::unordered_set<std::string> ambiguous;         // keys held by more than one tenant: refused, never guessed
   std::string registration_key;                      // Z85 public key of the registration identity; empty: none
   bool registration_open = false;                    // false while the level's registration mode is closed
 };
@@ -38,6 +43,7 @@ struct zap_reply {
   std::string status_code;  // "200", "400" or "500"
   std::string status_text;
   std::string user_id;      // with 200 only
+  bool key_refused = false;  // 400 for the CURVE key itself (not for the address or the mechanism)
 };
 
 // The decision for one request, without sockets. CREDENTIAL is the CURVE client's 32-byte public key (ignored
@@ -68,6 +74,13 @@ class zap_handler {
   void set_deny_list(std::shared_ptr<const admission::deny_list> list);
   void set_allow_list(std::shared_ptr<const curve_allow_list> list);
 
+  // Called on the handler's thread with the source address of every handshake refused for its key (unknown
+  // key, closed registration, ambiguous key), not for deny-listed addresses: their retries are not new
+  // failures. Set before start(); must not block.
+  void set_on_key_denied(std::function<void(std::string_view address)> callback) {
+    on_key_denied_ = std::move(callback);
+  }
+
   const zap_counters& counters() const { return counters_; }
 
  private:
@@ -80,6 +93,7 @@ class zap_handler {
   std::shared_ptr<const admission::deny_list> deny_;   // std::atomic_load / atomic_store only
   std::shared_ptr<const curve_allow_list> allow_;      // std::atomic_load / atomic_store only
   zap_counters counters_;
+  std::function<void(std::string_view)> on_key_denied_;
 };
 
 }  // namespace rampart::net

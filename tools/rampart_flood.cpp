@@ -18,18 +18,23 @@
 #include <thread>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "net/client.hpp"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: rampart-flood --kind syn|udp|connect|register --target 127.0.0.1:PORT [--rate PPS]\n"
+    "usage: rampart-flood --kind syn|udp|connect|register|bigmsg|malformed --target 127.0.0.1:PORT [--rate PPS]\n"
     "                     [--duration S] [--sources 127.66.0.0/16] [--connections N] [--threads N]\n"
     "                     [--payload BYTES]\n"
     "  syn       raw TCP SYNs from random sources in --sources (spoofed; needs root)\n"
     "  udp       UDP datagrams (--payload bytes, default 512) from random sources in --sources (needs root)\n"
     "  connect   --connections TCP connections that never send a ZMTP greeting, held for --duration\n"
     "  register  protocol `register` requests at --rate over one DEALER connection\n"
+    "  bigmsg    1 MiB `ping` messages (thousands of small strings each) as fast as the server takes them\n"
+    "  malformed small malformed messages (`{bad` bodies) at --rate over one DEALER connection\n"
+    "  (bigmsg and malformed read their answers, so the server keeps them as readers)\n"
     "Only loopback targets (127.0.0.0/8) are accepted. Prints what it sent as JSON.\n";
 
 int usage_error(const std::string& m) {
@@ -233,6 +238,63 @@ int register_flood(const options& o) {
   return 0;
 }
 
+// Messages of KIND ("bigmsg": as fast as the socket takes them; "malformed": at --rate) over one DEALER with a
+// small send queue, reading every answer. Counts what went out, what was answered and how often the server
+// pushed back (the send queue was full).
+int message_flood(const options& o, const std::string& kind) {
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::sndhwm, 16);
+  s.set(zmq::sockopt::linger, 0);
+  char ep[64];
+  std::snprintf(ep, sizeof ep, "tcp://%s:%u", inet_ntoa(o.target), o.port);
+  s.connect(ep);
+  std::string body;
+  if (kind == "bigmsg") {  // just under 1 MiB: a valid object the decoder must read to its end
+    body = "{\"a\":[";
+    const std::string item = "\"" + std::string(998, 'x') + "\",";
+    while (body.size() + item.size() + 8 < (1u << 20) - 64) body += item;
+    body += "\"x\"]}";
+  } else {
+    body = "{bad";
+  }
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  uint64_t sent = 0, answered = 0, pushed_back = 0;
+  auto drain = [&] {
+    zmq::message_t m;
+    while (s.recv(m, zmq::recv_flags::dontwait)) {
+      if (!m.more()) ++answered;
+    }
+  };
+  auto send_one = [&] {
+    if (!s.send(zmq::str_buffer("rampart/1"), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      ++pushed_back;
+      return false;
+    }
+    s.send(zmq::str_buffer("ping"), zmq::send_flags::sndmore);
+    s.send(zmq::buffer(body), zmq::send_flags::none);
+    ++sent;
+    return true;
+  };
+  while (clock::now() - start < std::chrono::duration<double>(o.duration)) {
+    if (kind == "bigmsg") {
+      if (!send_one()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    } else {
+      const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+      while (sent < static_cast<uint64_t>(elapsed * o.rate) && send_one()) {
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    drain();
+  }
+  const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+  std::printf("{\"kind\":\"%s\",\"sent\":%llu,\"answered\":%llu,\"pushed_back\":%llu,\"per_s\":%.0f}\n",
+              kind.c_str(), static_cast<unsigned long long>(sent), static_cast<unsigned long long>(answered),
+              static_cast<unsigned long long>(pushed_back), static_cast<double>(sent) / seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -297,5 +359,6 @@ int main(int argc, char** argv) {
   if (o.kind == "syn" || o.kind == "udp") return raw_flood(o);
   if (o.kind == "connect") return connect_flood(o);
   if (o.kind == "register") return register_flood(o);
-  return usage_error("--kind must be syn, udp, connect or register");
+  if (o.kind == "bigmsg" || o.kind == "malformed") return message_flood(o, o.kind);
+  return usage_error("--kind must be syn, udp, connect, register, bigmsg or malformed");
 }

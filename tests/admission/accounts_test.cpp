@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -264,4 +265,55 @@ TEST_CASE("every acknowledged registration survives a SIGKILL of the writer", "[
   auto db = open_db(path);
   for (const auto& key : keys) CHECK(db->authenticate(key, nullptr) == auth_result::ok);
   CHECK(db->list().size() >= keys.size());
+}
+
+TEST_CASE("a CURVE key belongs to one tenant only, revoked tenants included", "[accounts]") {
+  auto db = open_db(fresh_db());
+  std::string error;
+  accounts::create_failure why;
+  REQUIRE(db->create("holder", "registered", kCurveKey, 1, &error));
+  CHECK_FALSE(db->create("thief", "trial", kCurveKey, 2, &error, &why));
+  CHECK(why == accounts::create_failure::curve_key_taken);
+  CHECK(error == "the CURVE key belongs to another tenant");
+  REQUIRE(db->revoke("holder", 3, &error));
+  CHECK_FALSE(db->create("thief", "trial", kCurveKey, 4, &error, &why));
+  CHECK(why == accounts::create_failure::curve_key_taken);
+  CHECK(db->list().size() == 1);
+}
+
+TEST_CASE("two handles racing to claim one CURVE key: the database's unique index refuses the second",
+          "[accounts]") {
+  auto path = fresh_db();
+  auto a = open_db(path);
+  auto b = open_db(path);  // loaded before a writes: its in-memory index cannot see a's tenant
+  std::string error;
+  accounts::create_failure why;
+  REQUIRE(a->create("first", "trial", kCurveKey, 1, &error));
+  CHECK_FALSE(b->create("second", "trial", kCurveKey, 2, &error, &why));
+  CHECK(why == accounts::create_failure::curve_key_taken);
+  // Checked with plain SQLite: one row holds the key.
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "SELECT count(*) FROM tenants WHERE curve_key = ?", -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, kCurveKey, -1, SQLITE_STATIC);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 1);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("the accounts database and its WAL are readable by their owner only", "[accounts]") {
+  auto path = fresh_db();
+  const mode_t old = umask(0);  // the loosest umask: the files' modes must not depend on it
+  auto db = open_db(path);
+  umask(old);
+  std::string error;
+  REQUIRE(db->create("grace", "registered", "", 1, &error));
+  for (const std::string& f : {path, path + "-wal"}) {
+    INFO(f);
+    struct stat sb {};
+    REQUIRE(stat(f.c_str(), &sb) == 0);
+    CHECK((sb.st_mode & 0777) == 0600);
+  }
 }

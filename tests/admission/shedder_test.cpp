@@ -204,26 +204,52 @@ TEST_CASE("queue-delay targets shed what waits, or would wait, too long", "[shed
 
 TEST_CASE("registrations: open, rate-limited by a server-wide bucket, closed", "[shedder]") {
   auto p = make_policy(std::string(kPolicy) +
-                       "[policy.levels.yellow.registration]\nmode = \"rate_limited\"\nrate = 2\nburst = 2\n");
+                       "[policy.levels.yellow.registration]\nmode = \"rate_limited\"\nrate = 2\nburst = 2\n"
+                       "per_source_rate = 100\nper_source_burst = 100\n");
   shedder s(p);
-  for (int i = 0; i < 1000; ++i) REQUIRE(s.admit_registration(false, 0).admitted);
+  // Green is open with the defaults (rate 10/s, burst 20; per source 1/s, burst 5): 20 sources registering
+  // at once drain the server-wide bucket, whatever mode the level names.
+  ip_address a;
+  int admitted = 0;
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE(parse_ip("192.0.2." + std::to_string(i + 1), &a));
+    admitted += s.admit_registration(a, false, 0).admitted;
+  }
+  CHECK(admitted == 20);
+  REQUIRE(parse_ip("198.51.100.1", &a));
+  auto d = s.admit_registration(a, false, 0);
+  CHECK(d.reason == shed_reason::rate_limited);
+  CHECK(d.retry_after_ms == 100);  // 1 token at 10 per s
   s.set_level(threat_level::yellow);
-  CHECK(s.admit_registration(false, 0).admitted);
-  CHECK(s.admit_registration(false, 0).admitted);
-  auto d = s.admit_registration(false, 0);
+  d = s.admit_registration(a, false, 1000);  // 1 s at yellow's 2 per s: 2 tokens (its burst)
+  CHECK(d.admitted);
+  CHECK(s.admit_registration(a, false, 1000).admitted);
+  d = s.admit_registration(a, false, 1000);
   CHECK(d.reason == shed_reason::rate_limited);
   CHECK(d.retry_after_ms == 500);  // 1 token at 2 per s
-  CHECK(s.admit_registration(false, 500).admitted);
-  CHECK(s.admit_registration(true, 10000).reason == shed_reason::denied_source);
+  CHECK(s.admit_registration(a, false, 1500).admitted);
+  CHECK(s.admit_registration(a, true, 10000).reason == shed_reason::denied_source);
   s.set_level(threat_level::orange);  // inherits yellow's bucket: 10 s later it is full again
-  CHECK(s.admit_registration(false, 10000).admitted);
+  CHECK(s.admit_registration(a, false, 10000).admitted);
   s.set_level(threat_level::red);  // closed
-  d = s.admit_registration(false, 10000);
+  d = s.admit_registration(a, false, 10000);
   CHECK(d.reason == shed_reason::registration_closed);
   CHECK(d.retry_after_ms == 7000);
   CHECK(s.level_policy().registration.message == "registrations are closed; try again later");
-  CHECK(s.counters().registrations_admitted == 1004);
-  CHECK(s.counters().shed[static_cast<int>(shed_reason::registration_closed)] == 1);
+  CHECK(s.counters().registrations_admitted == 24);
+}
+
+TEST_CASE("one source registers at its own rate even while the server-wide bucket is full", "[shedder]") {
+  shedder s(make_policy(kPolicy));  // green: open, per source 1/s with a burst of 5
+  ip_address a, b;
+  REQUIRE(parse_ip("203.0.113.7", &a));
+  REQUIRE(parse_ip("203.0.113.8", &b));
+  for (int i = 0; i < 5; ++i) REQUIRE(s.admit_registration(a, false, 0).admitted);
+  auto d = s.admit_registration(a, false, 0);
+  CHECK(d.reason == shed_reason::rate_limited);
+  CHECK(d.retry_after_ms == 1000);  // 1 token at 1 per s
+  CHECK(s.admit_registration(b, false, 0).admitted);  // another source is not held back
+  CHECK(s.admit_registration(a, false, 1000).admitted);
 }
 
 TEST_CASE("dry run admits everything and counts what it would have shed", "[shedder]") {
@@ -291,7 +317,9 @@ TEST_CASE("the shipped policy sheds nothing of ordinary traffic at green", "[she
       running.erase(running.begin(), running.begin() + 30);
     }
   }
-  CHECK(s.admit_registration(false, 0).admitted);
+  ip_address someone;
+  REQUIRE(parse_ip("192.0.2.200", &someone));
+  CHECK(s.admit_registration(someone, false, 0).admitted);
   for (int i = 0; i < shed_reason_count; ++i) CHECK(s.counters().shed[i] == 0);
 }
 

@@ -130,3 +130,24 @@ TEST_CASE("automatic expert rebalancing is configured in [engine]", "[config]") 
   REQUIRE_FALSE(parse("[engine]\nrebalance_replicas = -1\n", &c, &err));
   CHECK(err.key == "engine.rebalance_replicas");
 }
+
+TEST_CASE("rcvhwm x max_message_size must fit the per-connection memory budget", "[config]") {
+  server_config c;
+  config_error err;
+  // The shipped defaults fit: 64 x 1 MiB = 64 MiB, the budget exactly.
+  REQUIRE(parse("", &c, &err));
+  CHECK(c.frontend.rcvhwm * c.frontend.max_message_size <= c.frontend.connection_memory_budget);
+  // 10000 x 1 MiB is about 10 GB a connection could hold unread.
+  CHECK_FALSE(parse("[frontend]\nrcvhwm = 10000\n", &c, &err));
+  CHECK(err.line == 2);
+  CHECK(err.column == 10);
+  CHECK(err.key == "frontend.rcvhwm");
+  CHECK(err.message.find("10485760000") != std::string::npos);
+  CHECK(err.message.find("connection_memory_budget 67108864") != std::string::npos);
+  // Raising the budget, or shrinking messages, makes the same rcvhwm fine.
+  CHECK(parse("[frontend]\nrcvhwm = 10000\nconnection_memory_budget = 10485760000\n", &c, &err));
+  CHECK(parse("[frontend]\nrcvhwm = 1024\nmax_message_size = 65536\n", &c, &err));
+  // Zero would mean no bound at all.
+  CHECK_FALSE(parse("[frontend]\nrcvhwm = 0\n", &c, &err));
+  CHECK_FALSE(parse("[frontend]\nsndhwm = 0\n", &c, &err));
+}

@@ -89,7 +89,13 @@ class benign_load {
                           {"ignore_eos", true}, {"api_key", key}, {"priority", "high"}});
       clock_type::time_point first{};
       bool ok = false, finished = false;
+      // A request that has not ended 30 s after it was sent never will: it counts as failed, not as absent.
+      const auto give_up = sent + 30s;
       while (!finished && !stop_) {
+        if (clock_type::now() > give_up) {
+          finished = true;
+          break;
+        }
         auto ev = c.receive(200ms);
         if (!ev || ev->body.value("request_id", "") != id) continue;
         if (ev->type == "token" && first == clock_type::time_point{}) first = clock_type::now();
@@ -334,8 +340,11 @@ TEST_CASE("registered users keep their service through a SYN flood, a connection
     CHECK(r.registration_closed_s >= 0);
     CHECK(r.registration_closed_s <= 2.0);
     // Throughput and latency ratios are measurements of a shared 2-core machine that also runs the attack
-    // traffic; they are printed above and enforced when asked for (RAMPART_STRICT_TIMING=1, as
-    // `make attack-demo` does). What the server does is checked always.
+    // traffic; they are printed above, held to the promised bounds when asked for (RAMPART_STRICT_TIMING=1, as
+    // `make attack-demo` does) and to a loose floor always. What the server does is checked always.
+    // A loose floor holds always, so a regression that halves registered goodput fails CI on any machine.
+    CHECK(r.rps_ratio >= 0.5);
+    CHECK(r.ttft_ratio <= 5.0);
     if (std::getenv("RAMPART_STRICT_TIMING") != nullptr) {
       CHECK(r.rps_ratio >= 0.9);
       CHECK(r.ttft_ratio <= 2.0);

@@ -392,3 +392,119 @@ TEST_CASE("with a model loaded, SIGTERM drains: running requests get their termi
   REQUIRE(status);
   CHECK(*status == 0);
 }
+
+TEST_CASE("max_tokens 1 yields one token event carrying its id, and done.timing has queue_ms", "[pipeline][protocol]") {
+  test::model_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "one-" + std::to_string(i);
+    c.send("generate", {{"request_id", id}, {"messages", {{{"role", "user"}, {"content", "写"}}}}, {"max_tokens", 1},
+                        {"temperature", 1.0}, {"seed", 100 + i}, {"ignore_eos", true}});
+    auto events = collect(c, id);
+    REQUIRE(events.size() == 3);
+    CHECK(events[0].type == "accepted");
+    CHECK(events[1].type == "token");
+    CHECK(events[1].body["ids"].size() == 1);
+    REQUIRE(events[2].type == "done");
+    const auto& timing = events[2].body["timing"];
+    REQUIRE(timing.contains("queue_ms"));
+    CHECK(timing["queue_ms"].get<double>() >= 0);
+    CHECK(timing["queue_ms"].get<double>() <= timing["total_ms"].get<double>());
+  }
+  // A longer completion: the ids of all token events are every generated token, each once.
+  c.send("generate", {{"request_id", "long"}, {"messages", {{{"role", "user"}, {"content", "写一首诗"}}}},
+                      {"max_tokens", 48}, {"temperature", 1.0}, {"seed", 9}, {"ignore_eos", true}});
+  auto events = collect(c, "long");
+  REQUIRE(events.back().type == "done");
+  CHECK(streamed_ids(events).size() == events.back().body["usage"]["completion_tokens"].get<size_t>());
+}
+
+TEST_CASE("a cancel sent right behind its generate still gets accepted first, then done", "[pipeline][protocol]") {
+  test::model_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "quick-" + std::to_string(i);
+    c.send("generate", {{"request_id", id}, {"ids", {1, 2, 3}}, {"max_tokens", 400}, {"ignore_eos", true}});
+    c.send("cancel", {{"request_id", id}});
+    auto events = collect(c, id);
+    REQUIRE(events.size() >= 2);
+    CHECK(events.front().type == "accepted");
+    CHECK(events.back().type == "done");
+    CHECK(events.back().body["finish_reason"] == "cancelled");
+    CHECK(events.back().body["timing"].contains("queue_ms"));
+  }
+}
+
+TEST_CASE("every cancel is answered once: by the request's end or by unknown_request", "[pipeline][protocol]") {
+  test::model_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  // Two cancels back to back: the first stops the request, the second is refused.
+  c.send("generate", {{"request_id", "twice"}, {"ids", {1, 2, 3}}, {"max_tokens", 400}, {"ignore_eos", true}});
+  auto first = c.receive(10s);
+  REQUIRE(first);
+  REQUIRE(first->type == "accepted");
+  c.send("cancel", {{"request_id", "twice"}});
+  c.send("cancel", {{"request_id", "twice"}});
+  int done = 0, unknown = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && done + unknown < 2) {
+    auto ev = c.receive(200ms);
+    if (!ev || ev->body.value("request_id", "") != "twice") continue;
+    done += ev->type == "done";
+    unknown += ev->type == "error" && ev->body["code"] == "unknown_request";
+  }
+  CHECK(done == 1);
+  CHECK(unknown == 1);
+  // Cancels racing the natural end: each request ends once, and a cancel that found it already ended gets
+  // unknown_request; none is answered twice.
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "race-" + std::to_string(i);
+    c.send("generate", {{"request_id", id}, {"ids", {4, 5, 6}}, {"max_tokens", 2}, {"ignore_eos", true}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(i % 8));
+    c.send("cancel", {{"request_id", id}});
+    int terminals = 0, refusals = 0;
+    std::string reason;
+    // Until the terminal event, then 300 ms more for a refusal (which comes right behind it when it comes).
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+      auto ev = c.receive(50ms);
+      if (!ev || ev->body.value("request_id", "") != id) continue;
+      if (ev->type == "done") {
+        ++terminals;
+        reason = ev->body["finish_reason"];
+        until = std::min(until, std::chrono::steady_clock::now() + 300ms);
+      }
+      if (ev->type == "error") refusals += ev->body["code"] == "unknown_request";
+    }
+    INFO(id << " ended " << reason);
+    CHECK(terminals == 1);
+    CHECK(refusals <= 1);
+    if (reason == "cancelled") CHECK(refusals == 0);
+  }
+}
+
+TEST_CASE("ping echoes its body, {} for an empty frame, and pong names the limits", "[pipeline][protocol]") {
+  test::model_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  for (const char* body : {"", "{}"}) {
+    c.send_frames({"rampart/1", "ping", body});
+    auto ev = c.receive(5s);
+    REQUIRE(ev);
+    REQUIRE(ev->type == "pong");
+    CHECK(ev->body["echo"] == json::object());
+  }
+  c.send("ping", {{"tag", {1, "two"}}});
+  auto ev = c.receive(5s);
+  REQUIRE(ev);
+  CHECK(ev->body["echo"] == json{{"tag", {1, "two"}}});
+  CHECK(ev->body["limits"]["max_prompt_tokens"] == 8192);
+  c.send("ping", {{"big", std::string(5000, 'x')}});
+  ev = c.receive(5s);
+  REQUIRE(ev);
+  CHECK_FALSE(ev->body.contains("echo"));
+  CHECK(ev->body["echo_omitted"] == true);
+}

@@ -3,7 +3,11 @@
 
 #include <signal.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <map>
 
 #include "net/client.hpp"
 #include "tests/support/paths.hpp"
@@ -175,4 +179,69 @@ TEST_CASE("JSON log lines are valid JSON objects", "[integration]") {
     ++parsed;
   }
   CHECK(parsed >= 2);
+}
+
+namespace {
+
+// The named field of /proc/PID/status ("" when absent).
+std::string proc_status_field(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      auto v = line.substr(field.size() + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("started as root with server.user set, rampartd captures and then runs with no capabilities",
+          "[integration][privileges]") {
+  if (geteuid() != 0) {
+    WARN("not root: the privilege drop is checked only when the tests run as root (as CI does)");
+    return;
+  }
+  auto dir = test::make_temp_dir("rampart-user");
+  auto cfg = write_file(dir, "rampart.toml", "[server]\nuser = \"nobody\"\n[monitor]\ninterface = \"lo\"\n");
+  running_server server({"--config", cfg});
+  const pid_t pid = server.proc->pid();
+  // Every thread of the process: its real, effective, saved and file-system uids are nobody's (65534 in
+  // Debian's base-passwd), and no capability is left in the permitted, effective or ambient sets.
+  DIR* tasks = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  REQUIRE(tasks);
+  int threads = 0;
+  while (dirent* d = readdir(tasks)) {
+    if (d->d_name[0] == '.') continue;
+    const std::string status = "/proc/" + std::to_string(pid) + "/task/" + d->d_name + "/status";
+    std::ifstream in(status);
+    std::string line;
+    std::map<std::string, std::string> f;
+    while (std::getline(in, line)) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      auto v = line.substr(colon + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      f[line.substr(0, colon)] = v;
+    }
+    INFO(status);
+    CHECK(f["Uid"] == "65534\t65534\t65534\t65534");
+    CHECK(f["CapPrm"] == "0000000000000000");
+    CHECK(f["CapEff"] == "0000000000000000");
+    CHECK(f["CapAmb"] == "0000000000000000");
+    ++threads;
+  }
+  closedir(tasks);
+  CHECK(threads > 1);
+  const std::string log = server.proc->log();
+  INFO(log);
+  CHECK(log.find("monitor: capturing on lo") != std::string::npos);  // the capture opened before the drop
+  CHECK(log.find("running as user nobody with no capabilities") != std::string::npos);
+  CHECK(proc_status_field(pid, "NoNewPrivs") == "1");
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  CHECK(c.ping(2s));
 }

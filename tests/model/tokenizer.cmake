@@ -11,3 +11,13 @@ if(TARGET fuzz_tokenizer)
   target_compile_definitions(fuzz_tokenizer PRIVATE
     RAMPART_DEFAULT_TOKENIZER_DIR="${PROJECT_SOURCE_DIR}/models/deepseek-v3-tokenizer")
 endif()
+
+# Stop-string matching and the chat path of a `generate`, on the real tokenizer.
+rampart_add_fuzzer(fuzz_stop SOURCES fuzz/fuzz_stop.cpp LIBS rampart_model)
+rampart_add_fuzzer(fuzz_chat SOURCES fuzz/fuzz_chat.cpp LIBS rampart_net rampart_model)
+foreach(f fuzz_stop fuzz_chat)
+  if(TARGET ${f})
+    target_compile_definitions(${f} PRIVATE
+      RAMPART_DEFAULT_TOKENIZER_DIR="${PROJECT_SOURCE_DIR}/models/deepseek-v3-tokenizer")
+  endif()
+endforeach()

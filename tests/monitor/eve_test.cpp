@@ -2,6 +2,8 @@
 // rotation.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +18,12 @@ using namespace rampart::monitor;
 using nlohmann::json;
 
 namespace {
+
+mode_t current_umask() {
+  const mode_t m = umask(0);
+  umask(m);
+  return m;
+}
 
 event sample_alert() {
   event e;
@@ -152,6 +160,9 @@ TEST_CASE("the eve.json sink appends lines and reopens after rotation", "[monito
   CHECK(new_lines.size() == 1);
   CHECK(json::parse(new_lines[0])["event_type"] == "alert");
   CHECK(sink->write_errors() == 0);
+  struct stat sb {};
+  REQUIRE(stat(path.c_str(), &sb) == 0);  // created by reopen(), under the test's own umask
+  CHECK((sb.st_mode & 0077) == (0640 & ~current_umask() & 0077));
 
   CHECK_FALSE(eve_file_sink::open(dir + "/no/such/dir/eve.json", "s", &err));
   CHECK(err.find("cannot open") != std::string::npos);

@@ -5,6 +5,7 @@
 
 #include <zmq.hpp>
 
+#include <atomic>
 #include <cstring>
 #include <thread>
 
@@ -227,6 +228,77 @@ TEST_CASE("with CURVE only registered keys and, while open, the registration ide
   CHECK(gate.counters().accepted >= 1);
   CHECK(gate.counters().accepted_registration >= 1);
   CHECK(gate.counters().denied_key >= 2);
+}
+
+TEST_CASE("the registration identity is resolved before tenant keys, and a key two tenants hold is refused",
+          "[zap]") {
+  curve_keys reg, shared, own;
+  uint8_t raw[32];
+  auto credential = [&](const curve_keys& k) {
+    REQUIRE(zmq_z85_decode(raw, k.pub));
+    return std::string(reinterpret_cast<char*>(raw), 32);
+  };
+  net::curve_allow_list allow;
+  allow.tenants[reg.pub] = 3;  // a tenant that somehow holds the published registration key
+  allow.tenants[shared.pub] = 4;
+  allow.ambiguous.insert(shared.pub);
+  allow.tenants[own.pub] = 5;
+  allow.registration_key = reg.pub;
+  allow.registration_open = true;
+  auto r = net::decide_zap("192.0.2.1", "CURVE", credential(reg), nullptr, &allow, 0);
+  CHECK((r.status_code == "200" && r.user_id == "registration"));
+  allow.registration_open = false;  // closed registration does not fall through to the tenant
+  CHECK(net::decide_zap("192.0.2.1", "CURVE", credential(reg), nullptr, &allow, 0).status_code == "400");
+  CHECK(net::decide_zap("192.0.2.1", "CURVE", credential(shared), nullptr, &allow, 0).status_code == "400");
+  r = net::decide_zap("192.0.2.1", "CURVE", credential(own), nullptr, &allow, 0);
+  CHECK((r.status_code == "200" && r.user_id == "tenant:5"));
+}
+
+TEST_CASE("only refusals of the key itself count as authentication failures, not deny-listed retries", "[zap]") {
+  admission::deny_list deny;
+  std::string error;
+  REQUIRE(deny.add("10.0.0.0/8", 1000, &error));
+  curve_keys stranger;
+  uint8_t raw[32];
+  REQUIRE(zmq_z85_decode(raw, stranger.pub));
+  const std::string cred(reinterpret_cast<char*>(raw), 32);
+  net::curve_allow_list allow;
+  auto denied = net::decide_zap("10.1.2.3", "CURVE", cred, &deny, &allow, 0);
+  CHECK(denied.status_code == "400");
+  CHECK_FALSE(denied.key_refused);
+  auto unknown = net::decide_zap("192.0.2.1", "CURVE", cred, &deny, &allow, 0);
+  CHECK(unknown.status_code == "400");
+  CHECK(unknown.key_refused);
+  CHECK_FALSE(net::decide_zap("192.0.2.1", "PLAIN", "", &deny, &allow, 0).key_refused);
+}
+
+TEST_CASE("over a real CURVE handshake, a key two tenants hold cannot connect", "[zap]") {
+  zmq::context_t ctx, client_ctx;
+  net::zap_handler gate(ctx.handle());
+  std::atomic<int> failures{0};
+  std::string failed_from;
+  gate.set_on_key_denied([&](std::string_view address) {
+    failed_from = std::string(address);
+    failures++;
+  });
+  std::string error;
+  REQUIRE(gate.start(&error));
+  curve_keys server_keys, shared;
+  auto allow = std::make_shared<net::curve_allow_list>();
+  allow->tenants[shared.pub] = 4;
+  allow->ambiguous.insert(shared.pub);
+  gate.set_allow_list(allow);
+  server srv(ctx, server_keys.sec);
+  auto client = dealer(client_ctx);
+  use_curve(client, shared, server_keys.pub);
+  handshake_watch watch(client_ctx, client, "shared");
+  client.connect(from("127.0.0.1", srv.port));
+  auto e = watch.next();
+  CHECK(e.event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+  CHECK(e.value == 400);
+  gate.stop();  // joins the handler's thread: its writes are visible from here
+  CHECK(failures >= 1);
+  CHECK(failed_from == "127.0.0.1");
 }
 
 TEST_CASE("a second ZAP handler in the same context is refused with a reason", "[zap]") {

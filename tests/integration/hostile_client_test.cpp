@@ -1,0 +1,201 @@
+// rampartd against a hostile client, as a real process over real sockets: every decoder limit at and past its
+// bound, 200,000-level nesting in every position, invalid UTF-8, bursts, many connections from one address and
+// an oversized message. A registered-style streaming client keeps streaming throughout, every bad message gets
+// its documented error, and the attacker's own connection stays usable.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "net/protocol.hpp"
+#include "tests/integration/server_fixture.hpp"
+
+using namespace rampart;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+bool is_terminal(const std::string& type) { return type == "done" || type == "error" || type == "shed"; }
+
+// The next event that is not a token or accepted event of another request, within TIMEOUT.
+std::optional<net::client_event> next_answer(net::client& c, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ev = c.receive(200ms);
+    if (ev) return ev;
+  }
+  return std::nullopt;
+}
+
+// Sends FRAMES and expects one `error` with CODE whose message mentions NEEDLE.
+void expect_error(net::client& c, const std::vector<std::string>& frames, const std::string& code,
+                  const std::string& needle) {
+  REQUIRE(c.send_frames(frames));
+  auto ev = next_answer(c);
+  REQUIRE(ev);
+  INFO(ev->type << " " << ev->body.dump());
+  CHECK(ev->type == "error");
+  CHECK(ev->body.value("code", "") == code);
+  CHECK(ev->body.value("message", "").find(needle) != std::string::npos);
+}
+
+std::string nested(size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+
+// A streaming client on its own thread: one long greedy generation, counted token by token.
+struct streamer {
+  std::atomic<int> tokens{0};
+  std::atomic<bool> done{false};
+  std::string finish;
+  std::thread thread;
+
+  streamer(const std::string& endpoint, int max_tokens) {
+    thread = std::thread([this, endpoint, max_tokens] {
+      net::client c;
+      c.connect(endpoint, nullptr);
+      c.send("generate", {{"request_id", "victim"}, {"ids", {1, 2, 3}}, {"max_tokens", max_tokens},
+                          {"temperature", 0}, {"ignore_eos", true}});
+      const auto deadline = std::chrono::steady_clock::now() + 120s;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto ev = c.receive(200ms);
+        if (!ev) continue;
+        if (ev->type == "token") tokens += static_cast<int>(ev->body["ids"].size());
+        if (is_terminal(ev->type)) {
+          finish = ev->type + ":" + ev->body.value("finish_reason", ev->body.value("code", ""));
+          break;
+        }
+      }
+      done = true;
+    });
+  }
+  ~streamer() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a hostile client cannot crash rampartd, lose its own connection or stop another client's stream",
+          "[integration][hostile]") {
+  test::model_server server;
+  const int kVictimTokens = 400;
+  streamer victim(server.endpoint, kVictimTokens);
+
+  net::client attacker;
+  REQUIRE(attacker.connect(server.endpoint, nullptr));
+  json pong;
+  REQUIRE(attacker.ping(5s, &pong));
+  // The limits are discoverable, and the model is named without its path.
+  CHECK(pong["limits"]["vocab_size"] == 129280);  // the fixture model's vocabulary (--vocab 129280)
+  CHECK(pong["limits"]["max_depth"] == 32);
+  CHECK(pong["limits"]["max_message_size"] == 1 << 20);
+  CHECK(pong["model"].get<std::string>().find('/') == std::string::npos);
+
+  // 200,000 nesting levels in every message type and every position a client controls.
+  const std::string deep = nested(200000);
+  for (const auto& [type, body] : std::vector<std::pair<std::string, std::string>>{
+           {"ping", R"({"a":)" + deep + "}"},
+           {"stats", R"({"a":)" + deep + "}"},
+           {"register", R"({"name":"n","x":)" + deep + "}"},
+           {"cancel", R"({"request_id":"r","x":)" + deep + "}"},
+           {"generate", R"({"request_id":"r","messages":[)" + deep + "]}"},
+           {"generate", R"({"request_id":"r","text":"x","unknown":)" + deep + "}"},
+           {"generate", R"({"request_id":"r","text":"x","stop":)" + deep + "}"}}) {
+    INFO(type);
+    expect_error(attacker, {"rampart/1", type, body}, "bad_frame", "max_depth");
+  }
+
+  // Invalid UTF-8, broken JSON, wrong frames.
+  expect_error(attacker, {"rampart/1", "generate", "{\"request_id\":\"r\",\"text\":\"\xc0\xaf\"}"}, "bad_utf8", "UTF-8");
+  expect_error(attacker, {"rampart/1", "generate", "{\"request_id\":"}, "bad_json", "JSON");
+  expect_error(attacker, {"rampart/1", "generate"}, "bad_frame", "3 frames");
+
+  // Each field limit just past its bound (the bound itself is accepted: see below).
+  const json text_base = {{"request_id", "p"}, {"text", "hello"}};
+  auto with = [&](const char* key, json v) {
+    json b = text_base;
+    b[key] = std::move(v);
+    return b.dump();
+  };
+  expect_error(attacker, {"rampart/1", "generate", with("request_id", std::string(129, 'r'))}, "bad_parameter",
+               "request_id");
+  expect_error(attacker, {"rampart/1", "generate", with("max_tokens", 4097)}, "bad_parameter", "max_tokens");
+  expect_error(attacker, {"rampart/1", "generate", with("stop", json(std::vector<std::string>(9, "s")))},
+               "bad_parameter", "stop");
+  expect_error(attacker, {"rampart/1", "generate", with("stop", std::string(257, 's'))}, "bad_parameter", "stop");
+  expect_error(attacker, {"rampart/1", "generate", with("seed", 9223372036854775808ull)}, "bad_parameter", "seed");
+  expect_error(attacker,
+               {"rampart/1", "generate", json{{"request_id", "p"}, {"ids", std::vector<int>(8193, 1)}}.dump()},
+               "prompt_too_long", "max_prompt_tokens");
+  expect_error(attacker,
+               {"rampart/1", "generate", json{{"request_id", "p"}, {"ids", {129280}}}.dump()}, "bad_parameter",
+               "vocab_size");
+  expect_error(attacker, {"rampart/1", "generate", with("text", std::string(262145, 't'))}, "bad_frame",
+               "max_string_bytes");
+  const json message = {{"role", "user"}, {"content", "x"}};
+  expect_error(attacker,
+               {"rampart/1", "generate",
+                json{{"request_id", "p"}, {"messages", std::vector<json>(257, message)}}.dump()},
+               "bad_parameter", "max_messages");
+  expect_error(attacker, {"rampart/1", "ping", "[" + std::string(100000 * 2, ' ') + "]"}, "bad_json", "object");
+  std::string many = "{\"a\":[";
+  for (int i = 0; i < 70000; ++i) many += "0,";
+  many += "0]}";
+  expect_error(attacker, {"rampart/1", "ping", many}, "bad_frame", "max_values");
+
+  // At the bounds: accepted (and cancelled at once).
+  attacker.send("generate", {{"request_id", std::string(128, 'b')},
+                             {"text", "hello"},
+                             {"max_tokens", 4096},
+                             {"stop", std::vector<std::string>(8, std::string(256, 's'))}});
+  auto accepted = next_answer(attacker);
+  REQUIRE(accepted);
+  INFO(accepted->body.dump());
+  CHECK(accepted->type == "accepted");
+  attacker.send("cancel", {{"request_id", std::string(128, 'b')}});
+  bool cancelled = false;
+  for (int i = 0; i < 200 && !cancelled; ++i) {
+    auto ev = next_answer(attacker, 2s);
+    cancelled = ev && ev->type == "done";
+  }
+  CHECK(cancelled);
+
+  // A burst of 2,000 malformed messages: every one is answered, in order, and the connection stays usable.
+  for (int i = 0; i < 2000; ++i) attacker.send_frames({"rampart/1", "generate", "{bad"});
+  int answered = 0;
+  while (answered < 2000) {
+    auto ev = next_answer(attacker, 10s);
+    if (!ev) break;
+    answered += ev->type == "error" && ev->body["code"] == "bad_json";
+  }
+  CHECK(answered == 2000);
+
+  // A message past max_message_size: libzmq drops that connection; a new one is served.
+  {
+    net::client big;
+    REQUIRE(big.connect(server.endpoint, nullptr));
+    REQUIRE(big.ping(5s));
+    big.send_frames({"rampart/1", "ping", "{\"a\":\"" + std::string((1 << 20) + 16, 'x') + "\"}"});
+    std::this_thread::sleep_for(200ms);
+  }
+  // Many connections from one address, each served.
+  {
+    std::vector<std::unique_ptr<net::client>> crowd;
+    for (int i = 0; i < 64; ++i) {
+      crowd.push_back(std::make_unique<net::client>());
+      REQUIRE(crowd.back()->connect(server.endpoint, nullptr));
+    }
+    int pongs = 0;
+    for (auto& c : crowd) pongs += c->ping(5s);
+    CHECK(pongs == 64);
+  }
+
+  REQUIRE(attacker.ping(5s));  // the attacker's own connection still works
+  victim.thread.join();
+  INFO(server.proc->log());
+  CHECK(victim.finish == "done:length");
+  CHECK(victim.tokens == kVictimTokens);
+  CHECK(server.proc->running());
+}
