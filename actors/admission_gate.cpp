@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <caf/all.hpp>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
@@ -78,6 +79,12 @@ admission_gate::verdict admission_gate::admit_generate(request_state& r) {
     auto found = ctx_->accounts ? ctx_->accounts->find(std::to_string(r.curve_tenant_id)) : std::nullopt;
     if (!found || found->revoked()) return refuse("CURVE key refused: its tenant is revoked");
     t = std::move(*found);
+  }
+  if (!t.first_used_at_ms && first_use_sent_.insert(t.id).second) {
+    // Recorded by the registrar (a durable write off this thread); unused trial tenants expire.
+    if (auto registrar = caf::actor_cast<registrar_actor>(ctx_->directory.get("registrar"))) {
+      caf::anon_send(registrar, used_atom::value, t.id);
+    }
   }
   q.tenant_id = t.id;
   q.tenant_class = t.tenant_class;  // T outlives the decision below
@@ -162,6 +169,7 @@ void admission_gate::on_monitor(const monitor_notice& n) {
 
 void admission_gate::tick() {
   const int64_t now = admission::monotonic_ms();
+  if (first_use_sent_.size() > 65536) first_use_sent_.clear();  // recorded by now: the index says so
   for (auto it = trusted_sources_.begin(); it != trusted_sources_.end();) {
     if (now - it->second > 10 * 60 * 1000) it = trusted_sources_.erase(it);
     else ++it;

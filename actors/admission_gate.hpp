@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/context.hpp"
 #include "actors/messages.hpp"
@@ -64,6 +65,8 @@ class admission_gate {
   // users) recently, by last time seen: never deny-listed, so an alert that names a busy legitimate address
   // (or the server's own replies) cannot cut registered users off.
   std::unordered_map<std::string, int64_t> trusted_sources_;
+  // Tenants whose first request was sent to the registrar to record (so it is sent once).
+  std::unordered_set<int64_t> first_use_sent_;
 };
 
 }  // namespace rampart::actors

@@ -85,6 +85,9 @@ struct server_context {
   // max_pending_registrations the gateway sheds registration_busy instead of queueing more.
   std::atomic<int64_t> registrations_pending{0};
   static constexpr int64_t max_pending_registrations = 64;
+  // Decoded client messages handed to the gateway and not yet taken out of its mailbox.
+  std::atomic<int64_t> gateway_backlog{0};
+  static constexpr int64_t max_gateway_backlog = 4096;
   std::atomic<bool> draining{false};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

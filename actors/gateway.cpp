@@ -189,6 +189,13 @@ void handle(self_ptr self, const inbound_message& in) {
     }
     case net::message_type::stats: {
       auto body = health_report(*ctx);
+      const auto& fc = ctx->frontend->counters();
+      body["frontend"] = {{"messages_in", fc.messages_in.load()},
+                          {"malformed_in", fc.malformed_in.load()},
+                          {"events_out", fc.events_out.load()},
+                          {"unroutable", fc.unroutable.load()},
+                          {"slow_consumers", fc.slow_consumers.load()},
+                          {"disconnects", fc.disconnects.load()}};
       auto sched = caf::actor_cast<scheduler_actor>(ctx->directory.get("scheduler"));
       if (!sched) {
         ctx->frontend->post(in.peer, "stats", body);
@@ -292,7 +299,10 @@ gateway_actor::behavior_type gateway(self_ptr self, server_context* context) {
   if (context->on_deny_list) context->on_deny_list(self->state.gate->deny_snapshot());
   self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
   return {
-      [=](const inbound_message& in) { handle(self, in); },
+      [=](const inbound_message& in) {
+        self->state.context->gateway_backlog--;
+        handle(self, in);
+      },
       [=](peer_gone_atom, const std::string& peer) { on_peer_gone(self, peer); },
       [=](finished_atom, uint64_t seq_id) {
         auto& st = self->state;
@@ -324,6 +334,7 @@ gateway_actor::behavior_type gateway(self_ptr self, server_context* context) {
 }  // namespace
 
 gateway_actor spawn_gateway(caf::actor_system& system, server_context* context) {
+  context->gateway_backlog = 0;  // a restarted gateway starts with an empty mailbox
   return system.spawn(gateway, context);
 }
 

@@ -60,6 +60,7 @@ using peer_gone_atom = caf::atom_constant<caf::atom("peergone")>;
 using finished_atom = caf::atom_constant<caf::atom("finished")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
+using used_atom = caf::atom_constant<caf::atom("used")>;
 using tokenize_atom = caf::atom_constant<caf::atom("tokenize")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using poke_atom = caf::atom_constant<caf::atom("poke")>;
@@ -85,7 +86,9 @@ using scheduler_actor = caf::typed_actor<caf::reacts_to<request_ptr>,   // enque
 // Registrar stage: creates tenants (a database write) off the gateway's path. Arguments: the client's routing
 // id and the requested tenant name.
 // register, peer, tenant name, CURVE public key ("" for none)
-using registrar_actor = caf::typed_actor<caf::reacts_to<register_atom, std::string, std::string, std::string>>;
+// Creates tenants (register), records a tenant's first use (used), expires unused trial tenants (tick).
+using registrar_actor = caf::typed_actor<caf::reacts_to<register_atom, std::string, std::string, std::string>,
+                                         caf::reacts_to<used_atom, int64_t>, caf::reacts_to<tick_atom>>;
 
 // Detokenizer stage: ids to UTF-8 text deltas and terminal events, per request.
 using detokenizer_actor = caf::typed_actor<caf::reacts_to<step_events>>;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <random>
 
 #include <caf/all.hpp>
@@ -45,11 +46,51 @@ void create(server_context* ctx, const std::string& peer, const std::string& req
                        {"api_key", created->api_key}});
 }
 
-registrar_actor::behavior_type registrar_stage(registrar_actor::pointer, server_context* ctx) {
-  return {[=](register_atom, const std::string& peer, const std::string& name, const std::string& curve_key) {
-    create(ctx, peer, name, curve_key);
-    ctx->registrations_pending--;
-  }};
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// How often unused trial tenants are looked for: a tenth of their time to live, between 1 s and 60 s.
+std::chrono::milliseconds sweep_interval(int64_t ttl_s) {
+  return std::chrono::milliseconds(std::clamp<int64_t>(ttl_s * 100, 1000, 60000));
+}
+
+void expire_trials(server_context* ctx) {
+  const int64_t ttl_s = ctx->config.admission.trial_ttl_s;
+  if (ttl_s <= 0 || !ctx->accounts) return;
+  std::string error;
+  const int64_t n =
+      ctx->accounts->expire_unused(ctx->config.admission.registration_class, unix_ms() - ttl_s * 1000, &error);
+  if (n < 0) {
+    spdlog::warn("expiring unused {} tenants: {}", ctx->config.admission.registration_class, error);
+  } else if (n > 0) {
+    spdlog::info("expired {} {} tenant(s) that made no request within {} s of registering", n,
+                 ctx->config.admission.registration_class, ttl_s);
+    if (ctx->on_tenants_changed) ctx->on_tenants_changed();  // their CURVE keys leave the ZAP gate
+  }
+}
+
+registrar_actor::behavior_type registrar_stage(registrar_actor::pointer self, server_context* ctx) {
+  if (ctx->config.admission.trial_ttl_s > 0 && ctx->accounts) {
+    self->delayed_send(self, sweep_interval(ctx->config.admission.trial_ttl_s), tick_atom::value);
+  }
+  return {
+      [=](register_atom, const std::string& peer, const std::string& name, const std::string& curve_key) {
+        create(ctx, peer, name, curve_key);
+        ctx->registrations_pending--;
+      },
+      [=](used_atom, int64_t tenant_id) {
+        std::string error;
+        if (ctx->accounts && !ctx->accounts->mark_used(tenant_id, unix_ms(), &error)) {
+          spdlog::warn("recording tenant {}'s first request: {}", tenant_id, error);
+        }
+      },
+      [=](tick_atom) {
+        expire_trials(ctx);
+        self->delayed_send(self, sweep_interval(ctx->config.admission.trial_ttl_s), tick_atom::value);
+      },
+  };
 }
 
 }  // namespace

@@ -44,6 +44,20 @@ class gateway_bridge : public net::frontend_handler {
                                                "the gateway is restarting"));
       return;
     }
+    // The gateway's mailbox is bounded too: past max_gateway_backlog decoded messages waiting for it, the I/O
+    // thread answers at once (generate and register are shed, the rest refused as unavailable) instead of
+    // queueing more.
+    if (context_->gateway_backlog.fetch_add(1) >= server_context::max_gateway_backlog) {
+      context_->gateway_backlog--;
+      if (msg.type == net::message_type::generate || msg.type == net::message_type::register_tenant) {
+        if (context_->metrics) context_->metrics->shed("over_capacity").Increment();
+        context_->frontend->post(peer, "shed", net::shed_body(msg.request_id(), "over_capacity", 100));
+      } else {
+        context_->frontend->post(peer, "error", net::error_body(msg.request_id(), net::error_code::unavailable,
+                                                                "the server is busy: try again"));
+      }
+      return;
+    }
     caf::anon_send(gateway, inbound_message{peer, peer_address, user_id,
                                             std::make_shared<const net::client_message>(std::move(msg))});
   }

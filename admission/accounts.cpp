@@ -110,9 +110,20 @@ struct accounts::impl {
     return false;
   }
 
+  // Databases made before trial expiry lack first_used_at: add it (NULL: never used).
+  bool add_first_used_column(std::string* error) {
+    statement info(db, "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'first_used_at'");
+    if (!info.ok() || info.step() != SQLITE_ROW) {
+      *error = std::string("database: ") + sqlite3_errmsg(db);
+      return false;
+    }
+    if (sqlite3_column_int(info.get(), 0) > 0) return true;
+    return exec("ALTER TABLE tenants ADD COLUMN first_used_at INTEGER", error);
+  }
+
   bool load(std::string* error) {
-    statement st(db, "SELECT id, name, class, curve_key, created_at, revoked_at, key_id, key_salt, key_hash "
-                     "FROM tenants");
+    statement st(db, "SELECT id, name, class, curve_key, created_at, revoked_at, key_id, key_salt, key_hash, "
+                     "first_used_at FROM tenants");
     if (!st.ok()) {
       *error = std::string("database: ") + sqlite3_errmsg(db);
       return false;
@@ -129,6 +140,7 @@ struct accounts::impl {
       e.record.curve_public_key = st.column_text(3);
       e.record.created_at_ms = sqlite3_column_int64(st.get(), 4);
       if (sqlite3_column_type(st.get(), 5) != SQLITE_NULL) e.record.revoked_at_ms = sqlite3_column_int64(st.get(), 5);
+      if (sqlite3_column_type(st.get(), 9) != SQLITE_NULL) e.record.first_used_at_ms = sqlite3_column_int64(st.get(), 9);
       e.key_id = st.column_text(6);
       e.salt = st.column_blob(7);
       std::string h = st.column_blob(8);
@@ -233,8 +245,8 @@ std::unique_ptr<accounts> accounts::open(const std::string& path, std::string* e
       "; CREATE TABLE IF NOT EXISTS tenants ("
       " id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, class TEXT NOT NULL,"
       " key_id TEXT NOT NULL UNIQUE, key_salt BLOB NOT NULL, key_hash BLOB NOT NULL, curve_key TEXT,"
-      " created_at INTEGER NOT NULL, revoked_at INTEGER);";
-  if (!d.exec(setup.c_str(), &e) || !d.load(&e)) {
+      " created_at INTEGER NOT NULL, revoked_at INTEGER, first_used_at INTEGER);";
+  if (!d.exec(setup.c_str(), &e) || !d.add_first_used_column(&e) || !d.load(&e)) {
     *error = path + ": " + e;
     return nullptr;
   }
@@ -378,6 +390,45 @@ bool accounts::revoke(std::string_view id_or_name, int64_t now_ms, std::string* 
         if (!t.revoked_at_ms) t.revoked_at_ms = now_ms;
       },
       error);
+}
+
+bool accounts::mark_used(int64_t id, int64_t now_ms, std::string* error) {
+  error->clear();
+  {
+    std::shared_lock lock(impl_->index_mu);
+    auto it = impl_->key_id_by_tenant.find(id);
+    if (it != impl_->key_id_by_tenant.end() && impl_->by_key_id.at(it->second).record.first_used_at_ms) return true;
+  }
+  return impl_->update(
+      std::to_string(id), "UPDATE tenants SET first_used_at = coalesce(first_used_at, ?1) WHERE id = ?2",
+      [&](statement& st) { st.integer(1, now_ms); },
+      [&](tenant& t) {
+        if (!t.first_used_at_ms) t.first_used_at_ms = now_ms;
+      },
+      error);
+}
+
+int64_t accounts::expire_unused(std::string_view tenant_class, int64_t created_before_ms, std::string* error) {
+  impl& d = *impl_;
+  std::lock_guard w(d.write_mu);
+  error->clear();
+  if (!d.exec("BEGIN IMMEDIATE", error)) return -1;
+  statement st(d.db, "DELETE FROM tenants WHERE class = ?1 AND first_used_at IS NULL AND revoked_at IS NULL "
+                     "AND created_at < ?2");
+  bool ok = st.ok();
+  if (ok) {
+    st.text(1, tenant_class);
+    st.integer(2, created_before_ms);
+    ok = st.step() == SQLITE_DONE;
+  }
+  const int64_t removed = ok ? sqlite3_changes(d.db) : 0;
+  if (!ok || !d.exec("COMMIT", error)) {
+    if (error->empty()) *error = std::string("database: ") + sqlite3_errmsg(d.db);
+    d.exec("ROLLBACK", nullptr);
+    return -1;
+  }
+  if (removed > 0 && !d.load(error)) return -1;
+  return removed;
 }
 
 bool accounts::set_class(std::string_view id_or_name, std::string_view tenant_class, std::string* error) {

@@ -26,6 +26,7 @@ struct tenant {
   std::string curve_public_key;  // Z85, empty when none
   int64_t created_at_ms = 0;     // Unix time
   std::optional<int64_t> revoked_at_ms;
+  std::optional<int64_t> first_used_at_ms;  // the first authenticated request; unset: never used
   bool revoked() const { return revoked_at_ms.has_value(); }
 };
 
@@ -66,6 +67,13 @@ class accounts {
   // Marks the tenant revoked (its key and CURVE key stop working). Revoking twice keeps the first time.
   bool revoke(std::string_view id_or_name, int64_t now_ms, std::string* error);
   bool set_class(std::string_view id_or_name, std::string_view tenant_class, std::string* error);
+
+  // Records tenant ID's first use (kept once set; no write when the index already has it). False with *ERROR
+  // for an unknown tenant or a database failure.
+  bool mark_used(int64_t id, int64_t now_ms, std::string* error);
+  // Deletes the unrevoked tenants of TENANT_CLASS created before CREATED_BEFORE_MS that never made a request
+  // (their keys stop working, their names and CURVE keys are free again). Returns how many, or -1 with *ERROR.
+  int64_t expire_unused(std::string_view tenant_class, int64_t created_before_ms, std::string* error);
 
   // CURVE public keys of unrevoked tenants, with their ids (for the ZAP gate's allow list).
   std::vector<std::pair<std::string, int64_t>> curve_keys() const;

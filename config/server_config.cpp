@@ -171,6 +171,7 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   s_adm.get("accounts_db", &c.admission.accounts_db);
   s_adm.get("registration_class", &c.admission.registration_class);
   s_adm.get("policy_poll_ms", &c.admission.policy_poll_ms, 0, 3600000);
+  s_adm.get("trial_ttl_s", &c.admission.trial_ttl_s, 0, int64_t{10} * 365 * 86400);
   if (!s_adm.finish()) return fail(s_adm);
   c.admission.policy_file = resolve(base_dir, c.admission.policy_file);
   c.admission.accounts_db = resolve(base_dir, c.admission.accounts_db);

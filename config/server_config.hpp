@@ -78,6 +78,8 @@ struct admission_config {
   std::string accounts_db;  // SQLite tenant database; empty: no accounts (every request is anonymous)
   std::string registration_class = "trial";  // class of tenants created through `register`
   int64_t policy_poll_ms = 1000;  // how often the policy file's modification time is checked (0: only SIGHUP)
+  // Tenants of registration_class that never made a request are deleted this long after registering (0: never).
+  int64_t trial_ttl_s = 86400;
 };
 
 struct log_config {

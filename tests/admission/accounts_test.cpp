@@ -317,3 +317,53 @@ TEST_CASE("the accounts database and its WAL are readable by their owner only", 
     CHECK((sb.st_mode & 0777) == 0600);
   }
 }
+
+TEST_CASE("unused tenants of a class expire; used, revoked, younger and other-class tenants stay", "[accounts]") {
+  auto path = fresh_db();
+  auto db = open_db(path);
+  std::string error;
+  auto idle = db->create("idle", "trial", kCurveKey, 1000, &error);
+  auto busy = db->create("busy", "trial", "", 1000, &error);
+  auto young = db->create("young", "trial", "", 9000, &error);
+  auto gone = db->create("gone", "trial", "", 1000, &error);
+  auto paying = db->create("paying", "registered", "", 1000, &error);
+  REQUIRE((idle && busy && young && gone && paying));
+  REQUIRE(db->mark_used(busy->record.id, 2000, &error));
+  REQUIRE(db->mark_used(busy->record.id, 3000, &error));  // kept at the first use
+  REQUIRE(db->revoke("gone", 2500, &error));
+  CHECK(db->find("busy")->first_used_at_ms == 2000);
+  // Created before 5000 and never used: only "idle".
+  CHECK(db->expire_unused("trial", 5000, &error) == 1);
+  CHECK_FALSE(db->find("idle"));
+  CHECK(db->authenticate(idle->api_key, nullptr) == auth_result::unknown_key);
+  CHECK(db->curve_keys().empty());  // its CURVE key left with it
+  for (const char* kept : {"busy", "young", "gone", "paying"}) CHECK(db->find(kept));
+  CHECK(db->authenticate(busy->api_key, nullptr) == auth_result::ok);
+  // The deletion and the first use are in the database, not only in this handle.
+  auto again = open_db(path);
+  CHECK_FALSE(again->find("idle"));
+  CHECK(again->find("busy")->first_used_at_ms == 2000);
+  CHECK(again->expire_unused("trial", 5000, &error) == 0);
+}
+
+TEST_CASE("a database made before first_used_at existed gains the column and keeps its tenants", "[accounts]") {
+  auto path = fresh_db();
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  // The previous schema, with one tenant row (its key material is irrelevant here).
+  REQUIRE(sqlite3_exec(raw,
+                       "PRAGMA application_id=1382903924; CREATE TABLE tenants ("
+                       " id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, class TEXT NOT NULL,"
+                       " key_id TEXT NOT NULL UNIQUE, key_salt BLOB NOT NULL, key_hash BLOB NOT NULL, curve_key TEXT,"
+                       " created_at INTEGER NOT NULL, revoked_at INTEGER);"
+                       "INSERT INTO tenants (name, class, key_id, key_salt, key_hash, created_at) VALUES"
+                       " ('old', 'trial', 'k', x'00', zeroblob(32), 1);",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(raw);
+  auto db = open_db(path);
+  auto old = db->find("old");
+  REQUIRE(old);
+  CHECK_FALSE(old->first_used_at_ms);
+  std::string error;
+  CHECK(db->expire_unused("trial", 2, &error) == 1);
+}

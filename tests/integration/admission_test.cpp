@@ -43,11 +43,11 @@ struct admission_server {
   std::string dir = test::make_temp_dir("rampart-adm");
   std::string policy;
   std::unique_ptr<test::model_server> server;
-  explicit admission_server(const std::string& policy_extra) {
+  explicit admission_server(const std::string& policy_extra, const std::string& admission_extra = "") {
     policy = write_policy(dir, policy_extra);
     server = std::make_unique<test::model_server>(
         "", "[admission]\naccounts_db = \"" + dir + "/accounts.db\"\npolicy_file = \"" + policy +
-                "\"\npolicy_poll_ms = 200\n");
+                "\"\npolicy_poll_ms = 200\n" + admission_extra);
   }
 };
 
@@ -297,6 +297,34 @@ TEST_CASE("with CURVE, tenants connect with their keys and the registration iden
   REQUIRE(newcomer_served);
   CHECK(newcomer_served->type == "done");
 
+  // No identity a client does not own: the registration identity's key, the server's key and the keys of
+  // existing tenants (made by rampart-admin or by register) are refused with curve_key_taken, over CURVE.
+  for (const auto& [what, key] : {std::pair<std::string, std::string>{"registration identity", registration_keys.public_key},
+                                  {"server", server_keys.public_key},
+                                  {"tenant dana", tenant_keys.public_key},
+                                  {"tenant newcomer", newcomer_keys.public_key}}) {
+    INFO(what);
+    registering->send("register", {{"curve_public_key", key}});
+    auto taken = answer(*registering);
+    REQUIRE(taken);
+    CHECK(taken->type == "error");
+    CHECK(taken->body["code"] == "curve_key_taken");
+  }
+  // Nothing changed: the registration identity still may only register, dana is still served as dana.
+  registering->send("generate", {{"request_id", "r2"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto still_refused = answer(*registering, "r2");
+  REQUIRE(still_refused);
+  CHECK(still_refused->body["code"] == "unauthorized");
+  tenant->send("generate", {{"request_id", "t2"}, {"text", "hi"}, {"max_tokens", 2}});
+  auto still_served = answer(*tenant, "t2");
+  REQUIRE(still_served);
+  CHECK(still_served->type == "done");
+  // rampart-admin refuses a duplicate key too (the same database, another process).
+  CHECK(test::run_command(test::bin("rampart-admin"), {"--db", dir + "/accounts.db", "create", "copycat", "--class",
+                                                       "registered", "--curve-key", tenant_keys.public_key},
+                          &out) != 0);
+  CHECK(out.find("the CURVE key belongs to another tenant") != std::string::npos);
+
   // Registration closes at red: the registration identity can no longer connect; tenants still can.
   std::this_thread::sleep_for(50ms);
   write_policy(dir, policy_head + "override = \"red\"\n[policy.levels.red]\nregistration = { mode = \"closed\" }\n");
@@ -332,4 +360,36 @@ TEST_CASE("a CURVE key file that is missing or malformed stops rampartd at start
     CHECK(test::run_command(test::bin("rampartd"), {"--check-config", dir + "/rampart.toml"}, &out) == 2);
     CHECK(out.find(expected) != std::string::npos);
   }
+}
+
+TEST_CASE("registered tenants that never make a request expire after trial_ttl_s; used ones stay",
+          "[admission]") {
+  admission_server s("", "trial_ttl_s = 1\n");
+  net::client c;
+  REQUIRE(c.connect(s.server->endpoint, nullptr));
+  std::string keys[2];
+  for (int i = 0; i < 2; ++i) {
+    c.send("register", {{"name", i == 0 ? "idle" : "busy"}});
+    auto reg = next_event(c);
+    REQUIRE(reg);
+    REQUIRE(reg->type == "registered");
+    keys[i] = reg->body["api_key"];
+  }
+  c.send("generate", {{"request_id", "use"}, {"text", "hi"}, {"max_tokens", 1}, {"api_key", keys[1]}});
+  auto used = answer(c, "use");
+  REQUIRE(used);
+  REQUIRE(used->type == "done");
+  // The sweep runs every second; after 1 s of life plus a sweep or two the idle tenant is gone.
+  std::this_thread::sleep_for(3500ms);
+  c.send("generate", {{"request_id", "idle"}, {"text", "hi"}, {"max_tokens", 1}, {"api_key", keys[0]}});
+  auto idle = answer(c, "idle");
+  REQUIRE(idle);
+  CHECK(idle->type == "error");
+  CHECK(idle->body["code"] == "unauthorized");
+  c.send("generate", {{"request_id", "busy"}, {"text", "hi"}, {"max_tokens", 1}, {"api_key", keys[1]}});
+  auto busy = answer(c, "busy");
+  REQUIRE(busy);
+  CHECK(busy->type == "done");
+  INFO(s.server->proc->log());
+  CHECK(s.server->proc->log().find("expired 1 trial tenant(s)") != std::string::npos);
 }

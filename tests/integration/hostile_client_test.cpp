@@ -7,7 +7,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
+
+#include <zmq.hpp>
 
 #include "net/protocol.hpp"
 #include "tests/integration/server_fixture.hpp"
@@ -197,5 +200,57 @@ TEST_CASE("a hostile client cannot crash rampartd, lose its own connection or st
   INFO(server.proc->log());
   CHECK(victim.finish == "done:length");
   CHECK(victim.tokens == kVictimTokens);
+  CHECK(server.proc->running());
+}
+
+TEST_CASE("a client that stops reading is dropped at sndhwm and its generation is cancelled", "[integration][hostile]") {
+  test::model_server server;
+  net::client other;
+  REQUIRE(other.connect(server.endpoint, nullptr));
+  auto stats = [&] {
+    for (int i = 0; i < 10; ++i) {
+      other.send("stats", json::object());
+      auto ev = next_answer(other, 5s);
+      if (ev && ev->type == "stats") return ev->body;
+    }
+    return json();
+  };
+  zmq::context_t ctx(1);
+  zmq::socket_t slow(ctx, zmq::socket_type::dealer);
+  slow.set(zmq::sockopt::linger, 0);
+  slow.set(zmq::sockopt::rcvhwm, 1);     // its own queue holds one message, then libzmq stops reading TCP
+  slow.set(zmq::sockopt::rcvbuf, 4096);  // and the kernel's window stays small
+  slow.connect(server.endpoint);
+  // Never blocks: once the server has dropped the connection, nothing takes these any more.
+  auto send = [&](const std::string& type, const json& body) {
+    const std::string text = body.dump();
+    if (!slow.send(zmq::str_buffer("rampart/1"), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
+    slow.send(zmq::buffer(type), zmq::send_flags::sndmore);
+    slow.send(zmq::buffer(text), zmq::send_flags::none);
+  };
+  send("generate", {{"request_id", "long"}, {"ids", {1, 2, 3}}, {"max_tokens", 4000}, {"ignore_eos", true}});
+  // Pongs of about 5 KB (4 KB echoed) that it never reads: kernel buffers, then sndhwm (1000) fill up. The
+  // client cannot see the drop itself (libzmq stopped reading its socket); the server's counters show it.
+  const json ping = {{"pad", std::string(4000, 'p')}};
+  json s;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 200; ++i) send("ping", ping);
+    s = stats();
+    if (s["frontend"]["slow_consumers"].get<int>() >= 1) break;
+  }
+  INFO(s.dump());
+  REQUIRE(s["frontend"]["slow_consumers"].get<int>() >= 1);
+  CHECK(s["frontend"]["disconnects"].get<int>() >= 1);  // the server's side of the connection is closed
+  // Its generation is cancelled: nothing runs any more, nothing is in flight.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = stats();
+    if (s["scheduler"]["running"] == 0 && s["requests"]["in_flight"] == 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(s["scheduler"]["running"] == 0);
+  CHECK(s["requests"]["in_flight"] == 0);
+  CHECK(other.ping(5s));
   CHECK(server.proc->running());
 }
