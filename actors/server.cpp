@@ -140,9 +140,9 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   o.sndhwm = static_cast<int>(f.sndhwm);
   o.backlog = static_cast<int>(f.backlog);
   o.router_mandatory = f.router_mandatory;
-  o.heartbeat_ivl_ms = static_cast<int>(f.heartbeat_ivl_ms);
-  o.heartbeat_timeout_ms = static_cast<int>(f.heartbeat_timeout_ms);
-  o.heartbeat_ttl_ms = static_cast<int>(f.heartbeat_ttl_ms);
+  o.tcp_keepalive_idle_s = static_cast<int>(f.tcp_keepalive_idle_s);
+  o.tcp_keepalive_intvl_s = static_cast<int>(f.tcp_keepalive_intvl_s);
+  o.tcp_keepalive_cnt = static_cast<int>(f.tcp_keepalive_cnt);
   o.limits.max_body_bytes = static_cast<size_t>(f.max_message_size);
   o.limits.max_tokens_limit = f.max_tokens_limit;
   o.limits.max_stop_strings = static_cast<size_t>(f.max_stop_strings);

@@ -26,6 +26,18 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
   s.get("heartbeat_ivl_ms", &f->heartbeat_ivl_ms, 0, 600000);
   s.get("heartbeat_timeout_ms", &f->heartbeat_timeout_ms, 0, 600000);
   s.get("heartbeat_ttl_ms", &f->heartbeat_ttl_ms, 0, 6553500);
+  for (const char* key : {"heartbeat_ivl_ms", "heartbeat_timeout_ms", "heartbeat_ttl_ms"}) {
+    const toml::node* n = s.node(key);
+    if (!s.error() && n && n->value_or<int64_t>(0) != 0) {
+      s.fail_at(n, key,
+                "ZMTP heartbeats are off on the front end and must stay 0: libzmq 4.3.4 aborts the process when a "
+                "heartbeat falls due on a connection whose reads are paused and that has failed (any client can "
+                "cause that); vanished clients are found by tcp_keepalive_* instead");
+    }
+  }
+  s.get("tcp_keepalive_idle_s", &f->tcp_keepalive_idle_s, 1, 86400);
+  s.get("tcp_keepalive_intvl_s", &f->tcp_keepalive_intvl_s, 1, 3600);
+  s.get("tcp_keepalive_cnt", &f->tcp_keepalive_cnt, 1, 100);
   s.get("max_prompt_tokens", &f->max_prompt_tokens, 1, kMaxInt);
   s.get("max_tokens_limit", &f->max_tokens_limit, 1, kMaxInt);
   s.get("max_stop_strings", &f->max_stop_strings, 0, 64);

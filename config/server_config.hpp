@@ -24,9 +24,15 @@ struct frontend_config {
   int64_t connection_memory_budget = int64_t{64} << 20;
   int64_t backlog = 256;               // ZMQ_BACKLOG
   bool router_mandatory = true;        // ZMQ_ROUTER_MANDATORY
-  int64_t heartbeat_ivl_ms = 1000;     // ZMQ_HEARTBEAT_IVL
-  int64_t heartbeat_timeout_ms = 3000; // ZMQ_HEARTBEAT_TIMEOUT
-  int64_t heartbeat_ttl_ms = 6000;     // ZMQ_HEARTBEAT_TTL
+  // ZMTP heartbeats must stay off on the front end (0): libzmq 4.3.4 aborts the whole process when a heartbeat
+  // falls due on a connection whose reads were paused at rcvhwm and which then failed, which any client can
+  // bring about by flooding and resetting its connection. Vanished hosts are found by TCP keepalive instead.
+  int64_t heartbeat_ivl_ms = 0;
+  int64_t heartbeat_timeout_ms = 0;
+  int64_t heartbeat_ttl_ms = 0;
+  int64_t tcp_keepalive_idle_s = 10;  // TCP keepalive: first probe after this much silence
+  int64_t tcp_keepalive_intvl_s = 2;  // then one probe every this many seconds
+  int64_t tcp_keepalive_cnt = 3;      // the connection is dead after this many unanswered probes
   int64_t max_prompt_tokens = 8192;    // longer prompts are refused with prompt_too_long
   int64_t max_tokens_limit = 4096;     // largest max_tokens a request may ask for
   int64_t max_stop_strings = 8;

@@ -94,9 +94,15 @@ bool frontend::start(std::string* error) {
     s.set(zmq::sockopt::sndhwm, m.options.sndhwm);
     s.set(zmq::sockopt::backlog, m.options.backlog);
     s.set(zmq::sockopt::router_mandatory, m.options.router_mandatory);
-    s.set(zmq::sockopt::heartbeat_ivl, m.options.heartbeat_ivl_ms);
-    s.set(zmq::sockopt::heartbeat_timeout, m.options.heartbeat_timeout_ms);
-    s.set(zmq::sockopt::heartbeat_ttl, m.options.heartbeat_ttl_ms);
+    if (m.options.heartbeat_ivl_ms > 0) {
+      s.set(zmq::sockopt::heartbeat_ivl, m.options.heartbeat_ivl_ms);
+      s.set(zmq::sockopt::heartbeat_timeout, m.options.heartbeat_timeout_ms);
+      s.set(zmq::sockopt::heartbeat_ttl, m.options.heartbeat_ttl_ms);
+    }
+    s.set(zmq::sockopt::tcp_keepalive, 1);
+    s.set(zmq::sockopt::tcp_keepalive_idle, m.options.tcp_keepalive_idle_s);
+    s.set(zmq::sockopt::tcp_keepalive_intvl, m.options.tcp_keepalive_intvl_s);
+    s.set(zmq::sockopt::tcp_keepalive_cnt, m.options.tcp_keepalive_cnt);
     s.set(zmq::sockopt::linger, 200);
     if (!m.options.zap_domain.empty()) s.set(zmq::sockopt::zap_domain, m.options.zap_domain);
     if (!m.options.curve_secret_key.empty()) {

@@ -27,9 +27,13 @@ struct frontend_options {
   int sndhwm = 1000;
   int backlog = 256;
   bool router_mandatory = true;
-  int heartbeat_ivl_ms = 1000;
-  int heartbeat_timeout_ms = 3000;
-  int heartbeat_ttl_ms = 6000;
+  // ZMTP heartbeats (0: off). rampartd keeps them off: see config::frontend_config::heartbeat_ivl_ms.
+  int heartbeat_ivl_ms = 0;
+  int heartbeat_timeout_ms = 0;
+  int heartbeat_ttl_ms = 0;
+  int tcp_keepalive_idle_s = 10;  // TCP keepalive (always on): probes after this much silence,
+  int tcp_keepalive_intvl_s = 2;  // every this many seconds,
+  int tcp_keepalive_cnt = 3;      // dead after this many unanswered
   std::string zap_domain;  // non-empty: consult the ZAP handler bound in this context
   // Z85 secret key: non-empty makes this a CURVE server (ZMQ_CURVE_SERVER); every connection is encrypted and
   // the ZAP handler, when one is bound, decides which client keys may connect.

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The front door under abuse: 4 registered streams while one client floods 1 MiB messages and another sends
 small malformed messages at 100,000/s. Alternates baseline and attack phases (ratios within one run), and prints
 the streams' inter-token latency p99 under attack over baseline, and rampartd's peak resident memory under

@@ -254,3 +254,32 @@ TEST_CASE("a client that stops reading is dropped at sndhwm and its generation i
   CHECK(other.ping(5s));
   CHECK(server.proc->running());
 }
+
+TEST_CASE("a client that floods until its reads pause and then resets its connection cannot abort rampartd",
+          "[integration][hostile]") {
+  // With ZMTP heartbeats on, libzmq 4.3.4 aborted the process here (Assertion failed: !_io_error): 1 MiB pings
+  // that take the server a few milliseconds each pause the connection's reads at rcvhwm, the client goes away
+  // with answers unread, and the next heartbeat of that connection hit the failed socket.
+  test::model_server server;
+  std::string big = "{\"a\":[";
+  for (int i = 0; i < 1000; ++i) big += "\"" + std::string(998, 'x') + "\",";
+  big += "0]}";
+  for (int round = 0; round < 5; ++round) {
+    zmq::context_t ctx(1);
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.connect(server.endpoint);
+    for (int i = 0; i < 200; ++i) {
+      if (!s.send(zmq::str_buffer("rampart/1"), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) break;
+      s.send(zmq::str_buffer("ping"), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(big), zmq::send_flags::none);
+    }
+    std::this_thread::sleep_for(200ms);
+  }  // each socket closes with its answers unread
+  std::this_thread::sleep_for(3s);  // several heartbeat intervals, had there been heartbeats
+  INFO(server.proc->log());
+  REQUIRE(server.proc->running());
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  CHECK(c.ping(5s));
+}

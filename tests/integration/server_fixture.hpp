@@ -27,7 +27,7 @@ struct model_server {
     auto dir = make_temp_dir("rampart-it");
     config_path = dir + "/rampart.toml";
     std::ofstream(config_path) << "[frontend]\nendpoint = \"" << endpoint << "\"\n"
-                               << "heartbeat_ivl_ms = 200\nheartbeat_timeout_ms = 600\n" << frontend_extra
+                               << "tcp_keepalive_idle_s = 1\ntcp_keepalive_intvl_s = 1\ntcp_keepalive_cnt = 2\n" << frontend_extra
                                << "[model]\npath = \"" << RAMPART_SERVER_MODEL_DIR << "\"\n"
                                << "tokenizer = \"" << tokenizer_dir() << "\"\n"
                                << "[metrics]\nlisten = \"127.0.0.1:" << metrics_port << "\"\n"
