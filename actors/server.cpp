@@ -143,6 +143,8 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   o.tcp_keepalive_idle_s = static_cast<int>(f.tcp_keepalive_idle_s);
   o.tcp_keepalive_intvl_s = static_cast<int>(f.tcp_keepalive_intvl_s);
   o.tcp_keepalive_cnt = static_cast<int>(f.tcp_keepalive_cnt);
+  o.source_bytes_per_s = static_cast<double>(f.source_bytes_per_s);
+  o.source_burst_bytes = static_cast<double>(f.source_burst_bytes);
   o.limits.max_body_bytes = static_cast<size_t>(f.max_message_size);
   o.limits.max_tokens_limit = f.max_tokens_limit;
   o.limits.max_stop_strings = static_cast<size_t>(f.max_stop_strings);

@@ -38,12 +38,20 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
   s.get("tcp_keepalive_idle_s", &f->tcp_keepalive_idle_s, 1, 86400);
   s.get("tcp_keepalive_intvl_s", &f->tcp_keepalive_intvl_s, 1, 3600);
   s.get("tcp_keepalive_cnt", &f->tcp_keepalive_cnt, 1, 100);
+  s.get("source_bytes_per_s", &f->source_bytes_per_s, 1024, int64_t{1} << 40);
+  s.get("source_burst_bytes", &f->source_burst_bytes, 1024, int64_t{1} << 40);
   s.get("max_prompt_tokens", &f->max_prompt_tokens, 1, kMaxInt);
   s.get("max_tokens_limit", &f->max_tokens_limit, 1, kMaxInt);
   s.get("max_stop_strings", &f->max_stop_strings, 0, 64);
   s.get("max_queued_requests", &f->max_queued_requests, 1, 10000000);
   s.get("curve_key_file", &f->curve_key_file);
   if (!s.error() && f->endpoint.empty()) s.fail_at(nullptr, "endpoint", "must not be empty");
+  if (!s.error() && f->source_burst_bytes < f->max_message_size + 256) {
+    const toml::node* at = s.node("source_burst_bytes") ? s.node("source_burst_bytes") : s.node("max_message_size");
+    s.fail_at(at, at == s.node("source_burst_bytes") ? "source_burst_bytes" : "max_message_size",
+              "source_burst_bytes " + std::to_string(f->source_burst_bytes) +
+                  " is below max_message_size + 256: a largest message could never be read");
+  }
   if (!s.error() && f->rcvhwm * f->max_message_size > f->connection_memory_budget) {
     const toml::node* at = s.node("rcvhwm") ? s.node("rcvhwm") : s.node("max_message_size");
     s.fail_at(at, at == s.node("rcvhwm") ? "rcvhwm" : "max_message_size",

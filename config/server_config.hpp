@@ -33,6 +33,10 @@ struct frontend_config {
   int64_t tcp_keepalive_idle_s = 10;  // TCP keepalive: first probe after this much silence
   int64_t tcp_keepalive_intvl_s = 2;  // then one probe every this many seconds
   int64_t tcp_keepalive_cnt = 3;      // the connection is dead after this many unanswered probes
+  // Bytes one source (a CURVE tenant, else an address) may have read and decoded per second, and its burst
+  // (at least max_message_size + 256); past it a message is shed rate_limited before it is decoded.
+  int64_t source_bytes_per_s = int64_t{8} << 20;
+  int64_t source_burst_bytes = int64_t{16} << 20;
   int64_t max_prompt_tokens = 8192;    // longer prompts are refused with prompt_too_long
   int64_t max_tokens_limit = 4096;     // largest max_tokens a request may ask for
   int64_t max_stop_strings = 8;

@@ -1,7 +1,5 @@
 #include "net/frontend.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +8,8 @@
 #include <unordered_map>
 
 #include <zmq.hpp>
+
+#include "net/source_budget.hpp"
 
 namespace rampart::net {
 
@@ -26,20 +26,12 @@ constexpr int kReadBudgetMessages = 256;
 // table starts afresh rather than grow.
 constexpr size_t kMaxTrackedPeers = 1 << 16;
 
-// True when FD is a TCP socket whose remote address is ADDRESS (the text of ZeroMQ's Peer-Address).
-bool fd_is_peer(int fd, const std::string& address) {
+// The remote address and port of socket FD, as bytes ("" when FD is not a connected socket).
+std::string remote_of(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (fd < 0 || address.empty() || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  char text[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
-  } else if (ss.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
-  } else {
-    return false;
-  }
-  return address == text;
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return std::string(reinterpret_cast<const char*>(&ss), len);
 }
 
 struct frontend::impl {
@@ -58,12 +50,14 @@ struct frontend::impl {
   std::atomic<int> handshake_ivl_wanted{-1};
   std::shared_ptr<const registration_refusal> refusal;  // std::atomic_load / atomic_store only
   int handshake_ivl_applied = -1;
-  // The connection each routing id last sent from (file descriptor and remote address), I/O thread only.
+  // The connection each routing id last sent from: its file descriptor and the remote address and port that
+  // descriptor had then. I/O thread only.
   struct connection {
     int fd = -1;
-    std::string address;
+    std::string remote;
   };
   std::unordered_map<std::string, connection> connections;
+  std::unique_ptr<source_budget> budget;  // I/O thread only
 
   void run();
   void drop_slow_peer(const std::string& peer);
@@ -133,6 +127,7 @@ bool frontend::start(std::string* error) {
     *error = "eventfd failed";
     return false;
   }
+  m.budget = std::make_unique<source_budget>(m.options.source_bytes_per_s, m.options.source_burst_bytes);
   m.running = true;
   m.thread = std::thread([&m] { m.run(); });
   return true;
@@ -208,8 +203,10 @@ void frontend::impl::drop_slow_peer(const std::string& peer) {
   counters->slow_consumers++;
   // ROUTER has no call to close one peer's connection; shutting its TCP socket down makes libzmq's own I/O
   // thread see the end of the stream and tear the connection down (the descriptor stays libzmq's to close).
-  // The address check guards against a descriptor that a newer connection has taken over since.
-  if (fd_is_peer(it->second.fd, it->second.address)) ::shutdown(it->second.fd, SHUT_RDWR);
+  // The address-and-port check guards against a descriptor that a newer connection has taken over since.
+  if (!it->second.remote.empty() && remote_of(it->second.fd) == it->second.remote) {
+    ::shutdown(it->second.fd, SHUT_RDWR);
+  }
   connections.erase(it);
   handler->on_peer_gone(peer);
 }
@@ -247,11 +244,31 @@ void frontend::impl::handle_incoming() {
     const char* address = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "Peer-Address") : nullptr;
     std::string peer_address = address ? address : "";
     if (parts.size() > 1) {
-      if (connections.size() >= kMaxTrackedPeers && connections.count(peer) == 0) connections.clear();
-      connections[peer] = connection{zmq_msg_get(parts[1].handle(), ZMQ_SRCFD), peer_address};
+      const int fd = zmq_msg_get(parts[1].handle(), ZMQ_SRCFD);
+      auto known = connections.find(peer);
+      if (known == connections.end() || known->second.fd != fd) {  // one getpeername per new connection
+        if (known == connections.end() && connections.size() >= kMaxTrackedPeers) connections.clear();
+        connections[peer] = connection{fd, remote_of(fd)};
+      }
     }
     const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
     std::string user_id = user ? user : "";
+    {
+      // Charged before anything is decoded: a CURVE tenant pays from its own bucket, everyone else from its
+      // address's.
+      size_t message_bytes = 0;
+      for (size_t i = 1; i < parts.size(); ++i) message_bytes += parts[i].size();
+      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+      int64_t retry_after_ms = 0;
+      if (!budget->take(user_id.rfind("tenant:", 0) == 0 ? user_id : peer_address, message_bytes, now_ms,
+                        &retry_after_ms)) {
+        counters->rate_limited_in++;
+        send(peer, encode_event("shed", shed_body("", "rate_limited", retry_after_ms)));
+        continue;
+      }
+    }
     std::vector<std::string_view> frames;
     for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
     decode_error err;

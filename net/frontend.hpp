@@ -34,6 +34,10 @@ struct frontend_options {
   int tcp_keepalive_idle_s = 10;  // TCP keepalive (always on): probes after this much silence,
   int tcp_keepalive_intvl_s = 2;  // every this many seconds,
   int tcp_keepalive_cnt = 3;      // dead after this many unanswered
+  // What one source (a CURVE tenant, else an address) may make the I/O thread read and decode: bytes per second
+  // and burst (net/source_budget.hpp). Past it a message is answered `shed` `rate_limited` without decoding.
+  double source_bytes_per_s = 8 << 20;
+  double source_burst_bytes = 16 << 20;
   std::string zap_domain;  // non-empty: consult the ZAP handler bound in this context
   // Z85 secret key: non-empty makes this a CURVE server (ZMQ_CURVE_SERVER); every connection is encrypted and
   // the ZAP handler, when one is bound, decides which client keys may connect.
@@ -75,6 +79,7 @@ struct frontend_counters {
   std::atomic<uint64_t> events_out{0};
   std::atomic<uint64_t> unroutable{0};  // events for peers that had gone
   std::atomic<uint64_t> slow_consumers{0};  // connections dropped because sndhwm events waited for them
+  std::atomic<uint64_t> rate_limited_in{0};  // messages refused undecoded: their source's read budget was spent
   std::atomic<uint64_t> handshakes_succeeded{0};
   std::atomic<uint64_t> handshakes_failed{0};
   std::atomic<uint64_t> accepted_connections{0};

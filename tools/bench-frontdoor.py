@@ -124,11 +124,13 @@ def main():
             base_gaps += g
             base_rss = max(base_rss, rss)
             target = f"127.0.0.1:{port}"
+            # The attackers come from their own addresses (127.0.0.2, 127.0.0.3), the streams from 127.0.0.1.
             procs = [subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "bigmsg", "--target",
-                                       target, "--duration", str(a.seconds + 1)], stdout=subprocess.PIPE, text=True),
+                                       target, "--source", "127.0.0.2", "--duration", str(a.seconds + 1)],
+                                      stdout=subprocess.PIPE, text=True),
                      subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "malformed",
-                                       "--target", target, "--rate", str(a.malformed_rate), "--duration",
-                                       str(a.seconds + 1)], stdout=subprocess.PIPE, text=True)]
+                                       "--target", target, "--source", "127.0.0.3", "--rate", str(a.malformed_rate),
+                                       "--duration", str(a.seconds + 1)], stdout=subprocess.PIPE, text=True)]
             time.sleep(0.5)
             g, rss, _ = run_streams(endpoint, api_key, a.seconds, server.pid)
             attack_gaps += g

@@ -27,7 +27,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: rampart-flood --kind syn|udp|connect|register|bigmsg|malformed --target 127.0.0.1:PORT [--rate PPS]\n"
     "                     [--duration S] [--sources 127.66.0.0/16] [--connections N] [--threads N]\n"
-    "                     [--payload BYTES]\n"
+    "                     [--payload BYTES] [--source 127.0.0.2]\n"
     "  syn       raw TCP SYNs from random sources in --sources (spoofed; needs root)\n"
     "  udp       UDP datagrams (--payload bytes, default 512) from random sources in --sources (needs root)\n"
     "  connect   --connections TCP connections that never send a ZMTP greeting, held for --duration\n"
@@ -69,6 +69,7 @@ struct options {
   int connections = 200;
   int threads = 1;    // syn/udp: sending threads, each with its own socket
   int payload = 512;  // udp: payload bytes
+  std::string source;  // bigmsg/malformed: connect from this local address ("" = any)
 };
 
 // Sends packets built by MAKE at RATE per second for the configured duration, in sendmmsg batches of up to
@@ -246,8 +247,9 @@ int message_flood(const options& o, const std::string& kind) {
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::sndhwm, 16);
   s.set(zmq::sockopt::linger, 0);
-  char ep[64];
-  std::snprintf(ep, sizeof ep, "tcp://%s:%u", inet_ntoa(o.target), o.port);
+  char ep[128];
+  if (o.source.empty()) std::snprintf(ep, sizeof ep, "tcp://%s:%u", inet_ntoa(o.target), o.port);
+  else std::snprintf(ep, sizeof ep, "tcp://%s:0;%s:%u", o.source.c_str(), inet_ntoa(o.target), o.port);
   s.connect(ep);
   std::string body;
   if (kind == "bigmsg") {  // just under 1 MiB: a valid object the decoder must read to its end
@@ -323,6 +325,8 @@ int main(int argc, char** argv) {
         o.threads = std::stoi(v), ++i;
       } else if (a == "--payload" && v) {
         o.payload = std::stoi(v), ++i;
+      } else if (a == "--source" && v) {
+        o.source = v, ++i;
       } else {
         return usage_error("unknown or incomplete option " + a);
       }

@@ -151,3 +151,12 @@ TEST_CASE("rcvhwm x max_message_size must fit the per-connection memory budget",
   CHECK_FALSE(parse("[frontend]\nrcvhwm = 0\n", &c, &err));
   CHECK_FALSE(parse("[frontend]\nsndhwm = 0\n", &c, &err));
 }
+
+TEST_CASE("a source's read burst must hold the largest message", "[config]") {
+  server_config c;
+  config_error err;
+  CHECK(parse("[frontend]\nsource_burst_bytes = 1048832\n", &c, &err));  // 1 MiB + 256
+  CHECK_FALSE(parse("[frontend]\nsource_burst_bytes = 1048831\n", &c, &err));
+  CHECK(err.key == "frontend.source_burst_bytes");
+  CHECK(err.line == 2);
+}

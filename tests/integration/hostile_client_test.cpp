@@ -283,3 +283,38 @@ TEST_CASE("a client that floods until its reads pause and then resets its connec
   REQUIRE(c.connect(server.endpoint, nullptr));
   CHECK(c.ping(5s));
 }
+
+TEST_CASE("a source that sends more than its read budget is shed rate_limited undecoded; other sources are not",
+          "[integration][hostile]") {
+  test::model_server server;
+  net::client_options from2;
+  from2.source_address = "127.0.0.2";
+  net::client flooder(from2);
+  REQUIRE(flooder.connect(server.endpoint, nullptr));
+  // 40 pings of 1,000,000 bytes: the default burst of 16 MiB pays for about 16 of them at once.
+  const std::string body = "{\"pad\":\"" + std::string(1000000 - 10, 'x') + "\"}";
+  for (int i = 0; i < 40; ++i) flooder.send_frames({"rampart/1", "ping", body});
+  int limited = 0, answered = 0;
+  int64_t retry_after = 0;
+  while (answered < 40) {
+    auto ev = next_answer(flooder, 10s);
+    if (!ev) break;
+    ++answered;
+    if (ev->type == "shed" && ev->body["reason"] == "rate_limited") {
+      ++limited;
+      retry_after = ev->body["retry_after_ms"];
+    }
+  }
+  CHECK(answered == 40);
+  CHECK(limited >= 20);
+  CHECK(limited <= 25);
+  CHECK(retry_after > 0);
+  // 127.0.0.1 has its own budget.
+  net::client other;
+  REQUIRE(other.connect(server.endpoint, nullptr));
+  CHECK(other.ping(5s));
+  other.send("stats", json::object());
+  auto s = next_answer(other, 5s);
+  REQUIRE(s);
+  CHECK(s->body["frontend"]["rate_limited"] == limited);
+}

@@ -1,0 +1,42 @@
+// The per-source read budget, with an injected clock; every expected value is worked out by hand.
+#include <catch2/catch.hpp>
+
+#include "net/source_budget.hpp"
+
+using rampart::net::source_budget;
+
+TEST_CASE("a source's bucket pays for message bytes plus 256 and refills at its rate", "[source_budget]") {
+  // 1000 bytes/s, burst 2000: a 744-byte message costs 1000, so two pass at once and the third waits.
+  source_budget b(1000, 2000);
+  int64_t retry = 0;
+  CHECK(b.take("10.0.0.1", 744, 0));
+  CHECK(b.take("10.0.0.1", 744, 0));
+  CHECK_FALSE(b.take("10.0.0.1", 744, 0, &retry));
+  CHECK(retry == 1000);  // 1000 missing tokens at 1000/s
+  CHECK_FALSE(b.take("10.0.0.1", 744, 999, &retry));
+  CHECK(retry == 1);
+  CHECK(b.take("10.0.0.1", 744, 1000));
+  // Another source has its own full bucket.
+  CHECK(b.take("10.0.0.2", 1744, 1000));
+  // Refill stops at the burst: after 10 s idle only 2000 tokens are there.
+  CHECK(b.take("10.0.0.1", 1744, 11000));
+  CHECK_FALSE(b.take("10.0.0.1", 1, 11000));
+}
+
+TEST_CASE("a message larger than the burst never passes, and a refusal charges nothing", "[source_budget]") {
+  source_budget b(100, 1000);
+  int64_t retry = 0;
+  CHECK_FALSE(b.take("s", 1000, 0, &retry));  // costs 1256 > 1000
+  CHECK(b.take("s", 744, 0));                 // the refusal took nothing: 1000 were still there
+}
+
+TEST_CASE("past max_sources the table starts afresh instead of growing", "[source_budget]") {
+  source_budget b(1, 300, 2);
+  CHECK(b.take("a", 44, 0));
+  CHECK(b.take("b", 44, 0));
+  CHECK_FALSE(b.take("a", 44, 0));
+  CHECK(b.sources() == 2);
+  CHECK(b.take("c", 44, 0));  // a third source: the table is cleared first
+  CHECK(b.sources() == 1);
+  CHECK(b.take("a", 44, 0));  // so "a" has a full bucket again
+}
