@@ -196,6 +196,7 @@ void handle(self_ptr self, const inbound_message& in) {
                           {"unroutable", fc.unroutable.load()},
                           {"slow_consumers", fc.slow_consumers.load()},
                           {"rate_limited", fc.rate_limited_in.load()},
+                          {"flooders_dropped", fc.flooders_dropped.load()},
                           {"disconnects", fc.disconnects.load()}};
       auto sched = caf::actor_cast<scheduler_actor>(ctx->directory.get("scheduler"));
       if (!sched) {

@@ -61,6 +61,8 @@ struct frontend::impl {
 
   void run();
   void drop_slow_peer(const std::string& peer);
+  // Closes PEER's TCP connection (libzmq then tears it down) and tells the handler it is gone.
+  void drop_connection(const std::string& peer);
   void drain_outbox();
   void handle_incoming();
   void handle_monitor();
@@ -198,9 +200,14 @@ void frontend::impl::send(const std::string& peer, const std::vector<std::string
 
 void frontend::impl::drop_slow_peer(const std::string& peer) {
   counters->unroutable++;
-  auto it = connections.find(peer);
-  if (it == connections.end()) return;  // already dropped (or never seen): its later events are just lost
+  if (connections.count(peer) == 0) return;  // already dropped (or never seen): its later events are just lost
   counters->slow_consumers++;
+  drop_connection(peer);
+}
+
+void frontend::impl::drop_connection(const std::string& peer) {
+  auto it = connections.find(peer);
+  if (it == connections.end()) return;
   // ROUTER has no call to close one peer's connection; shutting its TCP socket down makes libzmq's own I/O
   // thread see the end of the stream and tear the connection down (the descriptor stays libzmq's to close).
   // The address-and-port check guards against a descriptor that a newer connection has taken over since.
@@ -262,10 +269,17 @@ void frontend::impl::handle_incoming() {
                                  std::chrono::steady_clock::now().time_since_epoch())
                                  .count();
       int64_t retry_after_ms = 0;
-      if (!budget->take(user_id.rfind("tenant:", 0) == 0 ? user_id : peer_address, message_bytes, now_ms,
-                        &retry_after_ms)) {
+      const std::string& source = user_id.rfind("tenant:", 0) == 0 ? user_id : peer_address;
+      if (!budget->take(source, message_bytes, now_ms, &retry_after_ms)) {
         counters->rate_limited_in++;
         send(peer, encode_event("shed", shed_body("", "rate_limited", retry_after_ms)));
+        // Still sending a burst's worth after being told to wait: a flood. Its connection is dropped, so
+        // libzmq stops reading (and copying) what it sends; a reconnect meets the same empty bucket.
+        if (budget->refused_since_admitted(source) > options.source_burst_bytes) {
+          budget->clear_refused(source);
+          counters->flooders_dropped++;
+          drop_connection(peer);
+        }
         continue;
       }
     }

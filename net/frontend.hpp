@@ -80,6 +80,7 @@ struct frontend_counters {
   std::atomic<uint64_t> unroutable{0};  // events for peers that had gone
   std::atomic<uint64_t> slow_consumers{0};  // connections dropped because sndhwm events waited for them
   std::atomic<uint64_t> rate_limited_in{0};  // messages refused undecoded: their source's read budget was spent
+  std::atomic<uint64_t> flooders_dropped{0};  // connections dropped: their source kept sending past its budget
   std::atomic<uint64_t> handshakes_succeeded{0};
   std::atomic<uint64_t> handshakes_failed{0};
   std::atomic<uint64_t> accepted_connections{0};

@@ -22,10 +22,22 @@ bool source_budget::take(const std::string& source, size_t bytes, int64_t now_ms
   const double cost = static_cast<double>(bytes + message_overhead);
   if (b.tokens >= cost) {
     b.tokens -= cost;
+    b.refused = 0;
     return true;
   }
+  b.refused += cost;
   if (retry_after_ms) *retry_after_ms = static_cast<int64_t>(std::ceil((cost - b.tokens) / rate_ * 1000.0));
   return false;
+}
+
+double source_budget::refused_since_admitted(const std::string& source) const {
+  auto it = buckets_.find(source);
+  return it == buckets_.end() ? 0.0 : it->second.refused;
+}
+
+void source_budget::clear_refused(const std::string& source) {
+  auto it = buckets_.find(source);
+  if (it != buckets_.end()) it->second.refused = 0;
 }
 
 }  // namespace rampart::net

@@ -23,12 +23,19 @@ class source_budget {
   // with *RETRY_AFTER_MS when given, when it did not (nothing is deducted).
   bool take(const std::string& source, size_t bytes, int64_t now_ms, int64_t* retry_after_ms = nullptr);
 
+  // Cost refused to SOURCE since its last admitted message. A source that goes on sending after being told to
+  // wait runs this up; past a burst's worth it is flooding, not bursting.
+  double refused_since_admitted(const std::string& source) const;
+  // Forgets SOURCE's refusals (its bucket stays as it is).
+  void clear_refused(const std::string& source);
+
   size_t sources() const { return buckets_.size(); }
 
  private:
   struct bucket {
     double tokens = 0;
     int64_t last_ms = 0;
+    double refused = 0;
   };
   double rate_, burst_;
   size_t max_sources_;

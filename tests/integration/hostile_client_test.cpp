@@ -229,9 +229,10 @@ TEST_CASE("a client that stops reading is dropped at sndhwm and its generation i
     slow.send(zmq::buffer(text), zmq::send_flags::none);
   };
   send("generate", {{"request_id", "long"}, {"ids", {1, 2, 3}}, {"max_tokens", 4000}, {"ignore_eos", true}});
-  // Pongs of about 5 KB (4 KB echoed) that it never reads: kernel buffers, then sndhwm (1000) fill up. The
-  // client cannot see the drop itself (libzmq stopped reading its socket); the server's counters show it.
-  const json ping = {{"pad", std::string(4000, 'p')}};
+  // Pongs of about 2 KB (1 KB echoed) that it never reads: kernel buffers, then sndhwm (1000) fill up, long
+  // before it spends its read budget. The client cannot see the drop itself (libzmq stopped reading its
+  // socket); the server's counters show it.
+  const json ping = {{"pad", std::string(1000, 'p')}};
   json s;
   const auto until = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < until) {
@@ -291,23 +292,24 @@ TEST_CASE("a source that sends more than its read budget is shed rate_limited un
   from2.source_address = "127.0.0.2";
   net::client flooder(from2);
   REQUIRE(flooder.connect(server.endpoint, nullptr));
-  // 40 pings of 1,000,000 bytes: the default burst of 16 MiB pays for about 16 of them at once.
+  // 40 pings of 1,000,000 bytes: the default burst of 16 MiB pays for about 16 of them at once; the rest are
+  // refused undecoded, and once a burst's worth (16 MiB) has been refused the connection is dropped.
   const std::string body = "{\"pad\":\"" + std::string(1000000 - 10, 'x') + "\"}";
   for (int i = 0; i < 40; ++i) flooder.send_frames({"rampart/1", "ping", body});
-  int limited = 0, answered = 0;
+  int limited = 0, pongs = 0;
   int64_t retry_after = 0;
-  while (answered < 40) {
-    auto ev = next_answer(flooder, 10s);
+  for (;;) {
+    auto ev = next_answer(flooder, 3s);
     if (!ev) break;
-    ++answered;
+    pongs += ev->type == "pong";
     if (ev->type == "shed" && ev->body["reason"] == "rate_limited") {
       ++limited;
       retry_after = ev->body["retry_after_ms"];
     }
   }
-  CHECK(answered == 40);
-  CHECK(limited >= 20);
-  CHECK(limited <= 25);
+  // What reaches the flooder before its connection goes is a matter of timing; the server's counters are not.
+  CHECK(pongs <= 20);
+  CHECK(limited >= 1);
   CHECK(retry_after > 0);
   // 127.0.0.1 has its own budget.
   net::client other;
@@ -316,5 +318,6 @@ TEST_CASE("a source that sends more than its read budget is shed rate_limited un
   other.send("stats", json::object());
   auto s = next_answer(other, 5s);
   REQUIRE(s);
-  CHECK(s->body["frontend"]["rate_limited"] == limited);
+  CHECK(s->body["frontend"]["rate_limited"].get<int>() >= 17);  // 16 MiB of refusals: 17 of these messages
+  CHECK(s->body["frontend"]["flooders_dropped"].get<int>() >= 1);
 }

@@ -40,3 +40,17 @@ TEST_CASE("past max_sources the table starts afresh instead of growing", "[sourc
   CHECK(b.sources() == 1);
   CHECK(b.take("a", 44, 0));  // so "a" has a full bucket again
 }
+
+TEST_CASE("refusals add up until a message is admitted again", "[source_budget]") {
+  source_budget b(1000, 1000);
+  CHECK(b.take("s", 744, 0));               // 1000 of 1000
+  CHECK_FALSE(b.take("s", 744, 0));         // refused: 1000
+  CHECK_FALSE(b.take("s", 244, 0));         // refused: 500 more
+  CHECK(b.refused_since_admitted("s") == 1500);
+  CHECK(b.refused_since_admitted("other") == 0);
+  b.clear_refused("s");
+  CHECK(b.refused_since_admitted("s") == 0);
+  CHECK_FALSE(b.take("s", 744, 500));       // 500 tokens back, not enough: refused 1000
+  CHECK(b.take("s", 244, 500));             // 500 admitted: the count starts over
+  CHECK(b.refused_since_admitted("s") == 0);
+}
