@@ -393,6 +393,40 @@ TEST_CASE("with a model loaded, SIGTERM drains: running requests get their termi
   CHECK(*status == 0);
 }
 
+TEST_CASE("requests still running when the drain limit runs out end with shed shutting_down", "[pipeline]") {
+  test::model_server server;
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  // Eight generations of 4000 tokens share the engine: far more than the 10 s drain limit lets them finish.
+  for (int i = 0; i < 8; ++i) {
+    c.send("generate", {{"request_id", "long-" + std::to_string(i)}, {"ids", {1, 2, 3 + i}}, {"max_tokens", 4000},
+                        {"temperature", 0}, {"ignore_eos", true}});
+  }
+  std::set<std::string> started;
+  for (int i = 0; i < 300 && started.size() < 8; ++i) {
+    auto ev = c.receive(100ms);
+    if (ev && ev->type == "token") started.insert(ev->body["request_id"].get<std::string>());
+  }
+  REQUIRE(started.size() == 8);
+  server.proc->signal(SIGTERM);
+  std::map<std::string, json> terminal;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (terminal.size() < 8 && std::chrono::steady_clock::now() < deadline) {
+    auto ev = c.receive(200ms);
+    if (ev && is_terminal(ev->type)) terminal[ev->body.value("request_id", "")] = json{{"type", ev->type}, {"body", ev->body}};
+  }
+  INFO(server.proc->log());
+  REQUIRE(terminal.size() == 8);
+  for (const auto& [id, t] : terminal) {
+    INFO(id << " " << t.dump());
+    CHECK(t["type"] == "shed");
+    CHECK(t["body"]["reason"] == "shutting_down");
+  }
+  auto status = server.proc->wait_exit(30s);
+  REQUIRE(status);
+  CHECK(*status == 0);
+}
+
 TEST_CASE("max_tokens 1 yields one token event carrying its id, and done.timing has queue_ms", "[pipeline][protocol]") {
   test::model_server server;
   net::client c;
