@@ -1,7 +1,7 @@
 // rampartd against a hostile client, as a real process over real sockets: every decoder limit at and past its
 // bound, 200,000-level nesting in every position, invalid UTF-8, bursts, many connections from one address and
-// an oversized message. A registered-style streaming client keeps streaming throughout, every bad message gets
-// its documented error, and the attacker's own connection stays usable.
+// an oversized message. A registered tenant keeps streaming throughout, every bad message gets its documented
+// error, and the attacker's own connection stays usable.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -54,12 +54,12 @@ struct streamer {
   std::string finish;
   std::thread thread;
 
-  streamer(const std::string& endpoint, int max_tokens) {
-    thread = std::thread([this, endpoint, max_tokens] {
+  streamer(const std::string& endpoint, const std::string& api_key, int max_tokens) {
+    thread = std::thread([this, endpoint, api_key, max_tokens] {
       net::client c;
       c.connect(endpoint, nullptr);
       c.send("generate", {{"request_id", "victim"}, {"ids", {1, 2, 3}}, {"max_tokens", max_tokens},
-                          {"temperature", 0}, {"ignore_eos", true}});
+                          {"temperature", 0}, {"ignore_eos", true}, {"api_key", api_key}});
       const auto deadline = std::chrono::steady_clock::now() + 120s;
       while (std::chrono::steady_clock::now() < deadline) {
         auto ev = c.receive(200ms);
@@ -78,13 +78,25 @@ struct streamer {
   }
 };
 
+// A tenant of class `registered` in a fresh accounts database made with rampart-admin; returns its API key.
+std::string registered_tenant(const std::string& db) {
+  std::string out;
+  REQUIRE(test::run_command(test::bin("rampart-admin"), {"--db", db, "create", "victim", "--class", "registered"},
+                            &out) == 0);
+  const auto at = out.find("api_key: ");
+  REQUIRE(at != std::string::npos);
+  return out.substr(at + 9, out.find('\n', at) - at - 9);
+}
+
 }  // namespace
 
 TEST_CASE("a hostile client cannot crash rampartd, lose its own connection or stop another client's stream",
           "[integration][hostile]") {
-  test::model_server server;
+  const std::string db = test::make_temp_dir("rampart-hostile") + "/accounts.db";
+  const std::string key = registered_tenant(db);
+  test::model_server server("", "[admission]\naccounts_db = \"" + db + "\"\n");
   const int kVictimTokens = 400;
-  streamer victim(server.endpoint, kVictimTokens);
+  streamer victim(server.endpoint, key, kVictimTokens);  // a registered tenant, streaming throughout
 
   net::client attacker;
   REQUIRE(attacker.connect(server.endpoint, nullptr));

@@ -32,4 +32,4 @@ add_dependencies(integration_attack_tests rampartd rampart-flood rampart-admin)
 rampart_add_test(integration_hostile_tests SOURCES integration/hostile_client_test.cpp
                  LIBS rampart_net rampart_test_support FIXTURES server_model TIMEOUT 180 SERIAL)
 target_compile_definitions(integration_hostile_tests PRIVATE RAMPART_SERVER_MODEL_DIR="${RAMPART_SERVER_MODEL_DIR}")
-add_dependencies(integration_hostile_tests rampartd)
+add_dependencies(integration_hostile_tests rampartd rampart-admin)

@@ -136,6 +136,9 @@ TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key", 
 TEST_CASE("a deny-listed source is refused at the handshake until its entry expires", "[zap]") {
   zmq::context_t ctx, client_ctx;
   net::zap_handler gate(ctx.handle());
+  // Refusals of deny-listed addresses are not authentication failures: the callback must stay silent.
+  std::atomic<int> key_failures{0};
+  gate.set_on_key_denied([&](std::string_view) { key_failures++; });
   std::string error;
   REQUIRE(gate.start(&error));
   auto deny = std::make_shared<admission::deny_list>();
@@ -177,6 +180,8 @@ TEST_CASE("a deny-listed source is refused at the handshake until its entry expi
   CHECK(late_watch.next().event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
   gate.stop();
   gate.stop();
+  CHECK(gate.counters().denied_address >= 2);
+  CHECK(key_failures == 0);
 }
 
 TEST_CASE("with CURVE only registered keys and, while open, the registration identity connect", "[zap]") {
