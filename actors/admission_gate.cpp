@@ -80,10 +80,12 @@ admission_gate::verdict admission_gate::admit_generate(request_state& r) {
     if (!found || found->revoked()) return refuse("CURVE key refused: its tenant is revoked");
     t = std::move(*found);
   }
-  if (!t.first_used_at_ms && first_use_sent_.insert(t.id).second) {
-    // Recorded by the registrar (a durable write off this thread); unused trial tenants expire.
+  if (!t.first_used_at_ms && first_use_sent_.count(t.id) == 0) {
+    // Recorded by the registrar (a durable write off this thread); unused trial tenants expire. Remembered
+    // only once handed over, so a registrar that is restarting gets it at the tenant's next request.
     if (auto registrar = caf::actor_cast<registrar_actor>(ctx_->directory.get("registrar"))) {
       caf::anon_send(registrar, used_atom::value, t.id);
+      first_use_sent_.insert(t.id);
     }
   }
   q.tenant_id = t.id;

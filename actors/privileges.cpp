@@ -13,7 +13,7 @@
 
 namespace rampart::actors {
 
-long long effective_capabilities_of_all_threads() {
+long long capabilities_of_all_threads() {
   DIR* tasks = opendir("/proc/self/task");
   if (!tasks) return -1;
   long long all = 0;
@@ -23,9 +23,11 @@ long long effective_capabilities_of_all_threads() {
     std::ifstream status(std::string("/proc/self/task/") + d->d_name + "/status");
     std::string line;
     while (std::getline(status, line)) {
-      if (line.rfind("CapEff:", 0) == 0) {
-        all |= std::stoll(line.substr(7), nullptr, 16);
-        read_any = true;
+      for (const char* field : {"CapPrm:", "CapEff:", "CapAmb:"}) {
+        if (line.rfind(field, 0) == 0) {
+          all |= std::stoll(line.substr(7), nullptr, 16);
+          read_any = true;
+        }
       }
     }
   }
@@ -56,8 +58,11 @@ bool drop_privileges(const std::string& user, std::string* error) {
     *error = "switched to \"" + user + "\" but could become root again";
     return false;
   }
-  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  const long long caps = effective_capabilities_of_all_threads();
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {  // this thread's, inherited by whatever it starts
+    *error = std::string("no_new_privs: ") + std::strerror(errno);
+    return false;
+  }
+  const long long caps = capabilities_of_all_threads();
   if (caps != 0) {
     *error = caps < 0 ? "cannot read the threads' capabilities from /proc"
                       : "a thread kept capabilities after switching to \"" + user + "\"";

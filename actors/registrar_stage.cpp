@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -56,9 +57,14 @@ std::chrono::milliseconds sweep_interval(int64_t ttl_s) {
   return std::chrono::milliseconds(std::clamp<int64_t>(ttl_s * 100, 1000, 60000));
 }
 
-void expire_trials(server_context* ctx) {
+void expire_trials(server_context* ctx, const std::set<int64_t>& unrecorded) {
   const int64_t ttl_s = ctx->config.admission.trial_ttl_s;
   if (ttl_s <= 0 || !ctx->accounts) return;
+  if (!unrecorded.empty()) {
+    // A first use that could not be written yet would look like no use at all: expire nothing until it is.
+    spdlog::debug("expiry waits: {} first use(s) not recorded yet", unrecorded.size());
+    return;
+  }
   std::string error;
   const int64_t n =
       ctx->accounts->expire_unused(ctx->config.admission.registration_class, unix_ms() - ttl_s * 1000, &error);
@@ -71,7 +77,13 @@ void expire_trials(server_context* ctx) {
   }
 }
 
-registrar_actor::behavior_type registrar_stage(registrar_actor::pointer self, server_context* ctx) {
+struct registrar_state {
+  std::set<int64_t> unrecorded;  // tenants whose first use failed to be written (retried every second)
+  static inline const char* name = "registrar";
+};
+
+registrar_actor::behavior_type registrar_stage(registrar_actor::stateful_pointer<registrar_state> self,
+                                               server_context* ctx) {
   if (ctx->config.admission.trial_ttl_s > 0 && ctx->accounts) {
     self->delayed_send(self, sweep_interval(ctx->config.admission.trial_ttl_s), tick_atom::value);
   }
@@ -82,12 +94,19 @@ registrar_actor::behavior_type registrar_stage(registrar_actor::pointer self, se
       },
       [=](used_atom, int64_t tenant_id) {
         std::string error;
-        if (ctx->accounts && !ctx->accounts->mark_used(tenant_id, unix_ms(), &error)) {
-          spdlog::warn("recording tenant {}'s first request: {}", tenant_id, error);
+        if (!ctx->accounts || !ctx->accounts->find(std::to_string(tenant_id)) ||  // revoked and gone meanwhile
+            ctx->accounts->mark_used(tenant_id, unix_ms(), &error)) {
+          self->state.unrecorded.erase(tenant_id);
+          return;
         }
+        // e.g. SQLITE_BUSY while rampart-admin writes: try again, and hold expiry back meanwhile.
+        if (self->state.unrecorded.insert(tenant_id).second) {
+          spdlog::warn("recording tenant {}'s first request: {} (retrying)", tenant_id, error);
+        }
+        self->delayed_send(self, std::chrono::seconds(1), used_atom::value, tenant_id);
       },
       [=](tick_atom) {
-        expire_trials(ctx);
+        expire_trials(ctx, self->state.unrecorded);
         self->delayed_send(self, sweep_interval(ctx->config.admission.trial_ttl_s), tick_atom::value);
       },
   };

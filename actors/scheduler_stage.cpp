@@ -47,9 +47,14 @@ void enqueue(self_ptr self, const request_ptr& r) {
   if (r->cancel_requested) {
     // Cancelled between admission and here (a cancel sent right behind its generate): it was accepted all the
     // same, so it gets `accepted` first and then a `done` like any other cancelled request.
-    if (r->terminal_sent || r->peer_gone) return;
+    // A client already gone gets nothing posted, but the request still ends here: send_terminal gives back its
+    // admission ticket and in-flight count.
+    if (r->terminal_sent) return;
     ctx.counters.requests_accepted++;
-    ctx.frontend->post(r->peer, "accepted", {{"request_id", r->req.request_id}, {"prompt_tokens", r->prompt.size()}});
+    if (!r->peer_gone) {
+      ctx.frontend->post(r->peer, "accepted",
+                         {{"request_id", r->req.request_id}, {"prompt_tokens", r->prompt.size()}});
+    }
     using ms = std::chrono::duration<double, std::milli>;
     const double total = ms(request_state::clock::now() - r->received).count();
     send_terminal(ctx, *r, "done",

@@ -1,5 +1,7 @@
 #include "net/frontend.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,11 +28,19 @@ constexpr int kReadBudgetMessages = 256;
 // table starts afresh rather than grow.
 constexpr size_t kMaxTrackedPeers = 1 << 16;
 
-// The remote address and port of socket FD, as bytes ("" when FD is not a connected socket).
-std::string remote_of(int fd) {
+// The remote address and port of socket FD, as bytes ("" when FD is not a connected socket). When ADDRESS is
+// given, also "" unless the remote IP reads as ADDRESS (ZeroMQ's Peer-Address of the message that named FD):
+// a descriptor that a connection from elsewhere has taken over since is not recorded.
+std::string remote_of(int fd, const std::string* address = nullptr) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  if (address) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
+    else if (ss.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
+    if (*address != text) return {};
+  }
   return std::string(reinterpret_cast<const char*>(&ss), len);
 }
 
@@ -200,14 +210,16 @@ void frontend::impl::send(const std::string& peer, const std::vector<std::string
 
 void frontend::impl::drop_slow_peer(const std::string& peer) {
   counters->unroutable++;
-  if (connections.count(peer) == 0) return;  // already dropped (or never seen): its later events are just lost
-  counters->slow_consumers++;
+  if (connections.count(peer) != 0) counters->slow_consumers++;
   drop_connection(peer);
 }
 
 void frontend::impl::drop_connection(const std::string& peer) {
   auto it = connections.find(peer);
-  if (it == connections.end()) return;
+  if (it == connections.end()) {  // already dropped, or forgotten: its work is cancelled all the same
+    handler->on_peer_gone(peer);
+    return;
+  }
   // ROUTER has no call to close one peer's connection; shutting its TCP socket down makes libzmq's own I/O
   // thread see the end of the stream and tear the connection down (the descriptor stays libzmq's to close).
   // The address-and-port check guards against a descriptor that a newer connection has taken over since.
@@ -255,7 +267,7 @@ void frontend::impl::handle_incoming() {
       auto known = connections.find(peer);
       if (known == connections.end() || known->second.fd != fd) {  // one getpeername per new connection
         if (known == connections.end() && connections.size() >= kMaxTrackedPeers) connections.clear();
-        connections[peer] = connection{fd, remote_of(fd)};
+        connections[peer] = connection{fd, remote_of(fd, &peer_address)};
       }
     }
     const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;

@@ -54,8 +54,9 @@ zap_reply decide_zap(std::string_view address, std::string_view mechanism, std::
         count(counters, &zap_counters::accepted_registration);
         return reply("200", "OK", "registration");
       }
+      // Expected while closed (and retried every reconnect interval): not an authentication failure.
       count(counters, &zap_counters::denied_key);
-      return key_refusal("registration closed");
+      return reply("400", "registration closed");
     }
     if (allow->ambiguous.count(key) != 0) {
       count(counters, &zap_counters::denied_key);

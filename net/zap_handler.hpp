@@ -74,9 +74,10 @@ class zap_handler {
   void set_deny_list(std::shared_ptr<const admission::deny_list> list);
   void set_allow_list(std::shared_ptr<const curve_allow_list> list);
 
-  // Called on the handler's thread with the source address of every handshake refused for its key (unknown
-  // key, closed registration, ambiguous key), not for deny-listed addresses: their retries are not new
-  // failures. Set before start(); must not block.
+  // Called on the handler's thread with the source address of every handshake refused for its key (unknown or
+  // ambiguous key), not for deny-listed addresses (their retries are not new failures) nor for the registration
+  // identity while registration is closed (an expected refusal its holders retry). Set before start(); must not
+  // block.
   void set_on_key_denied(std::function<void(std::string_view address)> callback) {
     on_key_denied_ = std::move(callback);
   }
