@@ -191,7 +191,7 @@ bool batch_scheduler::preempt_one(int max_priority_to_spare) {
 }
 
 bool batch_scheduler::admit_waiting(int64_t* budget) {
-  while (*budget > 0 && static_cast<int64_t>(running_.size()) < options_.max_running) {
+  while (*budget > 0) {
     // The highest non-empty class; within it the client with the fewest running sequences.
     std::deque<std::unique_ptr<sequence>>* queue = nullptr;
     for (auto& q : waiting_) {
@@ -201,6 +201,12 @@ bool batch_scheduler::admit_waiting(int64_t* budget) {
       }
     }
     if (!queue) return true;
+    if (static_cast<int64_t>(running_.size()) >= options_.max_running) {
+      // Every slot is taken: a waiting sequence of a higher class takes the slot of the lowest class running
+      // (preempted by recompute, like a preemption for blocks), in this same step; otherwise it waits.
+      if (preempt_one(queue->front()->req.priority)) continue;
+      return true;
+    }
     auto pick = queue->begin();
     int fewest = INT32_MAX;
     for (auto it = queue->begin(); it != queue->end(); ++it) {

@@ -5,8 +5,8 @@
 // running streams. A sequence is admitted only when the KV cache has free blocks for its whole prompt (no
 // over-commit); when blocks run out during decode, the lowest-priority, most recently admitted sequence is
 // preempted by recompute (its blocks are freed and it re-enters the queue with its generated tokens appended
-// to its prompt). A waiting sequence of a higher class preempts a running one of a lower class when the cache is
-// full. Within a class, the next sequence admitted belongs to the client with the fewest running sequences
+// to its prompt). A waiting sequence of a higher class preempts a running one of a lower class, in the same
+// step, when the cache is full or every sequence slot (max_running) is taken. Within a class, the next sequence admitted belongs to the client with the fewest running sequences
 // (ties: the longest-waiting request). Queues are bounded: add() refuses what does not fit.
 //
 // Plain C++, single-threaded: one owner calls every method.

@@ -162,6 +162,61 @@ TEST_CASE("a higher class preempts a lower one when the cache is full", "[schedu
   CHECK(log.finished[1].reason == finish_reason::length);
 }
 
+TEST_CASE("with every slot taken by a lower class, a higher class starts in the next step", "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 2;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  auto low_a = make_request(1, 8, 30, /*priority=*/3, "anon-a");
+  auto low_b = make_request(2, 8, 30, /*priority=*/3, "anon-b");
+  auto high = make_request(3, 8, 5, /*priority=*/0, "tenant");
+  REQUIRE(s.add(low_a, &err) == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(low_b, &err) == batch_scheduler::add_result::queued);
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  step_report r;
+  s.step(&r);
+  for (const auto& t : r.tokens) tokens[t.id].push_back(t.token);
+  REQUIRE(s.stats().running == 2);
+  REQUIRE(s.add(high, &err) == batch_scheduler::add_result::queued);
+  s.step(&r);
+  std::vector<uint64_t> got;
+  for (const auto& t : r.tokens) {
+    got.push_back(t.id);
+    tokens[t.id].push_back(t.token);
+  }
+  std::sort(got.begin(), got.end());
+  // The critical sequence ran in this step (its prompt fits the step budget: its first token is out) beside one
+  // of the sheddable ones; the most recently admitted sheddable one (2) gave way.
+  CHECK(got == std::vector<uint64_t>{1, 3});
+  CHECK(s.stats().preemptions == 1);
+  CHECK(s.stats().running == 2);
+  // Everyone still finishes, with the tokens each produces alone (recompute changes nothing).
+  auto log = run_to_completion(s);
+  for (const auto& [id, more] : log.tokens) tokens[id].insert(tokens[id].end(), more.begin(), more.end());
+  CHECK(tokens[1] == alone(low_a));
+  CHECK(tokens[2] == alone(low_b));
+  CHECK(tokens[3] == alone(high));
+  CHECK(log.finished[2].reason == finish_reason::length);
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
+
+TEST_CASE("a full batch of one class is not preempted by the same class", "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 1;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  REQUIRE(s.add(make_request(1, 8, 10, 2), &err) == batch_scheduler::add_result::queued);
+  step_report r;
+  s.step(&r);
+  REQUIRE(s.add(make_request(2, 8, 10, 2), &err) == batch_scheduler::add_result::queued);
+  s.step(&r);
+  REQUIRE(r.tokens.size() == 1);
+  CHECK(r.tokens[0].id == 1);
+  CHECK(s.stats().preemptions == 0);
+}
+
 TEST_CASE("within a class the client with fewer running sequences goes first", "[scheduler]") {
   auto e = make_engine(4096);
   scheduler_options o;
