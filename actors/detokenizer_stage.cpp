@@ -131,6 +131,13 @@ void on_events(detokenizer_state& st, const step_events& ev) {
       send_error(ctx, r, net::error_code::internal, f.info.error);
     } else if (f.info.reason == model::finish_reason::expired) {
       send_shed(ctx, r, "queue_timeout", ctx.recent_queue_ms.load() + 100);
+    } else if (f.info.reason == model::finish_reason::cancelled &&
+               r.shed_by_policy.load() != request_state::policy_shed::none) {
+      // Ended by the policy (the level closed its class): the text so far, then `shed` as its terminal event.
+      stream* s = open_stream(st, f.request);
+      if (s->detok && !s->detok->stopped()) s->pending += s->detok->finish().text;
+      emit_token(ctx, *s);
+      send_shed(ctx, r, r.policy_shed_reason(), r.shed_retry_after_ms.load());
     } else {
       stream* s = open_stream(st, f.request);
       if (s->detok && !s->detok->stopped()) s->pending += s->detok->finish().text;

@@ -58,6 +58,7 @@ struct gateway_state {
   size_t inserts_since_sweep = 0;
   size_t next_tokenizer = 0;
   int64_t tokenizing = 0;  // requests handed to the tokenizer pool and not yet back: its mailboxes' depth
+  bool anonymous_admitted = true;  // at the level in force, as last seen
   static inline const char* name = "gateway";
 };
 
@@ -275,6 +276,30 @@ void handle(self_ptr self, const inbound_message& in) {
   }
 }
 
+// When the level in force stops admitting anonymous requests, the anonymous ones already running or queued
+// are ended too (shed anonymous_closed, the level's retry_after), not left to finish.
+void apply_class_closures(self_ptr self) {
+  auto& st = self->state;
+  const auto& lp = st.gate->shedder().level_policy();
+  const bool was = st.anonymous_admitted;
+  st.anonymous_admitted = lp.anonymous_admitted || st.gate->shedder().policy().dry_run;
+  if (!was || st.anonymous_admitted) return;
+  int ended = 0;
+  for (auto& [key, weak] : st.running) {
+    auto r = weak.lock();
+    if (!r || r->terminal_sent || r->tenant_id != 0) continue;
+    if (r->cancel_requested.load()) continue;  // already ending (cancelled, gone or stopped)
+    r->shed_retry_after_ms = lp.retry_after_ms;
+    r->shed_by_policy = request_state::policy_shed::anonymous_closed;
+    r->cancel_requested = true;
+    ++ended;
+  }
+  if (ended > 0) {
+    spdlog::warn("policy: ending {} running anonymous request(s): the level in force admits none", ended);
+    poke_scheduler(*st.context);
+  }
+}
+
 void on_peer_gone(self_ptr self, const std::string& peer) {
   auto& st = self->state;
   int cancelled = 0;
@@ -320,14 +345,19 @@ gateway_actor::behavior_type gateway(self_ptr self, server_context* context) {
           st.key_of.erase(it);
         }
       },
-      [=](const monitor_notice& n) { self->state.gate->on_monitor(n); },
+      [=](const monitor_notice& n) {
+        self->state.gate->on_monitor(n);
+        apply_class_closures(self);
+      },
       [=](const std::shared_ptr<const config::policy>& p) {
         self->state.gate->set_policy(p);
         self->state.context->initial_policy = p;  // a restarted gateway starts from the policy in force
+        apply_class_closures(self);
         spdlog::info("policy: {} in force", p->source);
       },
       [=](tick_atom) {
         self->state.gate->tick();
+        apply_class_closures(self);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
       },
   };

@@ -40,6 +40,14 @@ struct request_state {
   int64_t curve_tenant_id = 0;  // the tenant whose CURVE key the connection was admitted with; 0: none
 
   std::atomic<bool> cancel_requested{false};
+  // Set by the gateway before it turns cancel_requested on when the policy ends the request: its terminal event
+  // is then `shed` (policy_shed_reason) with shed_retry_after_ms, not `done`.
+  enum class policy_shed : int { none = 0, anonymous_closed = 1 };
+  std::atomic<policy_shed> shed_by_policy{policy_shed::none};
+  std::atomic<int64_t> shed_retry_after_ms{0};
+  const char* policy_shed_reason() const {
+    return shed_by_policy.load() == policy_shed::anonymous_closed ? "anonymous_closed" : "";
+  }
   std::atomic<bool> peer_gone{false};
   clock::time_point peer_gone_at{};
   std::atomic<bool> terminal_sent{false};

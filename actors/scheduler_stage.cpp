@@ -44,6 +44,10 @@ int priority_index(net::priority_class p) { return static_cast<int>(p); }
 void enqueue(self_ptr self, const request_ptr& r) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
+  if (r->cancel_requested && r->shed_by_policy.load() != request_state::policy_shed::none) {
+    send_shed(ctx, *r, r->policy_shed_reason(), r->shed_retry_after_ms.load());  // ended by policy before acceptance
+    return;
+  }
   if (r->cancel_requested) {
     // Cancelled between admission and here (a cancel sent right behind its generate): it was accepted all the
     // same, so it gets `accepted` first and then a `done` like any other cancelled request.

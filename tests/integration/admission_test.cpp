@@ -3,6 +3,8 @@
 
 #include <signal.h>
 
+#include <map>
+#include <set>
 #include <thread>
 
 #include <zmq.hpp>
@@ -392,4 +394,46 @@ TEST_CASE("registered tenants that never make a request expire after trial_ttl_s
   CHECK(busy->type == "done");
   INFO(s.server->proc->log());
   CHECK(s.server->proc->log().find("expired 1 trial tenant(s)") != std::string::npos);
+}
+
+TEST_CASE("when the level stops admitting anonymous requests, the running ones end with shed anonymous_closed",
+          "[admission]") {
+  admission_server s("");
+  net::client c;
+  REQUIRE(c.connect(s.server->endpoint, nullptr));
+  c.send("register", {{"name", "erin"}});
+  auto reg = next_event(c);
+  REQUIRE(reg);
+  REQUIRE(reg->type == "registered");
+  const std::string key = reg->body["api_key"];
+  // Two long generations, one anonymous and one the tenant's, both streaming.
+  c.send("generate", {{"request_id", "anon"}, {"ids", {1, 2, 3}}, {"max_tokens", 4000}, {"ignore_eos", true}});
+  c.send("generate", {{"request_id", "mine"}, {"ids", {4, 5, 6}}, {"max_tokens", 300}, {"ignore_eos", true},
+                      {"api_key", key}});
+  std::set<std::string> streaming;
+  for (int i = 0; i < 300 && streaming.size() < 2; ++i) {
+    auto ev = c.receive(100ms);
+    if (ev && ev->type == "token") streaming.insert(ev->body["request_id"].get<std::string>());
+  }
+  REQUIRE(streaming.size() == 2);
+  std::this_thread::sleep_for(50ms);
+  write_policy(s.dir, "override = \"red\"\n[policy.levels.red]\nretry_after_ms = 4321\n"
+                      "anonymous = { admitted = false }\n"
+                      "[policy.levels.red.classes.trial]\nmax_streams = 8\n");
+  std::map<std::string, std::vector<net::client_event>> terminals;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (terminals["mine"].empty() && std::chrono::steady_clock::now() < deadline) {
+    auto ev = c.receive(200ms);
+    if (!ev || ev->type == "token" || ev->type == "accepted") continue;
+    terminals[ev->body.value("request_id", "")].push_back(*ev);
+  }
+  INFO(s.server->proc->log());
+  REQUIRE(terminals["anon"].size() == 1);  // exactly one terminal event
+  CHECK(terminals["anon"][0].type == "shed");
+  CHECK(terminals["anon"][0].body["reason"] == "anonymous_closed");
+  CHECK(terminals["anon"][0].body["retry_after_ms"] == 4321);
+  REQUIRE(terminals["mine"].size() == 1);
+  CHECK(terminals["mine"][0].type == "done");
+  CHECK(terminals["mine"][0].body["finish_reason"] == "length");
+  CHECK(s.server->proc->log().find("ending 1 running anonymous request(s)") != std::string::npos);
 }
