@@ -5,6 +5,10 @@ the streams' inter-token latency p99 under attack over baseline, and rampartd's 
 attack minus its baseline peak.
 
 Usage: tools/bench-frontdoor.py [--bin build/bin] [--seconds 8] [--rounds 2] [--malformed-rate 100000]
+       tools/bench-frontdoor.py --attack generate [--generate-rate 4000] [--priority high]
+With --attack generate the attack is instead an anonymous request flood: 4 clients on 4 addresses sending
+`generate` requests (16 prompt tokens, 16 generated) at --generate-rate in all, reading their answers; the script
+then also prints the registered streams' completed requests per second under attack over baseline.
 """
 import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time
 
@@ -34,7 +38,7 @@ def percentile(values, p):
     return v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
 
 
-def run_streams(endpoint, api_key, seconds, pid):
+def run_streams(endpoint, api_key, seconds, pid, priority=None):
     """4 streams, one generation after another each; returns (inter-token gaps in ms, peak RSS KiB, requests)."""
     ctx = zmq.Context.instance()
     socks = []
@@ -56,6 +60,8 @@ def run_streams(endpoint, api_key, seconds, pid):
         last[i] = None
         body = {"request_id": f"s{i}-{seq[i]}", "ids": list(range(1000, 1016)), "max_tokens": 64,
                 "temperature": 0, "ignore_eos": True, "api_key": api_key}
+        if priority:
+            body["priority"] = priority
         socks[i].send_multipart([b"rampart/1", b"generate", json.dumps(body).encode()])
 
     for i in range(4):
@@ -90,6 +96,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--malformed-rate", type=int, default=100000)
+    ap.add_argument("--attack", choices=["messages", "generate"], default="messages")
+    ap.add_argument("--generate-rate", type=int, default=4000)
+    ap.add_argument("--priority", default=None)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="rampart-frontdoor-")
     server = None
@@ -117,24 +126,34 @@ def main():
                 probe.recv_multipart()
                 break
         probe.close()
-        run_streams(endpoint, api_key, 2, server.pid)  # warm-up
+        run_streams(endpoint, api_key, 2, server.pid, a.priority)  # warm-up
         base_gaps, attack_gaps, base_rss, attack_rss, floods = [], [], 0, 0, []
+        base_done, attack_done = 0, 0
         for r in range(a.rounds):
-            g, rss, _ = run_streams(endpoint, api_key, a.seconds, server.pid)
+            g, rss, done = run_streams(endpoint, api_key, a.seconds, server.pid, a.priority)
             base_gaps += g
             base_rss = max(base_rss, rss)
+            base_done += done
             target = f"127.0.0.1:{port}"
             # The attackers come from their own addresses (127.0.0.2, 127.0.0.3), the streams from 127.0.0.1.
-            procs = [subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "bigmsg", "--target",
-                                       target, "--source", "127.0.0.2", "--duration", str(a.seconds + 1)],
-                                      stdout=subprocess.PIPE, text=True),
-                     subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "malformed",
-                                       "--target", target, "--source", "127.0.0.3", "--rate", str(a.malformed_rate),
-                                       "--duration", str(a.seconds + 1)], stdout=subprocess.PIPE, text=True)]
+            if a.attack == "generate":
+                procs = [subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "generate",
+                                           "--target", target, "--source", f"127.0.0.{10 + k}", "--rate",
+                                           str(a.generate_rate / 4), "--duration", str(a.seconds + 1)],
+                                          stdout=subprocess.PIPE, text=True) for k in range(4)]
+            else:
+                procs = [subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "bigmsg",
+                                           "--target", target, "--source", "127.0.0.2", "--duration",
+                                           str(a.seconds + 1)], stdout=subprocess.PIPE, text=True),
+                         subprocess.Popen(["nice", "-n", "19", f"{a.bin}/rampart-flood", "--kind", "malformed",
+                                           "--target", target, "--source", "127.0.0.3", "--rate",
+                                           str(a.malformed_rate), "--duration", str(a.seconds + 1)],
+                                          stdout=subprocess.PIPE, text=True)]
             time.sleep(0.5)
-            g, rss, _ = run_streams(endpoint, api_key, a.seconds, server.pid)
+            g, rss, done = run_streams(endpoint, api_key, a.seconds, server.pid, a.priority)
             attack_gaps += g
             attack_rss = max(attack_rss, rss)
+            attack_done += done
             for p in procs:
                 floods.append(json.loads(p.communicate()[0].strip().splitlines()[-1]))
         assert server.poll() is None, "rampartd exited during the run"
@@ -144,6 +163,8 @@ def main():
                                "attack_p50": round(percentile(attack_gaps, 0.5), 2), "attack_p99": round(x99, 2),
                                "samples": [len(base_gaps), len(attack_gaps)]},
             "itl_p99_ratio": round(x99 / b99, 3) if b99 > 0 else None,
+            "registered_requests": [base_done, attack_done],
+            "goodput_ratio": round(attack_done / base_done, 3) if base_done else None,
             "rss_mib": {"baseline_peak": round(base_rss / 1024, 1), "attack_peak": round(attack_rss / 1024, 1)},
             "rss_growth_mib": round((attack_rss - base_rss) / 1024, 1),
             "floods": floods,

@@ -25,7 +25,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: rampart-flood --kind syn|udp|connect|register|bigmsg|malformed --target 127.0.0.1:PORT [--rate PPS]\n"
+    "usage: rampart-flood --kind syn|udp|connect|register|bigmsg|malformed|generate --target 127.0.0.1:PORT\n"
+    "                     [--rate PPS]\n"
     "                     [--duration S] [--sources 127.66.0.0/16] [--connections N] [--threads N]\n"
     "                     [--payload BYTES] [--source 127.0.0.2]\n"
     "  syn       raw TCP SYNs from random sources in --sources (spoofed; needs root)\n"
@@ -34,6 +35,7 @@ constexpr const char* kUsage =
     "  register  protocol `register` requests at --rate over one DEALER connection\n"
     "  bigmsg    1 MiB `ping` messages (thousands of small strings each) as fast as the server takes them\n"
     "  malformed small malformed messages (`{bad` bodies) at --rate over one DEALER connection\n"
+    "  generate  anonymous `generate` requests (16 prompt tokens, max_tokens 16) at --rate over one DEALER\n"
     "  (bigmsg and malformed read their answers, so the server keeps them as readers)\n"
     "Only loopback targets (127.0.0.0/8) are accepted. Prints what it sent as JSON.\n";
 
@@ -252,7 +254,11 @@ int message_flood(const options& o, const std::string& kind) {
   else std::snprintf(ep, sizeof ep, "tcp://%s:0;%s:%u", o.source.c_str(), inet_ntoa(o.target), o.port);
   s.connect(ep);
   std::string body;
-  if (kind == "bigmsg") {  // just under 1 MiB: a valid object the decoder must read to its end
+  std::string type = kind == "generate" ? "generate" : "ping";
+  if (kind == "generate") {
+    body = "{\"request_id\":\"%\",\"ids\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],\"max_tokens\":16,"
+           "\"ignore_eos\":true}";
+  } else if (kind == "bigmsg") {  // just under 1 MiB: a valid object the decoder must read to its end
     body = "{\"a\":[";
     const std::string item = "\"" + std::string(998, 'x') + "\",";
     while (body.size() + item.size() + 8 < (1u << 20) - 64) body += item;
@@ -274,8 +280,14 @@ int message_flood(const options& o, const std::string& kind) {
       ++pushed_back;
       return false;
     }
-    s.send(zmq::str_buffer("ping"), zmq::send_flags::sndmore);
-    s.send(zmq::buffer(body), zmq::send_flags::none);
+    s.send(zmq::buffer(type), zmq::send_flags::sndmore);
+    if (kind == "generate") {  // a fresh request id each time
+      std::string b = body;
+      b.replace(b.find('%'), 1, "g" + std::to_string(sent));
+      s.send(zmq::buffer(b), zmq::send_flags::none);
+    } else {
+      s.send(zmq::buffer(body), zmq::send_flags::none);
+    }
     ++sent;
     return true;
   };
@@ -363,6 +375,6 @@ int main(int argc, char** argv) {
   if (o.kind == "syn" || o.kind == "udp") return raw_flood(o);
   if (o.kind == "connect") return connect_flood(o);
   if (o.kind == "register") return register_flood(o);
-  if (o.kind == "bigmsg" || o.kind == "malformed") return message_flood(o, o.kind);
-  return usage_error("--kind must be syn, udp, connect, register, bigmsg or malformed");
+  if (o.kind == "bigmsg" || o.kind == "malformed" || o.kind == "generate") return message_flood(o, o.kind);
+  return usage_error("--kind must be syn, udp, connect, register, bigmsg, malformed or generate");
 }
