@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include <zmq.hpp>
@@ -27,6 +28,10 @@ constexpr int kReadBudgetMessages = 256;
 // Routing ids whose connection is remembered (for dropping a client that stopped reading); past this the
 // table starts afresh rather than grow.
 constexpr size_t kMaxTrackedPeers = 1 << 16;
+// Frames of one message kept for decoding (the routing id and the protocol's three, plus one so that a message
+// with too many is still a short vector); further frames are read, counted and dropped, so a message of a
+// million frames costs counting, not a million kept buffers.
+constexpr size_t kKeptFrames = 5;
 
 // The remote address and port of socket FD, as bytes ("" when FD is not a connected socket). When ADDRESS is
 // given, also "" unless the remote IP reads as ADDRESS (ZeroMQ's Peer-Address of the message that named FD):
@@ -37,8 +42,11 @@ std::string remote_of(int fd, const std::string* address = nullptr) {
   if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
   if (address) {
     char text[INET6_ADDRSTRLEN] = {};
-    if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
-    else if (ss.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
+    if (ss.ss_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
+    } else if (ss.ss_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
+    }
     if (*address != text) return {};
   }
   return std::string(reinterpret_cast<const char*>(&ss), len);
@@ -245,20 +253,25 @@ void frontend::impl::handle_incoming() {
   size_t bytes = 0;
   for (int n = 0; n < kReadBudgetMessages && bytes < kReadBudgetBytes; ++n) {
     std::vector<zmq::message_t> parts;
+    size_t frame_count = 0, message_bytes = 0;  // without the routing id
     try {
       zmq::message_t part;
       if (!router->recv(part, zmq::recv_flags::dontwait)) return;
+      bool more = part.more();
       parts.push_back(std::move(part));
-      while (parts.back().more()) {
+      while (more) {
         zmq::message_t next;
         (void)router->recv(next, zmq::recv_flags::none);
-        parts.push_back(std::move(next));
+        more = next.more();
+        ++frame_count;
+        message_bytes += next.size();
+        if (parts.size() < kKeptFrames) parts.push_back(std::move(next));
       }
     } catch (const zmq::error_t&) {
       return;
     }
     counters->messages_in++;
-    for (const auto& p : parts) bytes += p.size();
+    bytes += parts[0].size() + message_bytes;
     std::string peer = parts[0].to_string();
     const char* address = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "Peer-Address") : nullptr;
     std::string peer_address = address ? address : "";
@@ -275,8 +288,6 @@ void frontend::impl::handle_incoming() {
     {
       // Charged before anything is decoded: a CURVE tenant pays from its own bucket, everyone else from its
       // address's.
-      size_t message_bytes = 0;
-      for (size_t i = 1; i < parts.size(); ++i) message_bytes += parts[i].size();
       const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch())
                                  .count();
@@ -298,7 +309,13 @@ void frontend::impl::handle_incoming() {
     std::vector<std::string_view> frames;
     for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
     decode_error err;
-    auto msg = decode_client_message(frames, options.limits, &err);
+    std::optional<client_message> msg;
+    if (frame_count == frames.size()) {
+      msg = decode_client_message(frames, options.limits, &err);
+    } else {
+      err.code = error_code::bad_frame;
+      err.message = "expected 3 frames (protocol, type, body), got " + std::to_string(frame_count);
+    }
     if (!msg) {
       counters->malformed_in++;
       handler->on_malformed(err.code);

@@ -3,52 +3,33 @@
 // is accepted must render and encode without fault, start with exactly one BOS, and never turn message text
 // into control tokens. Tokenizer directory as in fuzz_tokenizer.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <memory>
 #include <string>
 #include <string_view>
 
 #include "model/chat_template.hpp"
-#include "model/tokenizer.hpp"
 #include "net/protocol.hpp"
+#include "tests/fuzz/real_tokenizer.hpp"
 
 using namespace rampart;
 
 namespace {
 
-struct chat_setup {
-  std::unique_ptr<model::tokenizer> tok;
-  std::optional<model::chat_template> chat;
-};
-
-const chat_setup& setup() {
-  static chat_setup s = [] {
-    chat_setup out;
-    const char* env = std::getenv("RAMPART_TOKENIZER_DIR");
+const model::chat_template& chat() {
+  static const model::chat_template c = [] {
     std::string error;
-    out.tok = model::tokenizer::load(env != nullptr ? env : RAMPART_DEFAULT_TOKENIZER_DIR, &error);
-    if (out.tok) out.chat = model::chat_template::create(*out.tok, &error);
-    if (!out.tok || !out.chat) {
-      std::fprintf(stderr, "fuzz_chat: %s (set RAMPART_TOKENIZER_DIR or run tools/setup.sh)\n", error.c_str());
-      std::abort();
-    }
-    return out;
+    auto t = model::chat_template::create(fuzz::real_tokenizer("fuzz_chat"), &error);
+    fuzz::check(t.has_value(), "fuzz_chat", "the tokenizer has no usable chat template");
+    return *t;
   }();
-  return s;
+  return c;
 }
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_chat: %s\n", what);
-    std::abort();
-  }
-}
+void check(bool ok, const char* what) { fuzz::check(ok, "fuzz_chat", what); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto& s = setup();
+  const model::tokenizer& tok = fuzz::real_tokenizer("fuzz_chat");
   std::string_view body(reinterpret_cast<const char*>(data), size);
   std::vector<std::string_view> frames = {"rampart/1", "generate", body};
   net::decode_limits limits;
@@ -59,9 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string error;
   if (!model::parse_chat_messages(msg->generate.messages, &messages, &error)) return 0;
   std::vector<model::token_id> ids;
-  if (!s.chat->encode(messages, msg->generate.add_generation_prompt, &ids, &error)) return 0;
+  if (!chat().encode(messages, msg->generate.add_generation_prompt, &ids, &error)) return 0;
   check(!ids.empty(), "an encoded prompt is empty");
-  const model::token_id bos = s.tok->bos_id();
+  const model::token_id bos = tok.bos_id();
   check(ids.front() == bos, "a prompt must start with BOS");
   size_t bos_count = 0;
   for (auto id : ids) bos_count += id == bos;
@@ -70,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // gives the same number of added tokens.
   auto added_tokens = [&](const std::vector<model::token_id>& v) {
     size_t n = 0;
-    for (auto id : v) n += s.tok->added_token_id(s.tok->token_bytes(id)) == id;
+    for (auto id : v) n += tok.added_token_id(tok.token_bytes(id)) == id;
     return n;
   };
   const size_t added = added_tokens(ids);
@@ -82,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   std::vector<model::token_id> plain;
-  check(s.chat->encode(messages, msg->generate.add_generation_prompt, &plain, &error), "plain messages refused");
+  check(chat().encode(messages, msg->generate.add_generation_prompt, &plain, &error), "plain messages refused");
   check(added == added_tokens(plain), "message text produced a control token");
   return 0;
 }

@@ -4,45 +4,23 @@
 // one-shot decode; with a stop, the one-shot decode of the ids fed so far must read as the emitted text followed
 // by the matched stop string. Tokenizer directory as in fuzz_tokenizer.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <memory>
 #include <string>
 #include <string_view>
 
 #include "model/detokenizer.hpp"
-#include "model/tokenizer.hpp"
 #include "model/utf8.hpp"
+#include "tests/fuzz/real_tokenizer.hpp"
 
 using namespace rampart::model;
 
 namespace {
 
-const tokenizer& the_tokenizer() {
-  static std::unique_ptr<tokenizer> tok = [] {
-    const char* env = std::getenv("RAMPART_TOKENIZER_DIR");
-    std::string error;
-    auto t = tokenizer::load(env != nullptr ? env : RAMPART_DEFAULT_TOKENIZER_DIR, &error);
-    if (!t) {
-      std::fprintf(stderr, "fuzz_stop: %s (set RAMPART_TOKENIZER_DIR or run tools/setup.sh)\n", error.c_str());
-      std::abort();
-    }
-    return t;
-  }();
-  return *tok;
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_stop: %s\n", what);
-    std::abort();
-  }
-}
+void check(bool ok, const char* what) { rampart::fuzz::check(ok, "fuzz_stop", what); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const tokenizer& tok = the_tokenizer();
+  const tokenizer& tok = rampart::fuzz::real_tokenizer("fuzz_stop");
   std::string_view in(reinterpret_cast<const char*>(data), size);
   detokenizer_options opts;
   while (opts.stop_strings.size() < 3) {

@@ -10,39 +10,19 @@
 #include <string_view>
 
 #include "model/detokenizer.hpp"
-#include "model/tokenizer.hpp"
 #include "model/utf8.hpp"
+#include "tests/fuzz/real_tokenizer.hpp"
 
 using namespace rampart::model;
 
 namespace {
 
-const tokenizer& the_tokenizer() {
-  static std::unique_ptr<tokenizer> tok = [] {
-    const char* env = std::getenv("RAMPART_TOKENIZER_DIR");
-    std::string dir = env != nullptr ? env : RAMPART_DEFAULT_TOKENIZER_DIR;
-    std::string error;
-    auto t = tokenizer::load(dir, &error);
-    if (!t) {
-      std::fprintf(stderr, "fuzz_tokenizer: %s (set RAMPART_TOKENIZER_DIR or run tools/setup.sh)\n", error.c_str());
-      std::abort();
-    }
-    return t;
-  }();
-  return *tok;
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_tokenizer: %s\n", what);
-    std::abort();
-  }
-}
+void check(bool ok, const char* what) { rampart::fuzz::check(ok, "fuzz_tokenizer", what); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const tokenizer& tok = the_tokenizer();
+  const tokenizer& tok = rampart::fuzz::real_tokenizer("fuzz_tokenizer");
   std::string_view input(reinterpret_cast<const char*>(data), size);
   const std::string expected = utf8::to_valid(input);
   for (bool parse_special : {true, false}) {

@@ -126,6 +126,8 @@ TEST_CASE("a hostile client cannot crash rampartd, lose its own connection or st
   expect_error(attacker, {"rampart/1", "generate", "{\"request_id\":\"r\",\"text\":\"\xc0\xaf\"}"}, "bad_utf8", "UTF-8");
   expect_error(attacker, {"rampart/1", "generate", "{\"request_id\":"}, "bad_json", "JSON");
   expect_error(attacker, {"rampart/1", "generate"}, "bad_frame", "3 frames");
+  // A message of 100,000 empty frames: counted, not kept, and refused naming the count.
+  expect_error(attacker, std::vector<std::string>(100000, ""), "bad_frame", "got 100000");
 
   // Each field limit just past its bound (the bound itself is accepted: see below).
   const json text_base = {{"request_id", "p"}, {"text", "hello"}};
