@@ -12,13 +12,6 @@
 namespace rampart::actors {
 namespace {
 
-// Detectors whose top sources are the addresses that really sent the traffic (a completed TCP handshake or
-// an application message), so deny-listing them hits the attacker and not a spoofed bystander.
-bool sources_are_real(const std::string& detector) {
-  return detector == "heavy_hitter" || detector == "conn_flood" || detector == "handshake_stall" ||
-         detector == "registration_flood" || detector == "auth_failure_spike" || detector == "request_flood";
-}
-
 config::priority to_policy_priority(net::priority_class p) { return static_cast<config::priority>(p); }
 net::priority_class to_wire_priority(config::priority p) { return static_cast<net::priority_class>(p); }
 
@@ -54,7 +47,9 @@ admission_gate::verdict admission_gate::admit_generate(request_state& r) {
   const int64_t now = admission::monotonic_ms();
   admission::shedder::request q;
   admission::parse_ip(r.peer_address, &q.source);
-  q.source_denied = denied(r.peer_address, now);
+  const admission::deny_match listed =
+      r.peer_address.empty() ? admission::deny_match::none : deny_->match(r.peer_address, now);
+  q.source_denied = listed != admission::deny_match::none;
   q.asked = to_policy_priority(r.req.priority);
   q.prompt_tokens = estimate_prompt_tokens(r.req);
   q.max_tokens = r.req.max_tokens;
@@ -91,9 +86,14 @@ admission_gate::verdict admission_gate::admit_generate(request_state& r) {
   q.tenant_id = t.id;
   q.tenant_class = t.tenant_class;  // T outlives the decision below
   r.tenant_id = t.id;
+  // A valid tenant credential gets past the entries that spare tenants (prefixes, and addresses listed on
+  // forgeable evidence), as it does at the ZAP gate.
+  q.source_denied = listed == admission::deny_match::everyone;
   const auto* limits = shedder_.level_policy().find_class(t.tenant_class);
   if (limits && limits->max_priority <= config::priority::high && !r.peer_address.empty()) {
     trusted_sources_[r.peer_address] = now;
+    if (listed != admission::deny_match::none) lift_entries(r.peer_address);
+    q.source_denied = false;
   }
   return decide(r, q, now);
 }
@@ -159,12 +159,16 @@ void admission_gate::on_monitor(const monitor_notice& n) {
   if (n.monitor_level >= 0 && n.monitor_level <= 3) {
     apply_level(threat_.observe(static_cast<config::threat_level>(n.monitor_level), now));
   }
-  if (!n.detector.empty() && sources_are_real(n.detector)) {
+  if (!n.detector.empty()) {
     if (n.phase == "end") {
       alert_sources_.erase(n.detector);
     } else {
-      alert_sources_[n.detector] = n.sources;
-      if (shedder_.level_policy().deny_heavy_hitters) deny_sources(n.sources, n.detector.c_str());
+      // The monitor names only culprits: sources whose own evidence for this detector passed its bars.
+      alert_culprits& c = alert_sources_[n.detector];
+      c.sources = n.sources;
+      c.evidence = n.evidence;
+      c.spoofable = n.spoofable;
+      if (shedder_.level_policy().deny_heavy_hitters) deny_sources(c, n.detector.c_str());
     }
   }
 }
@@ -190,7 +194,7 @@ void admission_gate::apply_level(const std::optional<admission::level_change>& c
                monitor::threat_level_name(change->to), admission::cause_name(change->why));
   publish_level_settings();
   if (shedder_.level_policy().deny_heavy_hitters) {
-    for (const auto& [detector, sources] : alert_sources_) deny_sources(sources, detector.c_str());
+    for (const auto& [detector, culprits] : alert_sources_) deny_sources(culprits, detector.c_str());
   }
 }
 
@@ -198,6 +202,8 @@ void admission_gate::publish_level_settings() {
   const auto& lp = shedder_.level_policy();
   for (size_t i = 0; i < ctx_->queue_delay_ms.size(); ++i) ctx_->queue_delay_ms[i] = lp.queue_delay_ms[i];
   ctx_->policy_max_prompt_tokens = lp.max_prompt_tokens;
+  ctx_->budget_batch_share = lp.budget_batch_share;
+  ctx_->budget_step_share = lp.budget_step_share;
   if (ctx_->frontend) {
     ctx_->frontend->set_handshake_ivl(static_cast<int>(lp.handshake_ivl_ms));
     // Closed registration is answered by the front end itself (a dry run sheds nothing; without an accounts
@@ -223,6 +229,8 @@ void admission_gate::publish_level_settings() {
                      {"registration", config::registration_mode_name(lp.registration.mode)},
                      {"anonymous_admitted", lp.anonymous_admitted},
                      {"anonymous_share", lp.anonymous_share},
+                     {"budget_batch_share", lp.budget_batch_share},
+                     {"budget_step_share", lp.budget_step_share},
                      {"deny_heavy_hitters", lp.deny_heavy_hitters},
                      {"handshake_ivl_ms", lp.handshake_ivl_ms},
                      {"dry_run", policy_->dry_run},
@@ -230,18 +238,24 @@ void admission_gate::publish_level_settings() {
   }
 }
 
-void admission_gate::deny_sources(const std::vector<std::string>& sources, const char* why) {
+void admission_gate::deny_sources(const alert_culprits& culprits, const char* why) {
+  if (culprits.sources.empty()) return;
   const int64_t now = admission::monotonic_ms();
-  const int64_t until = now + shedder_.level_policy().deny_ttl_ms;
+  // Evidence a forged source address produces (half-open SYNs, datagrams, raw packets) may name a bystander:
+  // its entries are short and spare tenants. Evidence that needs the address to answer (completed or stalled
+  // handshakes, messages) earns the level's full deny_ttl_ms.
+  const int64_t max_ttl = shedder_.level_policy().deny_ttl_ms;
+  const int64_t ttl = culprits.spoofable ? std::min(max_ttl, spoofable_deny_ttl_ms) : max_ttl;
+  const int64_t until = now + ttl;
   auto copy = std::make_shared<admission::deny_list>(*deny_);
   std::vector<std::string> added;
   const auto listed = copy->entries();
   constexpr int64_t trust_ms = 10 * 60 * 1000;
-  for (const auto& s : sources) {
+  for (const auto& s : culprits.sources) {
     admission::ip_address network;
     int bits = 0;
     if (!admission::parse_prefix(s, &network, &bits)) continue;
-    // Never deny a prefix that covers an address registered users are using.
+    // Never deny an address registered users are using, nor a prefix that covers one.
     bool covers_trusted = false;
     for (const auto& [address, seen] : trusted_sources_) {
       if (now - seen > trust_ms) continue;
@@ -253,24 +267,46 @@ void admission_gate::deny_sources(const std::vector<std::string>& sources, const
       spdlog::info("policy: not deny-listing {}: registered users connect from it", s);
       continue;
     }
+    // Listed already, at least as strictly: nothing to add (an address listed on forgeable evidence is listed
+    // again, refusing everyone, when evidence that needs the address itself names it).
     const std::string canonical = admission::format_prefix(network, bits);
     const bool known = std::any_of(listed.begin(), listed.end(), [&](const admission::deny_list::entry& e) {
-      return e.prefix == canonical && e.expires_at_ms > now;
+      return e.prefix == canonical && e.expires_at_ms > now && (!e.spares_tenants || culprits.spoofable);
     });
     if (known) continue;
     std::string error;
-    if (copy->add(s, until, &error)) added.push_back(s);
+    if (copy->add(s, until, &error, culprits.spoofable)) added.push_back(s);
   }
   if (added.empty()) return;
   deny_ = copy;
   std::string list;
   for (const auto& a : added) list += (list.empty() ? "" : ", ") + a;
-  spdlog::warn("policy: deny-listed {} for {} ms ({})", list, shedder_.level_policy().deny_ttl_ms, why);
+  spdlog::warn("policy: deny-listed {} for {} ms ({}: {})", list, ttl, why, culprits.evidence);
   if (ctx_->on_deny_list) ctx_->on_deny_list(deny_);
   if (ctx_->monitor) {
     ctx_->monitor->publish_notice("policy", {{"event_type", "policy"},
-                                             {"policy", {{"action", "deny"}, {"sources", added}, {"detector", why},
-                                                         {"ttl_ms", shedder_.level_policy().deny_ttl_ms}}}});
+                                             {"policy",
+                                              {{"action", "deny"},
+                                               {"sources", added},
+                                               {"detector", why},
+                                               {"evidence", culprits.evidence},
+                                               {"spoofable", culprits.spoofable},
+                                               {"ttl_ms", ttl}}}});
+  }
+}
+
+void admission_gate::lift_entries(const std::string& address) {
+  admission::ip_address a;
+  if (!admission::parse_ip(address, &a)) return;
+  auto copy = std::make_shared<admission::deny_list>(*deny_);
+  if (copy->lift(a) == 0) return;
+  deny_ = copy;
+  spdlog::warn("policy: lifted the deny-list entries covering {}: registered users connect from it", address);
+  if (ctx_->on_deny_list) ctx_->on_deny_list(deny_);
+  if (ctx_->monitor) {
+    ctx_->monitor->publish_notice(
+        "policy", {{"event_type", "policy"},
+                   {"policy", {{"action", "lift"}, {"sources", std::vector<std::string>{address}}}}});
   }
 }
 

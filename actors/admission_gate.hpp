@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "actors/context.hpp"
 #include "actors/messages.hpp"
@@ -38,6 +39,10 @@ class admission_gate {
   verdict admit_registration(const std::string& address);
 
   void set_policy(std::shared_ptr<const config::policy> policy);
+  // Applies the monitor's level, and deny-lists the culprits an alert names while the level in force says so
+  // (deny_heavy_hitters): for deny_ttl_ms, or at most spoofable_deny_ttl_ms when the evidence that named them
+  // is forgeable (those entries also spare tenants). Never an address registered users connect from, nor a
+  // prefix covering one.
   void on_monitor(const monitor_notice& notice);
   // Cool-down and deny-list expiry; call about once a second.
   void tick();
@@ -46,11 +51,25 @@ class admission_gate {
   config::threat_level level() const { return threat_.level(); }
   std::shared_ptr<const admission::deny_list> deny_snapshot() const { return deny_; }
 
+  // Longest a source named on forgeable evidence (half-open SYNs, datagrams, raw packets) stays deny-listed:
+  // the address may be a bystander's that the attacker forged, so its entry lapses soon after the flood ends
+  // (an alert still active names it again at its next update).
+  static constexpr int64_t spoofable_deny_ttl_ms = 60 * 1000;
+
  private:
+  // The culprits an active alert named, as the monitor reported them.
+  struct alert_culprits {
+    std::vector<std::string> sources;
+    std::string evidence;
+    bool spoofable = false;
+  };
+
   verdict decide(request_state& r, const admission::shedder::request& q, int64_t now);
   void apply_level(const std::optional<admission::level_change>& change);
   void publish_level_settings();
-  void deny_sources(const std::vector<std::string>& sources, const char* why);
+  void deny_sources(const alert_culprits& culprits, const char* why);
+  // Removes the deny-list entries covering ADDRESS (registered users connect from it).
+  void lift_entries(const std::string& address);
   bool denied(const std::string& address, int64_t now) const;
 
   server_context* ctx_;
@@ -59,11 +78,11 @@ class admission_gate {
   admission::threat_state threat_;
   std::shared_ptr<const admission::deny_list> deny_;
   std::unordered_map<uint64_t, admission::stream_ticket> tickets_;
-  // Sources named by the active alerts of detectors whose sources are real (not spoofable floods).
-  std::unordered_map<std::string, std::vector<std::string>> alert_sources_;
+  // The culprits named by each detector's active alert, by detector name.
+  std::unordered_map<std::string, alert_culprits> alert_sources_;
   // Addresses that sent authenticated requests of a class with max_priority critical or high (registered
-  // users) recently, by last time seen: never deny-listed, so an alert that names a busy legitimate address
-  // (or the server's own replies) cannot cut registered users off.
+  // users) recently, by last time seen: never deny-listed (entries covering one are lifted when its request
+  // arrives), so an alert cannot cut registered users off, even one whose evidence an attacker forged.
   std::unordered_map<std::string, int64_t> trusted_sources_;
   // Tenants whose first request was sent to the registrar to record (so it is sent once).
   std::unordered_set<int64_t> first_use_sent_;

@@ -70,6 +70,9 @@ struct server_context {
   // Written by the gateway when the level or policy changes, read by the scheduler: the queue-delay target of
   // each priority class in milliseconds (0: none).
   std::array<std::atomic<int64_t>, 4> queue_delay_ms{};
+  // ... and the engine budget of anonymous and sheddable work (model::scheduler_budget).
+  std::atomic<double> budget_batch_share{1.0};
+  std::atomic<double> budget_step_share{1.0};
   // Written by the scheduler after each step, read by the gateway's admission decisions.
   std::atomic<int64_t> load_running{0};
   std::atomic<int64_t> load_waiting{0};

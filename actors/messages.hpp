@@ -48,12 +48,14 @@ struct step_events {
   std::vector<finish> finished;
 };
 
-// A monitor event the gateway acts on: the monitor's threat level, or the sources an alert names.
+// A monitor event the gateway acts on: the monitor's threat level, or the culprits an alert names.
 struct monitor_notice {
   int monitor_level = -1;            // 0..3 when the monitor's level changed, else -1
   std::string detector;              // for alerts: the detector's name
   std::string phase;                 // start, update, end
-  std::vector<std::string> sources;  // top source addresses or prefixes
+  std::vector<std::string> sources;  // the alert's culprits (addresses or prefixes its own evidence names)
+  std::string evidence;              // what named them (monitor::evidence_kind_name)
+  bool spoofable = false;            // a sender forging its source address could have produced that evidence
 };
 
 using peer_gone_atom = caf::atom_constant<caf::atom("peergone")>;

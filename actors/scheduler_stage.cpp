@@ -72,7 +72,9 @@ void enqueue(self_ptr self, const request_ptr& r) {
   model::sequence_request sr;
   sr.id = r->seq_id;
   sr.priority = priority_index(r->req.priority);
-  sr.client = r->peer;
+  // Fairness is between tenants, and between source addresses for anonymous work, not between connections.
+  sr.client = r->tenant_id != 0 ? "t" + std::to_string(r->tenant_id) : "a" + r->peer_address;
+  sr.budgeted = r->tenant_id == 0 || r->req.priority == net::priority_class::sheddable;
   sr.prompt = r->prompt;
   sr.max_tokens = r->req.max_tokens;
   sr.arrival_ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->received.time_since_epoch()).count();
@@ -122,6 +124,7 @@ void run_step(self_ptr self) {
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              request_state::clock::now().time_since_epoch()).count();
   auto expired = st.sched->expire_waiting(now_ms, deadlines);
+  st.sched->set_budget({ctx.budget_batch_share.load(), ctx.budget_step_share.load()});
   st.sched->step(&report);
   for (auto& e : expired) report.finished.push_back(std::move(e));
   step_events ev;

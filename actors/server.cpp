@@ -413,7 +413,8 @@ int run_server(const server_options& options) {
   }
   auto supervisor = spawn_supervisor(system, std::move(stages), &context->directory);
   if (monitor) {
-    // Threat levels and the sources alerts name go to the gateway, which applies the policy.
+    // Threat levels and the culprits alerts name go to the gateway, which applies the policy. Only culprits:
+    // an alert's top sources describe the traffic and include whoever happened to be seen during the flood.
     monitor->set_listener([ctx](const monitor::event& e) {
       monitor_notice n;
       if (e.type == monitor::event_type::threat_level) {
@@ -421,7 +422,9 @@ int run_server(const server_options& options) {
       } else if (e.type == monitor::event_type::alert) {
         n.detector = monitor::detector_name(e.alert.detector);
         n.phase = monitor::alert_phase_name(e.alert.phase);
-        for (const auto& t : e.alert.top_sources) n.sources.push_back(t.key);
+        for (const auto& c : e.alert.culprits) n.sources.push_back(c.key);
+        n.evidence = monitor::evidence_kind_name(e.alert.evidence);
+        n.spoofable = monitor::evidence_spoofable(e.alert.evidence);
       } else {
         return;
       }

@@ -83,17 +83,19 @@ size_t deny_list::key_hash::operator()(const std::array<uint8_t, 16>& k) const {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-bool deny_list::add(std::string_view prefix, int64_t expires_at_ms, std::string* error) {
+bool deny_list::add(std::string_view prefix, int64_t expires_at_ms, std::string* error, bool spare_tenants) {
   ip_address network;
   int bits;
   if (!parse_prefix(prefix, &network, &bits)) {
     if (error) *error = "\"" + std::string(prefix) + "\" is not an IP address or CIDR prefix";
     return false;
   }
+  const bool spares = bits < 128 || spare_tenants;
   auto& table = by_length_[bits];
-  auto [it, inserted] = table.emplace(network.bytes, expires_at_ms);
+  auto [it, inserted] = table.emplace(network.bytes, listing{expires_at_ms, spares});
   if (!inserted) {
-    it->second = std::max(it->second, expires_at_ms);
+    it->second.expires_at_ms = std::max(it->second.expires_at_ms, expires_at_ms);
+    it->second.spares_tenants = it->second.spares_tenants && spares;
     return true;
   }
   ++count_;
@@ -115,18 +117,42 @@ bool deny_list::remove(std::string_view prefix) {
   return true;
 }
 
+size_t deny_list::lift(const ip_address& address) {
+  size_t lifted = 0;
+  for (int bits : std::vector<int>(lengths_)) {
+    auto& table = by_length_[bits];
+    if (table.erase(mask(address.bytes, bits)) == 0) continue;
+    ++lifted;
+    if (table.empty()) lengths_.erase(std::find(lengths_.begin(), lengths_.end(), bits));
+  }
+  count_ -= lifted;
+  return lifted;
+}
+
 bool deny_list::denied(std::string_view address, int64_t now_ms) const {
   ip_address a;
   return parse_ip(address, &a) && denied(a, now_ms);
 }
 
 bool deny_list::denied(const ip_address& address, int64_t now_ms) const {
+  return match(address, now_ms) != deny_match::none;
+}
+
+deny_match deny_list::match(std::string_view address, int64_t now_ms) const {
+  ip_address a;
+  return parse_ip(address, &a) ? match(a, now_ms) : deny_match::none;
+}
+
+deny_match deny_list::match(const ip_address& address, int64_t now_ms) const {
+  deny_match found = deny_match::none;
   for (int bits : lengths_) {
     const auto& table = by_length_[bits];
     auto it = table.find(mask(address.bytes, bits));
-    if (it != table.end() && it->second > now_ms) return true;
+    if (it == table.end() || it->second.expires_at_ms <= now_ms) continue;
+    if (!it->second.spares_tenants) return deny_match::everyone;
+    found = deny_match::tenants_spared;
   }
-  return false;
+  return found;
 }
 
 size_t deny_list::expire(int64_t now_ms) {
@@ -134,7 +160,7 @@ size_t deny_list::expire(int64_t now_ms) {
   for (int bits : std::vector<int>(lengths_)) {
     auto& table = by_length_[bits];
     for (auto it = table.begin(); it != table.end();) {
-      if (it->second <= now_ms) {
+      if (it->second.expires_at_ms <= now_ms) {
         it = table.erase(it);
         ++dropped;
       } else {
@@ -150,10 +176,10 @@ size_t deny_list::expire(int64_t now_ms) {
 std::vector<deny_list::entry> deny_list::entries() const {
   std::vector<entry> out;
   for (int bits : lengths_) {
-    for (const auto& [net, expiry] : by_length_[bits]) {
+    for (const auto& [net, l] : by_length_[bits]) {
       ip_address a;
       a.bytes = net;
-      out.push_back({format_prefix(a, bits), expiry});
+      out.push_back({format_prefix(a, bits), l.expires_at_ms, l.spares_tenants});
     }
   }
   std::sort(out.begin(), out.end(), [](const entry& x, const entry& y) { return x.prefix < y.prefix; });

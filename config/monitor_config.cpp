@@ -53,11 +53,14 @@ bool parse_monitor_config(const toml::table& monitor_table, const std::string& f
   monitor::monitor_config c = *out;
   toml_section s(&monitor_table, file, "monitor");
   int64_t snaplen = c.snaplen, flows = static_cast<int64_t>(c.flow_table_entries);
+  int64_t buffer_timeout = c.buffer_timeout_ms;
   int64_t v4 = c.prefix_v4, v6 = c.prefix_v6;
   s.get("interface", &c.interface);
   s.get("bpf_filter", &c.bpf_filter);
   s.get("buffer_bytes", &c.buffer_bytes, 65536, int64_t{1} << 31);
   s.get("snaplen", &snaplen, 64, 262144);
+  s.get("immediate_mode", &c.immediate_mode);
+  s.get("buffer_timeout_ms", &buffer_timeout, 1, 1000);
   s.get("window_s", &c.window_s, 0.001, 3600);
   s.get("step_s", &c.step_s, 0.001, 60);
   s.get("stats_interval_s", &c.stats_interval_s, 0, 86400);
@@ -111,6 +114,7 @@ bool parse_monitor_config(const toml::table& monitor_table, const std::string& f
     }
   }
   c.snaplen = static_cast<int>(snaplen);
+  c.buffer_timeout_ms = static_cast<int>(buffer_timeout);
   c.flow_table_entries = static_cast<size_t>(flows);
   c.prefix_v4 = static_cast<int>(v4);
   c.prefix_v6 = static_cast<int>(v6);

@@ -181,6 +181,8 @@ bool parse_level(const toml::table* table, const std::string& file, const std::s
   toml_section a(anon, file, path + ".anonymous");
   a.get("admitted", &lv->anonymous_admitted);
   a.get("share", &lv->anonymous_share, 0, 1);
+  a.get("batch_share", &lv->budget_batch_share, 0, 1);
+  a.get("step_share", &lv->budget_step_share, 0, 1);
   if (!a.finish()) {
     *err = *a.error();
     return false;

@@ -55,6 +55,10 @@ struct level_policy {
   registration_policy registration;
   bool anonymous_admitted = true;
   double anonymous_share = 1.0;           // share of capacity anonymous requests may hold at once, [0, 1]
+  // Budgeted work (anonymous and sheddable requests) in the engine: the share of batch slots it may hold, and
+  // the share of each step's tokens it may take while other work is in the step (model::scheduler_budget).
+  double budget_batch_share = 1.0;
+  double budget_step_share = 1.0;
   int64_t max_streams_per_source = 256;   // concurrent requests per source address, all tenants together
   int64_t max_prompt_tokens = 8192;
   int64_t max_tokens = 4096;

@@ -2,20 +2,40 @@
 
 #include <poll.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 
 namespace rampart::monitor {
 
-std::string effective_bpf_filter(const monitor_config& cfg) {
+std::string derived_bpf_filter(const monitor_config& cfg) {
   if (!cfg.bpf_filter.empty()) return cfg.bpf_filter;
-  std::string f;
+  std::string to_service, from_service;
   for (uint16_t p : cfg.service_ports) {
-    if (!f.empty()) f += " or ";
-    f += "tcp port " + std::to_string(p) + " or udp port " + std::to_string(p);
+    const std::string port = std::to_string(p);
+    if (!to_service.empty()) to_service += " or ";
+    to_service += "tcp dst port " + port + " or udp dst port " + port;
+    if (!from_service.empty()) from_service += " or ";
+    from_service += "tcp src port " + port;
+  }
+  std::string f;
+  if (!to_service.empty()) {
+    if (cfg.service_ports.size() > 1) from_service = "(" + from_service + ")";
+    // tcp[] reads IPv4 only; ip6[53] is the flags octet of a TCP header right after the IPv6 header, which is
+    // where "tcp src port" looks for the ports.
+    f = to_service + " or (" + from_service +
+        " and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))";
   }
   return f;
+}
+
+std::string effective_bpf_filter(const monitor_config& cfg) {
+  if (!cfg.bpf_filter.empty()) return cfg.bpf_filter;
+  return derived_bpf_filter(cfg);
 }
 
 namespace {
@@ -62,9 +82,12 @@ std::unique_ptr<capture> capture::open_live(const monitor_config& cfg, std::stri
   }
   pcap_set_snaplen(p, cfg.snaplen);
   pcap_set_promisc(p, 0);
-  pcap_set_immediate_mode(p, 1);
+  // Not immediate, libpcap uses a TPACKET_V3 ring on Linux: the kernel fills blocks of packets and wakes the
+  // thread once per full block, or buffer_timeout_ms after the block opened. Immediate mode (TPACKET_V2)
+  // wakes it for nearly every packet, which under a flood costs far more than the packets' own processing.
+  pcap_set_immediate_mode(p, cfg.immediate_mode ? 1 : 0);
   pcap_set_buffer_size(p, static_cast<int>(cfg.buffer_bytes > INT32_MAX ? INT32_MAX : cfg.buffer_bytes));
-  pcap_set_timeout(p, 100);
+  pcap_set_timeout(p, cfg.buffer_timeout_ms);
   const int rc = pcap_activate(p);
   if (rc < 0) {
     *error = "cannot capture on " + cfg.interface + ": " + pcap_statustostr(rc) + ": " + pcap_geterr(p);
@@ -80,7 +103,11 @@ std::unique_ptr<capture> capture::open_live(const monitor_config& cfg, std::stri
     return nullptr;
   }
   if (status) *status = open_status::ok;
-  return std::unique_ptr<capture>(new capture(p, true));
+  std::unique_ptr<capture> c(new capture(p, true));
+  // A packet reaches the thread at most about two timeouts after it arrived: the kernel looks at the open
+  // block on a timer of that period and retires it once it has held packets for a whole period.
+  c->wall_lag_us_ = cfg.immediate_mode ? 0 : 2 * int64_t{cfg.buffer_timeout_ms} * 1000;
+  return c;
 }
 
 std::unique_ptr<capture> capture::open_offline(const std::string& path, const std::string& bpf_filter,
@@ -116,7 +143,7 @@ void capture::refresh_stats() {
 
 void capture::on_packet_cb(unsigned char* user, const struct pcap_pkthdr* h, const unsigned char* bytes) {
   capture* self = reinterpret_cast<capture*>(user);
-  self->packets_.fetch_add(1, std::memory_order_relaxed);
+  self->packets_.store(++self->seen_, std::memory_order_relaxed);  // one writer: a plain store, no locked add
   const int64_t ts = int64_t{h->ts.tv_sec} * 1000000 + h->ts.tv_usec;
   if (self->mon_->due(ts)) {
     self->refresh_stats();
@@ -144,7 +171,9 @@ bool capture::run(monitor& mon, event_sink& sink) {
         ok = false;
         break;
       }
-      const int64_t now = now_us();
+      // The wall clock closes a step only once the packets of that step can no longer be in the kernel's
+      // open block; packet timestamps close steps as they arrive.
+      const int64_t now = now_us() - wall_lag_us_;
       if (mon.due(now)) {
         refresh_stats();
         deliver(mon.advance(now));
@@ -178,7 +207,10 @@ void capture::start(monitor& mon, event_sink& sink) {
   stop();
   stop_.store(false);
   running_.store(true);
-  thread_ = std::thread([this, &mon, &sink] { run(mon, sink); });
+  thread_ = std::thread([this, &mon, &sink] {
+    pthread_setname_np(pthread_self(), "rampart-capture");  // at most 15 characters
+    run(mon, sink);
+  });
 }
 
 void capture::stop() {

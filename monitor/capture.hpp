@@ -1,5 +1,5 @@
-// libpcap capture feeding a monitor: live on an interface (BPF filter, immediate mode, kernel buffer size)
-// or from a pcap / pcapng file. The loop parses each packet, advances the monitor's steps by packet time
+// libpcap capture feeding a monitor: live on an interface (BPF filter, buffered TPACKET_V3 ring, kernel buffer
+// size) or from a pcap / pcapng file. The loop parses each packet, advances the monitor's steps by packet time
 // (and, live, by the wall clock when no packets come), and hands every event to an event_sink.
 #pragma once
 
@@ -19,17 +19,27 @@ struct pcap_pkthdr;
 
 namespace rampart::monitor {
 
-// The BPF filter a live capture uses for CFG: cfg.bpf_filter, else one derived from cfg.service_ports
-// ("tcp port 5555 or udp port 5555 ..."), else "" (everything).
+// The BPF filter a live capture uses for CFG.
+// cfg.bpf_filter when set, as is. Otherwise only what the detectors read, derived from cfg.service_ports:
+// TCP and UDP towards a service port, and from a service port only TCP segments carrying SYN, FIN or RST (the
+// server's handshake answers and closes; its data and bare ACKs feed no detector). For port 5555:
+//   tcp dst port 5555 or udp dst port 5555 or (tcp src port 5555 and
+//   (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))
+// No service ports: "" (everything). Pure. (On lo every packet reaches the ring twice, as sent and as received,
+// and libpcap drops the sent copy itself; "inbound" cannot do it in the kernel: with the block ring that
+// open_live() uses, libpcap 1.10's "inbound" on lo passes nothing.)
+std::string derived_bpf_filter(const monitor_config& cfg);
+
+// derived_bpf_filter(cfg): what open_live() sets.
 std::string effective_bpf_filter(const monitor_config& cfg);
 
 class capture {
  public:
   enum class open_status { ok, permission_denied, failed };
 
-  // Live capture on CFG.interface (snaplen, buffer_bytes, immediate mode, non-promiscuous) with the
-  // effective BPF filter. Returns null with *error set (and *status: permission_denied when the process
-  // lacks root / CAP_NET_RAW) on failure.
+  // Live capture on CFG.interface (snaplen, buffer_bytes, non-promiscuous; buffered with buffer_timeout_ms
+  // unless immediate_mode) with the effective BPF filter. Returns null with *error set (and *status:
+  // permission_denied when the process lacks root / CAP_NET_RAW) on failure.
   static std::unique_ptr<capture> open_live(const monitor_config& cfg, std::string* error,
                                             open_status* status = nullptr);
   // A pcap or pcapng file, optionally filtered by BPF_FILTER ("" = everything).
@@ -43,7 +53,8 @@ class capture {
   // flushed to SINK too) or stop() is called. Returns false if reading failed (message in error()); events
   // produced before the failure were delivered.
   bool run(monitor& mon, event_sink& sink);
-  // Runs run() on a new thread. MON and SINK must outlive the capture or the next stop().
+  // Runs run() on a new thread named "rampart-capture" (top -H, /proc/PID/task/TID/comm). MON and SINK must
+  // outlive the capture or the next stop().
   void start(monitor& mon, event_sink& sink);
   // Asks the loop to end (within ~100 ms live) and joins the thread. Safe to call twice, or without start().
   void stop();
@@ -72,6 +83,8 @@ class capture {
   monitor* mon_ = nullptr;
   event_sink* sink_ = nullptr;
   packet_summary summary_;  // reused per packet
+  uint64_t seen_ = 0;       // packets delivered, owned by the capture thread; published in packets_
+  int64_t wall_lag_us_ = 0;  // how late the kernel may hand over a packet (buffered live capture)
   std::atomic<uint64_t> packets_{0}, kernel_drops_{0}, if_drops_{0}, errors_{0};
 };
 

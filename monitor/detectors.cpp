@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 namespace rampart::monitor {
 
@@ -47,7 +48,142 @@ double lower_rate(const window_features& w, const std::array<counted_key<endpoin
   return n == 0 ? 0 : w.rate(top[0].lower_bound());
 }
 
+std::string key_text(const endpoint& e, bool prefix, const monitor_config& cfg) {
+  std::string key = e.addr.to_string();
+  if (prefix) key += "/" + std::to_string(e.addr.family == 4 ? cfg.prefix_v4 : cfg.prefix_v6);
+  return key;
+}
+
+// Collects the culprits of one alert: each candidate is kept when its evidence passes the three bars.
+class culprit_filter {
+ public:
+  culprit_filter(const detector_config& dc, const monitor_config& cfg, const window_features& w,
+                 uint64_t total)
+      : total_(total) {
+    const double per_window = std::ceil(dc.culprit_min * w.window_s - 1e-9);
+    min_count_ = std::max<uint64_t>(2, per_window > 0 ? static_cast<uint64_t>(per_window) : 0);
+    min_share_ = cfg.culprit_min_share;
+  }
+  void raise_min_share(double share) { min_share_ = std::max(min_share_, share); }
+
+  // Keeps KEY when EVIDENCE passes; returns whether it did.
+  bool consider(std::string key, uint64_t evidence, std::vector<culprit>* out) const {
+    if (total_ == 0 || evidence < min_count_) return false;
+    const double share = std::min(1.0, static_cast<double>(evidence) / static_cast<double>(total_));
+    if (share < min_share_) return false;
+    out->push_back(culprit{std::move(key), evidence, share});
+    return true;
+  }
+  // Considers the first N entries of a top list, keyed as addresses or as prefixes; returns how many it kept.
+  size_t consider_all(const std::array<counted_key<endpoint>, top_n>& list, size_t n, bool prefix,
+                      const monitor_config& cfg, std::vector<culprit>* out) const {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; ++i) {
+      kept += consider(key_text(list[i].key, prefix, cfg), list[i].lower_bound(), out);
+    }
+    return kept;
+  }
+
+ private:
+  uint64_t total_;
+  uint64_t min_count_ = 2;
+  double min_share_ = 0;
+};
+
 }  // namespace
+
+evidence_kind evidence_of(detector_id d, const metric_reading& m) {
+  const std::string name = m.name;
+  switch (d) {
+    case detector_id::syn_flood:
+      return name == "half_open_syn_pps" ? evidence_kind::half_open_syns : evidence_kind::none;
+    case detector_id::udp_flood: return evidence_kind::udp_packets;
+    case detector_id::icmp_flood: return evidence_kind::icmp_packets;
+    case detector_id::conn_flood: return evidence_kind::completed_handshakes;
+    case detector_id::handshake_stall: return evidence_kind::stalled_handshakes;
+    case detector_id::heavy_hitter: return evidence_kind::packets;
+    case detector_id::entropy_shift: return evidence_kind::none;
+    case detector_id::registration_flood:
+    case detector_id::auth_failure_spike:
+    case detector_id::request_flood:
+      return evidence_kind::app_signals;
+    case detector_id::count_: break;
+  }
+  return evidence_kind::none;
+}
+
+std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, const metric_reading& m,
+                                   const window_features& w) {
+  std::vector<culprit> out;
+  const detector_config& dc = cfg.detector(d);
+  const step_counters& c = w.sum;
+  const std::string name = m.name;
+  switch (evidence_of(d, m)) {
+    case evidence_kind::none: return out;
+    case evidence_kind::half_open_syns: {
+      // The window's half-open SYNs, as the metric counts them; per address, its SYNs less (an upper bound
+      // of) the handshakes it completed, so a client whose SYNs were answered and acknowledged carries none.
+      const uint64_t done = std::min(c.handshakes_completed, c.handshakes_started);
+      const culprit_filter f(dc, cfg, w, c.handshakes_started - done);
+      for (size_t i = 0; i < w.n_syn_sources; ++i) {
+        const uint64_t syns = w.top_syn_sources[i].lower_bound(), completed = w.syn_sources_completed[i];
+        const uint64_t half_open = syns > completed ? syns - completed : 0;
+        f.consider(key_text(w.top_syn_sources[i].key, false, cfg), half_open, &out);
+      }
+      break;
+    }
+    case evidence_kind::udp_packets: {
+      const culprit_filter f(dc, cfg, w, c.packets[static_cast<size_t>(l4_proto::udp)]);
+      f.consider_all(w.top_udp_sources, w.n_udp_sources, false, cfg, &out);
+      break;
+    }
+    case evidence_kind::icmp_packets: {
+      const culprit_filter f(dc, cfg, w,
+                             c.packets[static_cast<size_t>(l4_proto::icmp)] +
+                                 c.packets[static_cast<size_t>(l4_proto::icmp6)]);
+      f.consider_all(w.top_icmp_sources, w.n_icmp_sources, false, cfg, &out);
+      break;
+    }
+    case evidence_kind::packets: {
+      culprit_filter f(dc, cfg, w, w.inbound_packets);
+      f.raise_min_share(dc.min_share);  // a heavy hitter carries at least min_share of the packets
+      if (name == "top_prefix_pps") f.consider_all(w.top_prefixes, w.n_prefixes, true, cfg, &out);
+      else f.consider_all(w.top_sources, w.n_sources, false, cfg, &out);
+      break;
+    }
+    case evidence_kind::completed_handshakes: {
+      const culprit_filter f(dc, cfg, w, c.handshakes_completed);
+      if (name == "conn_per_prefix_ps") {
+        f.consider_all(w.top_completed_prefixes, w.n_completed_prefixes, true, cfg, &out);
+      } else {
+        f.consider_all(w.top_completed_sources, w.n_completed_sources, false, cfg, &out);
+      }
+      break;
+    }
+    case evidence_kind::stalled_handshakes: {
+      const culprit_filter f(dc, cfg, w, c.stalled);
+      if (f.consider_all(w.top_stalled_sources, w.n_stalled_sources, false, cfg, &out) == 0) {
+        f.consider_all(w.top_stalled_prefixes, w.n_stalled_prefixes, true, cfg, &out);
+      }
+      break;
+    }
+    case evidence_kind::app_signals: {
+      // Keys that are addresses only: request keys may name a tenant, which is no source to deny.
+      const size_t k = idx(app_signal_of(d));
+      const culprit_filter f(dc, cfg, w, c.app[k]);
+      for (size_t i = 0; i < w.n_app_keys[k]; ++i) {
+        const auto& e = w.top_app_keys[k][i];
+        ip_address a;
+        if (!ip_address::parse(std::string(e.key.view()), &a)) continue;
+        f.consider(a.to_string(), e.lower_bound(), &out);
+      }
+      break;
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const culprit& x, const culprit& y) { return x.evidence > y.evidence; });
+  return out;
+}
 
 metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w) {
   const step_counters& c = w.sum;
@@ -168,7 +304,7 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
       event e;
       e.type = event_type::alert;
       e.ts_us = w.end_us;
-      fill(d, w, m, s, alert_phase::start, thr, &e.alert);
+      fill(d, w, m, s, alert_phase::start, thr, true, &e.alert);
       out->push_back(std::move(e));
       continue;
     }
@@ -181,7 +317,7 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
       event e;
       e.type = event_type::alert;
       e.ts_us = w.end_us;
-      fill(d, w, m, s, alert_phase::end, thr, &e.alert);
+      fill(d, w, m, s, alert_phase::end, thr, false, &e.alert);
       out->push_back(std::move(e));
       continue;
     }
@@ -191,14 +327,14 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
       event e;
       e.type = event_type::alert;
       e.ts_us = w.end_us;
-      fill(d, w, m, s, alert_phase::update, thr, &e.alert);
+      fill(d, w, m, s, alert_phase::update, thr, over, &e.alert);
       out->push_back(std::move(e));
     }
   }
 }
 
 void detector_bank::fill(detector_id d, const window_features& w, const metric_reading& m, const state& s,
-                         alert_phase phase, double thr, alert_event* a) const {
+                         alert_phase phase, double thr, bool over, alert_event* a) const {
   const detector_config& dc = cfg_.detector(d);
   a->detector = d;
   a->phase = phase;
@@ -235,6 +371,11 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
     }
     default: a->proto = l4_proto::tcp; break;
   }
+  a->evidence = evidence_of(d, m);
+  // Culprits only from a window whose metric is over its threshold: once the attack fades (an end, or an update
+  // while the alert waits to clear), whoever is left on top is ordinary traffic.
+  if (over) a->culprits = find_culprits(d, cfg_, m, w);
+  else a->culprits.clear();
   a->top_sources.clear();
   const culprits which = culprits_of(d, m);
   if (which == culprits::app_keys) {

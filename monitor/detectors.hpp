@@ -23,6 +23,18 @@ struct metric_reading {
 // The metric each detector watches, from a window's features; exposed for tests and documentation.
 metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w);
 
+// What detector D counts per source while its metric reads M (evidence_kind::none: it names no culprit).
+evidence_kind evidence_of(detector_id d, const metric_reading& m);
+
+// The culprits of D's alert in W, strongest first: the addresses (or, where the metric is per prefix, the
+// prefixes) whose own evidence in the window (evidence_of) is at least 2 events, at least the detector's
+// culprit_min per second, and at least cfg.culprit_min_share of the window's total of that evidence
+// (heavy_hitter: at least its min_share). handshake_stall names prefixes only when no single address
+// qualifies. Never an address merely seen: a spoofed or spread-out flood, where each address carries a few
+// events, names none.
+std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, const metric_reading& m,
+                                   const window_features& w);
+
 class detector_bank {
  public:
   explicit detector_bank(const monitor_config& cfg);
@@ -53,7 +65,7 @@ class detector_bank {
   double threshold(detector_id d, const state& s) const;
   void learn(detector_id d, state* s, double value);
   void fill(detector_id d, const window_features& w, const metric_reading& m, const state& s,
-            alert_phase phase, double threshold, alert_event* a) const;
+            alert_phase phase, double threshold, bool over, alert_event* a) const;
 
   monitor_config cfg_;
   double step_s_;

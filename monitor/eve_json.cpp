@@ -46,6 +46,36 @@ const char* alert_phase_name(alert_phase p) {
   return "unknown";
 }
 
+const char* evidence_kind_name(evidence_kind k) {
+  switch (k) {
+    case evidence_kind::none: return "none";
+    case evidence_kind::half_open_syns: return "half_open_syns";
+    case evidence_kind::udp_packets: return "udp_packets";
+    case evidence_kind::icmp_packets: return "icmp_packets";
+    case evidence_kind::packets: return "packets";
+    case evidence_kind::completed_handshakes: return "completed_handshakes";
+    case evidence_kind::stalled_handshakes: return "stalled_handshakes";
+    case evidence_kind::app_signals: return "app_signals";
+  }
+  return "unknown";
+}
+
+bool evidence_spoofable(evidence_kind k) {
+  switch (k) {
+    case evidence_kind::half_open_syns:
+    case evidence_kind::udp_packets:
+    case evidence_kind::icmp_packets:
+    case evidence_kind::packets:
+      return true;
+    case evidence_kind::none:
+    case evidence_kind::completed_handshakes:
+    case evidence_kind::stalled_handshakes:
+    case evidence_kind::app_signals:
+      return false;
+  }
+  return true;
+}
+
 uint32_t signature_id(detector_id d) { return 9999000u + static_cast<uint32_t>(d) + 1u; }
 
 const char* signature_text(detector_id d) {
@@ -148,6 +178,10 @@ std::string to_eve_json(const event& e, const std::string& sensor, const std::st
       for (const top_entry& t : a.top_sources) {
         top.push_back({{"key", t.key}, {"count", t.count}, {"rate", t.rate}});
       }
+      json culprits = json::array();
+      for (const culprit& c : a.culprits) {
+        culprits.push_back({{"key", c.key}, {"evidence", c.evidence}, {"share", c.share}});
+      }
       j["rampart"] = {{"detector", detector_name(a.detector)},
                       {"phase", alert_phase_name(a.phase)},
                       {"incident", a.incident},
@@ -160,6 +194,9 @@ std::string to_eve_json(const event& e, const std::string& sensor, const std::st
                       {"window_s", a.window_s},
                       {"started", eve_timestamp(a.started_us)},
                       {"top_sources", std::move(top)},
+                      {"evidence", evidence_kind_name(a.evidence)},
+                      {"spoofable", evidence_spoofable(a.evidence)},
+                      {"culprits", std::move(culprits)},
                       {"distinct_sources", static_cast<uint64_t>(a.distinct_sources + 0.5)},
                       {"src_entropy_norm", a.src_entropy_norm},
                       {"threat_level", threat_level_name(a.level)},

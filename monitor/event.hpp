@@ -32,6 +32,30 @@ struct top_entry {
   double rate = 0;     // count per second over the window
 };
 
+// What a detector counts per source to name the culprits of its alert.
+enum class evidence_kind : uint8_t {
+  none,                  // the detector names no culprit (entropy_shift; unsolicited SYN-ACKs, which come
+                         // from reflectors or forged sources)
+  half_open_syns,        // syn_flood: SYNs from the address minus the handshakes it completed
+  udp_packets,           // udp_flood
+  icmp_packets,          // icmp_flood
+  packets,               // heavy_hitter: every inbound packet
+  completed_handshakes,  // conn_flood: handshakes whose SYN-ACK the address acknowledged
+  stalled_handshakes,    // handshake_stall: completed handshakes that never sent a full ZMTP greeting
+  app_signals,           // registration_flood, auth_failure_spike, request_flood: messages over a connection
+};
+const char* evidence_kind_name(evidence_kind k);
+// True when a sender that forges its source address produces the evidence without receiving anything back
+// (SYNs, datagrams, raw packets), so the address it names may be a bystander's.
+bool evidence_spoofable(evidence_kind k);
+
+// A source the detector's own evidence points at: the only addresses and prefixes an alert names as culprits.
+struct culprit {
+  std::string key;        // address, or prefix ("10.0.0.0/24")
+  uint64_t evidence = 0;  // lower bound of the detector's evidence from KEY in the window
+  double share = 0;       // evidence / the window's total of that evidence, in [0, 1]
+};
+
 struct alert_event {
   detector_id detector = detector_id::syn_flood;
   alert_phase phase = alert_phase::start;
@@ -50,7 +74,11 @@ struct alert_event {
   ip_address dst;
   uint16_t dst_port = 0;
   l4_proto proto = l4_proto::tcp;
-  std::vector<top_entry> top_sources;  // addresses, prefixes or application keys
+  std::vector<top_entry> top_sources;  // addresses, prefixes or application keys: who the traffic came from
+  // Who the detector's evidence names (detectors.hpp, find_culprits), strongest first; the only sources the
+  // server's policy may deny-list. Empty when no source carried enough of it (a spoofed or spread-out flood).
+  evidence_kind evidence = evidence_kind::none;
+  std::vector<culprit> culprits;
   double distinct_sources = 0;
   double src_entropy_norm = 0;
   threat_level level = threat_level::green;  // threat level after this event

@@ -67,6 +67,7 @@ feature_extractor::feature_extractor(const monitor_config& cfg)
   for (step_slot& s : ring_) s.hist.assign(histogram_buckets, 0);
   scratch_.reserve(steps_ * 32 * 2);
   app_scratch_.reserve(steps_ * 32);
+  stalled_scratch_.reserve(1024);
 }
 
 bool feature_extractor::inbound(const packet_summary& p) const {
@@ -78,6 +79,15 @@ bool feature_extractor::inbound(const packet_summary& p) const {
   return true;
 }
 
+void feature_extractor::count_client(const ip_address& client, space_saving<endpoint, 32>* by_source,
+                                     space_saving<endpoint, 32>* by_prefix) const {
+  if (client.family == 0) return;
+  const endpoint src{client, 0};
+  by_source->add(src, src.hash());
+  const endpoint pre{client.prefix(client.family == 4 ? prefix_v4_ : prefix_v6_), 0};
+  by_prefix->add(pre, pre.hash());
+}
+
 void feature_extractor::on_packet(const packet_summary& p) {
   step_slot& s = ring_[cur_];
   const uint64_t src_hash = p.src.hash(), dst_hash = p.dst.hash();
@@ -87,6 +97,8 @@ void feature_extractor::on_packet(const packet_summary& p) {
     s.c.handshakes_completed += f.completed;
     s.c.unsolicited_synack += f.unsolicited_synack;
     s.c.stalled += f.stalled;
+    if (f.completed) count_client(p.src, &s.completed_sources, &s.completed_prefixes);
+    if (f.stalled > 0) count_client(f.stalled_client, &s.stalled_sources, &s.stalled_prefixes);
   }
   if (!inbound(p)) return;
   const size_t proto = static_cast<size_t>(p.proto);
@@ -116,6 +128,8 @@ void feature_extractor::on_packet(const packet_summary& p) {
     s.syn_sources.add(src, h);
     s.syn_prefixes.add(pre, ph);
   }
+  if (p.proto == l4_proto::udp) s.udp_sources.add(src, h);
+  if (p.proto == l4_proto::icmp || p.proto == l4_proto::icmp6) s.icmp_sources.add(src, h);
   const endpoint dst{p.dst, p.dst_port};
   s.destinations.add(dst, dst.hash_with(dst_hash));
 }
@@ -165,6 +179,12 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
   const space_saving<endpoint, 32>* pre[64];
   const space_saving<endpoint, 32>* ssrc[64];
   const space_saving<endpoint, 32>* spre[64];
+  const space_saving<endpoint, 32>* csrc[64];
+  const space_saving<endpoint, 32>* cpre[64];
+  const space_saving<endpoint, 32>* stsrc[64];
+  const space_saving<endpoint, 32>* stpre[64];
+  const space_saving<endpoint, 32>* usrc[64];
+  const space_saving<endpoint, 32>* isrc[64];
   const space_saving<endpoint, 16>* dst[64];
   const size_t n = ring_.size() < 64 ? ring_.size() : 64;
   for (size_t i = 0; i < n; ++i) {
@@ -175,6 +195,12 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
     pre[i] = &s.prefixes;
     ssrc[i] = &s.syn_sources;
     spre[i] = &s.syn_prefixes;
+    csrc[i] = &s.completed_sources;
+    cpre[i] = &s.completed_prefixes;
+    stsrc[i] = &s.stalled_sources;
+    stpre[i] = &s.stalled_prefixes;
+    usrc[i] = &s.udp_sources;
+    isrc[i] = &s.icmp_sources;
     dst[i] = &s.destinations;
   }
   out->inbound_packets = 0;
@@ -184,6 +210,19 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
   out->n_syn_sources = merge_top(ssrc, n, &scratch_, &out->top_syn_sources);
   out->n_syn_prefixes = merge_top(spre, n, &scratch_, &out->top_syn_prefixes);
   out->n_destinations = merge_top(dst, n, &scratch_, &out->top_destinations);
+  out->n_completed_sources = merge_top(csrc, n, &scratch_, &out->top_completed_sources);
+  out->n_completed_prefixes = merge_top(cpre, n, &scratch_, &out->top_completed_prefixes);
+  out->n_stalled_sources = merge_top(stsrc, n, &scratch_, &out->top_stalled_sources);
+  out->n_stalled_prefixes = merge_top(stpre, n, &scratch_, &out->top_stalled_prefixes);
+  out->n_udp_sources = merge_top(usrc, n, &scratch_, &out->top_udp_sources);
+  out->n_icmp_sources = merge_top(isrc, n, &scratch_, &out->top_icmp_sources);
+  // Half-open evidence needs each SYN sender's completed handshakes from above: summed per step, where a
+  // summary either holds the address or bounds every address it dropped by its smallest count.
+  out->syn_sources_completed.fill(0);
+  for (size_t t = 0; t < out->n_syn_sources; ++t) {
+    const counted_key<endpoint>& e = out->top_syn_sources[t];
+    for (size_t i = 0; i < n; ++i) out->syn_sources_completed[t] += csrc[i]->upper_bound(e.key, e.hash);
+  }
   for (size_t k = 0; k < app_signal_count; ++k) {
     const space_saving<app_key, 32>* parts[64];
     for (size_t i = 0; i < n; ++i) parts[i] = &ring_[i].app.keys[k];
@@ -201,9 +240,19 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
   next.prefixes.clear();
   next.syn_sources.clear();
   next.syn_prefixes.clear();
+  next.completed_sources.clear();
+  next.completed_prefixes.clear();
+  next.stalled_sources.clear();
+  next.stalled_prefixes.clear();
+  next.udp_sources.clear();
+  next.icmp_sources.clear();
   next.destinations.clear();
   next.app.clear();
-  next.c.stalled += flows_.sweep(end_us, ring_.size());
+  stalled_scratch_.clear();
+  next.c.stalled += flows_.sweep(end_us, ring_.size(), &stalled_scratch_);
+  for (const ip_address& client : stalled_scratch_) {
+    count_client(client, &next.stalled_sources, &next.stalled_prefixes);
+  }
 }
 
 }  // namespace rampart::monitor

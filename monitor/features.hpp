@@ -1,6 +1,8 @@
 // Per-window traffic features: packets and bytes per protocol, TCP flag counts, handshakes, stalled
 // handshakes, top sources / prefixes / destinations (Space-Saving), normalised source entropy, and the
 // application signals of the same window. A window is the last `window_s` seconds, recomputed every step.
+// Beside the totals, each detector's evidence is also counted per source (SYNs, completed and stalled
+// handshakes, UDP and ICMP packets), so an alert can name only the sources its own evidence points at.
 #pragma once
 
 #include <array>
@@ -81,6 +83,20 @@ struct window_features {
   size_t n_sources = 0, n_prefixes = 0, n_syn_sources = 0, n_syn_prefixes = 0, n_destinations = 0;
   std::array<size_t, app_signal_count> n_app_keys{};
 
+  // Per-source evidence. Completed and stalled handshakes are counted by client address (and prefix) on any
+  // port, like their totals in `sum`; UDP and ICMP (v4 and v6) packets by inbound source.
+  std::array<counted_key<endpoint>, top_n> top_completed_sources{};
+  std::array<counted_key<endpoint>, top_n> top_completed_prefixes{};
+  std::array<counted_key<endpoint>, top_n> top_stalled_sources{};
+  std::array<counted_key<endpoint>, top_n> top_stalled_prefixes{};
+  std::array<counted_key<endpoint>, top_n> top_udp_sources{};
+  std::array<counted_key<endpoint>, top_n> top_icmp_sources{};
+  size_t n_completed_sources = 0, n_completed_prefixes = 0, n_stalled_sources = 0, n_stalled_prefixes = 0;
+  size_t n_udp_sources = 0, n_icmp_sources = 0;
+  // For entry i of top_syn_sources: an upper bound of the handshakes that address completed in the window, so
+  // top_syn_sources[i].lower_bound() - syn_sources_completed[i] bounds its half-open SYNs from below.
+  std::array<uint64_t, top_n> syn_sources_completed{};
+
   double rate(uint64_t count) const { return window_s > 0 ? static_cast<double>(count) / window_s : 0; }
 };
 
@@ -114,12 +130,17 @@ class feature_extractor {
     step_counters c;
     std::vector<uint32_t> hist;  // inbound sources, hashed into histogram_buckets
     space_saving<endpoint, 32> sources, prefixes, syn_sources, syn_prefixes;
+    space_saving<endpoint, 32> completed_sources, completed_prefixes, stalled_sources, stalled_prefixes;
+    space_saving<endpoint, 32> udp_sources, icmp_sources;
     space_saving<endpoint, 16> destinations;
     app_step app;
   };
 
   bool inbound(const packet_summary& p) const;
   void compute_entropy(window_features* out) const;
+  // Counts one event of a client address into BY_SOURCE and its prefix into BY_PREFIX.
+  void count_client(const ip_address& client, space_saving<endpoint, 32>* by_source,
+                    space_saving<endpoint, 32>* by_prefix) const;
 
   size_t steps_;
   double window_s_;
@@ -132,6 +153,7 @@ class feature_extractor {
   flow_table flows_;
   std::vector<counted_key<endpoint>> scratch_;
   std::vector<counted_key<app_key>> app_scratch_;
+  std::vector<ip_address> stalled_scratch_;  // clients of the connections a sweep found stalled
 };
 
 }  // namespace rampart::monitor

@@ -5,7 +5,7 @@ namespace rampart::monitor {
 flow_table::flow_table(size_t entries, int64_t greeting_timeout_us) : timeout_us_(greeting_timeout_us) {
   size_t sets = 1;
   while (sets * ways < entries) sets <<= 1;
-  entries_.assign(sets * ways, entry{0, 0, 0, empty});
+  entries_.assign(sets * ways, entry{});
   set_mask_ = sets - 1;
 }
 
@@ -24,7 +24,7 @@ flow_table::entry* flow_table::find(uint64_t key) {
   return nullptr;
 }
 
-flow_table::entry* flow_table::insert(uint64_t key, int64_t ts_us, uint32_t* stalled) {
+flow_table::entry* flow_table::insert(uint64_t key, int64_t ts_us, flow_outcome* out) {
   entry* set = &entries_[(key & set_mask_) * ways];
   entry* victim = &set[0];
   for (size_t i = 0; i < ways; ++i) {
@@ -36,12 +36,16 @@ flow_table::entry* flow_table::insert(uint64_t key, int64_t ts_us, uint32_t* sta
   }
   if (victim->state != empty) {
     if (victim->state == awaiting_greeting && ts_us - victim->ts_us >= timeout_us_) {
-      ++*stalled;
+      ++out->stalled;
+      out->stalled_client = victim->client;
     } else {
       ++evictions_;
     }
   }
-  *victim = entry{key, ts_us, 0, syn_seen};
+  *victim = entry{};
+  victim->key = key;
+  victim->ts_us = ts_us;
+  victim->state = syn_seen;
   return victim;
 }
 
@@ -53,18 +57,27 @@ flow_outcome flow_table::on_tcp(const packet_summary& p, uint64_t src_hash, uint
   if (syn && !ack) {
     const uint64_t key = key_of(src_hash, p.src_port, dst_hash, p.dst_port);
     if (!find(key)) {  // a retransmitted SYN does not start a second connection
-      insert(key, p.ts_us, &out.stalled);
+      entry* e = insert(key, p.ts_us, &out);
+      e->client = p.src;
       out.started = true;
     }
     return out;
   }
   if (syn && ack) {
-    if (!find(key_of(dst_hash, p.dst_port, src_hash, p.src_port))) out.unsolicited_synack = true;
+    entry* e = find(key_of(dst_hash, p.dst_port, src_hash, p.src_port));
+    if (!e) {
+      out.unsolicited_synack = true;
+    } else if (e->state == syn_seen) {
+      e->server_isn = p.tcp_seq;
+      e->synack_seen = true;
+    }
     return out;
   }
   // A packet from the client side of a tracked connection.
   if (entry* e = find(key_of(src_hash, p.src_port, dst_hash, p.dst_port))) {
-    if (e->state == syn_seen && ack && !(f & tcp_flag::rst)) {
+    // Once the SYN-ACK was seen, only the ACK of it completes the handshake (sequence numbers wrap).
+    const bool acknowledges = !e->synack_seen || p.tcp_ack == e->server_isn + 1;
+    if (e->state == syn_seen && ack && !(f & tcp_flag::rst) && acknowledges) {
       out.completed = true;
       e->state = awaiting_greeting;
       e->ts_us = p.ts_us;
@@ -75,6 +88,7 @@ flow_outcome flow_table::on_tcp(const packet_summary& p, uint64_t src_hash, uint
         e->state = empty;  // greeting complete: nothing left to watch
       } else if (closing) {
         ++out.stalled;
+        out.stalled_client = e->client;
         e->state = empty;
       }
     } else if (f & tcp_flag::rst) {
@@ -85,14 +99,17 @@ flow_outcome flow_table::on_tcp(const packet_summary& p, uint64_t src_hash, uint
   // A close from the server side of a connection whose client never sent its greeting.
   if (closing) {
     if (entry* e = find(key_of(dst_hash, p.dst_port, src_hash, p.src_port))) {
-      if (e->state == awaiting_greeting) ++out.stalled;
+      if (e->state == awaiting_greeting) {
+        ++out.stalled;
+        out.stalled_client = e->client;
+      }
       e->state = empty;
     }
   }
   return out;
 }
 
-uint32_t flow_table::sweep(int64_t now_us, size_t parts) {
+uint32_t flow_table::sweep(int64_t now_us, size_t parts, std::vector<ip_address>* stalled_clients) {
   const size_t sets = set_mask_ + 1;
   const size_t n = parts == 0 ? sets : (sets + parts - 1) / parts;
   uint32_t stalled = 0;
@@ -101,8 +118,12 @@ uint32_t flow_table::sweep(int64_t now_us, size_t parts) {
     for (size_t i = 0; i < ways; ++i) {
       entry& e = set[i];
       if (e.state == empty || now_us - e.ts_us < timeout_us_) continue;
-      if (e.state == awaiting_greeting) ++stalled;
-      else ++expired_half_open_;
+      if (e.state == awaiting_greeting) {
+        ++stalled;
+        if (stalled_clients) stalled_clients->push_back(e.client);
+      } else {
+        ++expired_half_open_;
+      }
       e.state = empty;
     }
     sweep_pos_ = (sweep_pos_ + 1) & set_mask_;

@@ -1,7 +1,9 @@
 // TCP handshake tracking over a fixed-size, 4-way set-associative table keyed by the connection 4-tuple.
 // It answers, per packet and without allocation: did this SYN start a connection, did this ACK complete one,
 // was this SYN-ACK unsolicited (no SYN seen for it), and did a connection close or time out before its client
-// sent a complete 64-octet ZMTP greeting (a stalled handshake). A full set evicts its oldest entry.
+// sent a complete 64-octet ZMTP greeting (a stalled handshake), and from which client. A full set evicts its
+// oldest entry. When the server's SYN-ACK was seen, only an ACK that acknowledges it completes the handshake:
+// a sender that forges its source address never sees the SYN-ACK, so it cannot complete (or stall) one.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +19,8 @@ struct flow_outcome {
   bool started = false;             // first SYN of a connection
   bool completed = false;           // client's ACK finishing the three-way handshake
   bool unsolicited_synack = false;  // SYN-ACK answering no SYN seen
-  uint32_t stalled = 0;             // connections found stalled (closed or evicted without a greeting)
+  uint32_t stalled = 0;             // connections found stalled (closed or evicted without greeting): 0 or 1
+  ip_address stalled_client;        // the client of that stalled connection
 };
 
 class flow_table {
@@ -31,8 +34,9 @@ class flow_table {
   flow_outcome on_tcp(const packet_summary& p, uint64_t src_hash, uint64_t dst_hash);
 
   // Sweeps 1/PARTS of the table (round robin) for entries older than the timeout at NOW_US: waiting-for-
-  // greeting entries count as stalled, half-open ones simply expire. Returns the number found stalled.
-  uint32_t sweep(int64_t now_us, size_t parts);
+  // greeting entries count as stalled, half-open ones simply expire. Returns the number found stalled and,
+  // when STALLED_CLIENTS is given, appends the client of each.
+  uint32_t sweep(int64_t now_us, size_t parts, std::vector<ip_address>* stalled_clients = nullptr);
 
   uint64_t evictions() const { return evictions_; }
   uint64_t expired_half_open() const { return expired_half_open_; }
@@ -43,15 +47,18 @@ class flow_table {
  private:
   enum state : uint8_t { empty = 0, syn_seen = 1, awaiting_greeting = 2 };
   struct entry {
-    uint64_t key;
-    int64_t ts_us;  // SYN time, then handshake completion time
-    uint32_t client_octets;
-    uint8_t state;
+    uint64_t key = 0;
+    int64_t ts_us = 0;  // SYN time, then handshake completion time
+    uint32_t client_octets = 0;
+    uint32_t server_isn = 0;  // sequence number of the server's SYN-ACK, when synack_seen
+    ip_address client;        // the address that sent the SYN
+    uint8_t state = empty;
+    bool synack_seen = false;
   };
   static constexpr size_t ways = 4;
 
   entry* find(uint64_t key);
-  entry* insert(uint64_t key, int64_t ts_us, uint32_t* stalled);
+  entry* insert(uint64_t key, int64_t ts_us, flow_outcome* out);
   static uint64_t key_of(uint64_t a_hash, uint16_t ap, uint64_t b_hash, uint16_t bp);
 
   std::vector<entry> entries_;

@@ -48,6 +48,19 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   set(detector_id::auth_failure_spike, 20, 5, 2);  // authentication failures per second
   set(detector_id::request_flood, 1000, 5, 2);     // requests per second from the busiest key
   d[static_cast<size_t>(detector_id::heavy_hitter)].min_share = 0.5;
+  // What one source must do per second to be named a culprit: a tenth of its detector's floor, at least 5,
+  // far above what one benign client does (it retries a SYN a few times a minute, reconnects about once a
+  // second, and the per-source registration bucket allows a burst of 5).
+  auto culprit_min = [&](detector_id id, double per_s) { d[static_cast<size_t>(id)].culprit_min = per_s; };
+  culprit_min(detector_id::syn_flood, 50);           // half-open SYNs
+  culprit_min(detector_id::udp_flood, 100);          // UDP packets
+  culprit_min(detector_id::icmp_flood, 100);         // ICMP packets
+  culprit_min(detector_id::conn_flood, 20);          // completed handshakes
+  culprit_min(detector_id::handshake_stall, 5);      // stalled handshakes
+  culprit_min(detector_id::heavy_hitter, 2000);      // packets
+  culprit_min(detector_id::registration_flood, 5);   // registrations
+  culprit_min(detector_id::auth_failure_spike, 5);   // authentication failures
+  culprit_min(detector_id::request_flood, 100);      // requests
   detector_config& e = d[static_cast<size_t>(detector_id::entropy_shift)];
   e.min_pps = 500;
   e.min_sources = 1;
@@ -60,6 +73,7 @@ std::string monitor_config::validate() const {
   if (interface.empty()) return "interface must not be empty";
   if (buffer_bytes < 65536) return "buffer_bytes must be at least 65536";
   if (snaplen < 64 || snaplen > 262144) return "snaplen must be in [64, 262144]";
+  if (buffer_timeout_ms < 1 || buffer_timeout_ms > 1000) return "buffer_timeout_ms must be in [1, 1000]";
   for (uint16_t p : service_ports) {
     if (p == 0) return "service_ports must not contain port 0";
   }
@@ -90,7 +104,11 @@ std::string monitor_config::validate() const {
     if (d.severity < 1 || d.severity > 3) return n + "severity must be 1, 2 or 3";
     if (!(d.min_share >= 0 && d.min_share <= 1)) return n + "min_share must be in [0, 1]";
     if (!(d.min_pps >= 0) || !(d.min_sources >= 0)) return n + "min_pps and min_sources must be >= 0";
+    if (!(d.culprit_min >= 0) || !std::isfinite(d.culprit_min)) {
+      return n + "culprit_min must be a finite number >= 0";
+    }
   }
+  if (!(culprit_min_share >= 0 && culprit_min_share <= 1)) return "culprit_min_share must be in [0, 1]";
   const detector_config& e = detectors[static_cast<size_t>(detector_id::entropy_shift)];
   if (!(e.floor > 0 && e.floor <= 1)) return "detectors.entropy_shift.floor must be in (0, 1]";
   return "";

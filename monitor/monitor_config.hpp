@@ -49,18 +49,30 @@ struct detector_config {
   // entropy_shift only: no verdict on windows with fewer inbound packets per second or distinct sources.
   double min_pps = 0;
   double min_sources = 0;
+  // The least of the detector's own evidence per second (in the metric's unit) one source must carry to be
+  // named a culprit of its alert (see monitor_config::culprit_min_share for the other condition).
+  double culprit_min = 0;
 };
 
 struct monitor_config {
-  // Live capture. An empty bpf_filter means: derived from service_ports ("tcp port P or udp port P ..."),
-  // or no filter when service_ports is empty too.
+  // Live capture. An empty bpf_filter means: derived from service_ports, keeping only what the detectors read
+  // (TCP and UDP to a service port; from it only SYN, FIN and RST segments; see derived_bpf_filter in
+  // capture.hpp), or no filter when service_ports is empty too. A bpf_filter that is set is used as is.
   std::string interface = "lo";
   std::string bpf_filter;
   int64_t buffer_bytes = 8 << 20;  // kernel capture buffer
-  // Bytes kept per packet. The detectors read headers only (lengths come from the IP and UDP headers), and in
+  // Bytes kept per packet. The detectors read headers only (lengths come from the IP and UDP headers). In
   // immediate mode every packet takes a ring slot of about snaplen bytes: 256 lets the 8 MiB buffer hold
-  // ~25,000 packets (0.1 s at 250,000 packets/s) where 262144 held ~120 and dropped under any flood.
+  // ~25,000 packets where 262144 held ~120 and dropped under any flood; buffered, a packet takes its
+  // captured bytes plus ~80 octets of header.
   int snaplen = 256;
+  // Buffered (the default): the kernel collects packets in ring blocks and wakes the capture thread once per
+  // full block, or buffer_timeout_ms (1..1000) after the block opened, so a flood costs tens of wake-ups a
+  // second instead of one per packet. A packet reaches the monitor up to ~2 * buffer_timeout_ms late, and the
+  // wall clock closes an idle step that much later. immediate_mode = true wakes the thread for nearly every
+  // packet: the lowest latency, and most of the capture thread's CPU under a flood (docs/benchmarks.md).
+  bool immediate_mode = false;
+  int buffer_timeout_ms = 50;
   // TCP/UDP destination ports of the protected service. Empty: every packet counts as traffic to it (the
   // capture filter already selected the server's traffic, or an offline file holds one service's traffic).
   std::vector<uint16_t> service_ports;
@@ -72,6 +84,9 @@ struct monitor_config {
   size_t flow_table_entries = 65536;  // handshake tracking table (rounded up to a power of two)
   int prefix_v4 = 24;             // prefix lengths for per-prefix heavy hitters and connection counts
   int prefix_v6 = 48;
+  // A culprit must also carry at least this share of the window's total of the detector's evidence
+  // (heavy_hitter: at least its min_share), besides its detector's culprit_min and 2 events in the window.
+  double culprit_min_share = 0.1;
   std::string sensor_name = "rampart";  // EVE "host"
   std::string eve_log;            // eve.json path for the server's file sink; "" = none
 

@@ -99,6 +99,8 @@ struct packet_summary {
   uint16_t vlan_id = 0;       // outermost tag
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
+  uint32_t tcp_seq = 0;       // TCP sequence and acknowledgement numbers
+  uint32_t tcp_ack = 0;
   uint32_t payload_len = 0;   // L4 payload length from the IP/UDP length fields (not limited by snaplen)
   ip_address src;
   ip_address dst;

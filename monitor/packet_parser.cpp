@@ -38,6 +38,8 @@ bool parse_l4(const uint8_t* l4, size_t cap, size_t ip_payload, packet_summary* 
       if (offset < 20 || offset > ip_payload) return fail(out, malformed_kind::bad_tcp_offset);
       out->src_port = be16(l4);
       out->dst_port = be16(l4 + 2);
+      out->tcp_seq = be32(l4 + 4);
+      out->tcp_ack = be32(l4 + 8);
       out->tcp_flags = l4[13];
       out->payload_len = static_cast<uint32_t>(ip_payload - offset);
       return true;

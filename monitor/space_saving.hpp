@@ -57,6 +57,16 @@ class space_saving {
 
   size_t size() const { return used_; }
   uint64_t total() const { return total_; }
+  // An upper bound of KEY's true count: its slot's count when it holds one; otherwise 0 while a slot is still
+  // free (every key added so far holds one), else the smallest count (a key without a slot was added at most
+  // that often).
+  uint64_t upper_bound(const Key& key, uint64_t hash) const {
+    for (size_t i = 0; i < used_; ++i) {
+      if (hashes_[i] == hash && slots_[i].key == key) return counts_[i];
+    }
+    if (used_ < K) return 0;
+    return *std::min_element(counts_.begin(), counts_.end());
+  }
   counted_key<Key> slot(size_t i) const {
     return counted_key<Key>{slots_[i].key, hashes_[i], counts_[i], slots_[i].error};
   }

@@ -181,6 +181,23 @@ void traffic::stalled_connections(int64_t start_us, double duration_s, double co
   }
 }
 
+void traffic::new_clients(int64_t start_us, double interval_s, int n_clients, const ip_address& first,
+                          const ip_address& server, uint16_t port) {
+  for (int c = 0; c < n_clients; ++c) {
+    ip_address cl = first;
+    cl.bytes[3] = static_cast<uint8_t>(first.bytes[3] + c);
+    const uint16_t sp = static_cast<uint16_t>(50000 + c);
+    const int64_t t = start_us + static_cast<int64_t>(std::llround(c * interval_s * 1e6));
+    add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));
+    add(t + 50, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::syn | tcp_flag::ack, 7, 2, 0}));
+    add(t + 100, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack, 2, 8, 0}));
+    add(t + 150, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 2, 8, 64}));
+    add(t + 200, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 8, 66, 64}));
+    add(t + 300, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 66, 72, 80}));
+    add(t + 500, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 72, 146, 120}));
+  }
+}
+
 void traffic::data_stream(int64_t start_us, double duration_s, double pps, const ip_address& src, uint16_t sport,
                           const ip_address& server, uint16_t port) {
   const int64_t n = span(duration_s, pps);

@@ -52,6 +52,11 @@ class traffic {
   // the first 10 greeting octets; the server closes each after HOLD_S.
   void stalled_connections(int64_t start_us, double duration_s, double conn_per_s, int n_sources,
                            double hold_s, const ip_address& server, uint16_t port);
+  // N_CLIENTS new clients (FIRST, then FIRST with its last octet + 1, ...) connect one after another from
+  // START, one every INTERVAL_S: each completes a handshake, sends its 64-octet greeting and one request, and
+  // gets its answer. Innocent addresses that appear during an attack.
+  void new_clients(int64_t start_us, double interval_s, int n_clients, const ip_address& first,
+                   const ip_address& server, uint16_t port);
   // ACK-flagged data packets at PPS from one established client (a heavy hitter that looks legitimate).
   void data_stream(int64_t start_us, double duration_s, double pps, const ip_address& src, uint16_t sport,
                    const ip_address& server, uint16_t port);

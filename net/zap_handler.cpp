@@ -3,6 +3,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <optional>
 #include <vector>
 
 namespace rampart::net {
@@ -24,14 +25,42 @@ void count(zap_counters* c, std::atomic<uint64_t> zap_counters::*field) {
   if (c) (c->*field).fetch_add(1, std::memory_order_relaxed);
 }
 
+// The Z85 text of a 32-byte CURVE public key.
+std::string z85_key(std::string_view credential) {
+  char z85[41];
+  zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(credential.data()), 32);
+  return std::string(z85, 40);
+}
+
+// The tenant whose key CREDENTIAL (a 32-byte CURVE public key) is, when it is exactly one tenant's and not
+// the registration identity's; otherwise nothing.
+std::optional<int64_t> tenant_of(std::string_view credential, const curve_allow_list* allow) {
+  if (!allow || credential.size() != 32) return std::nullopt;
+  const std::string key = z85_key(credential);
+  if (!allow->registration_key.empty() && key == allow->registration_key) return std::nullopt;
+  if (allow->ambiguous.count(key) != 0) return std::nullopt;
+  auto it = allow->tenants.find(key);
+  if (it == allow->tenants.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace
 
 zap_reply decide_zap(std::string_view address, std::string_view mechanism, std::string_view credential,
                      const admission::deny_list* deny, const curve_allow_list* allow, int64_t now_ms,
                      zap_counters* counters) {
-  if (deny && deny->denied(address, now_ms)) {
-    count(counters, &zap_counters::denied_address);
-    return reply("400", "address denied");
+  const admission::deny_match listed = deny ? deny->match(address, now_ms) : admission::deny_match::none;
+  if (listed != admission::deny_match::none) {
+    // An entry that spares tenants (any prefix, or an address listed on forgeable evidence) lets a registered
+    // tenant's own CURVE key through: the key, not the address, identifies the client.
+    const bool spared = listed == admission::deny_match::tenants_spared && mechanism == "CURVE";
+    const std::optional<int64_t> tenant = spared ? tenant_of(credential, allow) : std::nullopt;
+    if (!tenant) {
+      count(counters, &zap_counters::denied_address);
+      return reply("400", "address denied");
+    }
+    count(counters, &zap_counters::accepted);
+    return reply("200", "OK", "tenant:" + std::to_string(*tenant));
   }
   if (mechanism == "NULL") {
     count(counters, &zap_counters::accepted);
@@ -45,9 +74,7 @@ zap_reply decide_zap(std::string_view address, std::string_view mechanism, std::
     count(counters, &zap_counters::malformed);
     return reply("500", "malformed CURVE credential");
   }
-  char z85[41];
-  zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(credential.data()), 32);
-  const std::string key(z85, 40);
+  const std::string key = z85_key(credential);
   if (allow) {
     if (!allow->registration_key.empty() && key == allow->registration_key) {
       if (allow->registration_open) {

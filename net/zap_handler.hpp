@@ -3,6 +3,8 @@
 // from memory on its own thread: a deny-listed source address gets 400; with CURVE, only the public keys of
 // registered tenants get 200 (user id "tenant:<id>"), plus the published registration identity while
 // registration is open (user id "registration": the server must accept only `register` on such connections).
+// A deny-list entry that spares tenants (every prefix, and addresses listed on forgeable evidence) still
+// admits a tenant's own CURVE key: only an address entry that refuses everyone refuses a tenant.
 // The registration identity is resolved first: whoever holds the published keypair is never a tenant, even if
 // a tenant somehow holds the same key; a key that two tenants hold is refused.
 // NULL-mechanism connections are consulted only when the server socket sets ZMQ_ZAP_DOMAIN (net::frontend's
@@ -47,8 +49,9 @@ struct zap_reply {
 };
 
 // The decision for one request, without sockets. CREDENTIAL is the CURVE client's 32-byte public key (ignored
-// for other mechanisms). DENY and ALLOW may be null (nothing denied / no CURVE key admitted). Counts into
-// COUNTERS when given.
+// for other mechanisms). A deny-listed address is refused before anything else (not a key refusal), unless
+// the entries covering it spare tenants and CREDENTIAL is exactly one tenant's key. DENY and ALLOW may be
+// null (nothing denied / no CURVE key admitted). Counts into COUNTERS when given.
 zap_reply decide_zap(std::string_view address, std::string_view mechanism, std::string_view credential,
                      const admission::deny_list* deny, const curve_allow_list* allow, int64_t now_ms,
                      zap_counters* counters = nullptr);

@@ -294,9 +294,10 @@ TEST_CASE("the shipped policy sheds nothing of ordinary traffic at green", "[she
   auto p = std::make_shared<rampart::config::policy>(rampart::config::default_policy());
   shedder s(p);
   // 20 registered tenants and 10 anonymous sources, each 5 requests per second for 60 s (700 + 300 tokens,
-  // about 5 in flight each), with the server a quarter busy.
+  // about 5 in flight each), with the server an eighth busy (the anonymous ones, up to 40, stay within their
+  // share: half of the capacity of 160).
   std::vector<stream_ticket> running;
-  load_snapshot load{16, 4, 80, 200};
+  load_snapshot load{16, 4, 160, 200};
   for (int64_t now = 0; now < 60000; now += 200) {
     for (int k = 0; k < 30; ++k) {
       shedder::request r;

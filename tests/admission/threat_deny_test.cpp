@@ -1,5 +1,5 @@
-// The threat-level state machine (hold, cool-down, override) and the deny list (prefixes, TTL), on an injected
-// clock.
+// The threat-level state machine (hold, cool-down, override) and the deny list (prefixes, TTL, which entries
+// spare tenants, lifting), on an injected clock.
 #include <catch2/catch.hpp>
 
 #include "admission/deny_list.hpp"
@@ -134,4 +134,71 @@ TEST_CASE("deny list: malformed addresses and prefixes are refused with a reason
     CHECK(error == "\"" + std::string(bad) + "\" is not an IP address or CIDR prefix");
   }
   CHECK(d.size() == 0);
+}
+
+TEST_CASE("deny list: prefixes spare tenants, a single address refuses everyone unless listed to spare them",
+          "[deny]") {
+  deny_list d;
+  std::string error;
+  REQUIRE(d.add("198.51.100.0/24", 5000, &error));
+  REQUIRE(d.add("203.0.113.7", 5000, &error));
+  REQUIRE(d.add("203.0.113.8", 5000, &error, true));  // listed on forgeable evidence
+  REQUIRE(d.add("2001:db8::/32", 5000, &error, false));  // a prefix spares tenants whatever is asked
+  CHECK(d.match("198.51.100.9", 0) == deny_match::tenants_spared);
+  CHECK(d.match("203.0.113.7", 0) == deny_match::everyone);
+  CHECK(d.match("203.0.113.8", 0) == deny_match::tenants_spared);
+  CHECK(d.match("2001:db8::1", 0) == deny_match::tenants_spared);
+  CHECK(d.match("192.0.2.1", 0) == deny_match::none);
+  CHECK(d.match("not an address", 0) == deny_match::none);
+  CHECK(d.match("203.0.113.7", 5000) == deny_match::none);  // expired
+  CHECK(d.denied("203.0.113.8", 0));  // every entry refuses a client without a credential
+  // An address inside a listed prefix that is also listed on its own is refused by the stricter entry.
+  REQUIRE(d.add("198.51.100.9", 5000, &error));
+  CHECK(d.match("198.51.100.9", 0) == deny_match::everyone);
+  CHECK(d.match("198.51.100.10", 0) == deny_match::tenants_spared);
+  const auto entries = d.entries();
+  REQUIRE(entries.size() == 5);
+  CHECK(entries[0].prefix == "198.51.100.0/24");
+  CHECK(entries[0].spares_tenants);
+  CHECK(entries[1].prefix == "198.51.100.9/32");
+  CHECK_FALSE(entries[1].spares_tenants);
+  CHECK(entries[2].prefix == "2001:db8::/32");  // sorted as text
+  CHECK(entries[2].spares_tenants);
+  CHECK(entries[3].prefix == "203.0.113.7/32");
+  CHECK_FALSE(entries[3].spares_tenants);
+  CHECK(entries[4].prefix == "203.0.113.8/32");
+  CHECK(entries[4].spares_tenants);
+}
+
+TEST_CASE("deny list: listing an address again keeps the stricter rule and the later expiry", "[deny]") {
+  deny_list d;
+  std::string error;
+  REQUIRE(d.add("203.0.113.8", 3000, &error, true));
+  REQUIRE(d.add("203.0.113.8", 2000, &error, false));  // stricter, earlier
+  CHECK(d.size() == 1);
+  CHECK(d.match("203.0.113.8", 2500) == deny_match::everyone);
+  REQUIRE(d.add("203.0.113.8", 9000, &error, true));  // sparing again does not loosen it
+  CHECK(d.match("203.0.113.8", 8000) == deny_match::everyone);
+}
+
+TEST_CASE("deny list: lifting an address removes every entry that covers it and nothing else", "[deny]") {
+  deny_list d;
+  std::string error;
+  REQUIRE(d.add("10.0.0.0/8", 5000, &error));
+  REQUIRE(d.add("10.1.0.0/16", 5000, &error));
+  REQUIRE(d.add("10.1.2.3", 5000, &error));
+  REQUIRE(d.add("10.1.2.4", 5000, &error));
+  REQUIRE(d.add("192.0.2.0/24", 5000, &error));
+  ip_address a;
+  REQUIRE(parse_ip("10.1.2.3", &a));
+  CHECK(d.lift(a) == 3);  // 10.0.0.0/8, 10.1.0.0/16 and the address itself
+  CHECK(d.size() == 2);
+  CHECK_FALSE(d.denied("10.1.2.3", 0));
+  CHECK(d.denied("10.1.2.4", 0));
+  CHECK(d.denied("192.0.2.9", 0));
+  CHECK(d.lift(a) == 0);
+  REQUIRE(parse_ip("192.0.2.9", &a));
+  CHECK(d.lift(a) == 1);
+  CHECK(d.size() == 1);
+  CHECK(d.entries().size() == 1);
 }

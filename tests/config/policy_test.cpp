@@ -50,7 +50,10 @@ TEST_CASE("the shipped policy parses and is the embedded default", "[policy]") {
   const auto& green = level(d, threat_level::green);
   CHECK(green.registration.mode == registration_mode::open);
   CHECK(green.anonymous_admitted);
-  CHECK(green.anonymous_share == 1.0);
+  CHECK(green.anonymous_share == 0.5);
+  CHECK(green.budget_batch_share == 0.5);
+  CHECK(green.budget_step_share == 0.1);
+  CHECK(green.find_class("anonymous")->max_streams == 16);
   CHECK(green.find_class("registered")->requests_per_s == 100);
   // yellow names only what changes; the rest comes from green.
   const auto& yellow = level(d, threat_level::yellow);
@@ -58,7 +61,8 @@ TEST_CASE("the shipped policy parses and is the embedded default", "[policy]") {
   CHECK(yellow.registration.rate == 5);
   CHECK(yellow.registration.burst == 10);
   CHECK(yellow.anonymous_admitted);
-  CHECK(yellow.anonymous_share == 0.5);
+  CHECK(yellow.anonymous_share == 0.25);
+  CHECK(yellow.budget_step_share == 0.05);
   CHECK(yellow.find_class("trial")->requests_per_s == 10);
   CHECK(yellow.find_class("trial")->tokens_burst == 400000);
   CHECK(yellow.max_utilization[3] == 0.9);
@@ -77,12 +81,15 @@ TEST_CASE("the shipped policy parses and is the embedded default", "[policy]") {
   CHECK(red.handshake_ivl_ms == 1000);
   CHECK(red.find_class("trial")->requests_per_s == 0.5);
   CHECK(red.find_class("trial")->max_streams == 1);
-  CHECK(red.find_class("anonymous")->max_streams == 8);  // from orange
+  CHECK(red.find_class("anonymous")->max_streams == 4);  // from orange
+  CHECK(red.budget_batch_share == 0.0);
+  CHECK(red.budget_step_share == 0.0);
   // The shipped file and the embedded copy agree on every level's headline values.
   for (int i = 0; i < threat_level_count; ++i) {
     CHECK(shipped.levels[i].registration.mode == d.levels[i].registration.mode);
     CHECK(shipped.levels[i].handshake_ivl_ms == d.levels[i].handshake_ivl_ms);
     CHECK(shipped.levels[i].anonymous_share == d.levels[i].anonymous_share);
+    CHECK(shipped.levels[i].budget_step_share == d.levels[i].budget_step_share);
     CHECK(shipped.levels[i].classes.size() == d.levels[i].classes.size());
   }
 }

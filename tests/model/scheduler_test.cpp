@@ -314,3 +314,166 @@ TEST_CASE("requests that wait past their class's deadline expire and admitted on
   run_to_completion(s);
   CHECK(e->kv().free_blocks == e->kv().total_blocks);
 }
+
+namespace {
+sequence_request budgeted_request(uint64_t id, int64_t prompt_len, int64_t max_tokens, std::string client) {
+  auto r = make_request(id, prompt_len, max_tokens, /*priority=*/2, std::move(client));
+  r.budgeted = true;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("with the batch full of budgeted work, a registered request of the same class starts within one step",
+          "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 4;
+  o.budget = {1.0, 1.0};  // budgeted work may hold every slot while nothing else runs
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  std::vector<sequence_request> anon;
+  for (uint64_t id = 1; id <= 4; ++id) {
+    anon.push_back(budgeted_request(id, 8, 20, "a10.0.0." + std::to_string(id)));
+    REQUIRE(s.add(anon.back(), &err) == batch_scheduler::add_result::queued);
+  }
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  step_report r;
+  s.step(&r);
+  for (const auto& t : r.tokens) tokens[t.id].push_back(t.token);
+  REQUIRE(s.stats().running == 4);
+  REQUIRE(s.stats().budgeted_running == 4);
+  const auto registered = make_request(9, 8, 5, /*priority=*/2, "t1");
+  REQUIRE(s.add(registered, &err) == batch_scheduler::add_result::queued);
+  s.step(&r);
+  bool started = false;
+  for (const auto& t : r.tokens) {
+    started |= t.id == 9;
+    tokens[t.id].push_back(t.token);
+  }
+  CHECK(started);  // its 8-token prompt fits the step: its first token is out in this very step
+  CHECK(s.stats().preemptions == 1);
+  CHECK(s.stats().budgeted_running == 3);
+  auto log = run_to_completion(s);
+  for (const auto& [id, more] : log.tokens) tokens[id].insert(tokens[id].end(), more.begin(), more.end());
+  for (const auto& a : anon) CHECK(tokens[a.id] == alone(a));  // the preempted one recomputed to the same text
+  CHECK(tokens[9] == alone(registered));
+  CHECK(e->kv().free_blocks == e->kv().total_blocks);
+}
+
+TEST_CASE("budgeted work holds at most its share of the batch slots, and other work takes the rest", "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 8;
+  o.budget = {0.25, 1.0};  // floor(0.25 * 8) = 2 slots
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  for (uint64_t id = 1; id <= 6; ++id) {
+    REQUIRE(s.add(budgeted_request(id, 4, 50, "a"), &err) == batch_scheduler::add_result::queued);
+  }
+  step_report r;
+  s.step(&r);
+  CHECK(s.stats().running == 2);
+  CHECK(s.stats().budgeted_running == 2);
+  CHECK(s.stats().budgeted_waiting == 4);
+  for (uint64_t id = 11; id <= 16; ++id) {
+    REQUIRE(s.add(make_request(id, 4, 50, 2, "t" + std::to_string(id)), &err) ==
+            batch_scheduler::add_result::queued);
+  }
+  s.step(&r);
+  CHECK(s.stats().running == 8);  // six registered beside the two budgeted: nobody preempted
+  CHECK(s.stats().budgeted_running == 2);
+  CHECK(s.stats().preemptions == 0);
+  // A share of zero admits no budgeted work at all (they wait, and expire by their class's deadline).
+  s.set_budget({0.0, 0.0});
+  for (uint64_t id = 11; id <= 16; ++id) s.cancel(id);
+  s.step(&r);
+  s.step(&r);
+  CHECK(s.stats().budgeted_running == 2);  // already running: kept (the policy ends them by cancelling)
+  CHECK(s.stats().budgeted_waiting == 4);
+}
+
+TEST_CASE("while other work runs, budgeted work gets its step share of tokens and its sequences take turns",
+          "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 16;
+  o.budget = {1.0, 0.5};  // half the step: as many budgeted tokens as other tokens, 1:1
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  // One-token prompts: every token fed to a sequence samples one, so tokens fed = tokens generated.
+  std::vector<sequence_request> anon;
+  for (uint64_t id = 1; id <= 4; ++id) {  // four registered streams
+    REQUIRE(s.add(make_request(100 + id, 1, 200, 2, "t" + std::to_string(id)), &err) ==
+            batch_scheduler::add_result::queued);
+  }
+  for (uint64_t id = 1; id <= 8; ++id) {
+    anon.push_back(budgeted_request(id, 1, 200, "a" + std::to_string(id)));
+    REQUIRE(s.add(anon.back(), &err) == batch_scheduler::add_result::queued);
+  }
+  std::map<uint64_t, int> count;
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  for (int i = 0; i < 20; ++i) {
+    step_report r;
+    s.step(&r);
+    int other = 0, budgeted = 0;
+    for (const auto& t : r.tokens) {
+      ++count[t.id];
+      tokens[t.id].push_back(t.token);
+      (t.id > 100 ? other : budgeted)++;
+    }
+    CHECK(other == 4);
+    CHECK(budgeted == 4);  // 4 other tokens earn 4 * 0.5 / (1 - 0.5) = 4 budgeted tokens
+  }
+  for (uint64_t id = 1; id <= 8; ++id) CHECK(count[id] == 10);  // 8 sequences, 4 turns a step: every other step
+  for (uint64_t id = 101; id <= 104; ++id) CHECK(count[id] == 20);
+  // Skipped steps change nothing in what a sequence generates.
+  auto a1 = anon[0];
+  a1.max_tokens = 10;
+  CHECK(tokens[1] == alone(a1));
+  // A smaller share: 4 other tokens a step earn 4 * 0.2 / 0.8 = 1 budgeted token a step (the fraction that floating
+  // point leaves is carried, so over 40 steps at most one token is lost or gained).
+  s.set_budget({1.0, 0.2});
+  int budgeted = 0;
+  for (int i = 0; i < 40; ++i) {
+    step_report r;
+    s.step(&r);
+    for (const auto& t : r.tokens) budgeted += t.id < 100;
+  }
+  CHECK(budgeted >= 39);
+  CHECK(budgeted <= 41);
+  // With the other work gone, budgeted work takes the whole step: all 8 move every step.
+  for (uint64_t id = 101; id <= 104; ++id) s.cancel(id);
+  step_report r;
+  s.step(&r);
+  s.step(&r);
+  CHECK(r.tokens.size() == 8);
+}
+
+TEST_CASE("prefill tokens are split between clients, so one client's long prompts do not hold another's back",
+          "[scheduler]") {
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_step_tokens = 16;
+  batch_scheduler s(e.get(), o);
+  std::string err;
+  REQUIRE(s.add(make_request(1, 100, 2, 2, "tA"), &err) == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(make_request(2, 100, 2, 2, "tA"), &err) == batch_scheduler::add_result::queued);
+  std::map<uint64_t, int> first_token_step;
+  for (int i = 0; i < 60 && s.has_work(); ++i) {
+    if (i == 2) {  // client A's two prompts are both running when client B's arrives
+      REQUIRE(s.stats().running == 2);
+      REQUIRE(s.add(make_request(3, 100, 2, 2, "tB"), &err) == batch_scheduler::add_result::queued);
+    }
+    step_report r;
+    s.step(&r);
+    CHECK(r.prefill_tokens + r.decode_tokens <= 16);
+    for (const auto& t : r.tokens) first_token_step.emplace(t.id, i);
+  }
+  // From step 2 client B gets about half of each step (7 of the 13 tokens left after one token per sequence),
+  // so its 100 tokens are in by step 2 + 15; client A's two prompts share the other half, the older first, so
+  // A's second prompt finishes after B's (served oldest first, B would have come last, after step 20).
+  REQUIRE(first_token_step.count(3));
+  REQUIRE(first_token_step.count(2));
+  CHECK(first_token_step[3] <= 17);
+  CHECK(first_token_step[3] < first_token_step[2]);
+}

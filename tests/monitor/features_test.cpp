@@ -17,6 +17,9 @@ packet_summary tcp(const ip_address& src, uint16_t sport, const ip_address& dst,
                    uint32_t payload = 0, int64_t ts = t0) {
   packet_summary p;
   p.ts_us = ts;
+  // Sequence numbers of one plain handshake: the server's SYN-ACK carries 7, so the client acknowledges 8.
+  p.tcp_seq = (flags & tcp_flag::syn) && (flags & tcp_flag::ack) ? 7 : 1;
+  p.tcp_ack = (flags & tcp_flag::ack) ? 8 : 0;
   p.ip_version = 4;
   p.proto = l4_proto::tcp;
   p.src = src;

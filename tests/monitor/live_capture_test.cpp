@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "monitor/capture.hpp"
@@ -24,6 +27,20 @@ sockaddr_in loopback(int port) {
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return a;
+}
+
+// Whether a thread of this process is named NAME (/proc/self/task/*/comm), waiting up to a second.
+bool thread_named(const std::string& name) {
+  for (int tries = 0; tries < 100; ++tries) {
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+      std::ifstream comm(task.path() / "comm");
+      std::string line;
+      if (std::getline(comm, line) && line == name) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 }  // namespace
@@ -43,13 +60,13 @@ TEST_CASE("live capture on lo counts real TCP connects and UDP datagrams to the 
   }
   INFO(err);
   REQUIRE(cap);
-  CHECK(effective_bpf_filter(cfg) ==
-        "tcp port " + std::to_string(port) + " or udp port " + std::to_string(port));
+  CHECK(effective_bpf_filter(cfg) == derived_bpf_filter(cfg));
 
   monitor m(cfg);
   std::vector<event> events;
   callback_sink sink([&](const event& e) { events.push_back(e); });
   cap->start(m, sink);
+  CHECK(thread_named("rampart-capture"));
 
   const int listener = socket(AF_INET, SOCK_STREAM, 0);
   const int udp = socket(AF_INET, SOCK_DGRAM, 0);

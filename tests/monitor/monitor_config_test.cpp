@@ -40,6 +40,8 @@ TEST_CASE("the shipped monitor.example.toml holds exactly the built-in defaults"
   CHECK(c.bpf_filter == d.bpf_filter);
   CHECK(c.buffer_bytes == d.buffer_bytes);
   CHECK(c.snaplen == d.snaplen);
+  CHECK(c.immediate_mode == d.immediate_mode);
+  CHECK(c.buffer_timeout_ms == d.buffer_timeout_ms);
   CHECK(c.service_ports == d.service_ports);
   CHECK(c.window_s == d.window_s);
   CHECK(c.step_s == d.step_s);
@@ -74,6 +76,8 @@ TEST_CASE("monitor settings and nested detector tables are read", "[monitor][con
   config::config_error err;
   REQUIRE(parse(R"([monitor]
 interface = "eth0"
+immediate_mode = true
+buffer_timeout_ms = 20
 service_ports = [5555, 5556]
 window_s = 2
 step_s = 0.25
@@ -85,6 +89,8 @@ enabled = false
 min_share = 0.3
 )", &c, &err));
   CHECK(c.interface == "eth0");
+  CHECK(c.immediate_mode);
+  CHECK(c.buffer_timeout_ms == 20);
   CHECK(c.service_ports == std::vector<uint16_t>{5555, 5556});
   CHECK(c.window_s == 2.0);
   CHECK(c.step_s == 0.25);
@@ -103,6 +109,13 @@ TEST_CASE("bad monitor settings are errors with file:line:column and key path", 
   CHECK(e.key == "monitor.snaplen");
   CHECK(e.line == 2);
   CHECK(e.message.find("expected an integer") != std::string::npos);
+
+  e = error_of("[monitor]\nbuffer_timeout_ms = 0\n");
+  CHECK(e.key == "monitor.buffer_timeout_ms");
+  CHECK(e.message.find("out of range") != std::string::npos);
+
+  e = error_of("[monitor]\nimmediate_mode = 1\n");
+  CHECK(e.key == "monitor.immediate_mode");
 
   e = error_of("[monitor]\nservice_ports = [80, 70000]\n");
   CHECK(e.key == "monitor.service_ports");

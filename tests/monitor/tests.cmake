@@ -5,6 +5,7 @@ rampart_add_test(monitor_tests
           ${CMAKE_CURRENT_LIST_DIR}/real_pcap_test.cpp ${CMAKE_CURRENT_LIST_DIR}/app_signal_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/eve_test.cpp ${CMAKE_CURRENT_LIST_DIR}/monitor_config_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/inspect_tool_test.cpp ${CMAKE_CURRENT_LIST_DIR}/features_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/capture_filter_test.cpp ${CMAKE_CURRENT_LIST_DIR}/culprits_test.cpp
   LIBS rampart_monitor rampart_config rampart_test_support nlohmann_json::nlohmann_json
   TIMEOUT 120)
 add_dependencies(monitor_tests rampart-inspect)  # inspect_tool_test runs the built tool

@@ -98,7 +98,8 @@ std::string from(const char* source, int port) {
 
 }  // namespace
 
-TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key", "[zap]") {
+TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key; a prefix spares tenant keys",
+          "[zap]") {
   admission::deny_list deny;
   std::string error;
   REQUIRE(deny.add("10.0.0.0/8", 1000, &error));
@@ -113,9 +114,11 @@ TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key", 
   allow.registration_open = true;
   net::zap_counters c;
   CHECK(net::decide_zap("10.1.2.3", "NULL", "", &deny, &allow, 999, &c).status_code == "400");
-  CHECK(net::decide_zap("10.1.2.3", "CURVE", a_cred, &deny, &allow, 999, &c).status_code == "400");
+  // A prefix rule never locks out a tenant presenting its own CURVE key.
+  auto r = net::decide_zap("10.1.2.3", "CURVE", a_cred, &deny, &allow, 999, &c);
+  CHECK((r.status_code == "200" && r.user_id == "tenant:7"));
   CHECK(net::decide_zap("10.1.2.3", "NULL", "", &deny, &allow, 1000, &c).status_code == "200");  // expired
-  auto r = net::decide_zap("192.0.2.1", "CURVE", a_cred, &deny, &allow, 0, &c);
+  r = net::decide_zap("192.0.2.1", "CURVE", a_cred, &deny, &allow, 0, &c);
   CHECK((r.status_code == "200" && r.user_id == "tenant:7"));
   r = net::decide_zap("192.0.2.1", "CURVE", reg_cred, &deny, &allow, 0, &c);
   CHECK((r.status_code == "200" && r.user_id == "registration"));
@@ -125,12 +128,56 @@ TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key", 
   CHECK(net::decide_zap("192.0.2.1", "CURVE", "short", &deny, &allow, 0, &c).status_code == "500");
   CHECK(net::decide_zap("192.0.2.1", "PLAIN", "", &deny, &allow, 0, &c).status_code == "400");
   CHECK(net::decide_zap("192.0.2.1", "CURVE", a_cred, nullptr, nullptr, 0, &c).status_code == "400");
-  CHECK(c.denied_address == 2);
-  CHECK(c.accepted == 2);
+  CHECK(c.denied_address == 1);
+  CHECK(c.accepted == 3);
   CHECK(c.accepted_registration == 1);
   CHECK(c.denied_key == 3);
   CHECK(c.denied_mechanism == 1);
   CHECK(c.malformed == 1);
+}
+
+TEST_CASE("a tenant's CURVE key passes entries that spare tenants, never one that refuses everyone",
+          "[zap]") {
+  admission::deny_list deny;
+  std::string error;
+  REQUIRE(deny.add("198.51.100.0/24", 1000, &error));        // a prefix: spares tenants
+  REQUIRE(deny.add("203.0.113.8", 1000, &error, true));      // an address listed on forgeable evidence
+  REQUIRE(deny.add("203.0.113.7", 1000, &error));            // an address that behaved as an attacker itself
+  curve_keys tenant, stranger, shared, reg;
+  uint8_t raw[4][32];
+  REQUIRE(zmq_z85_decode(raw[0], tenant.pub));
+  REQUIRE(zmq_z85_decode(raw[1], stranger.pub));
+  REQUIRE(zmq_z85_decode(raw[2], shared.pub));
+  REQUIRE(zmq_z85_decode(raw[3], reg.pub));
+  auto cred = [&](int i) { return std::string(reinterpret_cast<char*>(raw[i]), 32); };
+  net::curve_allow_list allow;
+  allow.tenants[tenant.pub] = 7;
+  allow.tenants[shared.pub] = 8;
+  allow.ambiguous.insert(shared.pub);
+  allow.registration_key = reg.pub;
+  allow.registration_open = true;
+  net::zap_counters c;
+  for (const char* spared : {"198.51.100.20", "203.0.113.8"}) {
+    INFO(spared);
+    auto r = net::decide_zap(spared, "CURVE", cred(0), &deny, &allow, 0, &c);
+    CHECK((r.status_code == "200" && r.user_id == "tenant:7"));
+    // Anyone else from there is refused for the address, which is not an authentication failure.
+    for (int other : {1, 2, 3}) {
+      r = net::decide_zap(spared, "CURVE", cred(other), &deny, &allow, 0, &c);
+      CHECK(r.status_code == "400");
+      CHECK(r.status_text == "address denied");
+      CHECK_FALSE(r.key_refused);
+    }
+    CHECK(net::decide_zap(spared, "NULL", "", &deny, &allow, 0, &c).status_code == "400");
+    CHECK(net::decide_zap(spared, "CURVE", "short", &deny, &allow, 0, &c).status_code == "400");
+  }
+  auto r = net::decide_zap("203.0.113.7", "CURVE", cred(0), &deny, &allow, 0, &c);
+  CHECK(r.status_code == "400");
+  CHECK(r.status_text == "address denied");
+  CHECK(c.accepted == 2);
+  CHECK(c.denied_address == 2 * 5 + 1);
+  CHECK(c.denied_key == 0);
+  CHECK(c.malformed == 0);
 }
 
 TEST_CASE("a deny-listed source is refused at the handshake until its entry expires", "[zap]") {
