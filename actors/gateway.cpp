@@ -198,6 +198,7 @@ void handle(self_ptr self, const inbound_message& in) {
                           {"slow_consumers", fc.slow_consumers.load()},
                           {"rate_limited", fc.rate_limited_in.load()},
                           {"flooders_dropped", fc.flooders_dropped.load()},
+                          {"denied_dropped", fc.denied_dropped.load()},
                           {"disconnects", fc.disconnects.load()}};
       auto sched = caf::actor_cast<scheduler_actor>(ctx->directory.get("scheduler"));
       if (!sched) {

@@ -145,6 +145,8 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   o.tcp_keepalive_cnt = static_cast<int>(f.tcp_keepalive_cnt);
   o.source_bytes_per_s = static_cast<double>(f.source_bytes_per_s);
   o.source_burst_bytes = static_cast<double>(f.source_burst_bytes);
+  o.connection_messages_per_s = static_cast<double>(f.connection_messages_per_s);
+  o.connection_message_burst = static_cast<double>(f.connection_message_burst);
   o.limits.max_body_bytes = static_cast<size_t>(f.max_message_size);
   o.limits.max_tokens_limit = f.max_tokens_limit;
   o.limits.max_stop_strings = static_cast<size_t>(f.max_stop_strings);
@@ -370,7 +372,10 @@ int run_server(const server_options& options) {
       return 1;
     }
   }
-  context->on_deny_list = [&zap](std::shared_ptr<const admission::deny_list> list) { zap.set_deny_list(list); };
+  context->on_deny_list = [&zap, ctx = context.get()](std::shared_ptr<const admission::deny_list> list) {
+    if (ctx->frontend) ctx->frontend->set_deny_list(list);
+    zap.set_deny_list(std::move(list));
+  };
   curve_gate curve(context.get(), &zap);
   if (!cfg.frontend.curve_secret_key.empty()) {
     char derived[41] = {};

@@ -40,6 +40,8 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
   s.get("tcp_keepalive_cnt", &f->tcp_keepalive_cnt, 1, 100);
   s.get("source_bytes_per_s", &f->source_bytes_per_s, 1024, int64_t{1} << 40);
   s.get("source_burst_bytes", &f->source_burst_bytes, 1024, int64_t{1} << 40);
+  s.get("connection_messages_per_s", &f->connection_messages_per_s, 1, 10000000);
+  s.get("connection_message_burst", &f->connection_message_burst, 1, 10000000);
   s.get("max_prompt_tokens", &f->max_prompt_tokens, 1, kMaxInt);
   s.get("max_tokens_limit", &f->max_tokens_limit, 1, kMaxInt);
   s.get("max_stop_strings", &f->max_stop_strings, 0, 64);

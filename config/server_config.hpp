@@ -37,6 +37,8 @@ struct frontend_config {
   // (at least max_message_size + 256); past it a message is shed rate_limited before it is decoded.
   int64_t source_bytes_per_s = int64_t{8} << 20;
   int64_t source_burst_bytes = int64_t{16} << 20;
+  int64_t connection_messages_per_s = 500;  // messages one connection may have decoded per second
+  int64_t connection_message_burst = 1000;
   int64_t max_prompt_tokens = 8192;    // longer prompts are refused with prompt_too_long
   int64_t max_tokens_limit = 4096;     // largest max_tokens a request may ask for
   int64_t max_stop_strings = 8;

@@ -28,6 +28,13 @@ constexpr int kReadBudgetMessages = 256;
 // Routing ids whose connection is remembered (for dropping a client that stopped reading); past this the
 // table starts afresh rather than grow.
 constexpr size_t kMaxTrackedPeers = 1 << 16;
+// How long an address whose connection was dropped for flooding gives its new connections empty buckets.
+constexpr int64_t kFlooderMemoryMs = 60000;
+
+static int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 // Frames of one message kept for decoding (the routing id and the protocol's three, plus one so that a message
 // with too many is still a short vector); further frames are read, counted and dropped, so a message of a
 // million frames costs counting, not a million kept buffers.
@@ -67,15 +74,25 @@ struct frontend::impl {
   std::string bound;
   std::atomic<int> handshake_ivl_wanted{-1};
   std::shared_ptr<const registration_refusal> refusal;  // std::atomic_load / atomic_store only
+  std::shared_ptr<const admission::deny_list> deny;      // std::atomic_load / atomic_store only
+  std::atomic<uint64_t> deny_version{0};                 // bumped after each new deny list
   int handshake_ivl_applied = -1;
   // The connection each routing id last sent from: its file descriptor and the remote address and port that
   // descriptor had then. I/O thread only.
   struct connection {
     int fd = -1;
     std::string remote;
+    uint64_t deny_version = 0;  // the deny list its address was last checked against (0: never)
+    int64_t deny_checked_ms = 0;
+    bool denied = false;
   };
   std::unordered_map<std::string, connection> connections;
-  std::unique_ptr<source_budget> budget;  // I/O thread only
+  std::unique_ptr<source_budget> budget;             // bytes per source address (or CURVE tenant); I/O thread only
+  std::unique_ptr<source_budget> connection_budget;  // messages per connection (routing id); I/O thread only
+  // Addresses whose connection was dropped for flooding, and when: for kFlooderMemoryMs, a new connection from
+  // one starts with a hundredth of a burst (10 messages by default), so reconnecting does not buy a fresh burst
+  // while an innocent neighbour's new connection is served at the full rate. I/O thread only.
+  std::unordered_map<std::string, int64_t> flooder_addresses;
 
   void run();
   void drop_slow_peer(const std::string& peer);
@@ -147,7 +164,13 @@ bool frontend::start(std::string* error) {
     *error = "eventfd failed";
     return false;
   }
-  m.budget = std::make_unique<source_budget>(m.options.source_bytes_per_s, m.options.source_burst_bytes);
+  // Bytes are budgeted per address (or CURVE tenant); messages per connection, so that a flooding connection
+  // costs clients behind the same address (a NAT, or a registered tenant's own machine) nothing.
+  constexpr double unlimited = 1e18;
+  m.budget = std::make_unique<source_budget>(m.options.source_bytes_per_s, m.options.source_burst_bytes, unlimited,
+                                             unlimited);
+  m.connection_budget = std::make_unique<source_budget>(unlimited, unlimited, m.options.connection_messages_per_s,
+                                                        m.options.connection_message_burst);
   m.running = true;
   m.thread = std::thread([&m] { m.run(); });
   return true;
@@ -183,6 +206,11 @@ void frontend::set_handshake_ivl(int ms) {
 
 void frontend::set_registration_refusal(std::shared_ptr<const registration_refusal> refusal) {
   std::atomic_store(&impl_->refusal, std::move(refusal));
+}
+
+void frontend::set_deny_list(std::shared_ptr<const admission::deny_list> list) {
+  std::atomic_store(&impl_->deny, std::move(list));
+  impl_->deny_version++;
 }
 
 void frontend::post(const std::string& peer, std::string_view type, const nlohmann::json& body) {
@@ -281,6 +309,29 @@ void frontend::impl::handle_incoming() {
       if (known == connections.end() || known->second.fd != fd) {  // one getpeername per new connection
         if (known == connections.end() && connections.size() >= kMaxTrackedPeers) connections.clear();
         connections[peer] = connection{fd, remote_of(fd, &peer_address)};
+        auto flooder = flooder_addresses.find(peer_address);
+        if (flooder != flooder_addresses.end()) {
+          const int64_t now_ms = steady_ms();
+          if (now_ms - flooder->second < kFlooderMemoryMs) connection_budget->start_low(peer, now_ms);
+          else flooder_addresses.erase(flooder);
+        }
+      }
+    }
+    if (auto c = connections.find(peer); c != connections.end()) {
+      // Checked once per connection, again when the list changes, and each second (entries expire).
+      const uint64_t version = deny_version.load() + 1;
+      const int64_t now_ms = steady_ms();
+      if (c->second.deny_version != version || now_ms - c->second.deny_checked_ms > 1000) {
+        auto list = std::atomic_load(&deny);
+        c->second.denied = list && list->match(peer_address, admission::monotonic_ms()) ==
+                                       admission::deny_match::everyone;
+        c->second.deny_version = version;
+        c->second.deny_checked_ms = now_ms;
+      }
+      if (c->second.denied) {
+        counters->denied_dropped++;
+        drop_connection(peer);
+        continue;
       }
     }
     const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
@@ -288,19 +339,29 @@ void frontend::impl::handle_incoming() {
     {
       // Charged before anything is decoded: a CURVE tenant pays from its own bucket, everyone else from its
       // address's.
-      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch())
-                                 .count();
+      const int64_t now_ms = steady_ms();
       int64_t retry_after_ms = 0;
       const std::string& source = user_id.rfind("tenant:", 0) == 0 ? user_id : peer_address;
+      source_budget* refused = nullptr;
+      const std::string* key = nullptr;
       if (!budget->take(source, message_bytes, now_ms, &retry_after_ms)) {
+        refused = budget.get();
+        key = &source;
+      } else if (!connection_budget->take(peer, 0, now_ms, &retry_after_ms)) {
+        refused = connection_budget.get();
+        key = &peer;
+      }
+      if (refused) {
         counters->rate_limited_in++;
         send(peer, encode_event("shed", shed_body("", "rate_limited", retry_after_ms)));
         // Still sending a burst's worth after being told to wait: a flood. Its connection is dropped, so
-        // libzmq stops reading (and copying) what it sends; a reconnect meets the same empty bucket.
-        if (budget->refused_since_admitted(source) > options.source_burst_bytes) {
-          budget->clear_refused(source);
+        // libzmq stops reading (and copying) what it sends; a reconnect meets the same empty bucket (a
+        // reconnect with the same routing id, or an address's byte bucket).
+        if (refused->flooding(*key)) {
+          refused->clear_refused(*key);
           counters->flooders_dropped++;
+          if (flooder_addresses.size() >= kMaxTrackedPeers) flooder_addresses.clear();
+          flooder_addresses[peer_address] = now_ms;
           drop_connection(peer);
         }
         continue;

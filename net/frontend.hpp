@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admission/deny_list.hpp"
 #include "net/protocol.hpp"
 
 namespace rampart::net {
@@ -38,6 +39,8 @@ struct frontend_options {
   // and burst (net/source_budget.hpp). Past it a message is answered `shed` `rate_limited` without decoding.
   double source_bytes_per_s = 8 << 20;
   double source_burst_bytes = 16 << 20;
+  double connection_messages_per_s = 500;  // messages per second per connection, burst connection_message_burst
+  double connection_message_burst = 1000;
   std::string zap_domain;  // non-empty: consult the ZAP handler bound in this context
   // Z85 secret key: non-empty makes this a CURVE server (ZMQ_CURVE_SERVER); every connection is encrypted and
   // the ZAP handler, when one is bound, decides which client keys may connect.
@@ -81,6 +84,7 @@ struct frontend_counters {
   std::atomic<uint64_t> slow_consumers{0};  // connections dropped because sndhwm events waited for them
   std::atomic<uint64_t> rate_limited_in{0};  // messages refused undecoded: their source's read budget was spent
   std::atomic<uint64_t> flooders_dropped{0};  // connections dropped: their source kept sending past its budget
+  std::atomic<uint64_t> denied_dropped{0};    // connections dropped: their address was deny-listed
   std::atomic<uint64_t> handshakes_succeeded{0};
   std::atomic<uint64_t> handshakes_failed{0};
   std::atomic<uint64_t> accepted_connections{0};
@@ -107,6 +111,10 @@ class frontend {
   // While REFUSAL is set, `register` messages are answered with it by the front end (shed event); null hands
   // them to the handler again. Thread-safe.
   void set_registration_refusal(std::shared_ptr<const registration_refusal> refusal);
+  // Connections from an address that LIST refuses outright (deny_match::everyone) are dropped at their next
+  // message, unread: the ZAP gate refuses new ones, this ends those opened before the address was listed.
+  // Null: none. Thread-safe.
+  void set_deny_list(std::shared_ptr<const admission::deny_list> list);
 
   // The endpoint actually bound (resolves port 0 / wildcards).
   std::string bound_endpoint() const;

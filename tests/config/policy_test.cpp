@@ -52,7 +52,7 @@ TEST_CASE("the shipped policy parses and is the embedded default", "[policy]") {
   CHECK(green.anonymous_admitted);
   CHECK(green.anonymous_share == 0.5);
   CHECK(green.budget_batch_share == 0.5);
-  CHECK(green.budget_step_share == 0.1);
+  CHECK(green.budget_step_share == 0.05);
   CHECK(green.find_class("anonymous")->max_streams == 16);
   CHECK(green.find_class("registered")->requests_per_s == 100);
   // yellow names only what changes; the rest comes from green.
@@ -62,7 +62,7 @@ TEST_CASE("the shipped policy parses and is the embedded default", "[policy]") {
   CHECK(yellow.registration.burst == 10);
   CHECK(yellow.anonymous_admitted);
   CHECK(yellow.anonymous_share == 0.25);
-  CHECK(yellow.budget_step_share == 0.05);
+  CHECK(yellow.budget_step_share == 0.03);
   CHECK(yellow.find_class("trial")->requests_per_s == 10);
   CHECK(yellow.find_class("trial")->tokens_burst == 400000);
   CHECK(yellow.max_utilization[3] == 0.9);

@@ -158,5 +158,10 @@ TEST_CASE("a source's read burst must hold the largest message", "[config]") {
   CHECK(parse("[frontend]\nsource_burst_bytes = 1048832\n", &c, &err));  // 1 MiB + 256
   CHECK_FALSE(parse("[frontend]\nsource_burst_bytes = 1048831\n", &c, &err));
   CHECK(err.key == "frontend.source_burst_bytes");
+  CHECK(parse("[frontend]\nconnection_messages_per_s = 2000\nconnection_message_burst = 4000\n", &c, &err));
+  CHECK(c.frontend.connection_messages_per_s == 2000);
+  CHECK(c.frontend.connection_message_burst == 4000);
+  CHECK_FALSE(parse("[frontend]\nconnection_messages_per_s = 0\n", &c, &err));
+  CHECK(err.key == "frontend.connection_messages_per_s");
   CHECK(err.line == 2);
 }

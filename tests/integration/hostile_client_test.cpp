@@ -179,15 +179,20 @@ TEST_CASE("a hostile client cannot crash rampartd, lose its own connection or st
   }
   CHECK(cancelled);
 
-  // A burst of 2,000 malformed messages: every one is answered, in order, and the connection stays usable.
+  // A burst of 2,000 malformed messages: every one is answered, bad_json up to the connection's burst of 1,000
+  // messages (plus what refills at 500 a second while they are read), `shed` rate_limited past it (fewer than
+  // a further burst: the connection stays), and the connection stays usable.
   for (int i = 0; i < 2000; ++i) attacker.send_frames({"rampart/1", "generate", "{bad"});
-  int answered = 0;
-  while (answered < 2000) {
+  int bad_json = 0, limited = 0;
+  while (bad_json + limited < 2000) {
     auto ev = next_answer(attacker, 10s);
     if (!ev) break;
-    answered += ev->type == "error" && ev->body["code"] == "bad_json";
+    bad_json += ev->type == "error" && ev->body["code"] == "bad_json";
+    limited += ev->type == "shed" && ev->body["reason"] == "rate_limited";
   }
-  CHECK(answered == 2000);
+  CHECK(bad_json + limited == 2000);
+  CHECK(bad_json >= 1000);
+  std::this_thread::sleep_for(100ms);  // 50 messages' worth of refill
 
   // A message past max_message_size: libzmq drops that connection; a new one is served.
   {
@@ -359,6 +364,50 @@ TEST_CASE("a source that sends more than its read budget is shed rate_limited un
   CHECK(s["frontend"]["flooders_dropped"].get<int>() >= 1);
   CHECK(s["frontend"]["rate_limited"].get<int>() >= 17 + 1);
   CHECK(other.ping(5s));
+}
+
+TEST_CASE("a connection that floods small messages is dropped; another from the same address is served",
+          "[integration][hostile]") {
+  test::model_server server;
+  net::client_options from5;
+  from5.source_address = "127.0.0.5";
+  net::client neighbour(from5);
+  REQUIRE(neighbour.connect(server.endpoint, nullptr));
+  REQUIRE(neighbour.ping(5s));
+  // 5,000 pings as fast as the socket takes them, never read: a connection may have 500 a second decoded, 1,000
+  // at once. Past the burst they are shed rate_limited undecoded; once a further 1,000 have been refused the
+  // connection is dropped.
+  net::client flooder(from5);
+  REQUIRE(flooder.connect(server.endpoint, nullptr));
+  for (int i = 0; i < 5000; ++i) flooder.send_frames({"rampart/1", "ping", "{}"});
+  json s;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    neighbour.send("stats", json::object());
+    for (int i = 0; i < 20; ++i) {
+      auto ev = next_answer(neighbour, 5s);
+      if (ev && ev->type == "stats") {
+        s = ev->body;
+        break;
+      }
+    }
+    if (s.contains("frontend") && s["frontend"]["flooders_dropped"].get<int>() >= 1) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(s.dump());
+  REQUIRE(s.contains("frontend"));
+  CHECK(s["frontend"]["flooders_dropped"].get<int>() >= 1);
+  CHECK(s["frontend"]["rate_limited"].get<int>() >= 1001);
+  // The neighbour, on its own connection from the same address, is untouched: 20 pings, every one answered.
+  for (int i = 0; i < 20; ++i) CHECK(neighbour.ping(5s));
+  // A new connection from the flooder's address starts with 10 messages, refilled at 500 a second: a client
+  // that behaves is served.
+  net::client again(from5);
+  REQUIRE(again.connect(server.endpoint, nullptr));
+  for (int i = 0; i < 5; ++i) {
+    CHECK(again.ping(5s));
+    std::this_thread::sleep_for(10ms);
+  }
 }
 
 TEST_CASE("a client that vanishes while its prompts are being tokenized leaves no request and no slot behind",

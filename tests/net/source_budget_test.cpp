@@ -7,7 +7,7 @@ using rampart::net::source_budget;
 
 TEST_CASE("a source's bucket pays for message bytes plus 256 and refills at its rate", "[source_budget]") {
   // 1000 bytes/s, burst 2000: a 744-byte message costs 1000, so two pass at once and the third waits.
-  source_budget b(1000, 2000);
+  source_budget b(1000, 2000, 1000, 1000);  // messages never the limit here
   int64_t retry = 0;
   CHECK(b.take("10.0.0.1", 744, 0));
   CHECK(b.take("10.0.0.1", 744, 0));
@@ -24,14 +24,14 @@ TEST_CASE("a source's bucket pays for message bytes plus 256 and refills at its 
 }
 
 TEST_CASE("a message larger than the burst never passes, and a refusal charges nothing", "[source_budget]") {
-  source_budget b(100, 1000);
+  source_budget b(100, 1000, 1000, 1000);
   int64_t retry = 0;
   CHECK_FALSE(b.take("s", 1000, 0, &retry));  // costs 1256 > 1000
   CHECK(b.take("s", 744, 0));                 // the refusal took nothing: 1000 were still there
 }
 
 TEST_CASE("past max_sources the table starts afresh instead of growing", "[source_budget]") {
-  source_budget b(1, 300, 2);
+  source_budget b(1, 300, 1000, 1000, 2);
   CHECK(b.take("a", 44, 0));
   CHECK(b.take("b", 44, 0));
   CHECK_FALSE(b.take("a", 44, 0));
@@ -42,7 +42,7 @@ TEST_CASE("past max_sources the table starts afresh instead of growing", "[sourc
 }
 
 TEST_CASE("refusals add up until a message is admitted again", "[source_budget]") {
-  source_budget b(1000, 1000);
+  source_budget b(1000, 1000, 1000, 1000);
   CHECK(b.take("s", 744, 0));               // 1000 of 1000
   CHECK_FALSE(b.take("s", 744, 0));         // refused: 1000
   CHECK_FALSE(b.take("s", 244, 0));         // refused: 500 more
@@ -53,4 +53,42 @@ TEST_CASE("refusals add up until a message is admitted again", "[source_budget]"
   CHECK_FALSE(b.take("s", 744, 500));       // 500 tokens back, not enough: refused 1000
   CHECK(b.take("s", 244, 500));             // 500 admitted: the count starts over
   CHECK(b.refused_since_admitted("s") == 0);
+}
+
+TEST_CASE("small messages are held to the message rate, and a source refused a burst of messages is flooding",
+          "[source_budget]") {
+  // 10 messages/s, burst 5; bytes plentiful (1 MB/s).
+  source_budget b(1e6, 1e6, 10, 5);
+  int64_t retry = 0;
+  for (int i = 0; i < 5; ++i) CHECK(b.take("s", 10, 0));
+  CHECK_FALSE(b.take("s", 10, 0, &retry));
+  CHECK(retry == 100);  // one message at 10/s
+  CHECK_FALSE(b.take("s", 10, 50, &retry));
+  CHECK(retry == 50);   // half a message back after 50 ms
+  CHECK(b.take("s", 10, 100));
+  // Refused 5 messages since then: not yet more than a burst; the sixth makes it a flood.
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(b.take("s", 10, 100));
+  CHECK_FALSE(b.flooding("s"));
+  CHECK_FALSE(b.take("s", 10, 100));
+  CHECK(b.flooding("s"));
+  CHECK(b.refused_since_admitted("s") == 6 * 266);
+  b.clear_refused("s");
+  CHECK_FALSE(b.flooding("s"));
+  CHECK_FALSE(b.flooding("nobody"));
+  // A byte flood is a flood too: 1 KB/s, burst 2000 bytes.
+  source_budget bytes(1000, 2000, 1000, 1000);
+  CHECK(bytes.take("s", 1744, 0));  // 2000
+  for (int i = 0; i < 2; ++i) CHECK_FALSE(bytes.take("s", 744, 0));  // 2000 refused: not more than a burst
+  CHECK_FALSE(bytes.flooding("s"));
+  CHECK_FALSE(bytes.take("s", 0, 0));  // 256 more
+  CHECK(bytes.flooding("s"));
+}
+
+TEST_CASE("a source started low holds a hundredth of each burst, then refills at its rates", "[source_budget]") {
+  source_budget b(1000, 100000, 10, 500);  // 1000 bytes (a 744-byte message) and 5 messages to start with
+  b.start_low("s", 0);
+  CHECK(b.take("s", 744, 0));
+  CHECK_FALSE(b.take("s", 0, 0));  // 256 bytes short
+  CHECK(b.take("s", 0, 256));      // 256 ms refill 256 bytes; messages: 4 left + 2.56
+  CHECK(b.take("other", 50000, 0));  // other sources start full
 }
