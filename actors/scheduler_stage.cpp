@@ -203,6 +203,8 @@ std::string stats_json(const scheduler_state& st) {
   return nlohmann::json{{"running", s.running},
                         {"waiting", s.waiting},
                         {"preemptions", s.preemptions},
+                        {"budgeted_running", s.budgeted_running},
+                        {"budgeted_waiting", s.budgeted_waiting},
                         {"steps", s.steps},
                         {"kv", {{"total_blocks", s.kv.total_blocks},
                                 {"free_blocks", s.kv.free_blocks},
