@@ -80,6 +80,8 @@ start_load() {  # SECONDS_TOTAL: the registered tenant's 4 benchmark clients, in
 }
 stop_load() {
   kill -INT $bench 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 $bench 2>/dev/null || break; sleep 0.1; done
+  kill -KILL $bench 2>/dev/null || true  # a client still waiting on a reply it will not get
   wait $bench 2>/dev/null || true
   grep -o '"done":[0-9]*' "$dir/bench.json" | head -1 || true
 }
