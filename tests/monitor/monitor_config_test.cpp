@@ -52,6 +52,7 @@ TEST_CASE("the shipped monitor.example.toml holds exactly the built-in defaults"
   CHECK(c.prefix_v6 == d.prefix_v6);
   CHECK(c.sensor_name == d.sensor_name);
   CHECK(c.eve_log == d.eve_log);
+  CHECK(c.culprit_min_share == d.culprit_min_share);
   for (size_t i = 0; i < monitor::detector_count; ++i) {
     INFO(monitor::detector_name(static_cast<monitor::detector_id>(i)));
     const auto& a = c.detectors[i];
@@ -66,6 +67,7 @@ TEST_CASE("the shipped monitor.example.toml holds exactly the built-in defaults"
     CHECK(a.update_every == b.update_every);
     CHECK(a.severity == b.severity);
     CHECK(a.min_share == b.min_share);
+    CHECK(a.culprit_min == b.culprit_min);
     CHECK(a.min_pps == b.min_pps);
     CHECK(a.min_sources == b.min_sources);
   }
@@ -81,9 +83,11 @@ buffer_timeout_ms = 20
 service_ports = [5555, 5556]
 window_s = 2
 step_s = 0.25
+culprit_min_share = 0.2
 [monitor.detectors.syn_flood]
 floor = 1000
 raise_after = 5
+culprit_min = 80
 enabled = false
 [monitor.detectors.heavy_hitter]
 min_share = 0.3
@@ -98,7 +102,10 @@ min_share = 0.3
   CHECK(c.detector(monitor::detector_id::syn_flood).raise_after == 5);
   CHECK_FALSE(c.detector(monitor::detector_id::syn_flood).enabled);
   CHECK(c.detector(monitor::detector_id::heavy_hitter).min_share == 0.3);
+  CHECK(c.culprit_min_share == 0.2);
+  CHECK(c.detector(monitor::detector_id::syn_flood).culprit_min == 80.0);
   CHECK(c.detector(monitor::detector_id::udp_flood).floor == 1000.0);  // untouched default
+  CHECK(c.detector(monitor::detector_id::udp_flood).culprit_min == 100.0);  // the documented default
 }
 
 TEST_CASE("bad monitor settings are errors with file:line:column and key path", "[monitor][config]") {
@@ -135,6 +142,11 @@ TEST_CASE("bad monitor settings are errors with file:line:column and key path", 
 
   e = error_of("[monitor.detectors.udp_flood]\nmin_share = 0.5\n");
   CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.udp_flood.min_share: unknown key");
+  e = error_of("[monitor]\nculprit_min_share = 1.5\n");
+  CHECK(e.key == "monitor.culprit_min_share");
+  CHECK(e.message.find("out of range") != std::string::npos);
+  e = error_of("[monitor.detectors.entropy_shift]\nculprit_min = 5\n");
+  CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.entropy_shift.culprit_min: unknown key");
 
   e = error_of("[monitor.detectors.syn_fluod]\nfloor = 1.0\n");
   CHECK(e.key == "monitor.detectors.syn_fluod");
