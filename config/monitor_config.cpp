@@ -28,7 +28,8 @@ bool detector_table(const toml::table& t, const std::string& file, const std::st
     s.get("min_sources", &d->min_sources, 0, 1e9);
   } else {
     s.get("initial_baseline", &d->initial_baseline, 0, 1e12);
-    s.get("culprit_min", &d->culprit_min, 0, 1e12);  // entropy_shift names no culprits
+    // At least 1 a second and 1% of the evidence: lower, a flood of spoofed sources would each qualify.
+    s.get("culprit_min", &d->culprit_min, 1, 1e12);  // entropy_shift names no culprits
   }
   if (id == monitor::detector_id::heavy_hitter) s.get("min_share", &d->min_share, 0, 1);
   if (!s.finish()) {
@@ -69,7 +70,7 @@ bool parse_monitor_config(const toml::table& monitor_table, const std::string& f
   s.get("flow_table_entries", &flows, 4, int64_t{1} << 26);
   s.get("prefix_v4", &v4, 1, 32);
   s.get("prefix_v6", &v6, 1, 128);
-  s.get("culprit_min_share", &c.culprit_min_share, 0, 1);
+  s.get("culprit_min_share", &c.culprit_min_share, 0.01, 1);
   s.get("sensor_name", &c.sensor_name);
   s.get("eve_log", &c.eve_log);
   if (s.error()) {

@@ -145,6 +145,13 @@ TEST_CASE("bad monitor settings are errors with file:line:column and key path", 
   e = error_of("[monitor]\nculprit_min_share = 1.5\n");
   CHECK(e.key == "monitor.culprit_min_share");
   CHECK(e.message.find("out of range") != std::string::npos);
+  // Zero bars would name every address of a spoofed flood a culprit (and deny-list them).
+  e = error_of("[monitor]\nculprit_min_share = 0\n");
+  CHECK(e.key == "monitor.culprit_min_share");
+  CHECK(e.message.find("out of range") != std::string::npos);
+  e = error_of("[monitor.detectors.syn_flood]\nculprit_min = 0\n");
+  CHECK(e.key == "monitor.detectors.syn_flood.culprit_min");
+  CHECK(e.message.find("out of range") != std::string::npos);
   e = error_of("[monitor.detectors.entropy_shift]\nculprit_min = 5\n");
   CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.entropy_shift.culprit_min: unknown key");
 
