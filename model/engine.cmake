@@ -10,4 +10,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(kernels_avx512.cpp PROPERTIES COMPILE_OPTIONS
                               "-mavx512f;-mavx512bw;-mavx512vl;-mavx2;-mfma;-mf16c;-mtune=icelake-server")
 endif()
-target_sources(rampart_model PRIVATE sampler.cpp)
+target_sources(rampart_model PRIVATE sampler.cpp sampler_rows_portable.cpp sampler_rows_avx2.cpp sampler_rows_avx512.cpp)
+# The sampler's row passes are selects over floats: without trapping math they vectorise as blends.
+set_source_files_properties(sampler_rows_portable.cpp PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  set_source_files_properties(sampler_rows_avx2.cpp PROPERTIES COMPILE_OPTIONS "-fno-trapping-math;-mavx2;-mfma;-mpopcnt")
+  set_source_files_properties(sampler_rows_avx512.cpp PROPERTIES COMPILE_OPTIONS
+                              "-fno-trapping-math;-mavx512f;-mavx512bw;-mavx512vl;-mavx2;-mfma;-mpopcnt")
+endif()

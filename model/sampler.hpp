@@ -5,7 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "model/sampler_rows.hpp"
 
 namespace rampart::model {
 
@@ -39,10 +42,14 @@ class sampler {
   // True when every field is in range; otherwise false and *err names the field and its allowed range.
   static bool validate(const sampling_params& params, std::string* err);
 
-  // The chosen token id in [0, vocab). Filters apply in this order on logits / temperature: top-k, then
-  // top-p and min-p on the softmax of what is left; the draw walks the kept tokens (sorted by probability,
-  // ties by id, when top-p is on; by id otherwise). NaN logits are never chosen; if every logit is NaN or
-  // -infinity, returns -1. Logits of +infinity share all the probability.
+  // The chosen token id in [0, vocab). The candidates are the finite logits (or, when some logit is
+  // +infinity, those logits, with equal shares). Filters apply in this order: top-k keeps the k largest logits
+  // (ties: lower id first); on the softmax of logits / temperature of what is left, top-p keeps the shortest
+  // run, largest first (ties by id), whose probability reaches top_p, and min-p drops tokens below min_p times
+  // the largest probability. The kept tokens are drawn in proportion to their probabilities, with uniform
+  // numbers from the seeded generator: the same seed and logits give the same tokens (on the same ISA, like
+  // the logits themselves). NaN logits are never chosen; with no candidate, returns -1. Over a vocabulary of
+  // 129,280 this costs a few passes over the row, never a sort of it (docs/benchmarks.md).
   int32_t sample(const float* logits, size_t vocab);
 
   const sampling_params& params() const { return params_; }
@@ -51,11 +58,39 @@ class sampler {
   struct candidate {
     float logit;
     int32_t id;
+    double weight;
   };
+  struct cut_point {
+    bool found = false;
+    size_t index = 0;  // the last token kept, in (logit desc, id asc) order
+    float logit = 0;
+    size_t covered = 0;  // when > 0: ids_[0, covered) hold (ascending) every token at or above the cut, and more
+  };
+  // Where the search for a cut stands: the cut is in the bracket [lo, hi]; the finite values above hi have
+  // mass `above` (count above_n); the bracket's mass and count, where known (else < 0).
+  struct cut_search {
+    float lo, hi;
+    double above = 0;
+    int64_t above_n = 0;
+    double inside_mass = -1;
+    int64_t inside_n = -1;
+  };
+  // Each value's mass in a search: 1 (top-k) or its weight in w_ (top-p).
+  enum class mass_kind : uint8_t { count, weight };
+  int32_t sample_candidates();
+  std::pair<float, float> place_bracket(const float* logits, size_t vocab, const cut_search& at, double target,
+                                        mass_kind kind);
+  cut_point find_cut(const float* logits, const float* w, size_t vocab, double target, cut_search at,
+                     float lo, float hi, const bracket_sums& pass);
+  cut_point cut_in_list(double above, double target);
+
   sampling_params params_;
   xoshiro256ss rng_;
-  std::vector<candidate> scratch_;
-  std::vector<double> weights_;
+  std::vector<float> w_;          // per-token weights of the row
+  std::vector<double> blocks_;    // kept weight per block of the row
+  std::vector<uint32_t> ids_;     // token ids collected from the row
+  std::vector<candidate> list_;   // candidates being cut or drawn from
+  std::vector<candidate> sample_;  // a sample of the row, to place a bracket around a cut
 };
 
 // Lowest-id argmax over finite-or-infinite logits, ignoring NaN; -1 when no logit is above -infinity.

@@ -14,7 +14,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: rampart-bench [--connect EP] [--clients N] [--requests M] [--prompt-tokens A..B]\n"
-    "                     [--max-tokens C..D] [--temperature T] [--priority P] [--api-key KEY] [--seed S]\n"
+    "                     [--max-tokens C..D] [--temperature T] [--top-p P] [--top-k K] [--min-p P]\n"
+    "                     [--priority P] [--api-key KEY] [--seed S]\n"
     "                     [--timeout-ms MS]\n"
     "Each of N clients runs M requests one after another (token-id prompts of A..B tokens, max_tokens C..D,\n"
     "ignore_eos) and the run prints requests/s, output tokens/s, time to first token and time per output token\n"
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
   std::string endpoint = "tcp://127.0.0.1:5555", priority = "normal", api_key;
   int clients = 4, requests = 8;
   long timeout_ms = 60000;
-  double temperature = 0.0;
+  double temperature = 0.0, top_p = 1.0, min_p = 0.0;
+  int top_k = 0;
   uint64_t seed = 1;
   range prompt{16, 64}, max_tokens{16, 32};
   for (int i = 1; i < argc; ++i) {
@@ -91,6 +93,12 @@ int main(int argc, char** argv) {
         if (!parse_range(v, &max_tokens)) return usage_error("--max-tokens wants C..D with 1 <= C <= D");
       } else if (a == "--temperature" && need()) {
         temperature = std::stod(v);
+      } else if (a == "--top-p" && need()) {
+        top_p = std::stod(v);
+      } else if (a == "--top-k" && need()) {
+        top_k = std::stoi(v);
+      } else if (a == "--min-p" && need()) {
+        min_p = std::stod(v);
       } else if (a == "--priority" && need()) {
         priority = v;
       } else if (a == "--api-key" && need()) {
@@ -126,6 +134,9 @@ int main(int argc, char** argv) {
         nlohmann::json body = {{"request_id", id},       {"ids", ids},         {"max_tokens", n_out},
                                {"temperature", temperature}, {"priority", priority}, {"ignore_eos", true},
                                {"seed", static_cast<int64_t>(rng() >> 2)}};
+        if (top_p < 1) body["top_p"] = top_p;
+        if (top_k > 0) body["top_k"] = top_k;
+        if (min_p > 0) body["min_p"] = min_p;
         if (!api_key.empty()) body["api_key"] = api_key;
         const auto sent = clock::now();
         client.send("generate", body);

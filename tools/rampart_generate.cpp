@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -21,11 +22,13 @@ namespace {
 using namespace rampart::model;
 
 const char* const usage =
-    "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--seed S] [--threads N]\n"
+    "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--top-k K] [--top-p P]\n"
+    "                        [--min-p P] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
     "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
     "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
+    "--bench also prints what sampling one sequence's next token costs with common settings.\n"
     "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n";
 
 int fail(const std::string& message) {
@@ -49,7 +52,8 @@ struct options {
   long long n = 16, seed = 0, threads = 0, chunk = 0, batch = 1, kv_tokens = 0;
   long long shards = 0;        // in-process expert shard actors
   std::string shard_endpoints;  // or `rampartd --role shard` processes
-  float temperature = 0;
+  float temperature = 0, top_p = 1, min_p = 0;
+  int top_k = 0;
   bool bench = false, profile = false;
   bool pack = true;
 };
@@ -145,7 +149,8 @@ bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::ve
 
 std::vector<sampler> make_samplers(const options& o, int n) {
   std::vector<sampler> v;
-  for (int i = 0; i < n; ++i) v.emplace_back(sampling_params{o.temperature, 0, 1, 0, static_cast<uint64_t>(o.seed) + i});
+  for (int i = 0; i < n; ++i)
+    v.emplace_back(sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, static_cast<uint64_t>(o.seed) + i});
   return v;
 }
 
@@ -217,6 +222,41 @@ void print_profile(int batch, const step_profile& p) {
                 100 * p.seconds[i] / p.step_seconds);
 }
 
+// What sampling one sequence's next token costs on one thread, for common settings, over rows of this model's
+// own logits (the last prompt position of each sequence): the median of 15 rounds over all the rows.
+void print_sampling_costs(engine& e, const options& o) {
+  std::vector<std::vector<float>> rows;
+  std::string err;
+  const int nseq = static_cast<int>(std::max<long long>(o.batch, 4));
+  if (!start_all(e, o, nseq, &rows, nullptr, &err)) return;
+  release_all(e, nseq);
+  const size_t V = static_cast<size_t>(e.config().vocab_size);
+  struct setting {
+    const char* name;
+    sampling_params p;
+  };
+  const setting settings[] = {{"greedy", {0, 0, 1, 0, 1}},
+                              {"temperature 0.8", {0.8f, 0, 1, 0, 1}},
+                              {"temperature 0.7 top_k 50", {0.7f, 50, 1, 0, 1}},
+                              {"temperature 0.7 top_p 0.95", {0.7f, 0, 0.95f, 0, 1}},
+                              {"temperature 1 min_p 0.05", {1.0f, 0, 1, 0.05f, 1}},
+                              {"temperature 0.7 top_k 40 top_p 0.9 min_p 0.02", {0.7f, 40, 0.9f, 0.02f, 1}}};
+  std::printf("sampling one sequence's token (vocabulary %zu, one thread, median of 15 rounds over %d rows):\n", V,
+              nseq);
+  for (const setting& st : settings) {
+    sampler smp(st.p);
+    std::vector<double> per_row;
+    long long sink = 0;
+    for (int round = 0; round < 15; ++round) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const auto& row : rows) sink += smp.sample(row.data(), V);
+      per_row.push_back(seconds_since(t0) / static_cast<double>(rows.size()));
+    }
+    std::nth_element(per_row.begin(), per_row.begin() + 7, per_row.end());
+    std::printf("  %-48s %8.1f us%s\n", st.name, per_row[7] * 1e6, sink < 0 ? " (no candidate)" : "");
+  }
+}
+
 int bench(engine& e, const options& o) {
   std::string err;
   const long long steps = std::max<long long>(o.n, 32);
@@ -269,6 +309,7 @@ int bench(engine& e, const options& o) {
   std::printf("\n");
   if (o.profile)
     for (size_t i = 0; i < sizes.size(); ++i) print_profile(sizes[i], profiles[i]);
+  print_sampling_costs(e, o);
   std::vector<int32_t> long_prompt(512);
   for (int64_t j = 0; j < 512; ++j) long_prompt[j] = static_cast<int32_t>((j * 7919 + 13) % e.config().vocab_size);
   if (e.start(0, nullptr, 0, &err) < 0) return fail(err);
@@ -359,10 +400,15 @@ int main(int argc, char** argv) {
       o.shard_endpoints = v;
     } else if (a == "--logits") {
       o.logits_file = v;
-    } else if (a == "--temperature") {
+    } else if (a == "--temperature" || a == "--top-p" || a == "--min-p") {
       char* end = nullptr;
-      o.temperature = std::strtof(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !(o.temperature >= 0)) return fail("--temperature needs a number >= 0");
+      const float f = std::strtof(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !std::isfinite(f)) return fail(a + " needs a number");
+      (a == "--temperature" ? o.temperature : a == "--top-p" ? o.top_p : o.min_p) = f;
+    } else if (a == "--top-k") {
+      long long k = 0;
+      if (!number(0, 1 << 30, &k)) return 2;
+      o.top_k = static_cast<int>(k);
     } else {
       return fail("unknown argument " + a);
     }
@@ -371,7 +417,7 @@ int main(int argc, char** argv) {
   if (!have_ids || o.ids.empty()) return fail("--ids needs at least one token id");
   if (o.profile && !o.bench) return fail("--profile needs --bench");
   std::string err;
-  if (!sampler::validate(sampling_params{o.temperature, 0, 1, 0, 0}, &err)) return fail(err);
+  if (!sampler::validate(sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, 0}, &err)) return fail(err);
   load_error lerr;
   std::shared_ptr<const checkpoint> ck = checkpoint::open(o.model, &lerr);
   if (!ck) return fail(lerr.message);

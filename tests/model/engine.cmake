@@ -11,6 +11,7 @@ find_package(OpenSSL REQUIRED)
 rampart_add_test(model_checkpoint_tests
                  SOURCES model/tensor_test.cpp model/checkpoint_test.cpp model/checkpoint_open_test.cpp
                          model/checkpoint_config_test.cpp model/sampler_test.cpp
+                         model/sampler_rows_test.cpp
                  LIBS rampart_model rampart_test_support)
 # Rebuilds the three shared fixtures (args from each tests/fixtures/model/*.golden.json) for every test that
 # declares FIXTURES model_fixtures.

@@ -222,3 +222,204 @@ TEST_CASE("stop check ends on an eos id or at the token limit", "[sampler]") {
   stop.max_tokens = 0;
   CHECK(check_stop(stop, 5, 1000000) == stop_reason::none);
 }
+
+// ---- Vocabulary-sized rows against an exact reference ----
+//
+// The reference follows the documented semantics in double precision with a full sort: candidates, top-k by
+// (logit desc, id asc), the softmax of logits / temperature, the shortest top-p prefix, min-p. The sampler's
+// float weights and its sums in another order may decide a token within kSlack of a boundary the other way:
+// such tokens are "either". Every draw must be a kept or an either token, and the draws' frequencies, in bins
+// of about equal expected count over the kept tokens, must pass a chi-square test at p = 1e-4.
+
+namespace {
+
+constexpr double kSlack = 1e-4;
+
+struct reference {
+  std::vector<double> p;      // probability of each token
+  std::vector<bool> either;   // a boundary case: may be kept or not
+};
+
+reference exact_distribution(const std::vector<float>& l, const sampling_params& sp) {
+  const size_t n = l.size();
+  const float inf = std::numeric_limits<float>::infinity();
+  bool any_inf = false;
+  for (float v : l) any_inf = any_inf || v == inf;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (any_inf ? l[i] == inf : (l[i] > -inf && l[i] < inf)) order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return l[a] != l[b] ? l[a] > l[b] : a < b; });
+  if (sp.top_k > 0 && order.size() > static_cast<size_t>(sp.top_k)) order.resize(static_cast<size_t>(sp.top_k));
+  reference r{std::vector<double>(n, 0.0), std::vector<bool>(n, false)};
+  if (order.empty()) return r;
+  const double best = any_inf ? 0 : l[order[0]];
+  std::vector<double> w(order.size());
+  double total = 0;
+  for (size_t j = 0; j < order.size(); ++j) {
+    w[j] = any_inf ? 1.0 : std::exp((static_cast<double>(l[order[j]]) - best) / sp.temperature);
+    total += w[j];
+  }
+  const double target = sp.top_p * total;
+  double before = 0;
+  for (size_t j = 0; j < order.size(); ++j) {
+    const size_t id = order[j];
+    bool keep = sp.top_p >= 1 || before < target;
+    bool unsure = sp.top_p < 1 && std::fabs(before - target) <= kSlack * total;
+    if (w[j] < sp.min_p) keep = false;
+    if (std::fabs(w[j] - sp.min_p) <= kSlack * std::max(1e-3, static_cast<double>(sp.min_p))) unsure = true;
+    before += w[j];
+    r.either[id] = unsure;
+    if (keep) r.p[id] = w[j];
+  }
+  double kept = 0;
+  for (double v : r.p) kept += v;
+  for (double& v : r.p) v /= kept;
+  return r;
+}
+
+// Chi-square critical value for DOF degrees of freedom at p = 1e-4 (Wilson-Hilferty: z = 3.719).
+double chi2_critical(int dof) {
+  const double k = dof, z = 3.719;
+  return k * std::pow(1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k)), 3);
+}
+
+void check_against_reference(const std::vector<float>& l, const sampling_params& sp, int draws) {
+  const reference ref = exact_distribution(l, sp);
+  sampler s(sp);
+  std::vector<int> count(l.size(), 0);
+  for (int d = 0; d < draws; ++d) {
+    const int32_t t = s.sample(l.data(), l.size());
+    REQUIRE(t >= 0);
+    REQUIRE(static_cast<size_t>(t) < l.size());
+    INFO("token " << t << " logit " << l[static_cast<size_t>(t)]);
+    REQUIRE((ref.p[static_cast<size_t>(t)] > 0 || ref.either[static_cast<size_t>(t)]));
+    ++count[static_cast<size_t>(t)];
+  }
+  // Bins over the kept tokens in id order, each closed at about 1/20 of the mass; either tokens are left out
+  // of both the expected and the observed counts (their share is at most kSlack).
+  std::vector<double> expected, observed;
+  double e = 0, o = 0;
+  for (size_t i = 0; i < l.size(); ++i) {
+    if (ref.either[i]) continue;
+    e += ref.p[i] * draws;
+    o += count[i];
+    if (e >= draws / 20.0) {
+      expected.push_back(e);
+      observed.push_back(o);
+      e = o = 0;
+    }
+  }
+  if (e > 0) {
+    expected.push_back(e);
+    observed.push_back(o);
+  }
+  double chi2 = 0;
+  for (size_t b = 0; b < expected.size(); ++b) chi2 += (observed[b] - expected[b]) * (observed[b] - expected[b]) / expected[b];
+  INFO("chi2 " << chi2 << " over " << expected.size() << " bins");
+  if (expected.size() > 1) CHECK(chi2 < chi2_critical(static_cast<int>(expected.size()) - 1));
+}
+
+std::vector<float> normal_row(size_t n, float sigma, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> l(n);
+  for (float& v : l) v = d(g);
+  return l;
+}
+
+sampling_params params(float t, int k, float p, float min_p, uint64_t seed) {
+  sampling_params sp;
+  sp.temperature = t;
+  sp.top_k = k;
+  sp.top_p = p;
+  sp.min_p = min_p;
+  sp.seed = seed;
+  return sp;
+}
+
+}  // namespace
+
+TEST_CASE("vocabulary-sized rows: every filter against the exact distribution", "[sampler]") {
+  const size_t vocab = 129280;
+  // Flat (a small model's logits: the cut lies in the bulk), medium, and peaked (a few tokens hold the mass).
+  for (float sigma : {0.3f, 2.0f, 8.0f}) {
+    const std::vector<float> l = normal_row(vocab, sigma, 7);
+    INFO("sigma " << sigma);
+    check_against_reference(l, params(0.8f, 0, 1, 0, 1), 20000);
+    check_against_reference(l, params(0.7f, 0, 0.95f, 0, 2), 20000);
+    check_against_reference(l, params(0.7f, 50, 1, 0, 3), 20000);
+    check_against_reference(l, params(1.0f, 0, 1, 0.05f, 4), 20000);
+    check_against_reference(l, params(0.7f, 40, 0.9f, 0.02f, 5), 20000);
+    // A small top_p: most draws miss the kept set, so the sampler finds the cut itself.
+    check_against_reference(l, params(1.0f, 0, 0.02f, 0, 6), 4000);
+  }
+}
+
+TEST_CASE("top-p boundary cases at vocabulary size: ties, one dominant token, all-equal logits", "[sampler]") {
+  const size_t vocab = 129280;
+  SECTION("all-equal logits keep the lowest ids, uniformly") {
+    const std::vector<float> l(vocab, 0.25f);
+    sampling_params sp = params(1.0f, 0, 0.5f, 0, 9);
+    sampler s(sp);
+    int low_half = 0;
+    for (int d = 0; d < 4000; ++d) {
+      const int32_t t = s.sample(l.data(), vocab);
+      REQUIRE(t >= 0);
+      REQUIRE(t < static_cast<int32_t>(vocab / 2));  // 64,640 of equal weight reach exactly half
+      low_half += t < static_cast<int32_t>(vocab / 4) ? 1 : 0;
+    }
+    CHECK(std::abs(low_half - 2000) < 250);  // 7.9 standard deviations
+    check_against_reference(l, params(1.0f, 0, 0.3f, 0, 10), 4000);
+    check_against_reference(l, params(1.0f, 1000, 1, 0, 11), 4000);  // top-k over ties: ids 0..999
+  }
+  SECTION("one dominant token is the only one kept") {
+    std::vector<float> l = normal_row(vocab, 0.5f, 12);
+    l[77777] = 30.0f;  // e^30 against ~1.5e5: probability 1 - 1.4e-8
+    sampler s(params(1.0f, 0, 0.9f, 0, 13));
+    for (int d = 0; d < 500; ++d) REQUIRE(s.sample(l.data(), vocab) == 77777);
+  }
+  SECTION("ties at the cut keep the lower ids") {
+    // Three tokens share the top logit and hold almost all the mass; top_p 0.5 needs two of them.
+    std::vector<float> l(vocab, -40.0f);
+    for (size_t id : {900u, 300u, 60000u}) l[id] = 5.0f;
+    sampler s(params(1.0f, 0, 0.5f, 0, 14));
+    int first = 0;
+    for (int d = 0; d < 4000; ++d) {
+      const int32_t t = s.sample(l.data(), vocab);
+      REQUIRE((t == 300 || t == 900));
+      first += t == 300 ? 1 : 0;
+    }
+    CHECK(std::abs(first - 2000) < 250);
+    check_against_reference(l, params(1.0f, 2, 1, 0, 15), 4000);
+  }
+  SECTION("NaN, -inf and +inf at vocabulary size") {
+    std::vector<float> l = normal_row(vocab, 2.0f, 16);
+    for (size_t i = 0; i < vocab; i += 3) l[i] = std::nanf("");
+    for (size_t i = 1; i < vocab; i += 3) l[i] = -std::numeric_limits<float>::infinity();
+    check_against_reference(l, params(0.7f, 0, 0.95f, 0, 17), 4000);
+    l[5000] = l[90001] = std::numeric_limits<float>::infinity();
+    check_against_reference(l, params(0.7f, 0, 0.95f, 0, 18), 2000);
+  }
+}
+
+TEST_CASE("random rows and settings: draws stay inside the exact kept set", "[sampler]") {
+  std::mt19937 g(99);
+  for (int round = 0; round < 300; ++round) {
+    const size_t n = round % 10 == 0 ? 20000 + g() % 20000 : 1 + g() % 600;
+    std::vector<float> l = normal_row(n, 0.1f + static_cast<float>(g() % 100) / 10.0f, g());
+    if (round % 7 == 0)
+      for (size_t i = 0; i < n; i += 5) l[i] = std::round(l[i]);  // ties
+    const sampling_params sp = params(0.1f + static_cast<float>(g() % 20) / 10.0f, static_cast<int>(g() % 3 == 0 ? g() % 60 : 0),
+                                      g() % 2 ? 1.0f : 0.05f + static_cast<float>(g() % 95) / 100.0f,
+                                      g() % 3 == 0 ? static_cast<float>(g() % 30) / 100.0f : 0.0f, g());
+    const reference ref = exact_distribution(l, sp);
+    sampler s(sp);
+    for (int d = 0; d < 20; ++d) {
+      const int32_t t = s.sample(l.data(), n);
+      INFO("round " << round << " n " << n << " t " << sp.temperature << " k " << sp.top_k << " p " << sp.top_p
+                    << " min_p " << sp.min_p << " token " << t);
+      REQUIRE(t >= 0);
+      REQUIRE((ref.p[static_cast<size_t>(t)] > 0 || ref.either[static_cast<size_t>(t)]));
+    }
+  }
+}
