@@ -19,8 +19,11 @@ engine=$("$bin/rampart-generate" --model "$model/m" --ids "$(seq -s ' ' 1000 101
 engine_tok_s=$(echo "$engine" | sed -E 's/.*: ([0-9.]+) tok\/s.*/\1/')
 engine_step_ms=$(echo "$engine" | sed -E 's/.*\(([0-9.]+) ms\/step.*/\1/')
 
+# The clients are a registered tenant: anonymous work would be held to its budget of the batch (policy).
+api_key=$("$bin/rampart-admin" --db "$model/accounts.db" create bench --class registered | sed -n 's/^api_key: //p')
+printf '[admission]\naccounts_db = "%s"\n' "$model/accounts.db" > "$model/rampart.toml"
 port=$((20000 + RANDOM % 20000))
-"$bin/rampartd" --model "$model/m" --tokenizer "$here/models/deepseek-v3-tokenizer" \
+"$bin/rampartd" --config "$model/rampart.toml" --model "$model/m" --tokenizer "$here/models/deepseek-v3-tokenizer" \
   --endpoint "tcp://127.0.0.1:$port" --metrics-listen off --alerts-publish off --log-level warn &
 server=$!
 for _ in $(seq 1 100); do
@@ -29,7 +32,7 @@ for _ in $(seq 1 100); do
 done
 # shellcheck disable=SC2086
 bench=$("$bin/rampart-bench" --connect "tcp://127.0.0.1:$port" --clients "$batch" --requests 3 \
-        --prompt-tokens 16..16 --max-tokens "$tokens..$tokens" $sampling)
+        --prompt-tokens 16..16 --max-tokens "$tokens..$tokens" --api-key "$api_key" $sampling)
 python3 - "$engine_tok_s" "$engine_step_ms" "$bench" "$batch" "${sampling:-greedy}" <<'PY'
 import json, sys
 engine_tok_s, step_ms, bench, batch = float(sys.argv[1]), float(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
