@@ -98,6 +98,9 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
     for (size_t i = 0; i < count; ++i) list_.push_back({0.0f, static_cast<int32_t>(ids_[i]), 0.0});
     return sample_candidates();
   }
+  // Top-k's cut: up to sort_max tokens are drawn from as a list; a larger k stays a cut over the row.
+  float k_cut = lowest;
+  size_t k_index = vocab;
   if (params_.top_k > 0) {
     const double target = static_cast<double>(params_.top_k);
     cut_search at{lowest, max};
@@ -105,7 +108,7 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
     bracket_sums pass;
     ops.bracket(logits, nullptr, vocab, lo, hi, &pass, ids_.data(), list_max);
     const cut_point k = find_cut(logits, nullptr, vocab, target, at, lo, hi, pass);
-    if (k.found) {
+    if (k.found && static_cast<size_t>(params_.top_k) <= sort_max) {
       const size_t count = k.covered > 0 ? k.covered : ops.collect(logits, vocab, k.logit, infinity, ids_.data(), vocab);
       list_.clear();
       for (size_t i = 0; i < count; ++i) {
@@ -115,6 +118,10 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
       }
       return sample_candidates();
     }
+    if (k.found) {
+      k_cut = k.logit;
+      k_index = k.index;
+    }
   }
 
   // Every finite logit is a candidate: weights relative to the best token (weight 1).
@@ -123,7 +130,15 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
   const float scale = static_cast<float>(
       std::min(1.4426950408889634 / static_cast<double>(params_.temperature),
                static_cast<double>(std::numeric_limits<float>::max())));
-  const double total = ops.weights(logits, vocab, max, scale, w_.data(), blocks_.data());
+  const double row_total = ops.weights(logits, vocab, max, scale, w_.data(), blocks_.data());
+  double total = row_total;
+  // A large top-k: the candidates are the tokens up to its cut, a prefix of the (logit desc, id asc) order, so
+  // the mass before any of them is all inside it and top-p's test below holds as it is.
+  const bool k_cuts = k_index < vocab;
+  const auto in_k = [&](size_t i) {
+    return !k_cuts || logits[i] > k_cut || (logits[i] == k_cut && i <= k_index);
+  };
+  if (k_cuts) total = ops.kept_blocks(logits, w_.data(), vocab, k_cut, k_index, 0, blocks_.data());
   // The token at U in the running sum of the weights in id order (over blocks summing to blocks_), counting
   // only the tokens COUNTS says.
   const auto walk = [&](double u, const auto& counts) -> int32_t {
@@ -142,7 +157,7 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
       if (counts(i)) return static_cast<int32_t>(i);
     return -1;
   };
-  const auto any_weight = [&](size_t i) { return w_[i] > 0; };
+  const auto any_weight = [&](size_t i) { return w_[i] > 0 && in_k(i); };
   const float min_w = params_.min_p;
   if (params_.top_p >= 1 && min_w <= 0) return walk(rng_.uniform() * total, any_weight);
 
@@ -165,7 +180,7 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
   size_t cut_index = vocab;
   if (params_.top_p < 1) {
     cut_search at{lowest, max};
-    at.inside_mass = total;
+    at.inside_mass = row_total;
     const auto [lo, hi] = place_bracket(logits, vocab, at, target, mass_kind::weight);
     bracket_sums pass;
     ops.bracket(logits, w_.data(), vocab, lo, hi, &pass, ids_.data(), list_max);
@@ -174,6 +189,10 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
       cut = p.logit;
       cut_index = p.index;
     }
+  }
+  if (k_cuts && (cut < k_cut || (cut == k_cut && cut_index > k_index))) {  // top-k's cut comes first
+    cut = k_cut;
+    cut_index = k_index;
   }
   const auto is_kept = [&](size_t i) {
     const float l = logits[i];
@@ -255,7 +274,10 @@ std::pair<float, float> sampler::place_bracket(const float* logits, size_t vocab
     // Equal masses: the rank follows from the target, and only the ranks up to it and its margin are sorted.
     r = std::min(r, static_cast<size_t>(std::max(0.0, std::ceil((target - above) / per) - 1)));
     const size_t sorted = std::min(sample_.size(), r + sample_margin + 1);
-    std::partial_sort(sample_.begin(), sample_.begin() + static_cast<std::ptrdiff_t>(sorted), sample_.end(), larger);
+    if (sorted > sample_.size() / 4)
+      std::sort(sample_.begin(), sample_.end(), larger);
+    else
+      std::partial_sort(sample_.begin(), sample_.begin() + static_cast<std::ptrdiff_t>(sorted), sample_.end(), larger);
     sample_.resize(sorted);
   } else {
     std::sort(sample_.begin(), sample_.end(), larger);

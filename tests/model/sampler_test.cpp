@@ -352,6 +352,10 @@ TEST_CASE("vocabulary-sized rows: every filter against the exact distribution", 
     check_against_reference(l, params(0.7f, 40, 0.9f, 0.02f, 5), 20000);
     // A small top_p: most draws miss the kept set, so the sampler finds the cut itself.
     check_against_reference(l, params(1.0f, 0, 0.02f, 0, 6), 4000);
+    // A top_k too large for a list stays a cut over the row, alone and under top-p and min-p.
+    check_against_reference(l, params(1.0f, 20000, 1, 0, 7), 4000);
+    check_against_reference(l, params(0.7f, 60000, 0.9f, 0.001f, 8), 4000);
+    check_against_reference(l, params(1.0f, 5000, 0.01f, 0, 9), 2000);
   }
 }
 
