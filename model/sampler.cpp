@@ -1,5 +1,7 @@
 #include "model/sampler.hpp"
 
+#include "model/sampler_rows.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -328,7 +330,6 @@ sampler::cut_point sampler::find_cut(const float* logits, const float* w, size_t
       if (static_cast<size_t>(at.inside_n) <= list_max) return take_list(s.collected);
       if (!narrower && at.lo != at.hi) {
         // The sample could not place a bracket (too few distinct values in it): take the whole bracket.
-        ids_.resize(std::max(ids_.size(), static_cast<size_t>(at.inside_n)));
         return take_list(ops.collect(logits, vocab, at.lo, at.hi, ids_.data(), ids_.size()));
       }
     }

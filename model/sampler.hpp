@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "model/sampler_rows.hpp"
-
 namespace rampart::model {
+
+struct bracket_sums;
 
 struct sampling_params {
   float temperature = 0;  // 0: greedy (argmax, lowest id on ties); otherwise > 0

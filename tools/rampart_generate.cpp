@@ -240,7 +240,14 @@ void print_sampling_costs(engine& e, const options& o) {
                               {"temperature 0.7 top_k 50", {0.7f, 50, 1, 0, 1}},
                               {"temperature 0.7 top_p 0.95", {0.7f, 0, 0.95f, 0, 1}},
                               {"temperature 1 min_p 0.05", {1.0f, 0, 1, 0.05f, 1}},
-                              {"temperature 0.7 top_k 40 top_p 0.9 min_p 0.02", {0.7f, 40, 0.9f, 0.02f, 1}}};
+                              {"temperature 0.7 top_k 40 top_p 0.9 min_p 0.02", {0.7f, 40, 0.9f, 0.02f, 1}},
+                              // Settings a client could pick to cost the batch the most.
+                              {"temperature 0.7 top_k 257 top_p 0.95", {0.7f, 257, 0.95f, 0, 1}},
+                              {"temperature 1 top_k 20000", {1.0f, 20000, 1, 0, 1}},
+                              {"temperature 1 top_k 129279 top_p 0.99", {1.0f, 129279, 0.99f, 0, 1}},
+                              {"temperature 1 top_p 0.000001", {1.0f, 0, 1e-6f, 0, 1}},
+                              {"temperature 100 top_p 0.5", {100.0f, 0, 0.5f, 0, 1}},
+                              {"temperature 1 min_p 1", {1.0f, 0, 1, 1.0f, 1}}};
   std::printf("sampling one sequence's token (vocabulary %zu, one thread, median of 15 rounds over %d rows):\n", V,
               nseq);
   for (const setting& st : settings) {

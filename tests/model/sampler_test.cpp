@@ -327,15 +327,8 @@ std::vector<float> normal_row(size_t n, float sigma, uint32_t seed) {
   return l;
 }
 
-sampling_params params(float t, int k, float p, float min_p, uint64_t seed) {
-  sampling_params sp;
-  sp.temperature = t;
-  sp.top_k = k;
-  sp.top_p = p;
-  sp.min_p = min_p;
-  sp.seed = seed;
-  return sp;
-}
+// Temperature, top_k, top_p, min_p, seed.
+using params = sampling_params;
 
 }  // namespace
 
@@ -345,17 +338,17 @@ TEST_CASE("vocabulary-sized rows: every filter against the exact distribution", 
   for (float sigma : {0.3f, 2.0f, 8.0f}) {
     const std::vector<float> l = normal_row(vocab, sigma, 7);
     INFO("sigma " << sigma);
-    check_against_reference(l, params(0.8f, 0, 1, 0, 1), 20000);
-    check_against_reference(l, params(0.7f, 0, 0.95f, 0, 2), 20000);
-    check_against_reference(l, params(0.7f, 50, 1, 0, 3), 20000);
-    check_against_reference(l, params(1.0f, 0, 1, 0.05f, 4), 20000);
-    check_against_reference(l, params(0.7f, 40, 0.9f, 0.02f, 5), 20000);
+    check_against_reference(l, params{0.8f, 0, 1, 0, 1}, 20000);
+    check_against_reference(l, params{0.7f, 0, 0.95f, 0, 2}, 20000);
+    check_against_reference(l, params{0.7f, 50, 1, 0, 3}, 20000);
+    check_against_reference(l, params{1.0f, 0, 1, 0.05f, 4}, 20000);
+    check_against_reference(l, params{0.7f, 40, 0.9f, 0.02f, 5}, 20000);
     // A small top_p: most draws miss the kept set, so the sampler finds the cut itself.
-    check_against_reference(l, params(1.0f, 0, 0.02f, 0, 6), 4000);
+    check_against_reference(l, params{1.0f, 0, 0.02f, 0, 6}, 4000);
     // A top_k too large for a list stays a cut over the row, alone and under top-p and min-p.
-    check_against_reference(l, params(1.0f, 20000, 1, 0, 7), 4000);
-    check_against_reference(l, params(0.7f, 60000, 0.9f, 0.001f, 8), 4000);
-    check_against_reference(l, params(1.0f, 5000, 0.01f, 0, 9), 2000);
+    check_against_reference(l, params{1.0f, 20000, 1, 0, 7}, 4000);
+    check_against_reference(l, params{0.7f, 60000, 0.9f, 0.001f, 8}, 4000);
+    check_against_reference(l, params{1.0f, 5000, 0.01f, 0, 9}, 2000);
   }
 }
 
@@ -363,7 +356,7 @@ TEST_CASE("top-p boundary cases at vocabulary size: ties, one dominant token, al
   const size_t vocab = 129280;
   SECTION("all-equal logits keep the lowest ids, uniformly") {
     const std::vector<float> l(vocab, 0.25f);
-    sampling_params sp = params(1.0f, 0, 0.5f, 0, 9);
+    sampling_params sp = params{1.0f, 0, 0.5f, 0, 9};
     sampler s(sp);
     int low_half = 0;
     for (int d = 0; d < 4000; ++d) {
@@ -373,20 +366,20 @@ TEST_CASE("top-p boundary cases at vocabulary size: ties, one dominant token, al
       low_half += t < static_cast<int32_t>(vocab / 4) ? 1 : 0;
     }
     CHECK(std::abs(low_half - 2000) < 250);  // 7.9 standard deviations
-    check_against_reference(l, params(1.0f, 0, 0.3f, 0, 10), 4000);
-    check_against_reference(l, params(1.0f, 1000, 1, 0, 11), 4000);  // top-k over ties: ids 0..999
+    check_against_reference(l, params{1.0f, 0, 0.3f, 0, 10}, 4000);
+    check_against_reference(l, params{1.0f, 1000, 1, 0, 11}, 4000);  // top-k over ties: ids 0..999
   }
   SECTION("one dominant token is the only one kept") {
     std::vector<float> l = normal_row(vocab, 0.5f, 12);
     l[77777] = 30.0f;  // e^30 against ~1.5e5: probability 1 - 1.4e-8
-    sampler s(params(1.0f, 0, 0.9f, 0, 13));
+    sampler s(params{1.0f, 0, 0.9f, 0, 13});
     for (int d = 0; d < 500; ++d) REQUIRE(s.sample(l.data(), vocab) == 77777);
   }
   SECTION("ties at the cut keep the lower ids") {
     // Three tokens share the top logit and hold almost all the mass; top_p 0.5 needs two of them.
     std::vector<float> l(vocab, -40.0f);
     for (size_t id : {900u, 300u, 60000u}) l[id] = 5.0f;
-    sampler s(params(1.0f, 0, 0.5f, 0, 14));
+    sampler s(params{1.0f, 0, 0.5f, 0, 14});
     int first = 0;
     for (int d = 0; d < 4000; ++d) {
       const int32_t t = s.sample(l.data(), vocab);
@@ -394,15 +387,15 @@ TEST_CASE("top-p boundary cases at vocabulary size: ties, one dominant token, al
       first += t == 300 ? 1 : 0;
     }
     CHECK(std::abs(first - 2000) < 250);
-    check_against_reference(l, params(1.0f, 2, 1, 0, 15), 4000);
+    check_against_reference(l, params{1.0f, 2, 1, 0, 15}, 4000);
   }
   SECTION("NaN, -inf and +inf at vocabulary size") {
     std::vector<float> l = normal_row(vocab, 2.0f, 16);
     for (size_t i = 0; i < vocab; i += 3) l[i] = std::nanf("");
     for (size_t i = 1; i < vocab; i += 3) l[i] = -std::numeric_limits<float>::infinity();
-    check_against_reference(l, params(0.7f, 0, 0.95f, 0, 17), 4000);
+    check_against_reference(l, params{0.7f, 0, 0.95f, 0, 17}, 4000);
     l[5000] = l[90001] = std::numeric_limits<float>::infinity();
-    check_against_reference(l, params(0.7f, 0, 0.95f, 0, 18), 2000);
+    check_against_reference(l, params{0.7f, 0, 0.95f, 0, 18}, 2000);
   }
 }
 
@@ -413,9 +406,11 @@ TEST_CASE("random rows and settings: draws stay inside the exact kept set", "[sa
     std::vector<float> l = normal_row(n, 0.1f + static_cast<float>(g() % 100) / 10.0f, g());
     if (round % 7 == 0)
       for (size_t i = 0; i < n; i += 5) l[i] = std::round(l[i]);  // ties
-    const sampling_params sp = params(0.1f + static_cast<float>(g() % 20) / 10.0f, static_cast<int>(g() % 3 == 0 ? g() % 60 : 0),
-                                      g() % 2 ? 1.0f : 0.05f + static_cast<float>(g() % 95) / 100.0f,
-                                      g() % 3 == 0 ? static_cast<float>(g() % 30) / 100.0f : 0.0f, g());
+    // Braces: the draws from g happen left to right.
+    const sampling_params sp{0.1f + static_cast<float>(g() % 20) / 10.0f,
+                             static_cast<int>(g() % 3 == 0 ? g() % 60 : 0),
+                             g() % 2 ? 1.0f : 0.05f + static_cast<float>(g() % 95) / 100.0f,
+                             g() % 3 == 0 ? static_cast<float>(g() % 30) / 100.0f : 0.0f, g()};
     const reference ref = exact_distribution(l, sp);
     sampler s(sp);
     for (int d = 0; d < 20; ++d) {
