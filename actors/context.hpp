@@ -10,8 +10,10 @@
 #include <memory>
 #include <optional>
 
+#include "actors/messages.hpp"
 #include "actors/supervisor.hpp"
 #include "config/server_config.hpp"
+#include "net/curve_gate.hpp"
 #include "net/frontend.hpp"
 #include "net/metrics.hpp"
 
@@ -54,36 +56,66 @@ struct loaded_model {
   std::vector<int32_t> eos_ids;
 };
 
+// The level in force as the stages need it on their hot paths (atomics: read at every step and prompt).
+// One writer: the gateway's admission gate (admission_gate::publish_level_settings), whenever the level or the
+// policy changes. Readers: the tokenizer and scheduler stages.
+struct level_feed {
+  std::array<std::atomic<int64_t>, 4> queue_delay_ms{};  // per priority class, in ms; 0: none
+  std::atomic<double> budget_batch_share{1.0};           // the engine budget of anonymous and sheddable work
+  std::atomic<double> budget_step_share{1.0};            // (model::scheduler_budget)
+  std::atomic<int64_t> max_prompt_tokens{INT64_MAX};     // the level's cap, checked after tokenization
+};
+
+// The load the admission gate weighs each request against (atomics: read at every admission).
+struct load_feed {
+  std::atomic<int64_t> running{0};  // writer: the scheduler stage, after each step
+  std::atomic<int64_t> waiting{0};  // writer: the scheduler stage, after each step
+  // Writer: the detokenizer stage, at each first token: a moving average of time to first token, the wait a
+  // new request can expect.
+  std::atomic<int64_t> recent_queue_ms{0};
+};
+
+// Where each stage is now: typed handles the supervisor keeps current across restarts.
+struct stage_handles {
+  static constexpr int max_tokenizers = 8;
+  stage_slot<gateway_actor> gateway;
+  stage_slot<registrar_actor> registrar;  // absent without an accounts database
+  std::array<stage_slot<tokenizer_actor>, max_tokenizers> tokenizers;
+  stage_slot<scheduler_actor> scheduler;
+  stage_slot<detokenizer_actor> detokenizer;
+  // Drops every handle: their strong references would otherwise keep detached actors (and the actor system's
+  // shutdown) waiting forever.
+  void clear() {
+    gateway.set({});
+    registrar.set({});
+    for (auto& t : tokenizers) t.set({});
+    scheduler.set({});
+    detokenizer.set({});
+  }
+};
+
 struct server_context {
   config::server_config config;
   net::frontend* frontend = nullptr;
   net::server_metrics* metrics = nullptr;
   monitor_service* monitor = nullptr;  // null when [alerts].enabled is false
-  stage_directory directory;
+  stage_handles stages;
+  stage_directory directory;  // names, up, restarts: for the health report
   server_counters counters;
+  request_ledger ledger{this};  // every admitted request's one terminal frame
   std::optional<loaded_model> model;
   int tokenizer_stages = 0;
   std::atomic<uint64_t> next_seq_id{1};
   // Admission: the tenant database (null without [admission].accounts_db) and the policy at start.
   std::shared_ptr<admission::accounts> accounts;
   std::shared_ptr<const config::policy> initial_policy;
-  // Written by the gateway when the level or policy changes, read by the scheduler: the queue-delay target of
-  // each priority class in milliseconds (0: none).
-  std::array<std::atomic<int64_t>, 4> queue_delay_ms{};
-  // ... and the engine budget of anonymous and sheddable work (model::scheduler_budget).
-  std::atomic<double> budget_batch_share{1.0};
-  std::atomic<double> budget_step_share{1.0};
-  // Written by the scheduler after each step, read by the gateway's admission decisions.
-  std::atomic<int64_t> load_running{0};
-  std::atomic<int64_t> load_waiting{0};
-  std::atomic<int64_t> recent_queue_ms{0};  // moving average of time to first token: the expected wait
-  std::atomic<int64_t> policy_max_prompt_tokens{INT64_MAX};  // the level's cap, checked after tokenization
-  // Called by the gateway with each new deny list (the ZAP gate reads it); may be empty.
-  std::function<void(std::shared_ptr<const admission::deny_list>)> on_deny_list;
-  // Called by the gateway when the level's registration mode changes (open: not closed) and by the registrar
-  // after a tenant with a CURVE key was created, so the ZAP gate's allow list follows; may be empty.
-  std::function<void(bool registration_open, const std::string& registration_key)> on_registration_gate;
-  std::function<void()> on_tenants_changed;
+  level_feed level;
+  load_feed load;
+  // The gates in front of the server that the policy steers: the ZAP handler takes each new deny list (as does
+  // the front end), the CURVE gate the registration identity and the tenants' keys. Null where not running (the
+  // CURVE gate: CURVE off).
+  net::zap_handler* zap = nullptr;
+  net::curve_gate* curve = nullptr;
   // `register` messages handed to the registrar and not yet answered (its mailbox): past
   // max_pending_registrations the gateway sheds registration_busy instead of queueing more.
   std::atomic<int64_t> registrations_pending{0};

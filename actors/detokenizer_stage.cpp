@@ -5,8 +5,8 @@
 #include <prometheus/histogram.h>
 
 #include "actors/stages.hpp"
-#include "model/detokenizer.hpp"
-#include "model/tokenizer.hpp"
+#include "tokenizer/detokenizer.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -30,8 +30,12 @@ struct detokenizer_state {
   // A stage that dies leaves no request without its terminal event.
   ~detokenizer_state() {
     for (auto& [id, s] : streams) {
-      if (ctx->draining) send_shed(*ctx, *s.request, "shutting_down", 1000);  // the drain limit ran out
-      else send_error(*ctx, *s.request, net::error_code::internal, "the detokenizer stage failed");
+      auto& r = *s.request;
+      if (ctx->draining) {
+        ctx->ledger.finish(r, outcome::shed(r, "shutting_down", 1000));  // the drain limit ran out
+      } else {
+        ctx->ledger.finish(r, outcome::error(r, net::error_code::internal, "the detokenizer stage failed"));
+      }
     }
   }
 };
@@ -44,7 +48,7 @@ void emit_token(server_context& ctx, stream& s) {
   if (s.pending.empty() && s.ids_sent >= s.ids.size()) return;
   const std::string text = std::move(s.pending);
   s.pending.clear();
-  if (r.terminal_sent || r.peer_gone) return;
+  if (ctx.ledger.ended(r) || r.peer_gone) return;
   nlohmann::json ids = nlohmann::json::array();
   for (size_t i = s.ids_sent; i < s.ids.size(); ++i) ids.push_back(s.ids[i]);
   s.ids_sent = s.ids.size();
@@ -53,8 +57,8 @@ void emit_token(server_context& ctx, stream& s) {
     r.first_token = now;
     // A moving average of time to first token: the wait a new request can expect (admission's estimate).
     const int64_t ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - r.received).count();
-    const int64_t old = ctx.recent_queue_ms.load();
-    ctx.recent_queue_ms = old == 0 ? ttft_ms : (old * 7 + ttft_ms) / 8;
+    const int64_t old = ctx.load.recent_queue_ms.load();
+    ctx.load.recent_queue_ms = old == 0 ? ttft_ms : (old * 7 + ttft_ms) / 8;
     if (ctx.metrics) {
       ctx.metrics->time_to_first_token->Observe(std::chrono::duration<double>(now - r.received).count());
     }
@@ -80,9 +84,9 @@ void send_done(server_context& ctx, stream& s, const char* reason, int64_t promp
                   {"time_to_first_token_ms", ttft}, {"time_per_output_token_ms", tpot},
                   {"total_ms", ms(now - r.received).count()}}},
   };
-  if (r.terminal_sent) return;
+  if (ctx.ledger.ended(r)) return;
   if (ctx.metrics && r.token_events > 1) ctx.metrics->time_per_output_token->Observe(tpot / 1000.0);
-  send_terminal(ctx, r, "done", std::move(body));
+  ctx.ledger.finish(r, outcome::done(std::move(body)));
 }
 
 stream* open_stream(detokenizer_state& st, const request_ptr& r) {
@@ -95,7 +99,7 @@ stream* open_stream(detokenizer_state& st, const request_ptr& r) {
     std::string error;
     it->second.detok = model::detokenizer::create(*st.ctx->model->tokenizer, opts, &error);
     if (!it->second.detok) {
-      send_error(*st.ctx, *r, net::error_code::bad_parameter, error);
+      st.ctx->ledger.finish(*r, outcome::error(*r, net::error_code::bad_parameter, error));
       r->cancel_requested = true;
     }
   }
@@ -120,7 +124,7 @@ void on_events(detokenizer_state& st, const step_events& ev) {
       send_done(ctx, *s, "stop", static_cast<int64_t>(t.request->prompt.size()),
                 static_cast<int64_t>(s->ids.size()), 0);
       t.request->cancel_requested = true;
-      if (auto sched = caf::actor_cast<scheduler_actor>(ctx.directory.get("scheduler"))) {
+      if (auto sched = ctx.stages.scheduler.get()) {
         caf::anon_send(sched, poke_atom::value);
       }
     }
@@ -128,16 +132,16 @@ void on_events(detokenizer_state& st, const step_events& ev) {
   for (const auto& f : ev.finished) {
     auto& r = *f.request;
     if (f.info.reason == model::finish_reason::error) {
-      send_error(ctx, r, net::error_code::internal, f.info.error);
+      ctx.ledger.finish(r, outcome::error(r, net::error_code::internal, f.info.error));
     } else if (f.info.reason == model::finish_reason::expired) {
-      send_shed(ctx, r, "queue_timeout", ctx.recent_queue_ms.load() + 100);
+      ctx.ledger.finish(r, outcome::shed(r, "queue_timeout", ctx.load.recent_queue_ms.load() + 100));
     } else if (f.info.reason == model::finish_reason::cancelled &&
                r.shed_by_policy.load() != request_state::policy_shed::none) {
       // Ended by the policy (the level closed its class): the text so far, then `shed` as its terminal event.
       stream* s = open_stream(st, f.request);
       if (s->detok && !s->detok->stopped()) s->pending += s->detok->finish().text;
       emit_token(ctx, *s);
-      send_shed(ctx, r, r.policy_shed_reason(), r.shed_retry_after_ms.load());
+      ctx.ledger.finish(r, outcome::shed(r, r.policy_shed_reason(), r.shed_retry_after_ms.load()));
     } else {
       stream* s = open_stream(st, f.request);
       if (s->detok && !s->detok->stopped()) s->pending += s->detok->finish().text;

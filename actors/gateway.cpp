@@ -28,7 +28,7 @@ nlohmann::json health_report(const server_context& context) {
   nlohmann::json stages = nlohmann::json::object();
   auto restarts = context.directory.restarts();
   for (const auto& name : context.directory.names()) {
-    stages[name] = {{"up", static_cast<bool>(context.directory.get(name))}, {"restarts", restarts[name]}};
+    stages[name] = {{"up", context.directory.up(name)}, {"restarts", restarts[name]}};
   }
   const auto& c = context.counters;
   return {
@@ -68,7 +68,7 @@ request_ptr find_running(gateway_state& st, const std::string& peer, const std::
   auto it = st.running.find({peer, id});
   if (it == st.running.end()) return nullptr;
   auto r = it->second.lock();
-  if (!r || r->terminal_sent) {
+  if (!r || st.context->ledger.ended(*r)) {
     st.running.erase(it);
     return nullptr;
   }
@@ -78,14 +78,14 @@ request_ptr find_running(gateway_state& st, const std::string& peer, const std::
 void sweep(gateway_state& st) {
   for (auto it = st.running.begin(); it != st.running.end();) {
     auto r = it->second.lock();
-    if (!r || r->terminal_sent) it = st.running.erase(it);
+    if (!r || st.context->ledger.ended(*r)) it = st.running.erase(it);
     else ++it;
   }
   st.inserts_since_sweep = 0;
 }
 
 void poke_scheduler(server_context& ctx) {
-  if (auto sched = caf::actor_cast<scheduler_actor>(ctx.directory.get("scheduler"))) {
+  if (auto sched = ctx.stages.scheduler.get()) {
     caf::anon_send(sched, poke_atom::value);
   }
 }
@@ -132,15 +132,14 @@ void start_generate(self_ptr self, const inbound_message& in) {
     if (ctx.metrics) ctx.metrics->shed("over_capacity").Increment();
     return reject("shed", net::shed_body(g.request_id, "over_capacity", 500));
   }
-  ctx.counters.requests_in_flight++;
+  ctx.ledger.open(*r);
   st.running[{in.peer, g.request_id}] = r;
   st.key_of[r->seq_id] = {in.peer, g.request_id};
   if (++st.inserts_since_sweep >= 1024) sweep(st);
 
-  const std::string tok_name = "tokenizer-" + std::to_string(st.next_tokenizer++ % ctx.tokenizer_stages);
-  auto tok = caf::actor_cast<tokenizer_actor>(ctx.directory.get(tok_name));
+  auto tok = ctx.stages.tokenizers[st.next_tokenizer++ % ctx.tokenizer_stages].get();
   if (!tok) {
-    send_error(ctx, *r, net::error_code::unavailable, "the tokenizer is restarting");
+    ctx.ledger.finish(*r, outcome::error(*r, net::error_code::unavailable, "the tokenizer is restarting"));
     return;
   }
   const auto timeout = std::chrono::milliseconds(ctx.config.actors.request_timeout_ms);
@@ -151,25 +150,116 @@ void start_generate(self_ptr self, const inbound_message& in) {
           [self, pctx](tokenized& t) {
             --self->state.tokenizing;
             if (!t.ok) {
-              send_error(*pctx, *t.request, t.code, t.message);
+              pctx->ledger.finish(*t.request, outcome::error(*t.request, t.code, t.message));
               return;
             }
-            auto sched = caf::actor_cast<scheduler_actor>(pctx->directory.get("scheduler"));
+            auto sched = pctx->stages.scheduler.get();
             if (!sched) {
-              send_error(*pctx, *t.request, net::error_code::unavailable, "the scheduler is restarting");
+              pctx->ledger.finish(*t.request, outcome::error(*t.request, net::error_code::unavailable,
+                                                             "the scheduler is restarting"));
               return;
             }
             caf::anon_send(sched, t.request);
           },
           [self, pctx, r](caf::error& e) {
             --self->state.tokenizing;
-            send_error(*pctx, *r, net::error_code::internal, "tokenizer stage: " + caf::to_string(e));
+            pctx->ledger.finish(
+                *r, outcome::error(*r, net::error_code::internal, "tokenizer stage: " + caf::to_string(e)));
           });
 }
 
-void handle(self_ptr self, const inbound_message& in) {
+// A stats answer: the health report, the front end's counters and, when it answers in time, the scheduler's.
+void answer_stats(self_ptr self, const inbound_message& in) {
+  auto* ctx = self->state.context;
+  auto body = health_report(*ctx);
+  const auto& fc = ctx->frontend->counters();
+  body["frontend"] = {{"messages_in", fc.messages_in.load()},
+                      {"malformed_in", fc.malformed_in.load()},
+                      {"events_out", fc.events_out.load()},
+                      {"unroutable", fc.unroutable.load()},
+                      {"slow_consumers", fc.slow_consumers.load()},
+                      {"rate_limited", fc.rate_limited_in.load()},
+                      {"flooders_dropped", fc.flooders_dropped.load()},
+                      {"denied_dropped", fc.denied_dropped.load()},
+                      {"disconnects", fc.disconnects.load()}};
+  auto sched = ctx->stages.scheduler.get();
+  if (!sched) {
+    ctx->frontend->post(in.peer, "stats", body);
+    return;
+  }
+  auto peer = in.peer;
+  self->request(sched, std::chrono::seconds(2), stats_atom::value)
+      .then([ctx, peer, body](const std::string& s) mutable {
+              body["scheduler"] = nlohmann::json::parse(s, nullptr, false);
+              ctx->frontend->post(peer, "stats", body);
+            },
+            [ctx, peer, body](caf::error&) { ctx->frontend->post(peer, "stats", body); });
+}
+
+// Every cancel is answered once: by the request's terminal event when this cancel is the one that stops it
+// (finish_reason `cancelled`, or `stop`/`length` when generation ended first), otherwise by unknown_request (no
+// such running request, or a cancel for it is already under way).
+void cancel(self_ptr self, const inbound_message& in) {
+  auto* ctx = self->state.context;
+  const auto& id = in.msg->cancel.request_id;
+  auto r = find_running(self->state, in.peer, id);
+  if (!r || r->cancel_requested.exchange(true)) {
+    ctx->frontend->post(in.peer, "error",
+                        net::error_body(id, net::error_code::unknown_request,
+                                        r ? "a cancel for this request is already under way"
+                                          : "no running request with this id"));
+    return;
+  }
+  poke_scheduler(*ctx);
+}
+
+// A `register`: the policy's verdict, the key checks, then the registrar (its mailbox bounded).
+void start_registration(self_ptr self, const inbound_message& in) {
   auto& st = self->state;
   auto* ctx = st.context;
+  if (!ctx->accounts) {
+    ctx->frontend->post(in.peer, "error",
+                        net::error_body("", net::error_code::unavailable,
+                                        "registration is not enabled (no accounts database)"));
+    return;
+  }
+  auto v = st.gate->admit_registration(in.peer_address);
+  if (!v.admitted) {
+    auto body = net::shed_body("", v.reason, v.retry_after_ms);
+    if (v.reason == "registration_closed") body["message"] = st.gate->shedder().level_policy().registration.message;
+    if (ctx->metrics) ctx->metrics->shed(v.reason).Increment();
+    ctx->frontend->post(in.peer, "shed", body);
+    return;
+  }
+  // Keys that name someone already: a tenant holding one would be served whoever holds the published
+  // registration keypair, or would take over the server's own identity. Other tenants' keys are refused by the
+  // accounts database itself.
+  const auto& registration = in.msg->registration;
+  const auto& key = registration.curve_public_key;
+  if (!key.empty() && (key == ctx->config.frontend.curve_public_key ||
+                       key == st.gate->shedder().policy().registration_curve_key)) {
+    ctx->frontend->post(in.peer, "error",
+                        net::error_body("", net::error_code::curve_key_taken,
+                                        "curve_public_key is the server's or the registration identity's key"));
+    return;
+  }
+  auto registrar = ctx->stages.registrar.get();
+  if (!registrar) {
+    ctx->frontend->post(in.peer, "error",
+                        net::error_body("", net::error_code::unavailable, "the registrar is restarting"));
+    return;
+  }
+  if (ctx->registrations_pending.fetch_add(1) >= server_context::max_pending_registrations) {
+    ctx->registrations_pending--;
+    if (ctx->metrics) ctx->metrics->shed("registration_busy").Increment();
+    ctx->frontend->post(in.peer, "shed", net::shed_body("", "registration_busy", 1000));
+    return;
+  }
+  caf::anon_send(registrar, register_atom::value, in.peer, registration.name, registration.curve_public_key);
+}
+
+void handle(self_ptr self, const inbound_message& in) {
+  auto* ctx = self->state.context;
   const auto& msg = *in.msg;
   // A connection admitted with the published registration identity may register and ping, nothing else.
   if (in.user_id == "registration" && msg.type != net::message_type::register_tenant &&
@@ -188,92 +278,10 @@ void handle(self_ptr self, const inbound_message& in) {
       ctx->frontend->post(in.peer, "pong", body);
       break;
     }
-    case net::message_type::stats: {
-      auto body = health_report(*ctx);
-      const auto& fc = ctx->frontend->counters();
-      body["frontend"] = {{"messages_in", fc.messages_in.load()},
-                          {"malformed_in", fc.malformed_in.load()},
-                          {"events_out", fc.events_out.load()},
-                          {"unroutable", fc.unroutable.load()},
-                          {"slow_consumers", fc.slow_consumers.load()},
-                          {"rate_limited", fc.rate_limited_in.load()},
-                          {"flooders_dropped", fc.flooders_dropped.load()},
-                          {"denied_dropped", fc.denied_dropped.load()},
-                          {"disconnects", fc.disconnects.load()}};
-      auto sched = caf::actor_cast<scheduler_actor>(ctx->directory.get("scheduler"));
-      if (!sched) {
-        ctx->frontend->post(in.peer, "stats", body);
-        break;
-      }
-      auto peer = in.peer;
-      self->request(sched, std::chrono::seconds(2), stats_atom::value)
-          .then([ctx, peer, body](const std::string& s) mutable {
-                  body["scheduler"] = nlohmann::json::parse(s, nullptr, false);
-                  ctx->frontend->post(peer, "stats", body);
-                },
-                [ctx, peer, body](caf::error&) { ctx->frontend->post(peer, "stats", body); });
-      break;
-    }
-    case net::message_type::generate:
-      start_generate(self, in);
-      break;
-    case net::message_type::cancel: {
-      // Every cancel is answered once: by the request's terminal event when this cancel is the one that
-      // stops it (finish_reason `cancelled`, or `stop`/`length` when generation ended first), otherwise by
-      // unknown_request (no such running request, or a cancel for it is already under way).
-      auto r = find_running(st, in.peer, msg.cancel.request_id);
-      if (!r || r->cancel_requested.exchange(true)) {
-        ctx->frontend->post(in.peer, "error",
-                            net::error_body(msg.cancel.request_id, net::error_code::unknown_request,
-                                            r ? "a cancel for this request is already under way"
-                                              : "no running request with this id"));
-        break;
-      }
-      poke_scheduler(*ctx);
-      break;
-    }
-    case net::message_type::register_tenant: {
-      if (!ctx->accounts) {
-        ctx->frontend->post(in.peer, "error",
-                            net::error_body("", net::error_code::unavailable,
-                                            "registration is not enabled (no accounts database)"));
-        break;
-      }
-      auto v = st.gate->admit_registration(in.peer_address);
-      if (!v.admitted) {
-        auto body = net::shed_body("", v.reason, v.retry_after_ms);
-        if (v.reason == "registration_closed") body["message"] = st.gate->shedder().level_policy().registration.message;
-        if (ctx->metrics) ctx->metrics->shed(v.reason).Increment();
-        ctx->frontend->post(in.peer, "shed", body);
-        break;
-      }
-      // Keys that name someone already: a tenant holding one would be served whoever holds the published
-      // registration keypair, or would take over the server's own identity. Other tenants' keys are refused
-      // by the accounts database itself.
-      const auto& key = msg.registration.curve_public_key;
-      if (!key.empty() && (key == ctx->config.frontend.curve_public_key ||
-                           key == st.gate->shedder().policy().registration_curve_key)) {
-        ctx->frontend->post(in.peer, "error",
-                            net::error_body("", net::error_code::curve_key_taken,
-                                            "curve_public_key is the server's or the registration identity's key"));
-        break;
-      }
-      auto registrar = caf::actor_cast<registrar_actor>(ctx->directory.get("registrar"));
-      if (!registrar) {
-        ctx->frontend->post(in.peer, "error",
-                            net::error_body("", net::error_code::unavailable, "the registrar is restarting"));
-        break;
-      }
-      if (ctx->registrations_pending.fetch_add(1) >= server_context::max_pending_registrations) {
-        ctx->registrations_pending--;
-        if (ctx->metrics) ctx->metrics->shed("registration_busy").Increment();
-        ctx->frontend->post(in.peer, "shed", net::shed_body("", "registration_busy", 1000));
-        break;
-      }
-      caf::anon_send(registrar, register_atom::value, in.peer, msg.registration.name,
-                     msg.registration.curve_public_key);
-      break;
-    }
+    case net::message_type::stats: answer_stats(self, in); break;
+    case net::message_type::generate: start_generate(self, in); break;
+    case net::message_type::cancel: cancel(self, in); break;
+    case net::message_type::register_tenant: start_registration(self, in); break;
   }
 }
 
@@ -288,7 +296,7 @@ void apply_class_closures(self_ptr self) {
   int ended = 0;
   for (auto& [key, weak] : st.running) {
     auto r = weak.lock();
-    if (!r || r->terminal_sent || r->tenant_id != 0) continue;
+    if (!r || st.context->ledger.ended(*r) || r->tenant_id != 0) continue;
     if (r->cancel_requested.load()) continue;  // already ending (cancelled, gone or stopped)
     r->shed_retry_after_ms = lp.retry_after_ms;
     r->shed_by_policy = request_state::policy_shed::anonymous_closed;
@@ -307,7 +315,7 @@ void on_peer_gone(self_ptr self, const std::string& peer) {
   const auto now = request_state::clock::now();
   for (auto it = st.running.lower_bound({peer, std::string()});
        it != st.running.end() && it->first.first == peer;) {
-    if (auto r = it->second.lock(); r && !r->terminal_sent) {
+    if (auto r = it->second.lock(); r && !st.context->ledger.ended(*r)) {
       r->peer_gone_at = now;
       r->peer_gone = true;
       r->cancel_requested = true;
@@ -324,7 +332,7 @@ void on_peer_gone(self_ptr self, const std::string& peer) {
 gateway_actor::behavior_type gateway(self_ptr self, server_context* context) {
   self->state.context = context;
   self->state.gate = std::make_unique<admission_gate>(context, context->initial_policy);
-  if (context->on_deny_list) context->on_deny_list(self->state.gate->deny_snapshot());
+  self->state.gate->publish_deny_list();
   self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
   return {
       [=](const inbound_message& in) {

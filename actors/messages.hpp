@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,9 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/request.hpp"
+#include "admission/policy_engine.hpp"
 #include "config/policy.hpp"
-#include "model/scheduler.hpp"
+#include "engine/scheduler.hpp"
 #include "net/protocol.hpp"
 
 namespace rampart::actors {
@@ -50,12 +52,8 @@ struct step_events {
 
 // A monitor event the gateway acts on: the monitor's threat level, or the culprits an alert names.
 struct monitor_notice {
-  int monitor_level = -1;            // 0..3 when the monitor's level changed, else -1
-  std::string detector;              // for alerts: the detector's name
-  std::string phase;                 // start, update, end
-  std::vector<std::string> sources;  // the alert's culprits (addresses or prefixes its own evidence names)
-  std::string evidence;              // what named them (monitor::evidence_kind_name)
-  bool spoofable = false;            // a sender forging its source address could have produced that evidence
+  std::optional<config::threat_level> level;   // the monitor's own level changed
+  std::optional<admission::alert_news> alert;  // an alert started, updated or ended, with its culprits
 };
 
 using peer_gone_atom = caf::atom_constant<caf::atom("peergone")>;

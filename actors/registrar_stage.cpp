@@ -39,7 +39,7 @@ void create(server_context* ctx, const std::string& peer, const std::string& req
   // tenants are in the accounts database: `rampart-admin list` shows them).
   spdlog::debug("registered tenant {} ({}), class {}{}", created->record.id, created->record.name,
                created->record.tenant_class, curve_key.empty() ? "" : ", with a CURVE key");
-  if (!curve_key.empty() && ctx->on_tenants_changed) ctx->on_tenants_changed();  // the ZAP gate admits it now
+  if (!curve_key.empty() && ctx->curve) ctx->curve->refresh();  // the ZAP gate admits it now
   ctx->frontend->post(peer, "registered",
                       {{"tenant_id", created->record.id},
                        {"name", created->record.name},
@@ -73,7 +73,7 @@ void expire_trials(server_context* ctx, const std::set<int64_t>& unrecorded) {
   } else if (n > 0) {
     spdlog::info("expired {} {} tenant(s) that made no request within {} s of registering", n,
                  ctx->config.admission.registration_class, ttl_s);
-    if (ctx->on_tenants_changed) ctx->on_tenants_changed();  // their CURVE keys leave the ZAP gate
+    if (ctx->curve) ctx->curve->refresh();  // their CURVE keys leave the ZAP gate
   }
 }
 

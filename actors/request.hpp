@@ -1,5 +1,5 @@
 // One accepted generate request as it moves through the stages. Stages share it by pointer; the fields a stage
-// writes are written only by that stage, and the terminal flag makes "exactly one terminal event" hold no
+// writes are written only by that stage, and the request ledger makes "exactly one terminal event" hold no
 // matter which stage ends the request.
 #pragma once
 
@@ -50,16 +50,40 @@ struct request_state {
   }
   std::atomic<bool> peer_gone{false};
   clock::time_point peer_gone_at{};
-  std::atomic<bool> terminal_sent{false};
+  std::atomic<bool> terminal_sent{false};  // written by request_ledger only
 };
 using request_ptr = std::shared_ptr<request_state>;
 
-// Sends the request's terminal event (done, error or shed) unless one was already sent; updates the counters.
-// Returns true when this call sent it. Thread-safe.
-bool send_terminal(server_context& ctx, request_state& r, std::string_view type, nlohmann::json body);
+// How a request ended: its terminal frame.
+struct outcome {
+  enum class kind : uint8_t { done, error, shed };
+  kind what = kind::done;
+  nlohmann::json body;
 
-// Convenience forms of send_terminal.
-bool send_error(server_context& ctx, request_state& r, net::error_code code, std::string_view message);
-bool send_shed(server_context& ctx, request_state& r, std::string_view reason, int64_t retry_after_ms);
+  // done: BODY is the frame's whole body (request_id, finish_reason, usage, timing).
+  static outcome done(nlohmann::json body) { return {kind::done, std::move(body)}; }
+  static outcome error(const request_state& r, net::error_code code, std::string_view message) {
+    return {kind::error, net::error_body(r.req.request_id, code, message)};
+  }
+  static outcome shed(const request_state& r, std::string_view reason, int64_t retry_after_ms) {
+    return {kind::shed, net::shed_body(r.req.request_id, reason, retry_after_ms)};
+  }
+};
+
+// Every admitted request's end goes through the ledger, exactly once: it posts the one terminal frame (unless the
+// client is gone), counts the outcome, and tells the gateway to give back the admission ticket and forget the
+// request's id. Stages report how a request finished; none of them sends a terminal frame itself. Thread-safe.
+class request_ledger {
+ public:
+  explicit request_ledger(server_context* ctx) : ctx_(ctx) {}
+  // R was admitted: it is in flight until finish().
+  void open(request_state& r);
+  // Ends R with O unless it has ended already. True when this call ended it.
+  bool finish(request_state& r, outcome o);
+  bool ended(const request_state& r) const { return r.terminal_sent.load(); }
+
+ private:
+  server_context* ctx_;
+};
 
 }  // namespace rampart::actors

@@ -5,9 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/stages.hpp"
-#include "model/engine.hpp"
-#include "model/scheduler.hpp"
-#include "model/sharded_expert_backend.hpp"
+#include "engine/engine.hpp"
+#include "engine/scheduler.hpp"
+#include "shards/sharded_expert_backend.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -24,8 +24,11 @@ struct scheduler_state {
   // returns the KV blocks of whatever was running.
   ~scheduler_state() {
     for (auto& [id, r] : requests) {
-      if (ctx->draining) send_shed(*ctx, *r, "shutting_down", 1000);  // the drain limit ran out
-      else send_error(*ctx, *r, net::error_code::internal, "the scheduler stage failed");
+      if (ctx->draining) {
+        ctx->ledger.finish(*r, outcome::shed(*r, "shutting_down", 1000));  // the drain limit ran out
+      } else {
+        ctx->ledger.finish(*r, outcome::error(*r, net::error_code::internal, "the scheduler stage failed"));
+      }
     }
   }
 };
@@ -39,21 +42,22 @@ void schedule_step(self_ptr self) {
   }
 }
 
-int priority_index(net::priority_class p) { return static_cast<int>(p); }
+int priority_index(priority p) { return static_cast<int>(p); }  // the scheduler's class: 0 highest
 
 void enqueue(self_ptr self, const request_ptr& r) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
   if (r->cancel_requested && r->shed_by_policy.load() != request_state::policy_shed::none) {
-    send_shed(ctx, *r, r->policy_shed_reason(), r->shed_retry_after_ms.load());  // ended by policy before acceptance
+    // Ended by policy before acceptance.
+    ctx.ledger.finish(*r, outcome::shed(*r, r->policy_shed_reason(), r->shed_retry_after_ms.load()));
     return;
   }
   if (r->cancel_requested) {
     // Cancelled between admission and here (a cancel sent right behind its generate): it was accepted all the
     // same, so it gets `accepted` first and then a `done` like any other cancelled request.
-    // A client already gone gets nothing posted, but the request still ends here: send_terminal gives back its
+    // A client already gone gets nothing posted, but the request still ends here: the ledger gives back its
     // admission ticket and in-flight count.
-    if (r->terminal_sent) return;
+    if (ctx.ledger.ended(*r)) return;
     ctx.counters.requests_accepted++;
     if (!r->peer_gone) {
       ctx.frontend->post(r->peer, "accepted",
@@ -61,12 +65,15 @@ void enqueue(self_ptr self, const request_ptr& r) {
     }
     using ms = std::chrono::duration<double, std::milli>;
     const double total = ms(request_state::clock::now() - r->received).count();
-    send_terminal(ctx, *r, "done",
-                  {{"request_id", r->req.request_id}, {"finish_reason", "cancelled"},
-                   {"usage", {{"prompt_tokens", r->prompt.size()}, {"completion_tokens", 0},
-                              {"cached_prompt_tokens", 0}}},
-                   {"timing", {{"queue_ms", total}, {"time_to_first_token_ms", 0.0},
-                               {"time_per_output_token_ms", 0.0}, {"total_ms", total}}}});
+    ctx.ledger.finish(*r, outcome::done({{"request_id", r->req.request_id},
+                                         {"finish_reason", "cancelled"},
+                                         {"usage", {{"prompt_tokens", r->prompt.size()},
+                                                    {"completion_tokens", 0},
+                                                    {"cached_prompt_tokens", 0}}},
+                                         {"timing", {{"queue_ms", total},
+                                                     {"time_to_first_token_ms", 0.0},
+                                                     {"time_per_output_token_ms", 0.0},
+                                                     {"total_ms", total}}}}));
     return;
   }
   model::sequence_request sr;
@@ -74,7 +81,7 @@ void enqueue(self_ptr self, const request_ptr& r) {
   sr.priority = priority_index(r->req.priority);
   // Fairness is between tenants, and between source addresses for anonymous work, not between connections.
   sr.client = r->tenant_id != 0 ? "t" + std::to_string(r->tenant_id) : "a" + r->peer_address;
-  sr.budgeted = r->tenant_id == 0 || r->req.priority == net::priority_class::sheddable;
+  sr.budgeted = r->tenant_id == 0 || r->req.priority == priority::sheddable;
   sr.prompt = r->prompt;
   sr.max_tokens = r->req.max_tokens;
   sr.arrival_ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->received.time_since_epoch()).count();
@@ -85,8 +92,8 @@ void enqueue(self_ptr self, const request_ptr& r) {
   sr.sampling.top_p = static_cast<float>(p.top_p);
   sr.sampling.min_p = static_cast<float>(p.min_p);
   sr.sampling.seed = p.seed ? *p.seed : r->seq_id * 0x9E3779B97F4A7C15ull;
-  std::string err;
-  switch (st.sched->add(std::move(sr), &err)) {
+  const auto added = st.sched->add(std::move(sr));
+  switch (added.code) {
     case model::batch_scheduler::add_result::queued:
       st.requests[r->seq_id] = r;
       ctx.counters.requests_accepted++;
@@ -95,13 +102,13 @@ void enqueue(self_ptr self, const request_ptr& r) {
       schedule_step(self);
       break;
     case model::batch_scheduler::add_result::queue_full:
-      send_shed(ctx, *r, "over_capacity", 500);
+      ctx.ledger.finish(*r, outcome::shed(*r, "over_capacity", 500));
       break;
     case model::batch_scheduler::add_result::too_long:
-      send_error(ctx, *r, net::error_code::prompt_too_long, err);
+      ctx.ledger.finish(*r, outcome::error(*r, net::error_code::prompt_too_long, added.message));
       break;
     case model::batch_scheduler::add_result::bad_request:
-      send_error(ctx, *r, net::error_code::bad_parameter, err);
+      ctx.ledger.finish(*r, outcome::error(*r, net::error_code::bad_parameter, added.message));
       break;
   }
 }
@@ -120,11 +127,11 @@ void run_step(self_ptr self) {
   model::step_report report;
   // Requests that waited past their class's queue-delay target are shed (queue_timeout) before the step.
   std::vector<int64_t> deadlines;
-  for (const auto& d : ctx.queue_delay_ms) deadlines.push_back(d.load());
+  for (const auto& d : ctx.level.queue_delay_ms) deadlines.push_back(d.load());
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              request_state::clock::now().time_since_epoch()).count();
   auto expired = st.sched->expire_waiting(now_ms, deadlines);
-  st.sched->set_budget({ctx.budget_batch_share.load(), ctx.budget_step_share.load()});
+  st.sched->set_budget({ctx.level.budget_batch_share.load(), ctx.level.budget_step_share.load()});
   st.sched->step(&report);
   for (auto& e : expired) report.finished.push_back(std::move(e));
   step_events ev;
@@ -156,8 +163,8 @@ void run_step(self_ptr self) {
   }
   {
     auto s = st.sched->stats();
-    ctx.load_running = s.running;
-    ctx.load_waiting = s.waiting;
+    ctx.load.running = s.running;
+    ctx.load.waiting = s.waiting;
   }
   if (ctx.metrics) {
     ctx.metrics->generation_tokens->Increment(static_cast<double>(report.tokens.size()));
@@ -186,12 +193,13 @@ void run_step(self_ptr self) {
     }
   }
   if (!ev.tokens.empty() || !ev.finished.empty()) {
-    auto detok = caf::actor_cast<detokenizer_actor>(ctx.directory.get("detokenizer"));
+    auto detok = ctx.stages.detokenizer.get();
     if (detok) {
       self->send(detok, std::move(ev));
     } else {
       for (auto& f : ev.finished) {
-        send_error(ctx, *f.request, net::error_code::unavailable, "the detokenizer is restarting");
+        ctx.ledger.finish(*f.request, outcome::error(*f.request, net::error_code::unavailable,
+                                                     "the detokenizer is restarting"));
       }
     }
   }
@@ -221,7 +229,7 @@ scheduler_actor::behavior_type scheduler_stage(self_ptr self, server_context* ct
   opts.max_running = ctx->config.engine.max_batch_sequences;
   opts.max_step_tokens = ctx->config.engine.max_step_tokens;
   opts.max_waiting = ctx->config.frontend.max_queued_requests;
-  opts.priority_classes = 4;
+  opts.priority_classes = priority_count;
   st.sched = std::make_unique<model::batch_scheduler>(ctx->model->engine.get(), opts);
   return {
       [=](const request_ptr& r) { enqueue(self, r); },

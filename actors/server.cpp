@@ -8,24 +8,24 @@
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
-#include <zmq.h>
 
 #include "actors/context.hpp"
 #include "actors/gateway.hpp"
 #include "actors/logging.hpp"
-#include "actors/shard_server.hpp"
 #include "actors/monitor_service.hpp"
+#include "actors/privileges.hpp"
+#include "actors/shard_server.hpp"
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
-#include "actors/privileges.hpp"
 #include "admission/accounts.hpp"
 #include "config/policy.hpp"
-#include "model/chat_template.hpp"
+#include "engine/engine.hpp"
 #include "model/checkpoint.hpp"
-#include "model/engine.hpp"
-#include "model/sharded_expert_backend.hpp"
-#include "model/tokenizer.hpp"
+#include "net/curve_gate.hpp"
 #include "net/zap_handler.hpp"
+#include "shards/sharded_expert_backend.hpp"
+#include "tokenizer/chat_template.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -37,7 +37,7 @@ class gateway_bridge : public net::frontend_handler {
 
   void on_message(const std::string& peer, const std::string& peer_address, const std::string& user_id,
                   net::client_message msg) override {
-    auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
+    auto gateway = context_->stages.gateway.get();
     if (!gateway) {
       context_->frontend->post(peer, "error",
                                net::error_body(msg.request_id(), net::error_code::unavailable,
@@ -82,53 +82,12 @@ class gateway_bridge : public net::frontend_handler {
   }
 
   void on_peer_gone(const std::string& peer) override {
-    auto gateway = caf::actor_cast<gateway_actor>(context_->directory.get("gateway"));
+    auto gateway = context_->stages.gateway.get();
     if (gateway) caf::anon_send(gateway, peer_gone_atom::value, peer);
   }
 
  private:
   server_context* context_;
-};
-
-// With CURVE on, what the ZAP gate admits: the CURVE keys of unrevoked tenants (from the accounts database) and
-// the policy's registration identity while registration is not closed. Rebuilt and swapped in whole when any
-// of these change; called from the gateway, the registrar and the signal thread.
-class curve_gate {
- public:
-  curve_gate(server_context* context, net::zap_handler* zap) : context_(context), zap_(zap) {}
-
-  void set_registration(bool open, const std::string& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (open != registration_open_ || key != registration_key_) {
-      spdlog::info("CURVE: the registration identity is {}", key.empty() ? "not configured" : open ? "admitted" : "refused");
-    }
-    registration_open_ = open;
-    registration_key_ = key;
-    publish_locked();
-  }
-  void refresh() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    publish_locked();
-  }
-
- private:
-  void publish_locked() {
-    auto list = std::make_shared<net::curve_allow_list>();
-    if (context_->accounts) {
-      for (auto& [key, id] : context_->accounts->curve_keys()) {
-        if (!list->tenants.emplace(key, id).second) list->ambiguous.insert(std::move(key));
-      }
-    }
-    list->registration_key = registration_key_;
-    list->registration_open = registration_open_;
-    zap_->set_allow_list(std::move(list));
-  }
-
-  server_context* context_;
-  net::zap_handler* zap_;
-  std::mutex mutex_;
-  bool registration_open_ = false;
-  std::string registration_key_;
 };
 
 net::frontend_options frontend_options_from(const config::frontend_config& f) {
@@ -245,7 +204,7 @@ void reload_policy(server_context* context) {
     }
     return;
   }
-  if (auto gw = caf::actor_cast<gateway_actor>(context->directory.get("gateway"))) caf::anon_send(gw, fresh);
+  if (auto gw = context->stages.gateway.get()) caf::anon_send(gw, fresh);
   spdlog::info("policy reloaded from {}", fresh->source);
 }
 
@@ -261,7 +220,7 @@ void reload(const server_options& options, server_context* context) {
     std::string error;
     if (context->accounts->reload(&error)) {
       spdlog::info("SIGHUP: accounts reloaded");
-      if (context->on_tenants_changed) context->on_tenants_changed();
+      if (context->curve) context->curve->refresh();
     }
     else spdlog::error("SIGHUP: accounts not reloaded, the cached ones stay: {}", error);
   }
@@ -281,230 +240,269 @@ void reload(const server_options& options, server_context* context) {
   spdlog::info("SIGHUP: configuration reloaded from {} (log level {})", options.config_path, fresh.log.level);
 }
 
-}  // namespace
+// The running server: what it holds, in the order run() builds it (and the reverse order it is torn down in).
+class server {
+ public:
+  explicit server(const server_options& options) : options_(options), cfg_(options.config) {}
 
-int run_server(const server_options& options) {
-  // Signals are taken synchronously by this thread; every thread started below inherits the blocked mask.
-  // A shell may start us with SIGINT ignored (background jobs); an ignored signal never reaches sigwait.
-  ::signal(SIGINT, SIG_DFL);
-  ::signal(SIGTERM, SIG_DFL);
-  ::signal(SIGHUP, SIG_DFL);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  const auto& cfg = options.config;
-  auto context = std::make_unique<server_context>();
-  context->config = cfg;
-  if (!cfg.model.path.empty()) {
-    loaded_model model;
-    std::string error;
-    if (!load_model(cfg, &model, &error)) {
-      spdlog::critical("{}", error);
-      return 1;
-    }
-    context->model = std::move(model);
-  } else {
-    spdlog::warn("no model configured ([model].path): generate requests are answered with `unavailable`");
+  int run() {
+    block_signals();
+    context_ = std::make_unique<server_context>();
+    context_->config = cfg_;
+    context_->metrics = &metrics_;
+    if (int rc = load_model_and_policy()) return rc;
+    if (int rc = start_defence()) return rc;
+    start_actor_system();
+    if (int rc = start_front_end()) return rc;
+    start_stages();
+    if (int rc = open_the_door()) return rc;
+    serve_until_signal();
+    drain();
+    return 0;
   }
-  {
+
+ private:
+  // Signals are taken synchronously by this thread; every thread started later inherits the blocked mask. A
+  // shell may start us with SIGINT ignored (background jobs); an ignored signal never reaches sigwait.
+  void block_signals() {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGHUP, SIG_DFL);
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    sigaddset(&signals_, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+  }
+
+  // The model (when configured), the policy and the accounts database.
+  int load_model_and_policy() {
+    if (!cfg_.model.path.empty()) {
+      loaded_model model;
+      std::string error;
+      if (!load_model(cfg_, &model, &error)) {
+        spdlog::critical("{}", error);
+        return 1;
+      }
+      context_->model = std::move(model);
+    } else {
+      spdlog::warn("no model configured ([model].path): generate requests are answered with `unavailable`");
+    }
     config::config_error perr;
-    if (!load_policy_file(cfg, &context->initial_policy, &perr)) {
+    if (!load_policy_file(cfg_, &context_->initial_policy, &perr)) {
       spdlog::critical("{}", perr.to_string());
       return 2;
     }
-    spdlog::info("policy: {}{}", context->initial_policy->source, context->initial_policy->dry_run ? " (dry run)" : "");
-  }
-  if (!cfg.admission.accounts_db.empty()) {
-    std::string error;
-    std::shared_ptr<admission::accounts> accounts = admission::accounts::open(cfg.admission.accounts_db, &error);
-    if (!accounts) {
-      spdlog::critical("cannot open the accounts database: {}", error);
-      return 1;
+    spdlog::info("policy: {}{}", context_->initial_policy->source,
+                 context_->initial_policy->dry_run ? " (dry run)" : "");
+    if (!cfg_.admission.accounts_db.empty()) {
+      std::string error;
+      std::shared_ptr<admission::accounts> accounts = admission::accounts::open(cfg_.admission.accounts_db, &error);
+      if (!accounts) {
+        spdlog::critical("cannot open the accounts database: {}", error);
+        return 1;
+      }
+      context_->accounts = std::move(accounts);
     }
-    context->accounts = std::move(accounts);
+    return 0;
   }
-  net::server_metrics metrics;
-  context->metrics = &metrics;
-  if (cfg.metrics.enabled) {
+
+  // The metrics endpoint and the packet monitor with its alert stream: they run before anything is served.
+  int start_defence() {
     std::string error;
-    if (!metrics.serve(cfg.metrics.listen, &error)) {
+    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, &error)) {
       spdlog::critical("{}", error);
       return 1;
     }
+    if (cfg_.alerts.enabled) {
+      monitor_ = std::make_unique<monitor_service>(cfg_, &metrics_);
+      if (!monitor_->start(&error)) {
+        spdlog::critical("{}", error);
+        return 1;
+      }
+      context_->monitor = monitor_.get();
+    }
+    return 0;
   }
 
-  std::unique_ptr<monitor_service> monitor;
-  if (cfg.alerts.enabled) {
-    monitor = std::make_unique<monitor_service>(cfg, &metrics);
+  void start_actor_system() {
+    caf::actor_system_config caf_cfg;
+    caf_cfg.set("scheduler.policy", cfg_.actors.scheduler_policy == "sharing" ? caf::atom("sharing")
+                                                                               : caf::atom("stealing"));
+    if (cfg_.actors.max_threads > 0) caf_cfg.set("scheduler.max-threads", cfg_.actors.max_threads);
+    system_ = std::make_unique<caf::actor_system>(caf_cfg);
+  }
+
+  // The front end's socket (not yet bound), the ZAP gate and, with CURVE on, the keys it admits.
+  int start_front_end() {
+    bridge_ = std::make_unique<gateway_bridge>(context_.get());
+    auto fopts = frontend_options_from(cfg_.frontend);
+    if (context_->model) fopts.limits.vocab_size = context_->model->vocab_size;
+    fopts.zap_domain = "rampart";  // every connection passes the ZAP gate (deny-listed sources are refused)
+    frontend_ = std::make_unique<net::frontend>(fopts, bridge_.get());
+    context_->frontend = frontend_.get();
+    zap_ = std::make_unique<net::zap_handler>(frontend_->zmq_context());
+    if (auto* m = context_->monitor) {
+      zap_->set_on_key_denied(
+          [m](std::string_view address) { m->signal(monitor::app_signal::auth_failure, address); });
+    }
     std::string error;
-    if (!monitor->start(&error)) {
+    if (!zap_->start(&error)) {
       spdlog::critical("{}", error);
       return 1;
     }
-    context->monitor = monitor.get();
-  }
-
-  caf::actor_system_config caf_cfg;
-  caf_cfg.set("scheduler.policy", cfg.actors.scheduler_policy == "sharing" ? caf::atom("sharing")
-                                                                           : caf::atom("stealing"));
-  if (cfg.actors.max_threads > 0) caf_cfg.set("scheduler.max-threads", cfg.actors.max_threads);
-  caf::actor_system system{caf_cfg};
-
-  gateway_bridge bridge(context.get());
-  auto fopts = frontend_options_from(cfg.frontend);
-  if (context->model) fopts.limits.vocab_size = context->model->vocab_size;
-  fopts.zap_domain = "rampart";  // every connection passes the ZAP gate (deny-listed sources are refused)
-  net::frontend frontend(fopts, &bridge);
-  context->frontend = &frontend;
-  net::zap_handler zap(frontend.zmq_context());
-  if (context->monitor) {
-    auto* m = context->monitor;
-    zap.set_on_key_denied([m](std::string_view address) { m->signal(monitor::app_signal::auth_failure, address); });
-  }
-  {
-    std::string error;
-    if (!zap.start(&error)) {
-      spdlog::critical("{}", error);
-      return 1;
-    }
-  }
-  context->on_deny_list = [&zap, ctx = context.get()](std::shared_ptr<const admission::deny_list> list) {
-    if (ctx->frontend) ctx->frontend->set_deny_list(list);
-    zap.set_deny_list(std::move(list));
-  };
-  curve_gate curve(context.get(), &zap);
-  if (!cfg.frontend.curve_secret_key.empty()) {
-    char derived[41] = {};
-    if (zmq_curve_public(derived, cfg.frontend.curve_secret_key.c_str()) != 0 ||
-        cfg.frontend.curve_public_key != derived) {
-      spdlog::critical("{}: the public key does not belong to the secret key", cfg.frontend.curve_key_file);
+    context_->zap = zap_.get();
+    curve_ = std::make_unique<net::curve_gate>(context_->accounts, zap_.get());
+    if (cfg_.frontend.curve_secret_key.empty()) return 0;
+    if (!net::curve_keys_match(cfg_.frontend.curve_secret_key, cfg_.frontend.curve_public_key)) {
+      spdlog::critical("{}: the public key does not belong to the secret key", cfg_.frontend.curve_key_file);
       return 2;
     }
-    curve.set_registration(!context->initial_policy->registration_curve_key.empty(),
-                           context->initial_policy->registration_curve_key);
-    context->on_registration_gate = [&curve](bool open, const std::string& key) { curve.set_registration(open, key); };
-    context->on_tenants_changed = [&curve] { curve.refresh(); };
-    spdlog::info("CURVE on: server public key {} ({} tenant keys admitted)", cfg.frontend.curve_public_key,
-                 context->accounts ? context->accounts->curve_keys().size() : 0);
+    // Tenants' keys are admitted from now on; the registration identity too until the gateway applies the level
+    // in force (it sets the identity's gate from then on).
+    const std::string& key = context_->initial_policy->registration_curve_key;
+    curve_->set_registration(!key.empty(), key);
+    context_->curve = curve_.get();
+    spdlog::info("CURVE on: server public key {} ({} tenant keys admitted)", cfg_.frontend.curve_public_key,
+                 context_->accounts ? context_->accounts->curve_keys().size() : 0);
+    return 0;
   }
 
-  std::vector<stage_spec> stages;
-  server_context* ctx = context.get();
-  stages.push_back({"gateway", [ctx](caf::actor_system& sys) {
-                      return caf::actor_cast<caf::actor>(spawn_gateway(sys, ctx));
-                    }});
-  if (context->accounts) {
-    stages.push_back({"registrar", [ctx](caf::actor_system& sys) {
-                        return caf::actor_cast<caf::actor>(spawn_registrar_stage(sys, ctx));
-                      }});
-  }
-  if (context->model) {
-    context->tokenizer_stages = 2;
-    for (int i = 0; i < context->tokenizer_stages; ++i) {
-      stages.push_back({"tokenizer-" + std::to_string(i), [ctx](caf::actor_system& sys) {
-                          return caf::actor_cast<caf::actor>(spawn_tokenizer_stage(sys, ctx));
-                        }});
+  // The supervised stages, and the monitor's notices routed to the gateway.
+  void start_stages() {
+    std::vector<stage_spec> stages;
+    server_context* ctx = context_.get();
+    stage_handles& h = ctx->stages;
+    stages.push_back(
+        make_stage("gateway", &h.gateway, [ctx](caf::actor_system& sys) { return spawn_gateway(sys, ctx); }));
+    if (context_->accounts) {
+      stages.push_back(make_stage("registrar", &h.registrar,
+                                  [ctx](caf::actor_system& sys) { return spawn_registrar_stage(sys, ctx); }));
     }
-    stages.push_back({"scheduler", [ctx](caf::actor_system& sys) {
-                        return caf::actor_cast<caf::actor>(spawn_scheduler_stage(sys, ctx));
-                      }});
-    stages.push_back({"detokenizer", [ctx](caf::actor_system& sys) {
-                        return caf::actor_cast<caf::actor>(spawn_detokenizer_stage(sys, ctx));
-                      }});
-  }
-  auto supervisor = spawn_supervisor(system, std::move(stages), &context->directory);
-  if (monitor) {
-    // Threat levels and the culprits alerts name go to the gateway, which applies the policy. Only culprits:
-    // an alert's top sources describe the traffic and include whoever happened to be seen during the flood.
-    monitor->set_listener([ctx](const monitor::event& e) {
-      monitor_notice n;
-      if (e.type == monitor::event_type::threat_level) {
-        n.monitor_level = static_cast<int>(e.threat.to);
-      } else if (e.type == monitor::event_type::alert) {
-        n.detector = monitor::detector_name(e.alert.detector);
-        n.phase = monitor::alert_phase_name(e.alert.phase);
-        for (const auto& c : e.alert.culprits) n.sources.push_back(c.key);
-        n.evidence = monitor::evidence_kind_name(e.alert.evidence);
-        n.spoofable = monitor::evidence_spoofable(e.alert.evidence);
-      } else {
-        return;
+    if (context_->model) {
+      context_->tokenizer_stages = 2;
+      for (int i = 0; i < context_->tokenizer_stages; ++i) {
+        stages.push_back(make_stage("tokenizer-" + std::to_string(i), &h.tokenizers[static_cast<size_t>(i)],
+                                    [ctx](caf::actor_system& sys) { return spawn_tokenizer_stage(sys, ctx); }));
       }
-      if (auto gw = caf::actor_cast<gateway_actor>(ctx->directory.get("gateway"))) caf::anon_send(gw, std::move(n));
-    });
+      stages.push_back(make_stage("scheduler", &h.scheduler,
+                                  [ctx](caf::actor_system& sys) { return spawn_scheduler_stage(sys, ctx); }));
+      stages.push_back(make_stage("detokenizer", &h.detokenizer,
+                                  [ctx](caf::actor_system& sys) { return spawn_detokenizer_stage(sys, ctx); }));
+    }
+    supervisor_ = spawn_supervisor(*system_, std::move(stages), &context_->directory);
+    if (monitor_) monitor_->set_listener([ctx](const monitor::event& e) { forward_to_gateway(ctx, e); });
   }
 
-  std::string error;
-  if (!frontend.start(&error)) {
-    spdlog::critical("{}", error);
-    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-    system.await_all_actors_done();
-    context->directory.clear();
-    return 1;
+  // Threat levels and the culprits alerts name go to the gateway, which applies the policy. Only culprits: an
+  // alert's top sources describe the traffic and include whoever happened to be seen during the flood.
+  static void forward_to_gateway(server_context* ctx, const monitor::event& e) {
+    monitor_notice n;
+    if (e.type == monitor::event_type::threat_level) {
+      n.level = e.threat.to;
+    } else if (e.type == monitor::event_type::alert) {
+      admission::alert_news news;
+      news.detector = e.alert.detector;
+      news.phase = e.alert.phase;
+      news.evidence = e.alert.evidence;
+      for (const auto& c : e.alert.culprits) {
+        admission::ip_prefix p;
+        if (admission::parse_prefix(c.key, &p)) news.culprits.push_back(p);
+      }
+      n.alert = std::move(news);
+    } else {
+      return;
+    }
+    if (auto gw = ctx->stages.gateway.get()) caf::anon_send(gw, std::move(n));
   }
-  if (!cfg.user.empty()) {
-    if (!drop_privileges(cfg.user, &error)) {
+
+  // Binds the front end, then drops root when configured to. On failure the stages are stopped again.
+  int open_the_door() {
+    std::string error;
+    if (!frontend_->start(&error) || (!cfg_.user.empty() && !drop_privileges(cfg_.user, &error))) {
       spdlog::critical("{}", error);
-      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-      system.await_all_actors_done();
-      context->directory.clear();
+      stop_stages();
       return 1;
     }
-    spdlog::info("running as user {} with no capabilities", cfg.user);
+    if (!cfg_.user.empty()) spdlog::info("running as user {} with no capabilities", cfg_.user);
+    spdlog::info("rampartd ready: endpoint {}, metrics {}, alerts {} (config: {})", frontend_->bound_endpoint(),
+                 cfg_.metrics.enabled ? "http://" + cfg_.metrics.listen + "/metrics" : std::string("off"),
+                 monitor_ && !monitor_->alerts_endpoint().empty() ? monitor_->alerts_endpoint() : std::string("off"),
+                 cfg_.source);
+    return 0;
   }
-  spdlog::info("rampartd ready: endpoint {}, metrics {}, alerts {} (config: {})", frontend.bound_endpoint(),
-               cfg.metrics.enabled ? "http://" + cfg.metrics.listen + "/metrics" : std::string("off"),
-               monitor && !monitor->alerts_endpoint().empty() ? monitor->alerts_endpoint() : std::string("off"),
-               cfg.source);
 
-  int64_t policy_mtime = file_mtime_ns(cfg.admission.policy_file);
-  const int64_t poll_ms = cfg.admission.policy_poll_ms > 0 ? cfg.admission.policy_poll_ms : 1000;
-  for (;;) {
-    timespec wait{poll_ms / 1000, (poll_ms % 1000) * 1000000};
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (sig < 0) {  // timeout: has the policy file changed?
-      if (cfg.admission.policy_poll_ms > 0) {
-        const int64_t m = file_mtime_ns(cfg.admission.policy_file);
-        if (m != policy_mtime) {
-          policy_mtime = m;
-          reload_policy(context.get());
+  // Until SIGINT or SIGTERM: SIGHUP reloads the configuration, the accounts and the policy; the policy file is
+  // also polled for changes.
+  void serve_until_signal() {
+    int64_t policy_mtime = file_mtime_ns(cfg_.admission.policy_file);
+    const int64_t poll_ms = cfg_.admission.policy_poll_ms > 0 ? cfg_.admission.policy_poll_ms : 1000;
+    for (;;) {
+      timespec wait{poll_ms / 1000, (poll_ms % 1000) * 1000000};
+      const int sig = sigtimedwait(&signals_, nullptr, &wait);
+      if (sig < 0) {  // timeout: has the policy file changed?
+        if (cfg_.admission.policy_poll_ms > 0) {
+          const int64_t m = file_mtime_ns(cfg_.admission.policy_file);
+          if (m != policy_mtime) {
+            policy_mtime = m;
+            reload_policy(context_.get());
+          }
         }
+        continue;
       }
-      continue;
+      if (sig == SIGHUP) {
+        reload(options_, context_.get());
+        reload_policy(context_.get());
+        policy_mtime = file_mtime_ns(cfg_.admission.policy_file);
+        if (monitor_) monitor_->reopen_logs();
+        continue;
+      }
+      spdlog::info("{} received: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      return;
     }
-    if (sig == SIGHUP) {
-      reload(options, context.get());
-      reload_policy(context.get());
-      policy_mtime = file_mtime_ns(cfg.admission.policy_file);
-      if (monitor) monitor->reopen_logs();
-      continue;
-    }
-    spdlog::info("{} received: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    break;
   }
 
   // Graceful drain: new generations are shed, running ones get up to the drain timeout to finish.
-  context->draining = true;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (context->counters.requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  void drain() {
+    context_->draining = true;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (context_->counters.requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (context_->counters.requests_in_flight.load() > 0) {
+      spdlog::warn("drain timeout: {} request(s) still running end with an error",
+                   context_->counters.requests_in_flight.load());
+    }
+    stop_stages();  // stage destructors send the terminal events of what was still running
+    frontend_->stop();
+    zap_->stop();
+    if (monitor_) monitor_->stop();
+    spdlog::info("rampartd stopped cleanly");
+    spdlog::default_logger()->flush();
   }
-  if (context->counters.requests_in_flight.load() > 0) {
-    spdlog::warn("drain timeout: {} request(s) still running end with an error",
-                 context->counters.requests_in_flight.load());
+
+  void stop_stages() {
+    caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+    system_->await_all_actors_done();
+    context_->stages.clear();
   }
-  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-  system.await_all_actors_done();  // stage destructors send the terminal events of what was still running
-  context->directory.clear();
-  frontend.stop();
-  zap.stop();
-  if (monitor) monitor->stop();
-  spdlog::info("rampartd stopped cleanly");
-  spdlog::default_logger()->flush();
-  return 0;
-}
+
+  const server_options& options_;
+  const config::server_config& cfg_;
+  sigset_t signals_{};
+  std::unique_ptr<server_context> context_;
+  net::server_metrics metrics_;
+  std::unique_ptr<monitor_service> monitor_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::unique_ptr<gateway_bridge> bridge_;
+  std::unique_ptr<net::frontend> frontend_;
+  std::unique_ptr<net::zap_handler> zap_;
+  std::unique_ptr<net::curve_gate> curve_;
+  caf::actor supervisor_;
+};
+
+}  // namespace
+
+int run_server(const server_options& options) { return server(options).run(); }
 
 }  // namespace rampart::actors

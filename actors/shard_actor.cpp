@@ -5,8 +5,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "model/expert_placement.hpp"
 #include "net/shard_link.hpp"
+#include "shards/expert_placement.hpp"
 
 namespace rampart::actors {
 

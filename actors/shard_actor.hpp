@@ -16,10 +16,10 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "model/checkpoint.hpp"
-#include "model/shard_compute.hpp"
-#include "model/sharded_expert_backend.hpp"
 #include "actors/shard_server.hpp"
+#include "model/checkpoint.hpp"
+#include "shards/shard_compute.hpp"
+#include "shards/sharded_expert_backend.hpp"
 
 namespace rampart::actors {
 

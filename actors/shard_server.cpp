@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "model/expert_placement.hpp"
-#include "model/shard_compute.hpp"
 #include "net/shard_link.hpp"
+#include "shards/expert_placement.hpp"
+#include "shards/shard_compute.hpp"
 
 namespace rampart::actors {
 

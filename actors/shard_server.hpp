@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "model/checkpoint.hpp"
-#include "model/shard_transport.hpp"
-#include "model/sharded_expert_backend.hpp"
+#include "shards/shard_transport.hpp"
+#include "shards/sharded_expert_backend.hpp"
 
 namespace rampart::actors {
 

@@ -5,15 +5,15 @@
 
 namespace rampart::actors {
 
-void stage_directory::set(const std::string& name, caf::actor handle) {
+void stage_directory::set_up(const std::string& name, bool up) {
   std::lock_guard<std::mutex> lock(mutex_);
-  handles_[name] = std::move(handle);
+  up_[name] = up;
 }
 
-caf::actor stage_directory::get(const std::string& name) const {
+bool stage_directory::up(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = handles_.find(name);
-  return it == handles_.end() ? caf::actor{} : it->second;
+  auto it = up_.find(name);
+  return it != up_.end() && it->second;
 }
 
 std::map<std::string, int> stage_directory::restarts() const {
@@ -26,15 +26,10 @@ void stage_directory::count_restart(const std::string& name) {
   restarts_[name]++;
 }
 
-void stage_directory::clear() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  handles_.clear();
-}
-
 std::vector<std::string> stage_directory::names() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> out;
-  for (const auto& [name, handle] : handles_) out.push_back(name);
+  for (const auto& [name, up] : up_) out.push_back(name);
   return out;
 }
 
@@ -52,7 +47,7 @@ void start_stage(caf::stateful_actor<supervisor_state>* self, size_t index) {
   caf::actor child = spec.spawn(self->system());
   self->monitor(child);
   self->state.by_address[child.address()] = index;
-  self->state.directory->set(spec.name, child);
+  self->state.directory->set_up(spec.name, true);
 }
 
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vector<stage_spec> stages,
@@ -74,7 +69,8 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vecto
     self->state.by_address.erase(it);
     const auto& name = self->state.stages[index].name;
     if (msg.reason == caf::exit_reason::normal || msg.reason == caf::exit_reason::user_shutdown) {
-      self->state.directory->set(name, caf::actor{});
+      self->state.stages[index].clear();
+      self->state.directory->set_up(name, false);
       return;
     }
     spdlog::error("stage {} died ({}); restarting", name, caf::to_string(msg.reason));

@@ -1,8 +1,8 @@
 #include <caf/all.hpp>
 
 #include "actors/stages.hpp"
-#include "model/chat_template.hpp"
-#include "model/tokenizer.hpp"
+#include "tokenizer/chat_template.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace rampart::actors {
 namespace {
@@ -48,7 +48,7 @@ tokenized tokenize(server_context* ctx, const request_ptr& r) {
     out.message = "the prompt is empty after tokenization";
     return out;
   }
-  const int64_t limit = std::min(ctx->config.frontend.max_prompt_tokens, ctx->policy_max_prompt_tokens.load());
+  const int64_t limit = std::min(ctx->config.frontend.max_prompt_tokens, ctx->level.max_prompt_tokens.load());
   if (static_cast<int64_t>(r->prompt.size()) > limit) {
     out.code = net::error_code::prompt_too_long;
     out.message = "the prompt has " + std::to_string(r->prompt.size()) + " tokens; the limit is " +

@@ -27,26 +27,10 @@ int64_t monotonic_ms() {
       .count();
 }
 
-bool ip_address::is_v4() const { return std::equal(kV4Mapped.begin(), kV4Mapped.end(), bytes.begin()); }
-
-bool parse_ip(std::string_view text, ip_address* out) {
-  if (text.empty() || text.size() > INET6_ADDRSTRLEN) return false;
-  char buf[INET6_ADDRSTRLEN + 1];
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = 0;
-  uint8_t v4[4];
-  if (inet_pton(AF_INET, buf, v4) == 1) {
-    std::copy(kV4Mapped.begin(), kV4Mapped.end(), out->bytes.begin());
-    std::copy(v4, v4 + 4, out->bytes.begin() + 12);
-    return true;
-  }
-  return inet_pton(AF_INET6, buf, out->bytes.data()) == 1;
-}
-
 bool parse_prefix(std::string_view text, ip_address* network, int* prefix_bits) {
   auto slash = text.find('/');
   ip_address a;
-  if (!parse_ip(text.substr(0, slash), &a)) return false;
+  if (!ip_address::parse(text.substr(0, slash), &a)) return false;
   const bool v4_text = text.substr(0, slash).find(':') == std::string_view::npos;
   int bits = v4_text ? 32 : 128;
   if (slash != std::string_view::npos) {
@@ -61,19 +45,27 @@ bool parse_prefix(std::string_view text, ip_address* network, int* prefix_bits) 
     bits = v;
   }
   *prefix_bits = v4_text ? bits + 96 : bits;
+  network->family = a.family;
   network->bytes = mask(a.bytes, *prefix_bits);
   return true;
 }
 
 std::string format_prefix(const ip_address& network, int prefix_bits) {
   char buf[INET6_ADDRSTRLEN];
-  if (network.is_v4() && prefix_bits >= 96) {
+  const bool mapped = std::equal(kV4Mapped.begin(), kV4Mapped.end(), network.bytes.begin());
+  if (mapped && prefix_bits >= 96) {
     inet_ntop(AF_INET, network.bytes.data() + 12, buf, sizeof buf);
     return std::string(buf) + "/" + std::to_string(prefix_bits - 96);
   }
   inet_ntop(AF_INET6, network.bytes.data(), buf, sizeof buf);
   return std::string(buf) + "/" + std::to_string(prefix_bits);
 }
+
+bool ip_prefix::contains(const ip_address& a) const { return mask(a.bytes, bits) == network.bytes; }
+
+bool parse_prefix(std::string_view text, ip_prefix* out) { return parse_prefix(text, &out->network, &out->bits); }
+
+std::string format_prefix(const ip_prefix& p) { return format_prefix(p.network, p.bits); }
 
 size_t deny_list::key_hash::operator()(const std::array<uint8_t, 16>& k) const {
   uint64_t hi, lo;
@@ -131,7 +123,7 @@ size_t deny_list::lift(const ip_address& address) {
 
 bool deny_list::denied(std::string_view address, int64_t now_ms) const {
   ip_address a;
-  return parse_ip(address, &a) && denied(a, now_ms);
+  return ip_address::parse(address, &a) && denied(a, now_ms);
 }
 
 bool deny_list::denied(const ip_address& address, int64_t now_ms) const {
@@ -140,7 +132,7 @@ bool deny_list::denied(const ip_address& address, int64_t now_ms) const {
 
 deny_match deny_list::match(std::string_view address, int64_t now_ms) const {
   ip_address a;
-  return parse_ip(address, &a) ? match(a, now_ms) : deny_match::none;
+  return ip_address::parse(address, &a) ? match(a, now_ms) : deny_match::none;
 }
 
 deny_match deny_list::match(const ip_address& address, int64_t now_ms) const {
@@ -177,8 +169,7 @@ std::vector<deny_list::entry> deny_list::entries() const {
   std::vector<entry> out;
   for (int bits : lengths_) {
     for (const auto& [net, l] : by_length_[bits]) {
-      ip_address a;
-      a.bytes = net;
+      const ip_address a = ip_address::from_v6(net.data());
       out.push_back({format_prefix(a, bits), l.expires_at_ms, l.spares_tenants});
     }
   }

@@ -15,24 +15,29 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/ip_address.hpp"
+
 namespace rampart::admission {
 
-// An IPv4 address is kept as its IPv4-mapped IPv6 form (::ffff:a.b.c.d), so "127.0.0.2" and
-// "::ffff:127.0.0.2" are the same source.
-struct ip_address {
-  std::array<uint8_t, 16> bytes{};
-  bool is_v4() const;
-};
+using ::rampart::ip_address;  // base/ip_address.hpp: IPv4 kept in its IPv4-mapped IPv6 form
 
 // Milliseconds on the steady clock: the time base of deny-list expiries shared by the ZAP gate and its callers.
 int64_t monotonic_ms();
 
-// Parses dotted IPv4 or IPv6 text (no port, no brackets). False for anything else.
-bool parse_ip(std::string_view text, ip_address* out);
 // Parses "ADDRESS" (a full-length prefix) or "ADDRESS/LENGTH" (0-32 for IPv4, 0-128 for IPv6); host bits
 // below the length are cleared. *PREFIX_BITS is in IPv6 terms (IPv4 lengths + 96).
 bool parse_prefix(std::string_view text, ip_address* network, int* prefix_bits);
 std::string format_prefix(const ip_address& network, int prefix_bits);
+
+// An address (a full-length prefix) or a CIDR prefix, host bits cleared; BITS in IPv6 terms as above.
+struct ip_prefix {
+  ip_address network;
+  int bits = 128;
+  bool contains(const ip_address& a) const;
+  bool operator==(const ip_prefix& o) const { return bits == o.bits && network.bytes == o.network.bytes; }
+};
+bool parse_prefix(std::string_view text, ip_prefix* out);
+std::string format_prefix(const ip_prefix& p);
 
 // How a source address stands with a deny list.
 enum class deny_match : uint8_t {

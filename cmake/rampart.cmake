@@ -5,6 +5,7 @@
 function(rampart_add_tool name)
   cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})  # tools/flags.hpp
   target_link_libraries(${name} PRIVATE ${T_LIBS} rampart_warnings)
 endfunction()
 
@@ -47,4 +48,34 @@ function(rampart_add_fuzzer name)
   target_link_libraries(${name} PRIVATE ${T_LIBS} rampart_warnings)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
   add_dependencies(rampart_fuzzers ${name})
+endfunction()
+
+# rampart_embed_text(<target> FILE <text file> HEADER <header declaring it> FUNCTION <rampart::config name>)
+# Compiles a shipped text file into TARGET as `std::string_view rampart::config::<FUNCTION>()`, regenerated
+# whenever the file changes.
+function(rampart_embed_text target)
+  cmake_parse_arguments(E "" "FILE;HEADER;FUNCTION" "" ${ARGN})
+  get_filename_component(path ${E_FILE} ABSOLUTE)
+  file(READ ${path} text)
+  string(FIND "${text}" ")rampart_text\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${E_FILE} contains the raw-string delimiter )rampart_text\"")
+  endif()
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_${E_FUNCTION}.cpp)
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${path})
+  file(CONFIGURE OUTPUT ${out} CONTENT
+"// Generated from ${rel} at configure time.
+#include \"${E_HEADER}\"
+
+namespace rampart::config {
+
+std::string_view ${E_FUNCTION}() {
+  static const char text[] = R\"rampart_text(@text@)rampart_text\";
+  return std::string_view(text, sizeof(text) - 1);
+}
+
+}  // namespace rampart::config
+" @ONLY)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${path})
+  target_sources(${target} PRIVATE ${out})
 endfunction()

@@ -211,8 +211,6 @@ bool threat_level_from_name(std::string_view name, threat_level* out) {
   return false;
 }
 
-const char* priority_name(priority p) { return kPriorityNames[static_cast<int>(p)]; }
-
 const char* registration_mode_name(registration_mode m) {
   switch (m) {
     case registration_mode::open: return "open";

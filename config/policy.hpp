@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/priority.hpp"
 #include "config/config_error.hpp"
 #include "monitor/event.hpp"
 
@@ -22,10 +23,10 @@ constexpr int threat_level_count = 4;
 // "green", "yellow", "orange", "red" -> level; false for anything else.
 bool threat_level_from_name(std::string_view name, threat_level* out);
 
-// Priority classes, highest first; the same order and names as the protocol's `priority` field.
-constexpr int priority_count = 4;
-enum class priority : uint8_t { critical = 0, high = 1, normal = 2, sheddable = 3 };
-const char* priority_name(priority p);
+// Priority classes: the one type the protocol, the policy and the scheduler share.
+using ::rampart::priority;
+using ::rampart::priority_count;
+using ::rampart::priority_name;
 
 enum class registration_mode : uint8_t { open, rate_limited, closed };
 const char* registration_mode_name(registration_mode m);

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <optional>
 
-#include "model/kernels_parallel.hpp"
+#include "kernels/kernels_parallel.hpp"
 
 namespace rampart::model {
 

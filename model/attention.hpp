@@ -4,12 +4,12 @@
 
 #include <vector>
 
-#include "model/kernels.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
 #include "model/kv_cache.hpp"
 #include "model/layers.hpp"
 #include "model/rope.hpp"
 #include "model/step_profile.hpp"
-#include "model/thread_pool.hpp"
 
 namespace rampart::model {
 

@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/tensor.hpp"
 #include "model/model_config.hpp"
-#include "model/tensor.hpp"
 
 namespace rampart::model {
 

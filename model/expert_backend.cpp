@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "model/kernels_parallel.hpp"
+#include "kernels/kernels_parallel.hpp"
 
 namespace rampart::model {
 

@@ -7,9 +7,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "model/kernels.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
 #include "model/layers.hpp"
-#include "model/thread_pool.hpp"
 
 namespace rampart::model {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.hpp"
 #include "model/checkpoint.hpp"
-#include "model/kernels.hpp"
 
 namespace rampart::model {
 

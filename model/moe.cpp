@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "model/kernels_parallel.hpp"
+#include "kernels/kernels_parallel.hpp"
 
 namespace rampart::model {
 

@@ -5,12 +5,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
 #include "model/expert_backend.hpp"
-#include "model/kernels.hpp"
 #include "model/layers.hpp"
 #include "model/model_config.hpp"
 #include "model/step_profile.hpp"
-#include "model/thread_pool.hpp"
 
 namespace rampart::model {
 

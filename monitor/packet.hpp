@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/ip_address.hpp"
+
 namespace rampart::monitor {
 
 // Link-layer framings the parser understands. Map a libpcap DLT value with link_type_from_dlt().
@@ -50,33 +52,7 @@ enum class l4_proto : uint8_t { tcp, udp, icmp, icmp6, other_ip, not_ip };
 constexpr size_t l4_proto_count = 6;
 const char* l4_proto_name(l4_proto p);
 
-// An IPv4 or IPv6 address. IPv4 occupies bytes[0..3]; the remaining bytes are zero.
-struct ip_address {
-  uint8_t family = 0;  // 4 or 6; 0 = unset
-  std::array<uint8_t, 16> bytes{};
-
-  bool operator==(const ip_address& o) const { return family == o.family && bytes == o.bytes; }
-  bool operator!=(const ip_address& o) const { return !(*this == o); }
-  bool operator<(const ip_address& o) const {
-    return family != o.family ? family < o.family : bytes < o.bytes;
-  }
-  // A 64-bit mix of family and bytes; equal addresses give equal keys. Used by the sketches.
-  uint64_t hash() const {
-    uint64_t a, b;
-    std::memcpy(&a, bytes.data(), 8);
-    std::memcpy(&b, bytes.data() + 8, 8);
-    uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ (b + family) * 0xc2b2ae3d27d4eb4fULL;
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 29);
-  }
-  // Same address with all bits past PREFIX_BITS cleared (prefix_bits clamped to the family's width).
-  ip_address prefix(int prefix_bits) const;
-  std::string to_string() const;  // dotted quad, or RFC 5952 IPv6 text
-  static ip_address v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d);
-  // Parses dotted-quad or IPv6 text; returns false (and leaves *out alone) on anything else.
-  static bool parse(const std::string& text, ip_address* out);
-};
+using ::rampart::ip_address;  // base/ip_address.hpp
 
 // TCP flag bits as on the wire.
 enum tcp_flag : uint8_t { fin = 0x01, syn = 0x02, rst = 0x04, psh = 0x08, ack = 0x10, urg = 0x20 };

@@ -80,9 +80,8 @@ bool parse_ipv4(const uint8_t* p, size_t cap, bool wire_complete, packet_summary
   if (total < ihl || (wire_complete && total > cap)) return fail(out, malformed_kind::bad_ip_total_length);
   out->ip_version = 4;
   out->ip_proto = p[9];
-  out->src.family = out->dst.family = 4;
-  std::memcpy(out->src.bytes.data(), p + 12, 4);
-  std::memcpy(out->dst.bytes.data(), p + 16, 4);
+  out->src = ip_address::from_v4(p + 12);
+  out->dst = ip_address::from_v4(p + 16);
   const uint16_t frag = be16(p + 6);
   const bool more = (frag & 0x2000) != 0;
   const uint16_t offset = frag & 0x1fff;
@@ -108,9 +107,8 @@ bool parse_ipv6(const uint8_t* p, size_t cap, bool wire_complete, packet_summary
   if (payload == 0) payload = cap - 40;
   if (wire_complete && payload > cap - 40) return fail(out, malformed_kind::bad_ip_total_length);
   out->ip_version = 6;
-  out->src.family = out->dst.family = 6;
-  std::memcpy(out->src.bytes.data(), p + 8, 16);
-  std::memcpy(out->dst.bytes.data(), p + 24, 16);
+  out->src = ip_address::from_v6(p + 8);
+  out->dst = ip_address::from_v6(p + 24);
   uint8_t next = p[6];
   size_t off = 40;  // from the start of the IPv6 header
   const size_t end = 40 + payload;
@@ -276,49 +274,6 @@ const char* l4_proto_name(l4_proto p) {
     case l4_proto::not_ip: break;
   }
   return "non-IP";
-}
-
-ip_address ip_address::prefix(int prefix_bits) const {
-  ip_address r = *this;
-  const int width = family == 4 ? 32 : 128;
-  if (prefix_bits < 0) prefix_bits = 0;
-  if (prefix_bits > width) prefix_bits = width;
-  for (int i = 0; i < 16; ++i) {
-    const int keep = prefix_bits - i * 8;
-    if (keep >= 8) continue;
-    r.bytes[static_cast<size_t>(i)] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
-  }
-  return r;
-}
-
-std::string ip_address::to_string() const {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (family == 4) inet_ntop(AF_INET, bytes.data(), buf, sizeof buf);
-  else if (family == 6) inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
-  return buf;
-}
-
-ip_address ip_address::v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
-  ip_address r;
-  r.family = 4;
-  r.bytes[0] = a;
-  r.bytes[1] = b;
-  r.bytes[2] = c;
-  r.bytes[3] = d;
-  return r;
-}
-
-bool ip_address::parse(const std::string& text, ip_address* out) {
-  ip_address r;
-  if (inet_pton(AF_INET, text.c_str(), r.bytes.data()) == 1) {
-    r.family = 4;
-  } else if (inet_pton(AF_INET6, text.c_str(), r.bytes.data()) == 1) {
-    r.family = 6;
-  } else {
-    return false;
-  }
-  *out = r;
-  return true;
 }
 
 }  // namespace rampart::monitor

@@ -40,8 +40,8 @@ std::vector<uint8_t> frame(const ip_address& src, const ip_address& dst, uint8_t
   put16(ip + 6, 0x4000);  // don't fragment
   ip[8] = 64;
   ip[9] = proto;
-  std::copy(src.bytes.begin(), src.bytes.begin() + 4, ip + 12);
-  std::copy(dst.bytes.begin(), dst.bytes.begin() + 4, ip + 16);
+  std::copy(src.bytes.begin() + 12, src.bytes.end(), ip + 12);  // IPv4, kept mapped
+  std::copy(dst.bytes.begin() + 12, dst.bytes.end(), ip + 16);
   put16(ip + 10, fold(sum16(ip, 20)));
   return f;
 }
@@ -185,7 +185,7 @@ void traffic::new_clients(int64_t start_us, double interval_s, int n_clients, co
                           const ip_address& server, uint16_t port) {
   for (int c = 0; c < n_clients; ++c) {
     ip_address cl = first;
-    cl.bytes[3] = static_cast<uint8_t>(first.bytes[3] + c);
+    cl.bytes[15] = static_cast<uint8_t>(first.bytes[15] + c);
     const uint16_t sp = static_cast<uint16_t>(50000 + c);
     const int64_t t = start_us + static_cast<int64_t>(std::llround(c * interval_s * 1e6));
     add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));

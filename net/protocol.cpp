@@ -1,6 +1,6 @@
 #include "net/protocol.hpp"
 
-#include "model/utf8.hpp"
+#include "base/utf8.hpp"
 
 #include <cmath>
 
@@ -25,16 +25,6 @@ const char* to_string(error_code code) {
     case error_code::internal: return "internal";
   }
   return "internal";
-}
-
-const char* to_string(priority_class p) {
-  switch (p) {
-    case priority_class::critical: return "critical";
-    case priority_class::high: return "high";
-    case priority_class::normal: return "normal";
-    case priority_class::sheddable: return "sheddable";
-  }
-  return "normal";
 }
 
 bool valid_utf8(std::string_view s) { return model::utf8::is_valid(s); }
@@ -302,13 +292,10 @@ bool read_generate(const json& body, const decode_limits& limits, generate_reque
       }
     }
   }
-  std::string priority = "normal";
-  if (!read_string(body, "priority", &priority, 32, e)) return false;
-  if (priority == "critical") r->priority = priority_class::critical;
-  else if (priority == "high") r->priority = priority_class::high;
-  else if (priority == "normal") r->priority = priority_class::normal;
-  else if (priority == "sheddable" || priority == "low") r->priority = priority_class::sheddable;
-  else {
+  std::string asked = "normal";
+  if (!read_string(body, "priority", &asked, 32, e)) return false;
+  if (asked == "low") asked = "sheddable";  // accepted as a synonym
+  if (!priority_from_name(asked, &r->priority)) {
     e->message = "priority must be critical, high, normal or sheddable";
     return false;
   }

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/priority.hpp"
+
 namespace rampart::net {
 
 inline constexpr std::string_view protocol_id = "rampart/1";
@@ -35,9 +37,8 @@ const char* to_string(error_code code);
 
 enum class input_kind { chat, text, ids };
 
-// Request classes, highest first. A higher class may preempt a lower one.
-enum class priority_class { critical = 0, high = 1, normal = 2, sheddable = 3 };
-const char* to_string(priority_class p);
+// Request classes (base/priority.hpp), highest first. A higher class may preempt a lower one.
+using ::rampart::priority;
 
 struct sampling {
   double temperature = 1.0;
@@ -58,7 +59,7 @@ struct generate_request {
   int64_t max_tokens = 256;
   sampling params;
   std::vector<std::string> stop;
-  priority_class priority = priority_class::normal;
+  ::rampart::priority priority = ::rampart::priority::normal;
   std::string api_key;  // empty: anonymous
   bool skip_special_tokens = true;
   bool ignore_eos = false;  // keep generating past end-of-sequence (benchmarks)

@@ -15,6 +15,7 @@
 
 #include "admission/accounts.hpp"
 #include "config/curve_keys.hpp"
+#include "tools/flags.hpp"
 
 namespace {
 
@@ -123,18 +124,10 @@ int keygen(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::string db_path;
   std::vector<std::string> rest;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (rest.empty() && (arg == "--help" || arg == "-h")) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--db") {
-      if (i + 1 >= argc) return usage_error("--db needs a file");
-      db_path = argv[++i];
-    } else {
-      rest.push_back(arg);
-    }
+  rampart::tools::flags f(argc, argv, "rampart-admin", kUsage);
+  while (f.next()) {
+    if (f.is("--db")) db_path = f.value();
+    else rest.push_back(f.arg());
   }
   if (!rest.empty() && rest[0] == "keygen") return keygen(std::vector<std::string>(rest.begin() + 1, rest.end()));
   if (db_path.empty()) return usage_error("--db FILE is required");

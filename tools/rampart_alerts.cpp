@@ -8,18 +8,16 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "tools/flags.hpp"
+
 namespace {
 
 constexpr const char* kUsage =
     "usage: rampart-alerts [--connect EP] [--min-severity N] [--json] [--stats] [--count N] [--timeout-ms MS]\n"
+    "\n"
     "Shows rampartd's alert stream (default tcp://127.0.0.1:5556): one line per alert, threat-level changes\n"
     "highlighted. Severity 1 is the most severe; --min-severity 2 shows severities 1 and 2. Reconnects by itself\n"
     "when the server restarts. --count N exits after N events; --timeout-ms exits 1 when nothing arrives in time.\n";
-
-int usage_error(const std::string& m) {
-  std::fprintf(stderr, "rampart-alerts: %s\n%s", m.c_str(), kUsage);
-  return 2;
-}
 
 struct colours {
   bool on;
@@ -69,33 +67,16 @@ int main(int argc, char** argv) {
   int min_severity = 3;
   bool json = false, stats = false;
   long count = -1, timeout_ms = -1;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    try {
-      if (a == "--help" || a == "-h") {
-        std::fputs(kUsage, stdout);
-        return 0;
-      } else if (a == "--connect" && v) {
-        endpoint = v, ++i;
-      } else if (a == "--min-severity" && v) {
-        min_severity = std::stoi(v), ++i;
-      } else if (a == "--count" && v) {
-        count = std::stol(v), ++i;
-      } else if (a == "--timeout-ms" && v) {
-        timeout_ms = std::stol(v), ++i;
-      } else if (a == "--json") {
-        json = true;
-      } else if (a == "--stats") {
-        stats = true;
-      } else {
-        return usage_error("unknown or incomplete option " + a);
-      }
-    } catch (const std::exception&) {
-      return usage_error("bad value for " + a);
-    }
+  rampart::tools::flags f(argc, argv, "rampart-alerts", kUsage);
+  while (f.next()) {
+    if (f.is("--connect")) endpoint = f.value();
+    else if (f.is("--min-severity")) min_severity = static_cast<int>(f.integer(1, 9));
+    else if (f.is("--count")) count = static_cast<long>(f.integer(1, INT32_MAX));
+    else if (f.is("--timeout-ms")) timeout_ms = static_cast<long>(f.integer(1, INT32_MAX));
+    else if (f.is("--json")) json = true;
+    else if (f.is("--stats")) stats = true;
+    else f.unknown();
   }
-  if (min_severity < 1) return usage_error("--min-severity must be at least 1");
 
   zmq::context_t ctx{1};
   zmq::socket_t sub{ctx, zmq::socket_type::sub};

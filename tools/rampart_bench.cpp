@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/client.hpp"
+#include "tools/flags.hpp"
 
 namespace {
 
@@ -17,6 +18,7 @@ constexpr const char* kUsage =
     "                     [--max-tokens C..D] [--temperature T] [--top-p P] [--top-k K] [--min-p P]\n"
     "                     [--priority P] [--api-key KEY] [--seed S]\n"
     "                     [--timeout-ms MS]\n"
+    "\n"
     "Each of N clients runs M requests one after another (token-id prompts of A..B tokens, max_tokens C..D,\n"
     "ignore_eos) and the run prints requests/s, output tokens/s, time to first token and time per output token\n"
     "percentiles (client-observed), and the counts of done, error and shed.\n";
@@ -54,14 +56,7 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(idx, v.size() - 1)];
 }
 
-int usage_error(const std::string& m) {
-  std::fprintf(stderr, "rampart-bench: %s\n%s", m.c_str(), kUsage);
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
+struct options {
   std::string endpoint = "tcp://127.0.0.1:5555", priority = "normal", api_key;
   int clients = 4, requests = 8;
   long timeout_ms = 60000;
@@ -69,122 +64,107 @@ int main(int argc, char** argv) {
   int top_k = 0;
   uint64_t seed = 1;
   range prompt{16, 64}, max_tokens{16, 32};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    auto need = [&]() {
-      if (!v) return false;
-      ++i;
-      return true;
-    };
-    try {
-      if (a == "--help" || a == "-h") {
-        std::fputs(kUsage, stdout);
-        return 0;
-      } else if (a == "--connect" && need()) {
-        endpoint = v;
-      } else if (a == "--clients" && need()) {
-        clients = std::stoi(v);
-      } else if (a == "--requests" && need()) {
-        requests = std::stoi(v);
-      } else if (a == "--prompt-tokens" && need()) {
-        if (!parse_range(v, &prompt)) return usage_error("--prompt-tokens wants A..B with 1 <= A <= B");
-      } else if (a == "--max-tokens" && need()) {
-        if (!parse_range(v, &max_tokens)) return usage_error("--max-tokens wants C..D with 1 <= C <= D");
-      } else if (a == "--temperature" && need()) {
-        temperature = std::stod(v);
-      } else if (a == "--top-p" && need()) {
-        top_p = std::stod(v);
-      } else if (a == "--top-k" && need()) {
-        top_k = std::stoi(v);
-      } else if (a == "--min-p" && need()) {
-        min_p = std::stod(v);
-      } else if (a == "--priority" && need()) {
-        priority = v;
-      } else if (a == "--api-key" && need()) {
-        api_key = v;
-      } else if (a == "--seed" && need()) {
-        seed = std::stoull(v);
-      } else if (a == "--timeout-ms" && need()) {
-        timeout_ms = std::stol(v);
-      } else {
-        return usage_error("unknown or incomplete option " + a);
+};
+
+options read_flags(rampart::tools::flags& f) {
+  options o;
+  while (f.next()) {
+    if (f.is("--connect")) o.endpoint = f.value();
+    else if (f.is("--clients")) o.clients = static_cast<int>(f.integer(1, 100000));
+    else if (f.is("--requests")) o.requests = static_cast<int>(f.integer(1, INT32_MAX));
+    else if (f.is("--prompt-tokens")) {
+      if (!parse_range(f.value(), &o.prompt)) f.fail("--prompt-tokens wants A..B with 1 <= A <= B");
+    } else if (f.is("--max-tokens")) {
+      if (!parse_range(f.value(), &o.max_tokens)) f.fail("--max-tokens wants C..D with 1 <= C <= D");
+    } else if (f.is("--temperature")) o.temperature = f.real(0, 1e6);
+    else if (f.is("--top-p")) o.top_p = f.real(0, 1);
+    else if (f.is("--top-k")) o.top_k = static_cast<int>(f.integer(0, INT32_MAX));
+    else if (f.is("--min-p")) o.min_p = f.real(0, 1);
+    else if (f.is("--priority")) o.priority = f.value();
+    else if (f.is("--api-key")) o.api_key = f.value();
+    else if (f.is("--seed")) o.seed = f.uinteger(0, ~0ull);
+    else if (f.is("--timeout-ms")) o.timeout_ms = static_cast<long>(f.integer(1, INT32_MAX));
+    else f.unknown();
+  }
+  return o;
+}
+
+using clock_type = std::chrono::steady_clock;
+
+// Client C's requests, one after another, each counted into RES when its terminal event (or the timeout) comes.
+void run_client(const options& o, int c, results* res) {
+  std::mt19937_64 rng(o.seed * 1000003u + static_cast<uint64_t>(c));
+  rampart::net::client client;
+  if (!client.connect(o.endpoint, nullptr)) return;
+  for (int k = 0; k < o.requests; ++k) {
+    const int64_t n_prompt = std::uniform_int_distribution<int64_t>(o.prompt.lo, o.prompt.hi)(rng);
+    const int64_t n_out = std::uniform_int_distribution<int64_t>(o.max_tokens.lo, o.max_tokens.hi)(rng);
+    nlohmann::json ids = nlohmann::json::array();
+    for (int64_t t = 0; t < n_prompt; ++t) ids.push_back(std::uniform_int_distribution<int>(1000, 100000)(rng));
+    const std::string id = "b" + std::to_string(c) + "-" + std::to_string(k);
+    nlohmann::json body = {{"request_id", id},       {"ids", ids},         {"max_tokens", n_out},
+                           {"temperature", o.temperature}, {"priority", o.priority}, {"ignore_eos", true},
+                           {"seed", static_cast<int64_t>(rng() >> 2)}};
+    if (o.top_p < 1) body["top_p"] = o.top_p;
+    if (o.top_k > 0) body["top_k"] = o.top_k;
+    if (o.min_p > 0) body["min_p"] = o.min_p;
+    if (!o.api_key.empty()) body["api_key"] = o.api_key;
+    const auto sent = clock_type::now();
+    client.send("generate", body);
+    clock_type::time_point first{}, last{};
+    int64_t events = 0, tokens = 0;
+    std::string terminal;
+    nlohmann::json terminal_body;
+    while (terminal.empty()) {
+      auto ev = client.receive(std::chrono::milliseconds(o.timeout_ms));
+      if (!ev) break;
+      if (ev->body.value("request_id", "") != id) continue;
+      if (ev->type == "token") {
+        last = clock_type::now();
+        if (events++ == 0) first = last;
+        tokens += static_cast<int64_t>(ev->body["ids"].size());
+      } else if (ev->type == "done" || ev->type == "error" || ev->type == "shed") {
+        terminal = ev->type;
+        terminal_body = ev->body;
       }
-    } catch (const std::exception&) {
-      return usage_error("bad value for " + a);
+    }
+    std::lock_guard<std::mutex> lock(res->mutex);
+    res->output_tokens += tokens;
+    if (terminal == "done") {
+      ++res->done;
+      if (events > 0) res->ttft_ms.push_back(std::chrono::duration<double, std::milli>(first - sent).count());
+      if (events > 1) {
+        res->tpot_ms.push_back(std::chrono::duration<double, std::milli>(last - first).count() /
+                               static_cast<double>(events - 1));
+      }
+    } else if (terminal == "error") {
+      ++res->error;
+      if (res->first_errors.size() < 3) res->first_errors.push_back(terminal_body.dump());
+    } else if (terminal == "shed") {
+      ++res->shed;
+    } else {
+      ++res->lost;
     }
   }
-  if (clients < 1 || requests < 1) return usage_error("--clients and --requests must be at least 1");
+}
 
+}  // namespace
+
+int main(int argc, char** argv) {
+  rampart::tools::flags f(argc, argv, "rampart-bench", kUsage);
+  const options o = read_flags(f);
   results res;
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
+  const auto start = clock_type::now();
   std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(c));
-      rampart::net::client client;
-      if (!client.connect(endpoint, nullptr)) return;
-      for (int k = 0; k < requests; ++k) {
-        const int64_t n_prompt = std::uniform_int_distribution<int64_t>(prompt.lo, prompt.hi)(rng);
-        const int64_t n_out = std::uniform_int_distribution<int64_t>(max_tokens.lo, max_tokens.hi)(rng);
-        nlohmann::json ids = nlohmann::json::array();
-        for (int64_t t = 0; t < n_prompt; ++t) ids.push_back(std::uniform_int_distribution<int>(1000, 100000)(rng));
-        const std::string id = "b" + std::to_string(c) + "-" + std::to_string(k);
-        nlohmann::json body = {{"request_id", id},       {"ids", ids},         {"max_tokens", n_out},
-                               {"temperature", temperature}, {"priority", priority}, {"ignore_eos", true},
-                               {"seed", static_cast<int64_t>(rng() >> 2)}};
-        if (top_p < 1) body["top_p"] = top_p;
-        if (top_k > 0) body["top_k"] = top_k;
-        if (min_p > 0) body["min_p"] = min_p;
-        if (!api_key.empty()) body["api_key"] = api_key;
-        const auto sent = clock::now();
-        client.send("generate", body);
-        clock::time_point first{}, last{};
-        int64_t events = 0, tokens = 0;
-        std::string terminal;
-        nlohmann::json terminal_body;
-        while (terminal.empty()) {
-          auto ev = client.receive(std::chrono::milliseconds(timeout_ms));
-          if (!ev) break;
-          if (ev->body.value("request_id", "") != id) continue;
-          if (ev->type == "token") {
-            last = clock::now();
-            if (events++ == 0) first = last;
-            tokens += static_cast<int64_t>(ev->body["ids"].size());
-          } else if (ev->type == "done" || ev->type == "error" || ev->type == "shed") {
-            terminal = ev->type;
-            terminal_body = ev->body;
-          }
-        }
-        std::lock_guard<std::mutex> lock(res.mutex);
-        res.output_tokens += tokens;
-        if (terminal == "done") {
-          ++res.done;
-          if (events > 0) res.ttft_ms.push_back(std::chrono::duration<double, std::milli>(first - sent).count());
-          if (events > 1) {
-            res.tpot_ms.push_back(std::chrono::duration<double, std::milli>(last - first).count() /
-                                  static_cast<double>(events - 1));
-          }
-        } else if (terminal == "error") {
-          ++res.error;
-          if (res.first_errors.size() < 3) res.first_errors.push_back(terminal_body.dump());
-        } else if (terminal == "shed") {
-          ++res.shed;
-        } else {
-          ++res.lost;
-        }
-      }
-    });
-  }
+  for (int c = 0; c < o.clients; ++c) threads.emplace_back(run_client, std::cref(o), c, &res);
   for (auto& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   auto pct = [](const std::vector<double>& v) {
     return nlohmann::json{{"p50", percentile(v, 0.5)}, {"p90", percentile(v, 0.9)}, {"p99", percentile(v, 0.99)}};
   };
   nlohmann::json out = {
-      {"clients", clients},
-      {"requests", clients * requests},
+      {"clients", o.clients},
+      {"requests", o.clients * o.requests},
       {"duration_s", seconds},
       {"requests_per_s", static_cast<double>(res.done) / seconds},
       {"output_tokens_per_s", static_cast<double>(res.output_tokens) / seconds},

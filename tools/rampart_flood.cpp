@@ -21,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "net/client.hpp"
+#include "tools/flags.hpp"
 
 namespace {
 
@@ -29,6 +30,7 @@ constexpr const char* kUsage =
     "                     [--rate PPS]\n"
     "                     [--duration S] [--sources 127.66.0.0/16] [--connections N] [--threads N]\n"
     "                     [--payload BYTES] [--source 127.0.0.2]\n"
+    "\n"
     "  syn       raw TCP SYNs from random sources in --sources (spoofed; needs root)\n"
     "  udp       UDP datagrams (--payload bytes, default 512) from random sources in --sources (needs root)\n"
     "  connect   --connections TCP connections that never send a ZMTP greeting, held for --duration\n"
@@ -38,11 +40,6 @@ constexpr const char* kUsage =
     "  generate  anonymous `generate` requests (16 prompt tokens, max_tokens 16) at --rate over one DEALER\n"
     "  (bigmsg and malformed read their answers, so the server keeps them as readers)\n"
     "Only loopback targets (127.0.0.0/8) are accepted. Prints what it sent as JSON.\n";
-
-int usage_error(const std::string& m) {
-  std::fprintf(stderr, "rampart-flood: %s\n%s", m.c_str(), kUsage);
-  return 2;
-}
 
 uint16_t checksum(const void* data, size_t len, uint32_t sum = 0) {
   const auto* p = static_cast<const uint8_t*>(data);
@@ -314,67 +311,45 @@ int message_flood(const options& o, const std::string& kind) {
 int main(int argc, char** argv) {
   options o;
   std::string target, sources = "127.66.0.0/16";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    try {
-      if (a == "--help" || a == "-h") {
-        std::fputs(kUsage, stdout);
-        return 0;
-      } else if (a == "--kind" && v) {
-        o.kind = v, ++i;
-      } else if (a == "--target" && v) {
-        target = v, ++i;
-      } else if (a == "--rate" && v) {
-        o.rate = std::stod(v), ++i;
-      } else if (a == "--duration" && v) {
-        o.duration = std::stod(v), ++i;
-      } else if (a == "--sources" && v) {
-        sources = v, ++i;
-      } else if (a == "--connections" && v) {
-        o.connections = std::stoi(v), ++i;
-      } else if (a == "--threads" && v) {
-        o.threads = std::stoi(v), ++i;
-      } else if (a == "--payload" && v) {
-        o.payload = std::stoi(v), ++i;
-      } else if (a == "--source" && v) {
-        o.source = v, ++i;
-      } else {
-        return usage_error("unknown or incomplete option " + a);
-      }
-    } catch (const std::exception&) {
-      return usage_error("bad value for " + a);
-    }
+  rampart::tools::flags f(argc, argv, "rampart-flood", kUsage);
+  while (f.next()) {
+    if (f.is("--kind")) o.kind = f.value();
+    else if (f.is("--target")) target = f.value();
+    else if (f.is("--rate")) o.rate = f.real(1e-3, 1e9);
+    else if (f.is("--duration")) o.duration = f.real(0, 1e6);
+    else if (f.is("--sources")) sources = f.value();
+    else if (f.is("--connections")) o.connections = static_cast<int>(f.integer(0, 1000000));
+    else if (f.is("--threads")) o.threads = static_cast<int>(f.integer(1, 64));
+    else if (f.is("--payload")) o.payload = static_cast<int>(f.integer(0, 1400));
+    else if (f.is("--source")) o.source = f.value();
+    else f.unknown();
   }
   auto colon = target.rfind(':');
   if (colon == std::string::npos || inet_pton(AF_INET, target.substr(0, colon).c_str(), &o.target) != 1) {
-    return usage_error("--target must be IPV4:PORT");
+    f.fail("--target must be IPV4:PORT");
   }
   try {
     int port = std::stoi(target.substr(colon + 1));
-    if (port < 1 || port > 65535) return usage_error("bad port");
+    if (port < 1 || port > 65535) f.fail("bad port");
     o.port = static_cast<uint16_t>(port);
   } catch (const std::exception&) {
-    return usage_error("bad port");
+    f.fail("bad port");
   }
-  if ((ntohl(o.target.s_addr) >> 24) != 127) return usage_error("only loopback targets (127.0.0.0/8) are allowed");
+  if ((ntohl(o.target.s_addr) >> 24) != 127) f.fail("only loopback targets (127.0.0.0/8) are allowed");
   auto slash = sources.find('/');
   in_addr base{};
   if (slash == std::string::npos || inet_pton(AF_INET, sources.substr(0, slash).c_str(), &base) != 1) {
-    return usage_error("--sources must be an IPv4 prefix like 127.66.0.0/16");
+    f.fail("--sources must be an IPv4 prefix like 127.66.0.0/16");
   }
   int bits = std::atoi(sources.c_str() + slash + 1);
   if (bits < 8 || bits > 32 || (ntohl(base.s_addr) >> 24) != 127) {
-    return usage_error("--sources must be a prefix inside 127.0.0.0/8 of length 8..32");
+    f.fail("--sources must be a prefix inside 127.0.0.0/8 of length 8..32");
   }
   o.src_mask = bits == 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
   o.src_base = ntohl(base.s_addr) & o.src_mask;
-  if (o.rate <= 0 || o.duration < 0) return usage_error("--rate must be > 0 and --duration >= 0");
-  if (o.threads < 1 || o.threads > 64) return usage_error("--threads must be 1..64");
-  if (o.payload < 0 || o.payload > 1400) return usage_error("--payload must be 0..1400");
   if (o.kind == "syn" || o.kind == "udp") return raw_flood(o);
   if (o.kind == "connect") return connect_flood(o);
   if (o.kind == "register") return register_flood(o);
   if (o.kind == "bigmsg" || o.kind == "malformed" || o.kind == "generate") return message_flood(o, o.kind);
-  return usage_error("--kind must be syn, udp, connect, register, bigmsg, malformed or generate");
+  f.fail("--kind must be syn, udp, connect, register, bigmsg, malformed or generate");
 }

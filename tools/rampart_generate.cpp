@@ -12,10 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "model/engine.hpp"
-#include "model/kernels_bench.hpp"
-#include "model/sampler.hpp"
 #include "actors/shard_server.hpp"
+#include "engine/engine.hpp"
+#include "engine/sampler.hpp"
+#include "testkit/kernels_bench.hpp"
+#include "tools/flags.hpp"
 
 namespace {
 
@@ -26,6 +27,7 @@ const char* const usage =
     "                        [--min-p P] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
     "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
+    "\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
     "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
     "--bench also prints what sampling one sequence's next token costs with common settings.\n"
@@ -351,78 +353,39 @@ int bench(engine& e, const options& o) {
 int main(int argc, char** argv) {
   options o;
   bool have_ids = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--bench") {
-      o.bench = true;
-      continue;
-    }
-    if (a == "--profile") {
-      o.profile = true;
-      continue;
-    }
-    if (a == "--no-pack") {
-      o.pack = false;
-      continue;
-    }
-    if (a == "-h" || a == "--help") {
-      std::printf("%s", usage);
-      return 0;
-    }
-    if (i + 1 >= argc) return fail(a + " needs a value (or is unknown)");
-    const std::string v = argv[++i];
-    auto number = [&](long long lo, long long hi, long long* out) {
-      if (!parse_int(v, lo, hi, out)) {
-        fail(a + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
-        return false;
-      }
-      return true;
-    };
-    if (a == "--model") {
-      o.model = v;
-    } else if (a == "--ids") {
-      std::istringstream in(v);
+  rampart::tools::flags f(argc, argv, "rampart-generate", usage);
+  while (f.next()) {
+    if (f.is("--bench")) o.bench = true;
+    else if (f.is("--profile")) o.profile = true;
+    else if (f.is("--no-pack")) o.pack = false;
+    else if (f.is("--model")) o.model = f.value();
+    else if (f.is("--ids")) {
+      std::istringstream in(f.value());
       std::string tok;
       long long id;
       while (in >> tok) {
-        if (!parse_int(tok, 0, 2147483647, &id)) return fail("--ids: '" + tok + "' is not a token id");
+        if (!parse_int(tok, 0, 2147483647, &id)) f.fail("--ids: '" + tok + "' is not a token id");
         o.ids.push_back(static_cast<int32_t>(id));
       }
       have_ids = true;
-    } else if (a == "-n") {
-      if (!number(1, 1000000, &o.n)) return 2;
-    } else if (a == "--seed") {
-      if (!number(0, 9223372036854775807LL, &o.seed)) return 2;
-    } else if (a == "--threads") {
-      if (!number(0, 1024, &o.threads)) return 2;
-    } else if (a == "--chunk") {
-      if (!number(0, 1 << 30, &o.chunk)) return 2;
-    } else if (a == "--batch") {
-      if (!number(1, 4096, &o.batch)) return 2;
-    } else if (a == "--kv-tokens") {
-      if (!number(0, 1LL << 32, &o.kv_tokens)) return 2;
-    } else if (a == "--shards") {
-      if (!number(1, 4096, &o.shards)) return 2;
-    } else if (a == "--shard-endpoints") {
-      o.shard_endpoints = v;
-    } else if (a == "--logits") {
-      o.logits_file = v;
-    } else if (a == "--temperature" || a == "--top-p" || a == "--min-p") {
-      char* end = nullptr;
-      const float f = std::strtof(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !std::isfinite(f)) return fail(a + " needs a number");
-      (a == "--temperature" ? o.temperature : a == "--top-p" ? o.top_p : o.min_p) = f;
-    } else if (a == "--top-k") {
-      long long k = 0;
-      if (!number(0, 1 << 30, &k)) return 2;
-      o.top_k = static_cast<int>(k);
-    } else {
-      return fail("unknown argument " + a);
-    }
+    } else if (f.is("-n")) o.n = f.integer(1, 1000000);
+    else if (f.is("--seed")) o.seed = f.integer(0, INT64_MAX);
+    else if (f.is("--threads")) o.threads = f.integer(0, 1024);
+    else if (f.is("--chunk")) o.chunk = f.integer(0, 1 << 30);
+    else if (f.is("--batch")) o.batch = f.integer(1, 4096);
+    else if (f.is("--kv-tokens")) o.kv_tokens = f.integer(0, 1LL << 32);
+    else if (f.is("--shards")) o.shards = f.integer(1, 4096);
+    else if (f.is("--shard-endpoints")) o.shard_endpoints = f.value();
+    else if (f.is("--logits")) o.logits_file = f.value();
+    else if (f.is("--temperature")) o.temperature = static_cast<float>(f.real(-1e30, 1e30));
+    else if (f.is("--top-p")) o.top_p = static_cast<float>(f.real(-1e30, 1e30));
+    else if (f.is("--min-p")) o.min_p = static_cast<float>(f.real(-1e30, 1e30));
+    else if (f.is("--top-k")) o.top_k = static_cast<int>(f.integer(0, 1 << 30));
+    else f.unknown();
   }
-  if (o.model.empty()) return fail("--model DIR is required");
-  if (!have_ids || o.ids.empty()) return fail("--ids needs at least one token id");
-  if (o.profile && !o.bench) return fail("--profile needs --bench");
+  if (o.model.empty()) f.fail("--model DIR is required");
+  if (!have_ids || o.ids.empty()) f.fail("--ids needs at least one token id");
+  if (o.profile && !o.bench) f.fail("--profile needs --bench");
   std::string err;
   if (!sampler::validate(sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, 0}, &err)) return fail(err);
   load_error lerr;

@@ -20,17 +20,26 @@
 #include "monitor/capture.hpp"
 #include "monitor/monitor.hpp"
 #include "monitor/synth.hpp"
+#include "tools/flags.hpp"
 
 namespace mon = rampart::monitor;
 
 namespace {
 
-int usage_error(const std::string& msg) {
-  std::cerr << "rampart-inspect: " << msg
-            << " (usage: rampart-inspect -r FILE [--config FILE] [--filter BPF] [--stats] [--bench]"
-               " | --synth FILE N [--pps R])\n";
-  return 2;
-}
+constexpr const char* kUsage =
+    "usage: rampart-inspect -r FILE [--config FILE] [--filter BPF] [--stats] [--bench]\n"
+    "       rampart-inspect --synth FILE N [--pps R]\n"
+    "\n"
+    "Runs Rampart's packet monitor over a pcap or pcapng file (window time follows packet timestamps) and prints\n"
+    "its EVE JSON events on stdout, one per line; a summary goes to stderr.\n"
+    "  -r FILE          the capture to read\n"
+    "  --config FILE    a TOML file with a [monitor] table (thresholds, windows); default: built-in settings\n"
+    "  --filter BPF     a BPF expression applied while reading\n"
+    "  --stats          also print each window's stats events\n"
+    "  --bench          read the whole file first, then time parse + features + detectors (packets/s)\n"
+    "  --synth FILE N   write an N-packet benchmark capture to FILE instead, at --pps R packets/s (1e6)\n"
+    "Exit status: 0 done; 1 the file broke off mid-way (everything before was analysed); 2 bad arguments,\n"
+    "unreadable file or bad config.\n";
 
 // Input that cannot be used (unreadable file, bad filter): one line, exit 2.
 int input_error(const std::string& msg) {
@@ -44,14 +53,6 @@ struct options {
   double pps = 1e6;
   bool bench = false, stats = false;
 };
-
-bool parse_u64(const char* s, uint64_t* out) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(s, &end, 10);
-  if (!*s || *end || s[0] == '-') return false;
-  *out = v;
-  return true;
-}
 
 // Collects events; prints the ones asked for as EVE lines.
 class stdout_sink : public mon::event_sink {
@@ -159,41 +160,18 @@ int run_bench(const options& o, const mon::monitor_config& cfg, stdout_sink* sin
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) return nullptr;
-      (void)what;
-      return argv[++i];
-    };
-    if (a == "-r") {
-      const char* v = value("FILE");
-      if (!v) return usage_error("-r needs a file");
-      o.read = v;
-    } else if (a == "--config") {
-      const char* v = value("FILE");
-      if (!v) return usage_error("--config needs a file");
-      o.config = v;
-    } else if (a == "--filter") {
-      const char* v = value("BPF");
-      if (!v) return usage_error("--filter needs a BPF expression");
-      o.filter = v;
-    } else if (a == "--bench") {
-      o.bench = true;
-    } else if (a == "--stats") {
-      o.stats = true;
-    } else if (a == "--synth") {
-      if (i + 2 >= argc) return usage_error("--synth needs FILE and N");
-      o.synth = argv[++i];
-      if (!parse_u64(argv[++i], &o.synth_n) || o.synth_n == 0) return usage_error("--synth N must be a positive integer");
-    } else if (a == "--pps") {
-      const char* v = value("R");
-      char* end = nullptr;
-      o.pps = v ? std::strtod(v, &end) : 0;
-      if (!v || *end || !(o.pps >= 1 && o.pps <= 1e9)) return usage_error("--pps needs a rate in [1, 1e9]");
-    } else {
-      return usage_error("unknown argument '" + a + "'");
-    }
+  rampart::tools::flags f(argc, argv, "rampart-inspect", kUsage);
+  while (f.next()) {
+    if (f.is("-r")) o.read = f.value();
+    else if (f.is("--config")) o.config = f.value();
+    else if (f.is("--filter")) o.filter = f.value();
+    else if (f.is("--bench")) o.bench = true;
+    else if (f.is("--stats")) o.stats = true;
+    else if (f.is("--synth")) {
+      o.synth = f.value();
+      o.synth_n = static_cast<uint64_t>(f.integer(1, INT64_MAX));
+    } else if (f.is("--pps")) o.pps = f.real(1, 1e9);
+    else f.unknown();
   }
   if (!o.synth.empty()) {
     std::string err;
@@ -202,7 +180,7 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(o.synth_n), o.pps, o.synth.c_str());
     return 0;
   }
-  if (o.read.empty()) return usage_error("no input file (-r FILE)");
+  if (o.read.empty()) f.fail("no input file (-r FILE)");
 
   mon::monitor_config cfg;
   if (!o.config.empty()) {
@@ -214,7 +192,7 @@ int main(int argc, char** argv) {
   }
   stdout_sink sink(o.stats, cfg.sensor_name, o.read);
   if (o.bench) {
-    if (!o.filter.empty()) return usage_error("--filter cannot be combined with --bench");
+    if (!o.filter.empty()) f.fail("--filter cannot be combined with --bench");
     return run_bench(o, cfg, &sink);
   }
   std::string err;

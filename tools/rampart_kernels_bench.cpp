@@ -10,12 +10,23 @@
 #include <string>
 #include <vector>
 
-#include "model/kernels.hpp"
-#include "model/kernels_bench.hpp"
-#include "model/kernels_parallel.hpp"
-#include "model/thread_pool.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/kernels_parallel.hpp"
+#include "kernels/thread_pool.hpp"
+#include "testkit/kernels_bench.hpp"
+#include "tools/flags.hpp"
 
 namespace {
+
+constexpr const char* kUsage =
+    "usage: rampart-kernels-bench [--threads N] [--offset BYTES] [--layout engine|natural]\n"
+    "\n"
+    "GEMV and GEMM rates of the bf16 kernels on medium-preset shapes.\n"
+    "  --threads N       worker threads (default 2)\n"
+    "  --offset BYTES    weight data this many bytes past a 64-byte boundary, even, 0-62 (default 8, as in\n"
+    "                    safetensors files)\n"
+    "  --layout L        engine: the panel layout the engine rewrites weights into (default); natural: the\n"
+    "                    checkpoint's own\n";
 
 using namespace rampart::model;
 using clock_type = std::chrono::steady_clock;
@@ -69,25 +80,15 @@ double best_seconds(int reps, F&& f) {
 int main(int argc, char** argv) {
   int threads = 2, offset = 8;
   std::string layout_name = "engine";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a == "--layout" && i + 1 < argc) layout_name = argv[++i];
-    else if (a == "--offset" && i + 1 < argc) offset = std::atoi(argv[++i]);
-    else {
-      std::fprintf(stderr,
-                   "usage: rampart-kernels-bench [--threads N] [--offset BYTES] [--layout engine|natural]\n"
-                   "GEMV and GEMM rates of the bf16 kernels on medium-preset shapes; --offset: weight data this many\n"
-                   "bytes past a 64-byte boundary (default 8, as in safetensors files); --layout: the layout the\n"
-                   "engine rewrites the weights into for these kernels (default) or the checkpoint's own.\n");
-      return a == "--help" || a == "-h" ? 0 : 2;
-    }
+  rampart::tools::flags f(argc, argv, "rampart-kernels-bench", kUsage);
+  while (f.next()) {
+    if (f.is("--threads")) threads = static_cast<int>(f.integer(1, 1024));
+    else if (f.is("--layout")) layout_name = f.value();
+    else if (f.is("--offset")) offset = static_cast<int>(f.integer(0, 62));
+    else f.unknown();
   }
-  if (threads < 1 || offset < 0 || offset > 62 || offset % 2 != 0 ||
-      (layout_name != "engine" && layout_name != "natural")) {
-    std::fprintf(stderr, "rampart-kernels-bench: --threads >= 1, --offset even in 0..62, --layout engine|natural\n");
-    return 2;
-  }
+  if (offset % 2 != 0) f.fail("--offset must be even");
+  if (layout_name != "engine" && layout_name != "natural") f.fail("--layout is engine or natural");
   thread_pool pool(threads);
   const kernel_ops& k = kernels();
   weight_matrix probe;

@@ -6,30 +6,20 @@
 #include <cstdlib>
 #include <string>
 
-#include "model/synthetic_checkpoint.hpp"
+#include "testkit/synthetic_checkpoint.hpp"
+#include "tools/flags.hpp"
 
 namespace {
 
 const char* const usage =
     "usage: rampart-mkmodel --out DIR [--variant v3|v2-lite] [--preset tiny|small|medium] [--seed S]\n"
     "                       [--dtype bf16|f32] [--fp8] [--vocab N] [--layers N] [--no-mtp | --mtp]\n"
-    "                       [--shards N] [--threads N]\n";
-
-bool parse_number(const std::string& text, unsigned long long max_value, unsigned long long* out) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 20)
-    return false;
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0' || v > max_value) return false;
-  *out = v;
-  return true;
-}
-
-int fail(const std::string& message) {
-  std::fprintf(stderr, "rampart-mkmodel: %s\n%s", message.c_str(), usage);
-  return 2;
-}
+    "                       [--shards N] [--threads N]\n"
+    "\n"
+    "Writes a synthetic DeepSeek-architecture checkpoint (config.json + safetensors) whose weights follow the\n"
+    "documented recipe from SEED. --fp8 stores attention projections, the dense MLP and experts as fp8 e4m3 with\n"
+    "128x128 block scales; --vocab and --layers override the preset; --shards splits the weights over N\n"
+    "files; --threads sets the writer threads (0: one per core).\n";
 
 }  // namespace
 
@@ -38,55 +28,30 @@ int main(int argc, char** argv) {
   std::string out, variant = "v3", preset = "tiny", dtype_text = "bf16";
   unsigned long long seed = 0, vocab = 0, layers = 0, shards = 1, threads = 0;
   bool fp8 = false, no_mtp = false, mtp = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](std::string* v) {
-      if (i + 1 >= argc) return false;
-      *v = argv[++i];
-      return true;
-    };
-    auto number = [&](unsigned long long max_value, unsigned long long* v) {
-      std::string text;
-      return value(&text) && parse_number(text, max_value, v);
-    };
-    if (a == "--out") {
-      if (!value(&out)) return fail("--out needs a directory");
-    } else if (a == "--variant") {
-      if (!value(&variant)) return fail("--variant needs v3 or v2-lite");
-    } else if (a == "--preset") {
-      if (!value(&preset)) return fail("--preset needs tiny, small or medium");
-    } else if (a == "--dtype") {
-      if (!value(&dtype_text) || (dtype_text != "bf16" && dtype_text != "f32"))
-        return fail("--dtype needs bf16 or f32");
-    } else if (a == "--seed") {
-      if (!number(~0ull, &seed)) return fail("--seed needs a non-negative integer");
-    } else if (a == "--vocab") {
-      if (!number(1ull << 31, &vocab) || vocab < 2) return fail("--vocab needs an integer in [2, 2^31]");
-    } else if (a == "--layers") {
-      if (!number(4096, &layers) || layers < 1) return fail("--layers needs an integer in [1, 4096]");
-    } else if (a == "--shards") {
-      if (!number(99999, &shards) || shards < 1) return fail("--shards needs an integer in [1, 99999]");
-    } else if (a == "--threads") {
-      if (!number(1024, &threads)) return fail("--threads needs an integer in [0, 1024]");
-    } else if (a == "--fp8") {
-      fp8 = true;
-    } else if (a == "--no-mtp") {
-      no_mtp = true;
-    } else if (a == "--mtp") {
-      mtp = true;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    } else {
-      return fail("unknown argument '" + a + "'");
-    }
+  rampart::tools::flags f(argc, argv, "rampart-mkmodel", usage);
+  while (f.next()) {
+    if (f.is("--out")) out = f.value();
+    else if (f.is("--variant")) variant = f.value();
+    else if (f.is("--preset")) preset = f.value();
+    else if (f.is("--dtype")) {
+      dtype_text = f.value();
+      if (dtype_text != "bf16" && dtype_text != "f32") f.fail("--dtype needs bf16 or f32");
+    } else if (f.is("--seed")) seed = f.uinteger(0, ~0ull);
+    else if (f.is("--vocab")) vocab = f.uinteger(2, 1ull << 31);
+    else if (f.is("--layers")) layers = f.uinteger(1, 4096);
+    else if (f.is("--shards")) shards = f.uinteger(1, 99999);
+    else if (f.is("--threads")) threads = f.uinteger(0, 1024);
+    else if (f.is("--fp8")) fp8 = true;
+    else if (f.is("--no-mtp")) no_mtp = true;
+    else if (f.is("--mtp")) mtp = true;
+    else f.unknown();
   }
-  if (out.empty()) return fail("--out is required");
-  if (mtp && no_mtp) return fail("--mtp and --no-mtp contradict each other");
+  if (out.empty()) f.fail("--out is required");
+  if (mtp && no_mtp) f.fail("--mtp and --no-mtp contradict each other");
 
   synthetic_spec spec;
   std::string err;
-  if (!synthetic_preset(preset, variant, &spec, &err)) return fail(err);
+  if (!synthetic_preset(preset, variant, &spec, &err)) f.fail(err);
   spec.seed = seed;
   spec.storage = dtype_text == "f32" ? dtype::f32 : dtype::bf16;
   spec.fp8 = fp8;
@@ -99,12 +64,12 @@ int main(int argc, char** argv) {
   }
   if (no_mtp) c.num_nextn_predict_layers = 0;
   if (mtp) {
-    if (c.family != model_family::deepseek_v3) return fail("--mtp needs --variant v3");
+    if (c.family != model_family::deepseek_v3) f.fail("--mtp needs --variant v3");
     c.num_nextn_predict_layers = 1;
   }
   // The written config must be one the loader accepts.
   model_config check;
-  if (!model_config::parse(synthetic_config_json(spec), "config.json", &check, &err)) return fail(err);
+  if (!model_config::parse(synthetic_config_json(spec), "config.json", &check, &err)) f.fail(err);
 
   const auto start = std::chrono::steady_clock::now();
   if (!write_synthetic_checkpoint(spec, out, static_cast<unsigned>(threads), &err)) {

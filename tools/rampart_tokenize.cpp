@@ -12,8 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/chat_template.hpp"
-#include "model/tokenizer.hpp"
+#include "tokenizer/chat_template.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tools/flags.hpp"
 
 using namespace rampart::model;
 using nlohmann::json;
@@ -23,6 +24,7 @@ namespace {
 const char kUsage[] =
     "usage: rampart-tokenize --tokenizer DIR [--mode lines|file|jsonl] [--decode] [--skip-special] [--bos]\n"
     "                        [--chat] [--count] [--bench FILE]\n"
+    "\n"
     "  Reads standard input and writes one JSON object per line.\n"
     "  --mode lines   encode each line (without its newline): {\"ids\": [...]} per line (the default)\n"
     "  --mode file    encode the whole input as one text\n"
@@ -45,40 +47,23 @@ struct options {
   std::exit(1);
 }
 
-bool parse_args(int argc, char** argv, options* o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) die(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--tokenizer") {
-      o->dir = value();
-    } else if (a == "--mode") {
-      o->mode = value();
-      if (o->mode != "lines" && o->mode != "file" && o->mode != "jsonl") die("--mode must be lines, file or jsonl");
-    } else if (a == "--bench") {
-      o->bench_file = value();
-    } else if (a == "--decode") {
-      o->decode = true;
-    } else if (a == "--skip-special") {
-      o->skip_special = true;
-    } else if (a == "--bos") {
-      o->bos = true;
-    } else if (a == "--chat") {
-      o->chat = true;
-    } else if (a == "--count") {
-      o->count = true;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else {
-      die("unknown option " + a + " (see --help)");
-    }
+void parse_args(int argc, char** argv, options* o) {
+  rampart::tools::flags f(argc, argv, "rampart-tokenize", kUsage);
+  while (f.next()) {
+    if (f.is("--tokenizer")) o->dir = f.value();
+    else if (f.is("--mode")) {
+      o->mode = f.value();
+      if (o->mode != "lines" && o->mode != "file" && o->mode != "jsonl") f.fail("--mode must be lines, file or jsonl");
+    } else if (f.is("--bench")) o->bench_file = f.value();
+    else if (f.is("--decode")) o->decode = true;
+    else if (f.is("--skip-special")) o->skip_special = true;
+    else if (f.is("--bos")) o->bos = true;
+    else if (f.is("--chat")) o->chat = true;
+    else if (f.is("--count")) o->count = true;
+    else f.unknown();
   }
-  if (o->dir.empty()) die("--tokenizer DIR is required (see --help)");
-  if (o->decode + o->chat + !o->bench_file.empty() > 1) die("--decode, --chat and --bench exclude each other");
-  return true;
+  if (o->dir.empty()) f.fail("--tokenizer DIR is required");
+  if (o->decode + o->chat + !o->bench_file.empty() > 1) f.fail("--decode, --chat and --bench exclude each other");
 }
 
 void print_ids(const std::vector<token_id>& ids, bool count) {

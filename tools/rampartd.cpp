@@ -1,5 +1,6 @@
 // rampartd: the Rampart server.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include "actors/shard_server.hpp"
 #include "config/policy.hpp"
 #include "config/server_config.hpp"
+#include "tools/flags.hpp"
 
 namespace {
 
@@ -33,9 +35,92 @@ constexpr const char* kUsage =
     "  --log-level LEVEL    trace, debug, info, warn, error, critical, off\n"
     "Signals: SIGINT/SIGTERM drain and exit 0; SIGHUP reloads the configuration file.\n";
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "rampartd: %s\n%s", message.c_str(), kUsage);
-  return 2;
+// Command-line settings that override the configuration file's.
+struct overrides {
+  std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, model, tokenizer, log_format,
+      log_level;
+};
+
+overrides read_flags(rampart::tools::flags& f) {
+  overrides o;
+  while (f.next()) {
+    if (f.is("--version")) {
+      std::printf("rampartd %s\n", RAMPART_VERSION);
+      std::exit(0);
+    }
+    if (f.is("--config")) o.config_path = f.value();
+    else if (f.is("--check-config")) o.check_path = f.value();
+    else if (f.is("--endpoint")) o.endpoint = f.value();
+    else if (f.is("--metrics-listen")) o.metrics_listen = f.value();
+    else if (f.is("--alerts-publish")) o.alerts_publish = f.value();
+    else if (f.is("--model")) o.model = f.value();
+    else if (f.is("--tokenizer")) o.tokenizer = f.value();
+    else if (f.is("--log-format")) {
+      o.log_format = f.value();
+      if (o.log_format != "text" && o.log_format != "json") f.fail("--log-format must be text or json");
+    } else if (f.is("--log-level")) {
+      o.log_level = f.value();
+      if (spdlog::level::from_str(o.log_level) == spdlog::level::off && o.log_level != "off") {
+        f.fail("unknown log level " + o.log_level);
+      }
+    } else f.unknown();
+  }
+  return o;
+}
+
+// --check-config FILE: a policy file when its root has [policy], otherwise a server configuration.
+int check_config(const std::string& path) {
+  rampart::config::config_error err;
+  const bool policy = rampart::config::is_policy_file(path);
+  bool ok;
+  if (policy) {
+    rampart::config::policy checked;
+    ok = rampart::config::load_policy(path, &checked, &err);
+  } else {
+    rampart::config::server_config checked;
+    ok = rampart::config::load_server_config(path, &checked, &err);
+  }
+  if (!ok) {
+    std::fprintf(stderr, "%s\n", err.to_string().c_str());
+    return 2;
+  }
+  std::printf("%s: ok%s\n", path.c_str(), policy ? " (policy)" : "");
+  return 0;
+}
+
+// The configuration file (or the embedded default) with the command line's overrides applied.
+bool load_config(const overrides& o, rampart::actors::server_options* options) {
+  rampart::config::config_error err;
+  const bool loaded = o.config_path.empty()
+                          ? rampart::config::parse_server_config(rampart::config::embedded_default_config(),
+                                                                 "<embedded default>", "", &options->config, &err)
+                          : rampart::config::load_server_config(o.config_path, &options->config, &err);
+  if (!loaded) {
+    std::fprintf(stderr, "%s\n", err.to_string().c_str());
+    return false;
+  }
+  options->config_path = o.config_path;
+  auto& cfg = options->config;
+  if (!o.endpoint.empty()) cfg.frontend.endpoint = o.endpoint;
+  if (o.metrics_listen == "off") {
+    cfg.metrics.enabled = false;
+  } else if (!o.metrics_listen.empty()) {
+    cfg.metrics.enabled = true;
+    cfg.metrics.listen = o.metrics_listen;
+  }
+  if (o.alerts_publish == "off") {
+    cfg.alerts.publish.clear();
+  } else if (!o.alerts_publish.empty()) {
+    cfg.alerts.publish = o.alerts_publish;
+  }
+  if (!o.model.empty()) {
+    cfg.model.path = o.model;
+    if (o.tokenizer.empty() && cfg.model.tokenizer.empty()) cfg.model.tokenizer = o.model;
+  }
+  if (!o.tokenizer.empty()) cfg.model.tokenizer = o.tokenizer;
+  if (!o.log_format.empty()) cfg.log.format = o.log_format;
+  if (!o.log_level.empty()) cfg.log.level = o.log_level;
+  return true;
 }
 
 }  // namespace
@@ -44,105 +129,13 @@ int main(int argc, char** argv) {
   // An expert-shard process takes its own flags (actors/shard_server.hpp).
   for (int i = 1; i + 1 < argc; ++i)
     if (std::strcmp(argv[i], "--role") == 0) return rampart::actors::shard_main(argc, argv);
-  std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, model, tokenizer, log_format, log_level;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (arg == "--version") {
-      std::printf("rampartd %s\n", RAMPART_VERSION);
-      return 0;
-    } else if (arg == "--config") {
-      if (!value(&config_path)) return usage_error("--config needs a file");
-    } else if (arg == "--check-config") {
-      if (!value(&check_path)) return usage_error("--check-config needs a file");
-    } else if (arg == "--endpoint") {
-      if (!value(&endpoint)) return usage_error("--endpoint needs a value");
-    } else if (arg == "--metrics-listen") {
-      if (!value(&metrics_listen)) return usage_error("--metrics-listen needs host:port or off");
-    } else if (arg == "--alerts-publish") {
-      if (!value(&alerts_publish)) return usage_error("--alerts-publish needs an endpoint or off");
-    } else if (arg == "--model") {
-      if (!value(&model)) return usage_error("--model needs a directory");
-    } else if (arg == "--tokenizer") {
-      if (!value(&tokenizer)) return usage_error("--tokenizer needs a directory");
-    } else if (arg == "--log-format") {
-      if (!value(&log_format) || (log_format != "text" && log_format != "json")) {
-        return usage_error("--log-format must be text or json");
-      }
-    } else if (arg == "--log-level") {
-      if (!value(&log_level)) return usage_error("--log-level needs a level");
-    } else {
-      return usage_error("unknown option " + arg);
-    }
-  }
-
-  rampart::config::config_error err;
-  if (!check_path.empty() && rampart::config::is_policy_file(check_path)) {
-    rampart::config::policy checked;
-    if (!rampart::config::load_policy(check_path, &checked, &err)) {
-      std::fprintf(stderr, "%s\n", err.to_string().c_str());
-      return 2;
-    }
-    std::printf("%s: ok (policy)\n", check_path.c_str());
-    return 0;
-  }
-  if (!check_path.empty()) {
-    rampart::config::server_config checked;
-    if (!rampart::config::load_server_config(check_path, &checked, &err)) {
-      std::fprintf(stderr, "%s\n", err.to_string().c_str());
-      return 2;
-    }
-    std::printf("%s: ok\n", check_path.c_str());
-    return 0;
-  }
-
+  rampart::tools::flags f(argc, argv, "rampartd", kUsage);
+  const overrides o = read_flags(f);
+  if (!o.check_path.empty()) return check_config(o.check_path);
   rampart::actors::server_options options;
-  if (config_path.empty()) {
-    if (!rampart::config::parse_server_config(rampart::config::embedded_default_config(),
-                                              "<embedded default>", "", &options.config, &err)) {
-      std::fprintf(stderr, "%s\n", err.to_string().c_str());
-      return 2;
-    }
-  } else if (!rampart::config::load_server_config(config_path, &options.config, &err)) {
-    std::fprintf(stderr, "%s\n", err.to_string().c_str());
-    return 2;
-  }
-  options.config_path = config_path;
-  auto& cfg = options.config;
-  if (!endpoint.empty()) cfg.frontend.endpoint = endpoint;
-  if (metrics_listen == "off") {
-    cfg.metrics.enabled = false;
-  } else if (!metrics_listen.empty()) {
-    cfg.metrics.enabled = true;
-    cfg.metrics.listen = metrics_listen;
-  }
-  if (alerts_publish == "off") {
-    cfg.alerts.publish.clear();
-  } else if (!alerts_publish.empty()) {
-    cfg.alerts.publish = alerts_publish;
-  }
-  if (!model.empty()) {
-    cfg.model.path = model;
-    if (tokenizer.empty() && cfg.model.tokenizer.empty()) cfg.model.tokenizer = model;
-  }
-  if (!tokenizer.empty()) cfg.model.tokenizer = tokenizer;
-  if (!log_format.empty()) cfg.log.format = log_format;
-  if (!log_level.empty()) {
-    if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
-      return usage_error("unknown log level " + log_level);
-    }
-    cfg.log.level = log_level;
-  }
-
+  if (!load_config(o, &options)) return 2;
   std::string error;
-  if (!rampart::actors::setup_logging(cfg.log, &error)) {
+  if (!rampart::actors::setup_logging(options.config.log, &error)) {
     std::fprintf(stderr, "rampartd: %s\n", error.c_str());
     return 2;
   }

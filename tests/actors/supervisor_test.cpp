@@ -11,15 +11,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using echo_actor = caf::typed_actor<caf::replies_to<int>::with<int>>;
+
 // Answers x with x + STEP. (Spawning with an argument also keeps clear of CAF 0.17's no-argument spawn path,
 // which dereferences a null argument tuple and trips UBSan.)
-caf::behavior echo_stage(caf::event_based_actor*, int step) {
+echo_actor::behavior_type echo_stage(echo_actor::pointer, int step) {
   return {[step](int x) { return x + step; }};
 }
 
-caf::actor wait_for_new_handle(const stage_directory& dir, const caf::actor& old) {
+echo_actor wait_for_new_handle(const stage_slot<echo_actor>& slot, const echo_actor& old) {
   for (int i = 0; i < 200; ++i) {
-    auto h = dir.get("echo");
+    auto h = slot.get();
     if (h && h != old) return h;
     std::this_thread::sleep_for(10ms);
   }
@@ -32,25 +34,23 @@ TEST_CASE("the supervisor restarts a stage that dies and the new one serves", "[
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   stage_directory dir;
+  stage_slot<echo_actor> slot;
   int spawned = 0;
-  auto sup = spawn_supervisor(sys, {{"echo", [&](caf::actor_system& s) {
-                                       ++spawned;
-                                       return s.spawn(echo_stage, 1);
-                                     }}},
+  auto sup = spawn_supervisor(sys, {make_stage("echo", &slot, [&](caf::actor_system& s) {
+                                ++spawned;
+                                return s.spawn(echo_stage, 1);
+                              })},
                               &dir);
   caf::scoped_actor self{sys};
-  caf::actor first;
-  for (int i = 0; i < 200 && !first; ++i) {
-    first = dir.get("echo");
-    if (!first) std::this_thread::sleep_for(10ms);
-  }
+  echo_actor first = wait_for_new_handle(slot, {});
   REQUIRE(first);
+  CHECK(dir.up("echo"));
   int answer = 0;
   self->request(first, 1s, 41).receive([&](int r) { answer = r; }, [](caf::error&) {});
   CHECK(answer == 42);
 
   self->send_exit(first, caf::exit_reason::kill);
-  auto second = wait_for_new_handle(dir, first);
+  auto second = wait_for_new_handle(slot, first);
   REQUIRE(second);
   CHECK(dir.restarts()["echo"] == 1);
   answer = 0;
@@ -64,17 +64,16 @@ TEST_CASE("a stage that exits normally is not restarted", "[actors]") {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   stage_directory dir;
-  auto sup = spawn_supervisor(sys, {{"echo", [](caf::actor_system& s) { return s.spawn(echo_stage, 1); }}}, &dir);
+  stage_slot<echo_actor> slot;
+  auto sup = spawn_supervisor(
+      sys, {make_stage("echo", &slot, [](caf::actor_system& s) { return s.spawn(echo_stage, 1); })}, &dir);
   caf::scoped_actor self{sys};
-  caf::actor first;
-  for (int i = 0; i < 200 && !first; ++i) {
-    first = dir.get("echo");
-    if (!first) std::this_thread::sleep_for(10ms);
-  }
+  echo_actor first = wait_for_new_handle(slot, {});
   REQUIRE(first);
   self->send_exit(first, caf::exit_reason::user_shutdown);
-  for (int i = 0; i < 100 && dir.get("echo"); ++i) std::this_thread::sleep_for(10ms);
-  CHECK_FALSE(dir.get("echo"));
+  for (int i = 0; i < 100 && slot.get(); ++i) std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(slot.get());
+  CHECK_FALSE(dir.up("echo"));
   CHECK(dir.restarts()["echo"] == 0);
   self->send_exit(sup, caf::exit_reason::user_shutdown);
 }

@@ -40,7 +40,7 @@ shedder::request trial(int64_t tenant, const char* ip, int64_t prompt, int64_t m
   shedder::request r;
   r.tenant_id = tenant;
   r.tenant_class = "trial";
-  REQUIRE(parse_ip(ip, &r.source));
+  REQUIRE(ip_address::parse(ip, &r.source));
   r.prompt_tokens = prompt;
   r.max_tokens = max_tokens;
   return r;
@@ -212,11 +212,11 @@ TEST_CASE("registrations: open, rate-limited by a server-wide bucket, closed", "
   ip_address a;
   int admitted = 0;
   for (int i = 0; i < 40; ++i) {
-    REQUIRE(parse_ip("192.0.2." + std::to_string(i + 1), &a));
+    REQUIRE(ip_address::parse("192.0.2." + std::to_string(i + 1), &a));
     admitted += s.admit_registration(a, false, 0).admitted;
   }
   CHECK(admitted == 20);
-  REQUIRE(parse_ip("198.51.100.1", &a));
+  REQUIRE(ip_address::parse("198.51.100.1", &a));
   auto d = s.admit_registration(a, false, 0);
   CHECK(d.reason == shed_reason::rate_limited);
   CHECK(d.retry_after_ms == 100);  // 1 token at 10 per s
@@ -242,8 +242,8 @@ TEST_CASE("registrations: open, rate-limited by a server-wide bucket, closed", "
 TEST_CASE("one source registers at its own rate even while the server-wide bucket is full", "[shedder]") {
   shedder s(make_policy(kPolicy));  // green: open, per source 1/s with a burst of 5
   ip_address a, b;
-  REQUIRE(parse_ip("203.0.113.7", &a));
-  REQUIRE(parse_ip("203.0.113.8", &b));
+  REQUIRE(ip_address::parse("203.0.113.7", &a));
+  REQUIRE(ip_address::parse("203.0.113.8", &b));
   for (int i = 0; i < 5; ++i) REQUIRE(s.admit_registration(a, false, 0).admitted);
   auto d = s.admit_registration(a, false, 0);
   CHECK(d.reason == shed_reason::rate_limited);
@@ -304,7 +304,7 @@ TEST_CASE("the shipped policy sheds nothing of ordinary traffic at green", "[she
       r.tenant_id = k < 20 ? k + 1 : 0;
       r.tenant_class = "registered";
       std::string ip = "192.168.1." + std::to_string(k + 1);
-      REQUIRE(parse_ip(ip, &r.source));
+      REQUIRE(ip_address::parse(ip, &r.source));
       r.prompt_tokens = 700;
       r.max_tokens = 300;
       stream_ticket t;
@@ -319,7 +319,7 @@ TEST_CASE("the shipped policy sheds nothing of ordinary traffic at green", "[she
     }
   }
   ip_address someone;
-  REQUIRE(parse_ip("192.0.2.200", &someone));
+  REQUIRE(ip_address::parse("192.0.2.200", &someone));
   CHECK(s.admit_registration(someone, false, 0).admitted);
   for (int i = 0; i < shed_reason_count; ++i) CHECK(s.counters().shed[i] == 0);
 }

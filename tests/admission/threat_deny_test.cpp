@@ -190,14 +190,14 @@ TEST_CASE("deny list: lifting an address removes every entry that covers it and 
   REQUIRE(d.add("10.1.2.4", 5000, &error));
   REQUIRE(d.add("192.0.2.0/24", 5000, &error));
   ip_address a;
-  REQUIRE(parse_ip("10.1.2.3", &a));
+  REQUIRE(ip_address::parse("10.1.2.3", &a));
   CHECK(d.lift(a) == 3);  // 10.0.0.0/8, 10.1.0.0/16 and the address itself
   CHECK(d.size() == 2);
   CHECK_FALSE(d.denied("10.1.2.3", 0));
   CHECK(d.denied("10.1.2.4", 0));
   CHECK(d.denied("192.0.2.9", 0));
   CHECK(d.lift(a) == 0);
-  REQUIRE(parse_ip("192.0.2.9", &a));
+  REQUIRE(ip_address::parse("192.0.2.9", &a));
   CHECK(d.lift(a) == 1);
   CHECK(d.size() == 1);
   CHECK(d.entries().size() == 1);

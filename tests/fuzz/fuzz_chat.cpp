@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "model/chat_template.hpp"
 #include "net/protocol.hpp"
 #include "tests/fuzz/real_tokenizer.hpp"
+#include "tokenizer/chat_template.hpp"
 
 using namespace rampart;
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "model/detokenizer.hpp"
-#include "model/utf8.hpp"
+#include "base/utf8.hpp"
 #include "tests/fuzz/real_tokenizer.hpp"
+#include "tokenizer/detokenizer.hpp"
 
 using namespace rampart::model;
 

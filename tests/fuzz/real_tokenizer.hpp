@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "model/tokenizer.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace rampart::fuzz {
 

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "model/checkpoint.hpp"
-#include "model/synthetic_checkpoint.hpp"
+#include "testkit/synthetic_checkpoint.hpp"
 #include "tests/support/paths.hpp"
 
 using namespace rampart::model;

@@ -13,7 +13,7 @@
 
 #include "monitor/detectors.hpp"
 #include "monitor/synth.hpp"
-#include "monitor_test_helpers.hpp"
+#include "tests/monitor/monitor_test_helpers.hpp"
 #include "tests/support/paths.hpp"
 
 using namespace rampart::monitor;

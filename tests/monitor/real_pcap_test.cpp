@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "monitor_test_helpers.hpp"
+#include "tests/monitor/monitor_test_helpers.hpp"
 #include "tests/support/paths.hpp"
 
 using namespace rampart::monitor;

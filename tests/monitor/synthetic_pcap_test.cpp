@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "monitor/synth.hpp"
-#include "monitor_test_helpers.hpp"
+#include "tests/monitor/monitor_test_helpers.hpp"
 #include "tests/support/paths.hpp"
 
 using namespace rampart::monitor;

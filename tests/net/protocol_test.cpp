@@ -36,7 +36,7 @@ TEST_CASE("a generate with text and sampling parameters decodes field by field",
   REQUIRE(g.params.seed);
   CHECK(*g.params.seed == 42u);
   CHECK(g.stop == std::vector<std::string>{"\n\n", "END"});
-  CHECK(g.priority == priority_class::high);
+  CHECK(g.priority == priority::high);
   CHECK(g.api_key == "k");
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "net/curve_gate.hpp"
 #include "net/zap_handler.hpp"
 
 using namespace rampart;
@@ -362,4 +363,16 @@ TEST_CASE("a second ZAP handler in the same context is refused with a reason", "
   REQUIRE(first.start(&error));
   CHECK_FALSE(second.start(&error));
   CHECK(error.find("inproc://zeromq.zap.01") != std::string::npos);
+}
+
+TEST_CASE("a CURVE key file's halves must belong together", "[zap]") {
+  char pub_a[41], sec_a[41], pub_b[41], sec_b[41];
+  REQUIRE(zmq_curve_keypair(pub_a, sec_a) == 0);
+  REQUIRE(zmq_curve_keypair(pub_b, sec_b) == 0);
+  CHECK(net::curve_keys_match(sec_a, pub_a));
+  CHECK(net::curve_keys_match(sec_b, pub_b));
+  CHECK_FALSE(net::curve_keys_match(sec_a, pub_b));
+  CHECK_FALSE(net::curve_keys_match(sec_b, pub_a));
+  CHECK_FALSE(net::curve_keys_match(std::string(sec_a).substr(0, 39), pub_a));  // not 40 characters of Z85
+  CHECK_FALSE(net::curve_keys_match("", ""));
 }

@@ -1,9 +1,9 @@
 // Expert placement, load statistics and EPLB against hand calculations.
 #include <catch2/catch.hpp>
 
-#include "model/eplb.hpp"
-#include "model/expert_placement.hpp"
-#include "model/expert_stats.hpp"
+#include "shards/eplb.hpp"
+#include "shards/expert_placement.hpp"
+#include "shards/expert_stats.hpp"
 
 using namespace rampart::model;
 

@@ -26,7 +26,7 @@ TEST_CASE("a run request and its result survive the wire bit for bit", "[shards]
   model::shard_batch b;
   sample_batch(b);
   std::vector<uint8_t> frame;
-  net::encode_run_request(42, b, &frame);
+  model::encode_run_request(42, b, &frame);
   CHECK(frame.size() == 16 + 16 + 8 * 3 + 4 * 8);
   // Header: magic "RSHK", version 1, kind 1, request id 42 little-endian.
   CHECK(std::memcmp(frame.data(), "RSHK", 4) == 0);
@@ -35,7 +35,7 @@ TEST_CASE("a run request and its result survive the wire bit for bit", "[shards]
   CHECK(frame[8] == 42);
   model::shard_batch got;
   std::string err;
-  REQUIRE(net::decode_run_request(frame.data(), frame.size(), &got, &err));
+  REQUIRE(model::decode_run_request(frame.data(), frame.size(), &got, &err));
   CHECK(got.layer == 3);
   CHECK(got.hidden == 4);
   CHECK(got.n_rows == 2);
@@ -47,34 +47,34 @@ TEST_CASE("a run request and its result survive the wire bit for bit", "[shards]
   got.out.assign(12, 0.0f);
   for (int i = 0; i < 12; ++i) got.out[static_cast<size_t>(i)] = 0.1f * static_cast<float>(i) - 0.3f;
   got.compute_ns = 123456789;
-  net::encode_run_result(42, got, &frame);
+  model::encode_run_result(42, got, &frame);
   model::shard_batch back;
   sample_batch(back);
-  REQUIRE(net::decode_run_result(frame.data(), frame.size(), &back, &err));
+  REQUIRE(model::decode_run_result(frame.data(), frame.size(), &back, &err));
   CHECK(back.out == got.out);
   CHECK(back.compute_ns == 123456789);
-  net::shard_frame f;
-  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
-  CHECK(f.kind == net::shard_frame_kind::run_result);
+  model::shard_frame f;
+  REQUIRE(model::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == model::shard_frame_kind::run_result);
   CHECK(f.request_id == 42);
 }
 
 TEST_CASE("warm, error and ping frames round-trip", "[shards][link]") {
   std::vector<uint8_t> frame;
-  net::shard_frame f;
+  model::shard_frame f;
   std::string err;
-  net::encode_warm(7, {1, 5, 9}, &frame);
-  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
-  CHECK(f.kind == net::shard_frame_kind::warm);
+  model::encode_warm(7, {1, 5, 9}, &frame);
+  REQUIRE(model::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == model::shard_frame_kind::warm);
   CHECK(f.experts == std::vector<int32_t>{1, 5, 9});
-  net::encode_error(8, "expert 99 is outside [0, 16)", &frame);
-  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
-  CHECK(f.kind == net::shard_frame_kind::error);
+  model::encode_error(8, "expert 99 is outside [0, 16)", &frame);
+  REQUIRE(model::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == model::shard_frame_kind::error);
   CHECK(f.message == "expert 99 is outside [0, 16)");
-  net::encode_simple(net::shard_frame_kind::ping, 9, &frame);
+  model::encode_simple(model::shard_frame_kind::ping, 9, &frame);
   REQUIRE(frame.size() == 16);
-  REQUIRE(net::decode_shard_frame(frame.data(), frame.size(), &f, &err));
-  CHECK(f.kind == net::shard_frame_kind::ping);
+  REQUIRE(model::decode_shard_frame(frame.data(), frame.size(), &f, &err));
+  CHECK(f.kind == model::shard_frame_kind::ping);
   CHECK(f.request_id == 9);
 }
 
@@ -82,14 +82,14 @@ TEST_CASE("malformed shard frames are rejected with a reason", "[shards][link]")
   model::shard_batch b;
   sample_batch(b);
   std::vector<uint8_t> good;
-  net::encode_run_request(1, b, &good);
+  model::encode_run_request(1, b, &good);
   model::shard_batch out;
-  net::shard_frame f;
+  model::shard_frame f;
   std::string err;
 
   auto rejects = [&](std::vector<uint8_t> frame, const std::string& reason) {
     err.clear();
-    const bool ok = net::decode_run_request(frame.data(), frame.size(), &out, &err);
+    const bool ok = model::decode_run_request(frame.data(), frame.size(), &out, &err);
     INFO("reason wanted: " << reason << ", got: " << err);
     CHECK_FALSE(ok);
     CHECK(err.find(reason) != std::string::npos);
@@ -125,22 +125,22 @@ TEST_CASE("malformed shard frames are rejected with a reason", "[shards][link]")
   model::shard_batch r;
   sample_batch(r);
   r.out.assign(12, 1.0f);
-  net::encode_run_result(1, r, &res);
+  model::encode_run_result(1, r, &res);
   model::shard_batch other;
   sample_batch(other);
   other.n_items = 2;
-  CHECK_FALSE(net::decode_run_result(res.data(), res.size(), &other, &err));
+  CHECK_FALSE(model::decode_run_result(res.data(), res.size(), &other, &err));
   CHECK(err.find("sent 2 of 4") != std::string::npos);
-  CHECK_FALSE(net::decode_run_result(res.data(), res.size() - 4, &r, &err));
+  CHECK_FALSE(model::decode_run_result(res.data(), res.size() - 4, &r, &err));
 
   // Warm and error bodies must match their counts; ping has no body.
   std::vector<uint8_t> warm;
-  net::encode_warm(3, {1, 2}, &warm);
+  model::encode_warm(3, {1, 2}, &warm);
   warm.pop_back();
-  CHECK_FALSE(net::decode_shard_frame(warm.data(), warm.size(), &f, &err));
+  CHECK_FALSE(model::decode_shard_frame(warm.data(), warm.size(), &f, &err));
   std::vector<uint8_t> ping;
-  net::encode_simple(net::shard_frame_kind::ping, 3, &ping);
+  model::encode_simple(model::shard_frame_kind::ping, 3, &ping);
   ping.push_back(1);
-  CHECK_FALSE(net::decode_shard_frame(ping.data(), ping.size(), &f, &err));
+  CHECK_FALSE(model::decode_shard_frame(ping.data(), ping.size(), &f, &err));
   CHECK(err == "unexpected body");
 }

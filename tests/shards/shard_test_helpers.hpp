@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "actors/shard_server.hpp"
-#include "tests/model/engine_test_helpers.hpp"
+#include "tests/engine/engine_test_helpers.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/process.hpp"
 

@@ -1,1 +1,0 @@
-rampart_add_test(config_tests SOURCES config/server_config_test.cpp LIBS rampart_config rampart_test_support)

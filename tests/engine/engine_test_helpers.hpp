@@ -1,0 +1,80 @@
+// Shared pieces of the engine tests: the fixture checkpoints regenerated into the build tree (CTest fixture
+// model_fixtures), their golden files, and a driver that feeds a token list through the engine.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "model/checkpoint.hpp"
+
+namespace rampart::test {
+
+inline std::string test_model_dir(const std::string& name) {
+  return std::string(RAMPART_BIN_DIR) + "/../test-models/" + name;
+}
+
+inline nlohmann::json load_golden(const std::string& name) {
+  const std::string path = std::string(RAMPART_SOURCE_DIR) + "/tests/fixtures/model/" + name + ".golden.json";
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
+}
+
+inline std::shared_ptr<const model::checkpoint> open_checkpoint(const std::string& name) {
+  model::load_error err;
+  std::shared_ptr<const model::checkpoint> ck = model::checkpoint::open(test_model_dir(name), &err);
+  INFO(err.message);
+  REQUIRE(ck != nullptr);
+  return ck;
+}
+
+inline std::unique_ptr<model::engine> make_engine(const std::string& name, model::engine_options options = {}) {
+  std::string err;
+  auto e = model::engine::create(open_checkpoint(name), options, &err);
+  INFO(err);
+  REQUIRE(e != nullptr);
+  return e;
+}
+
+inline int32_t argmax(const float* v, int64_t n) {
+  return static_cast<int32_t>(std::max_element(v, v + n) - v);  // first maximum: lowest id on ties
+}
+
+// Feeds TOKENS to a fresh sequence SEQ in chunks of CHUNK tokens (0: all at once) and returns the logits after
+// every token, row-major [tokens.size(), vocab].
+inline std::vector<float> feed(model::engine& e, uint64_t seq, const std::vector<int32_t>& tokens, int64_t chunk) {
+  std::string err;
+  REQUIRE(e.start(seq, nullptr, 0, &err) == 0);
+  const int64_t V = e.config().vocab_size, n = static_cast<int64_t>(tokens.size());
+  std::vector<float> all(static_cast<size_t>(n * V));
+  model::step_output out;
+  for (int64_t b = 0; b < n;) {
+    const int64_t len = chunk <= 0 ? n - b : std::min(chunk, n - b);
+    model::seq_input in{seq, tokens.data() + b, len, true};
+    INFO(err);
+    REQUIRE(e.step({in}, &out, &err));
+    std::copy(out.row(0, 0), out.row(0, 0) + len * V, all.begin() + b * V);
+    b += len;
+  }
+  return all;
+}
+
+inline float max_abs_diff(const float* a, const float* b, int64_t n) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+}  // namespace rampart::test
