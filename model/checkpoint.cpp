@@ -98,6 +98,114 @@ struct checkpoint::mapped_file {
 
 checkpoint::~checkpoint() = default;
 
+namespace {
+
+// File name -> the tensors model.safetensors.index.json says it holds, when BASE has the index and no single
+// file; otherwise the single file with no expectation (take what is there). *SHARDED says which.
+bool expected_files(const std::string& base, std::map<std::string, std::vector<std::string>>* expected,
+                    bool* sharded, load_error* err) {
+  *sharded = !file_exists(base + single_file_name) && file_exists(base + index_file_name);
+  if (!*sharded) {
+    (*expected)[single_file_name];
+    return true;
+  }
+  const std::string index_path = base + index_file_name;
+  std::string text;
+  if (!read_text(index_path, &text, err)) return false;
+  const nlohmann::json index = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (index.is_discarded() || !index.is_object()) {
+    err->message = index_path + ": not a valid JSON object";
+    return false;
+  }
+  const auto map = index.find("weight_map");
+  if (map == index.end() || !map->is_object() || map->empty()) {
+    err->message = index_path + ": missing or empty weight_map";
+    return false;
+  }
+  for (const auto& item : map->items()) {
+    if (!item.value().is_string() || !plain_file_name(item.value().get<std::string>())) {
+      err->message = index_path + ": tensor '" + item.key() + "': weight_map value is not a file name";
+      return false;
+    }
+    (*expected)[item.value().get<std::string>()].push_back(item.key());
+  }
+  return true;
+}
+
+// Links every F8_E4M3 matrix with its F32 block scales; a scale tensor must belong to an F8_E4M3 matrix.
+bool link_block_scales(std::unordered_map<std::string, tensor_view>& tensors, load_error* err) {
+  const size_t n = std::strlen(scale_suffix);
+  for (auto& [name, t] : tensors) {
+    if (name.size() > n && name.compare(name.size() - n, n, scale_suffix) == 0) {
+      const auto owner = tensors.find(name.substr(0, name.size() - n));
+      if (owner == tensors.end() || owner->second.type != dtype::f8_e4m3) {
+        err->message = t.file + ": tensor '" + name + "': block scales without an F8_E4M3 matrix '" +
+                       name.substr(0, name.size() - n) + "'";
+        return false;
+      }
+      continue;
+    }
+    if (t.type != dtype::f8_e4m3) continue;
+    if (t.shape.size() != 2) {
+      err->message =
+          t.file + ": tensor '" + name + "': F8_E4M3 tensor must be 2-D, has shape " + shape_string(t.shape);
+      return false;
+    }
+    const auto s = tensors.find(name + scale_suffix);
+    if (s == tensors.end()) {
+      err->message = t.file + ": tensor '" + name + "': F8_E4M3 tensor has no '" + name + scale_suffix + "'";
+      return false;
+    }
+    const std::vector<int64_t> want = {(t.shape[0] + 127) / 128, (t.shape[1] + 127) / 128};
+    if (s->second.type != dtype::f32 || s->second.shape != want) {
+      err->message = s->second.file + ": tensor '" + s->first + "': block scales must be F32 " +
+                     shape_string(want) + ", are " + dtype_name(s->second.type) + " " +
+                     shape_string(s->second.shape);
+      return false;
+    }
+    t.scale_inv = &s->second;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool checkpoint::map_file(const std::string& path, const std::vector<std::string>& expected, bool sharded,
+                          load_error* err) {
+  auto mf = std::make_unique<mapped_file>();
+  mf->path = path;
+  if (!file_exists(mf->path)) {
+    err->message = mf->path + ": missing" +
+                   (expected.empty() ? std::string() : " (shard holding tensor '" + expected.front() + "')");
+    return false;
+  }
+  if (!mf->map(err)) return false;
+  std::vector<tensor_view> views;
+  if (!parse_safetensors(static_cast<const std::byte*>(mf->addr), mf->size, mf->path, &views, err)) return false;
+  for (tensor_view& v : views) {
+    if (tensors_.count(v.name)) {
+      err->message = mf->path + ": tensor '" + v.name + "': also present in " + tensors_[v.name].file;
+      return false;
+    }
+    const std::string name = v.name;
+    tensors_.emplace(name, std::move(v));
+    names_.push_back(name);
+  }
+  for (const std::string& n : expected) {
+    const auto it = tensors_.find(n);
+    if (it == tensors_.end() || it->second.file != mf->path) {
+      err->message = mf->path + ": tensor '" + n + "': listed in " + index_file_name + " but not in this file";
+      return false;
+    }
+  }
+  if (sharded && views.size() != expected.size()) {
+    err->message = mf->path + ": holds tensors that " + std::string(index_file_name) + " does not list";
+    return false;
+  }
+  files_.push_back(std::move(mf));
+  return true;
+}
+
 std::unique_ptr<checkpoint> checkpoint::open(const std::string& dir, load_error* err) {
   load_error local;
   if (!err) err = &local;
@@ -113,102 +221,13 @@ std::unique_ptr<checkpoint> checkpoint::open(const std::string& dir, load_error*
     err->message = config_error;
     return nullptr;
   }
-
-  // File name -> tensors the index says it holds (empty expectation for a single file: take what is there).
   std::map<std::string, std::vector<std::string>> expected;
-  const bool sharded = !file_exists(base + single_file_name) && file_exists(base + index_file_name);
-  if (!sharded) {
-    expected[single_file_name];
-  } else {
-    const std::string index_path = base + index_file_name;
-    if (!read_text(index_path, &text, err)) return nullptr;
-    const nlohmann::json index = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (index.is_discarded() || !index.is_object()) {
-      err->message = index_path + ": not a valid JSON object";
-      return nullptr;
-    }
-    const auto map = index.find("weight_map");
-    if (map == index.end() || !map->is_object() || map->empty()) {
-      err->message = index_path + ": missing or empty weight_map";
-      return nullptr;
-    }
-    for (const auto& item : map->items()) {
-      if (!item.value().is_string() || !plain_file_name(item.value().get<std::string>())) {
-        err->message = index_path + ": tensor '" + item.key() + "': weight_map value is not a file name";
-        return nullptr;
-      }
-      expected[item.value().get<std::string>()].push_back(item.key());
-    }
-  }
-
+  bool sharded = false;
+  if (!expected_files(base, &expected, &sharded, err)) return nullptr;
   for (const auto& [file_name, names] : expected) {
-    auto mf = std::make_unique<mapped_file>();
-    mf->path = base + file_name;
-    if (!file_exists(mf->path)) {
-      err->message = mf->path + ": missing" +
-                     (names.empty() ? std::string() : " (shard holding tensor '" + names.front() + "')");
-      return nullptr;
-    }
-    if (!mf->map(err)) return nullptr;
-    std::vector<tensor_view> views;
-    if (!parse_safetensors(static_cast<const std::byte*>(mf->addr), mf->size, mf->path, &views, err))
-      return nullptr;
-    for (tensor_view& v : views) {
-      if (ck->tensors_.count(v.name)) {
-        err->message = mf->path + ": tensor '" + v.name + "': also present in " + ck->tensors_[v.name].file;
-        return nullptr;
-      }
-      const std::string name = v.name;
-      ck->tensors_.emplace(name, std::move(v));
-      ck->names_.push_back(name);
-    }
-    for (const std::string& n : names) {
-      const auto it = ck->tensors_.find(n);
-      if (it == ck->tensors_.end() || it->second.file != mf->path) {
-        err->message =
-            mf->path + ": tensor '" + n + "': listed in " + index_file_name + " but not in this file";
-        return nullptr;
-      }
-    }
-    if (sharded && views.size() != names.size()) {
-      err->message = mf->path + ": holds tensors that " + std::string(index_file_name) + " does not list";
-      return nullptr;
-    }
-    ck->files_.push_back(std::move(mf));
+    if (!ck->map_file(base + file_name, names, sharded, err)) return nullptr;
   }
-
-  // Link every F8_E4M3 matrix with its F32 block scales; a scale tensor must belong to an F8_E4M3 matrix.
-  for (auto& [name, t] : ck->tensors_) {
-    const size_t n = std::strlen(scale_suffix);
-    if (name.size() > n && name.compare(name.size() - n, n, scale_suffix) == 0) {
-      const auto owner = ck->tensors_.find(name.substr(0, name.size() - n));
-      if (owner == ck->tensors_.end() || owner->second.type != dtype::f8_e4m3) {
-        err->message = t.file + ": tensor '" + name + "': block scales without an F8_E4M3 matrix '" +
-                       name.substr(0, name.size() - n) + "'";
-        return nullptr;
-      }
-      continue;
-    }
-    if (t.type != dtype::f8_e4m3) continue;
-    if (t.shape.size() != 2) {
-      err->message =
-          t.file + ": tensor '" + name + "': F8_E4M3 tensor must be 2-D, has shape " + shape_string(t.shape);
-      return nullptr;
-    }
-    const auto s = ck->tensors_.find(name + scale_suffix);
-    if (s == ck->tensors_.end()) {
-      err->message = t.file + ": tensor '" + name + "': F8_E4M3 tensor has no '" + name + scale_suffix + "'";
-      return nullptr;
-    }
-    const std::vector<int64_t> want = {(t.shape[0] + 127) / 128, (t.shape[1] + 127) / 128};
-    if (s->second.type != dtype::f32 || s->second.shape != want) {
-      err->message = s->second.file + ": tensor '" + s->first + "': block scales must be F32 " +
-                     shape_string(want) + ", are " + dtype_name(s->second.type) + " " +
-                     shape_string(s->second.shape);
-      return nullptr;
-    }
-    t.scale_inv = &s->second;
-  }
+  if (!link_block_scales(ck->tensors_, err)) return nullptr;
   return ck;
 }
 

@@ -43,6 +43,8 @@ class checkpoint {
  private:
   checkpoint() = default;
   struct mapped_file;
+  // Maps PATH and adds its tensors; with SHARDED, exactly the EXPECTED ones (the index's list for it).
+  bool map_file(const std::string& path, const std::vector<std::string>& expected, bool sharded, load_error* err);
   std::string dir_;
   model_config config_;
   std::vector<std::unique_ptr<mapped_file>> files_;

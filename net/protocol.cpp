@@ -208,51 +208,48 @@ bool read_messages(const json& body, const decode_limits& limits, generate_reque
   return true;
 }
 
-bool read_generate(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
-  int inputs = body.contains("messages") + body.contains("text") + body.contains("ids");
-  if (inputs != 1) {
-    e->message = "exactly one of messages, text or ids is required";
+bool read_text(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
+  const json& t = body.at("text");
+  if (!t.is_string() || t.get_ref<const std::string&>().empty()) {
+    e->message = "text must be a non-empty string";
     return false;
   }
-  if (body.contains("messages")) {
-    if (!read_messages(body, limits, r, e)) return false;
-  } else if (body.contains("text")) {
-    const json& t = body.at("text");
-    if (!t.is_string() || t.get_ref<const std::string&>().empty()) {
-      e->message = "text must be a non-empty string";
-      return false;
-    }
-    if (t.get_ref<const std::string&>().size() > limits.max_input_bytes) {
-      e->message = "text is longer than " + std::to_string(limits.max_input_bytes) + " bytes (limit max_input_bytes)";
-      return false;
-    }
-    r->kind = input_kind::text;
-    r->text = t.get<std::string>();
-    r->input_bytes = r->text.size();
-  } else {
-    const json& ids = body.at("ids");
-    if (!ids.is_array() || ids.empty()) {
-      e->message = "ids must be a non-empty array of token ids";
-      return false;
-    }
-    if (static_cast<int64_t>(ids.size()) > limits.max_prompt_tokens) {
-      e->too_long = true;
-      e->message = "ids holds " + std::to_string(ids.size()) + " tokens, more than max_prompt_tokens " +
-                   std::to_string(limits.max_prompt_tokens);
-      return false;
-    }
-    r->kind = input_kind::ids;
-    r->ids.reserve(ids.size());
-    for (const auto& id : ids) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-          (limits.vocab_size > 0 && id.get<int64_t>() >= limits.vocab_size) || id.get<int64_t>() > INT32_MAX) {
-        e->message = "ids must be integers in [0, vocab_size)";
-        return false;
-      }
-      r->ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
-    }
+  if (t.get_ref<const std::string&>().size() > limits.max_input_bytes) {
+    e->message = "text is longer than " + std::to_string(limits.max_input_bytes) + " bytes (limit max_input_bytes)";
+    return false;
   }
-  if (!read_int(body, "max_tokens", &r->max_tokens, 1, limits.max_tokens_limit, e)) return false;
+  r->kind = input_kind::text;
+  r->text = t.get<std::string>();
+  r->input_bytes = r->text.size();
+  return true;
+}
+
+bool read_ids(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
+  const json& ids = body.at("ids");
+  if (!ids.is_array() || ids.empty()) {
+    e->message = "ids must be a non-empty array of token ids";
+    return false;
+  }
+  if (static_cast<int64_t>(ids.size()) > limits.max_prompt_tokens) {
+    e->too_long = true;
+    e->message = "ids holds " + std::to_string(ids.size()) + " tokens, more than max_prompt_tokens " +
+                 std::to_string(limits.max_prompt_tokens);
+    return false;
+  }
+  r->kind = input_kind::ids;
+  r->ids.reserve(ids.size());
+  for (const auto& id : ids) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        (limits.vocab_size > 0 && id.get<int64_t>() >= limits.vocab_size) || id.get<int64_t>() > INT32_MAX) {
+      e->message = "ids must be integers in [0, vocab_size)";
+      return false;
+    }
+    r->ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return true;
+}
+
+bool read_sampling(const json& body, generate_request* r, field_error* e) {
   if (!read_number(body, "temperature", &r->params.temperature, 0.0, 100.0, e)) return false;
   if (!read_number(body, "top_p", &r->params.top_p, 0.0, 1.0, e)) return false;
   if (body.contains("top_p") && r->params.top_p <= 0.0) {
@@ -266,32 +263,63 @@ bool read_generate(const json& body, const decode_limits& limits, generate_reque
     if (!read_int(body, "seed", &seed, 0, INT64_MAX, e)) return false;
     r->params.seed = static_cast<uint64_t>(seed);
   }
-  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
-    if (it->is_string()) {
-      r->stop.push_back(it->get<std::string>());
-    } else if (it->is_array()) {
-      for (const auto& s : *it) {
-        if (!s.is_string()) {
-          e->message = "stop must be a string or an array of strings";
-          return false;
-        }
-        r->stop.push_back(s.get<std::string>());
-      }
-    } else {
-      e->message = "stop must be a string or an array of strings";
-      return false;
-    }
-    if (r->stop.size() > limits.max_stop_strings) {
-      e->message = "at most " + std::to_string(limits.max_stop_strings) + " stop strings";
-      return false;
-    }
-    for (const auto& s : r->stop) {
-      if (s.empty() || s.size() > limits.max_stop_length) {
-        e->message = "stop strings must be 1 to " + std::to_string(limits.max_stop_length) + " bytes";
+  return true;
+}
+
+bool read_stop(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
+  auto it = body.find("stop");
+  if (it == body.end() || it->is_null()) return true;
+  if (it->is_string()) {
+    r->stop.push_back(it->get<std::string>());
+  } else if (it->is_array()) {
+    for (const auto& s : *it) {
+      if (!s.is_string()) {
+        e->message = "stop must be a string or an array of strings";
         return false;
       }
+      r->stop.push_back(s.get<std::string>());
+    }
+  } else {
+    e->message = "stop must be a string or an array of strings";
+    return false;
+  }
+  if (r->stop.size() > limits.max_stop_strings) {
+    e->message = "at most " + std::to_string(limits.max_stop_strings) + " stop strings";
+    return false;
+  }
+  for (const auto& s : r->stop) {
+    if (s.empty() || s.size() > limits.max_stop_length) {
+      e->message = "stop strings must be 1 to " + std::to_string(limits.max_stop_length) + " bytes";
+      return false;
     }
   }
+  return true;
+}
+
+// An optional boolean field: absent keeps *OUT.
+bool read_bool(const json& body, const char* name, bool* out, field_error* e) {
+  auto it = body.find(name);
+  if (it == body.end()) return true;
+  if (!it->is_boolean()) {
+    e->message = std::string(name) + " must be a boolean";
+    return false;
+  }
+  *out = it->get<bool>();
+  return true;
+}
+
+bool read_generate(const json& body, const decode_limits& limits, generate_request* r, field_error* e) {
+  int inputs = body.contains("messages") + body.contains("text") + body.contains("ids");
+  if (inputs != 1) {
+    e->message = "exactly one of messages, text or ids is required";
+    return false;
+  }
+  const bool input_ok = body.contains("messages") ? read_messages(body, limits, r, e)
+                        : body.contains("text")   ? read_text(body, limits, r, e)
+                                                  : read_ids(body, limits, r, e);
+  if (!input_ok) return false;
+  if (!read_int(body, "max_tokens", &r->max_tokens, 1, limits.max_tokens_limit, e)) return false;
+  if (!read_sampling(body, r, e) || !read_stop(body, limits, r, e)) return false;
   std::string asked = "normal";
   if (!read_string(body, "priority", &asked, 32, e)) return false;
   if (asked == "low") asked = "sheddable";  // accepted as a synonym
@@ -299,29 +327,10 @@ bool read_generate(const json& body, const decode_limits& limits, generate_reque
     e->message = "priority must be critical, high, normal or sheddable";
     return false;
   }
-  if (!read_string(body, "api_key", &r->api_key, 256, e)) return false;
-  if (auto it = body.find("add_generation_prompt"); it != body.end()) {
-    if (!it->is_boolean()) {
-      e->message = "add_generation_prompt must be a boolean";
-      return false;
-    }
-    r->add_generation_prompt = it->get<bool>();
-  }
-  if (auto it = body.find("ignore_eos"); it != body.end()) {
-    if (!it->is_boolean()) {
-      e->message = "ignore_eos must be a boolean";
-      return false;
-    }
-    r->ignore_eos = it->get<bool>();
-  }
-  if (auto it = body.find("skip_special_tokens"); it != body.end()) {
-    if (!it->is_boolean()) {
-      e->message = "skip_special_tokens must be a boolean";
-      return false;
-    }
-    r->skip_special_tokens = it->get<bool>();
-  }
-  return true;
+  return read_string(body, "api_key", &r->api_key, 256, e) &&
+         read_bool(body, "add_generation_prompt", &r->add_generation_prompt, e) &&
+         read_bool(body, "ignore_eos", &r->ignore_eos, e) &&
+         read_bool(body, "skip_special_tokens", &r->skip_special_tokens, e);
 }
 
 }  // namespace

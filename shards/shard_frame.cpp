@@ -36,6 +36,10 @@ T get(const uint8_t* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+// memcpy, except that an empty copy may name the null data() of an empty vector.
+void copy_bytes(void* to, const void* from, size_t n) {
+  if (n) std::memcpy(to, from, n);
+}
 template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -137,9 +141,9 @@ bool decode_run_request(const uint8_t* d, size_t size, shard_batch* b, std::stri
   grow(b->item_expert, n_items);
   grow(b->rows, static_cast<size_t>(n_rows) * hidden);
   p += 16;
-  std::memcpy(b->item_row.data(), p, 4ull * n_items);
-  std::memcpy(b->item_expert.data(), p + 4ull * n_items, 4ull * n_items);
-  std::memcpy(b->rows.data(), p + 8ull * n_items, 4ull * n_rows * hidden);
+  copy_bytes(b->item_row.data(), p, 4ull * n_items);
+  copy_bytes(b->item_expert.data(), p + 4ull * n_items, 4ull * n_items);
+  copy_bytes(b->rows.data(), p + 8ull * n_items, 4ull * n_rows * hidden);
   return true;
 }
 
@@ -158,7 +162,7 @@ bool decode_run_result(const uint8_t* d, size_t size, shard_batch* b, std::strin
   if (size != kHeader + 16 + 4ull * n_items * hidden) return *err = "run result size does not match", false;
   grow(b->out, static_cast<size_t>(n_items) * hidden);
   b->compute_ns = get<uint64_t>(p + 8);
-  std::memcpy(b->out.data(), p + 16, 4ull * n_items * hidden);
+  copy_bytes(b->out.data(), p + 16, 4ull * n_items * hidden);
   return true;
 }
 

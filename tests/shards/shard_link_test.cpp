@@ -59,6 +59,24 @@ TEST_CASE("a run request and its result survive the wire bit for bit", "[shards]
   CHECK(f.request_id == 42);
 }
 
+TEST_CASE("a run with no items and no rows round-trips, and so does its empty result", "[shards][link]") {
+  model::shard_batch b;
+  b.layer = 1;
+  b.hidden = 4;
+  std::vector<uint8_t> frame;
+  model::encode_run_request(7, b, &frame);
+  CHECK(frame.size() == 16 + 16);
+  model::shard_batch got;
+  std::string err;
+  REQUIRE(model::decode_run_request(frame.data(), frame.size(), &got, &err));
+  CHECK(got.n_items == 0);
+  CHECK(got.n_rows == 0);
+  model::encode_run_result(7, got, &frame);
+  CHECK(frame.size() == 16 + 16);
+  REQUIRE(model::decode_run_result(frame.data(), frame.size(), &got, &err));
+  CHECK(got.out.empty());
+}
+
 TEST_CASE("warm, error and ping frames round-trip", "[shards][link]") {
   std::vector<uint8_t> frame;
   model::shard_frame f;
