@@ -99,6 +99,13 @@ struct engine::impl {
   // Runs the step's tokens [t0, t0 + n) (KV of earlier tokens already cached) and writes logits rows
   // [row0, row0 + rows), which must belong to those tokens.
   void forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, float* logits);
+  // A step's parts: the batch's checks (every sequence started, once, with tokens in the vocabulary and room in
+  // the context and the KV cache; *N its token count), laying out its tokens and logit rows (returns the row
+  // count), the forward pass in slices, and committing the tokens to the cache.
+  bool check_batch(const std::vector<seq_input>& batch, int64_t* n, std::string* err);
+  int64_t lay_out(const std::vector<seq_input>& batch, int64_t n, step_output* out);
+  void forward_sliced(int64_t n, int64_t rows, float* logits);
+  void commit(const std::vector<seq_input>& batch);
   void prefault();
 };
 
@@ -196,6 +203,94 @@ int64_t engine::start(uint64_t seq, const int32_t* prompt, int64_t n, std::strin
   return s.length;
 }
 
+bool engine::impl::check_batch(const std::vector<seq_input>& batch, int64_t* n, std::string* err) {
+  const uint64_t stamp = ++step_count;
+  const int64_t V = cfg.vocab_size;
+  int64_t need = 0;
+  *n = 0;
+  for (const seq_input& in : batch) {
+    auto it = seqs.find(in.seq);
+    // Error text is built only on failure: the normal path allocates nothing.
+    auto who = [&] { return "sequence " + std::to_string(in.seq); };
+    if (it == seqs.end()) return *err = who() + " is not started", false;
+    sequence& s = it->second;
+    if (s.stamp == stamp) return *err = who() + " appears twice in one step", false;
+    s.stamp = stamp;
+    if (in.n_tokens < 1 || in.tokens == nullptr) return *err = who() + ": a step needs at least one token", false;
+    for (int64_t i = 0; i < in.n_tokens; ++i)
+      if (in.tokens[i] < 0 || in.tokens[i] >= V)
+        return *err = who() + ": token id " + std::to_string(in.tokens[i]) + " is outside the vocabulary [0, " +
+                      std::to_string(V) + ")",
+               false;
+    if (s.length + in.n_tokens > cfg.max_position_embeddings)
+      return *err = who() + ": position " + std::to_string(s.length + in.n_tokens - 1) +
+                    " is past max_position_embeddings " + std::to_string(cfg.max_position_embeddings),
+             false;
+    need += blocks_for(s.length + in.n_tokens) - static_cast<int64_t>(s.blocks.size());
+    *n += in.n_tokens;
+  }
+  if (need > blocks.free_blocks())
+    return *err = "kv cache full: the step needs " + std::to_string(need) + " new blocks, " +
+                  std::to_string(blocks.free_blocks()) + " are free",
+           false;
+  return true;
+}
+
+int64_t engine::impl::lay_out(const std::vector<seq_input>& batch, int64_t n, step_output* out) {
+  grow(slots, static_cast<size_t>(n));
+  grow(tokens, static_cast<size_t>(n));
+  grow(logit_rows, static_cast<size_t>(n));
+  out->vocab_size = cfg.vocab_size;
+  out->first_row.resize(batch.size());
+  out->n_rows.resize(batch.size());
+  int64_t t = 0, rows = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const seq_input& in = batch[i];
+    sequence& s = seqs.find(in.seq)->second;
+    while (static_cast<int64_t>(s.blocks.size()) < blocks_for(s.length + in.n_tokens))
+      s.blocks.push_back(blocks.allocate());
+    out->first_row[i] = rows;
+    out->n_rows[i] = in.all_logits ? in.n_tokens : 1;
+    for (int64_t j = 0; j < in.n_tokens; ++j, ++t) {
+      slots[t] = token_slot{s.length + j, s.blocks.data()};
+      tokens[t] = in.tokens[j];
+      if (in.all_logits || j == in.n_tokens - 1) logit_rows[rows++] = t;
+    }
+  }
+  out->logits.resize(static_cast<size_t>(rows * cfg.vocab_size));
+  return rows;
+}
+
+void engine::impl::forward_sliced(int64_t n, int64_t rows, float* logits) {
+  // Long steps run as consecutive slices of at most max_step_tokens tokens, which bounds scratch memory; a slice
+  // sees the KV of the slices before it, and results do not depend on the slicing.
+  for (int64_t t0 = 0, r0 = 0; t0 < n;) {
+    const int64_t len = std::min<int64_t>(n - t0, max_step_tokens);
+    int64_t r1 = r0;
+    while (r1 < rows && logit_rows[r1] < t0 + len) ++r1;
+    forward(t0, len, r0, r1 - r0, logits);
+    t0 += len;
+    r0 = r1;
+  }
+}
+
+void engine::impl::commit(const std::vector<seq_input>& batch) {
+  const int bs = blocks.block_tokens();
+  for (const seq_input& in : batch) {
+    sequence& s = seqs.find(in.seq)->second;
+    for (int64_t j = 0; j < in.n_tokens; ++j) {
+      s.filling.push_back(in.tokens[j]);
+      ++s.length;
+      if (static_cast<int>(s.filling.size()) == bs) {
+        const uint64_t h = block_manager::chain_hash(s.last_hash, s.filling.data(), bs);
+        if (prefix_cache) blocks.publish(s.blocks[(s.length - 1) / bs], h, s.last_hash, s.filling.data());
+        s.last_hash = h;
+        s.filling.clear();
+      }
+    }
+  }
+}
+
 bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::string* err) {
   impl& p = *p_;
   if (batch.empty()) {
@@ -206,69 +301,12 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
     return true;
   }
   const auto step_start = std::chrono::steady_clock::now();
-  const uint64_t stamp = ++p.step_count;
-  const int64_t V = p.cfg.vocab_size;
-  int64_t n = 0, need = 0;
-  for (const seq_input& in : batch) {
-    auto it = p.seqs.find(in.seq);
-    // Error text is built only on failure: the normal path allocates nothing.
-    auto who = [&] { return "sequence " + std::to_string(in.seq); };
-    if (it == p.seqs.end()) return *err = who() + " is not started", false;
-    sequence& s = it->second;
-    if (s.stamp == stamp) return *err = who() + " appears twice in one step", false;
-    s.stamp = stamp;
-    if (in.n_tokens < 1 || in.tokens == nullptr) return *err = who() + ": a step needs at least one token", false;
-    for (int64_t i = 0; i < in.n_tokens; ++i)
-      if (in.tokens[i] < 0 || in.tokens[i] >= V)
-        return *err = who() + ": token id " + std::to_string(in.tokens[i]) + " is outside the vocabulary [0, " +
-                      std::to_string(V) + ")",
-               false;
-    if (s.length + in.n_tokens > p.cfg.max_position_embeddings)
-      return *err = who() + ": position " + std::to_string(s.length + in.n_tokens - 1) +
-                    " is past max_position_embeddings " + std::to_string(p.cfg.max_position_embeddings),
-             false;
-    need += p.blocks_for(s.length + in.n_tokens) - static_cast<int64_t>(s.blocks.size());
-    n += in.n_tokens;
-  }
-  if (need > p.blocks.free_blocks())
-    return *err = "kv cache full: the step needs " + std::to_string(need) + " new blocks, " +
-                  std::to_string(p.blocks.free_blocks()) + " are free",
-           false;
-
-  // Allocate, then lay out the step's tokens.
-  grow(p.slots, static_cast<size_t>(n));
-  grow(p.tokens, static_cast<size_t>(n));
-  grow(p.logit_rows, static_cast<size_t>(n));
-  out->vocab_size = V;
-  out->first_row.resize(batch.size());
-  out->n_rows.resize(batch.size());
-  int64_t t = 0, rows = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const seq_input& in = batch[i];
-    sequence& s = p.seqs.find(in.seq)->second;
-    while (static_cast<int64_t>(s.blocks.size()) < p.blocks_for(s.length + in.n_tokens))
-      s.blocks.push_back(p.blocks.allocate());
-    out->first_row[i] = rows;
-    out->n_rows[i] = in.all_logits ? in.n_tokens : 1;
-    for (int64_t j = 0; j < in.n_tokens; ++j, ++t) {
-      p.slots[t] = token_slot{s.length + j, s.blocks.data()};
-      p.tokens[t] = in.tokens[j];
-      if (in.all_logits || j == in.n_tokens - 1) p.logit_rows[rows++] = t;
-    }
-  }
-  out->logits.resize(static_cast<size_t>(rows * V));
+  int64_t n = 0;
+  if (!p.check_batch(batch, &n, err)) return false;
+  const int64_t rows = p.lay_out(batch, n, out);
   const step_profile before = p.prof;  // a failed step leaves the profile as it was
   try {
-    // Long steps run as consecutive slices of at most max_step_tokens tokens, which bounds scratch memory; a
-    // slice sees the KV of the slices before it, and results do not depend on the slicing.
-    for (int64_t t0 = 0, r0 = 0; t0 < n;) {
-      const int64_t len = std::min<int64_t>(n - t0, p.max_step_tokens);
-      int64_t r1 = r0;
-      while (r1 < rows && p.logit_rows[r1] < t0 + len) ++r1;
-      p.forward(t0, len, r0, r1 - r0, out->logits.data());
-      t0 += len;
-      r0 = r1;
-    }
+    p.forward_sliced(n, rows, out->logits.data());
   } catch (const expert_shard_failure& e) {
     // Lengths did not advance, so KV rows written for this step are dead; return the blocks it took.
     for (const seq_input& in : batch) {
@@ -279,22 +317,7 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
     p.prof = before;
     return *err = e.what(), false;
   }
-
-  // The new tokens are in the cache: advance lengths and publish blocks that became full.
-  const int bs = p.blocks.block_tokens();
-  for (const seq_input& in : batch) {
-    sequence& s = p.seqs.find(in.seq)->second;
-    for (int64_t j = 0; j < in.n_tokens; ++j) {
-      s.filling.push_back(in.tokens[j]);
-      ++s.length;
-      if (static_cast<int>(s.filling.size()) == bs) {
-        const uint64_t h = block_manager::chain_hash(s.last_hash, s.filling.data(), bs);
-        if (p.prefix_cache) p.blocks.publish(s.blocks[(s.length - 1) / bs], h, s.last_hash, s.filling.data());
-        s.last_hash = h;
-        s.filling.clear();
-      }
-    }
-  }
+  p.commit(batch);  // the new tokens are in the cache: advance lengths, publish blocks that became full
   if (p.profiling) {
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     double phases = 0;

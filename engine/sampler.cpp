@@ -88,6 +88,79 @@ int32_t greedy_token(const float* logits, size_t vocab) {
   return static_cast<int32_t>(ops.find(logits, vocab, best));
 }
 
+bool sampler::top_k(const float* logits, size_t vocab, float max, float* k_cut, size_t* k_index, int32_t* token) {
+  const sampler_row_ops& ops = sampler_rows();
+  const double target = static_cast<double>(params_.top_k);
+  cut_search at{lowest, max};
+  const auto [lo, hi] = place_bracket(logits, vocab, at, target, mass_kind::count);
+  bracket_sums pass;
+  ops.bracket(logits, nullptr, vocab, lo, hi, &pass, ids_.data(), list_max);
+  const cut_point k = find_cut(logits, nullptr, vocab, target, at, lo, hi, pass);
+  if (!k.found) return false;
+  if (static_cast<size_t>(params_.top_k) > sort_max) {
+    *k_cut = k.logit;
+    *k_index = k.index;
+    return false;
+  }
+  const size_t count = k.covered > 0 ? k.covered : ops.collect(logits, vocab, k.logit, infinity, ids_.data(), vocab);
+  list_.clear();
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t id = ids_[i];
+    if (logits[id] < k.logit || (logits[id] == k.logit && id > k.index)) continue;  // past the k-th token
+    list_.push_back({logits[id], static_cast<int32_t>(id), 0.0});
+  }
+  *token = sample_candidates();
+  return true;
+}
+
+template <class Counts>
+int32_t sampler::walk(double u, size_t vocab, const Counts& counts) const {
+  size_t b = 0;
+  for (; b + 1 < blocks_.size() && u >= blocks_[b]; ++b) u -= blocks_[b];
+  const size_t begin = b * sampler_block, end = std::min(vocab, begin + sampler_block);
+  for (size_t i = begin; i < end; ++i) {
+    if (!counts(i)) continue;
+    if (u < w_[i]) return static_cast<int32_t>(i);
+    u -= w_[i];
+  }
+  // Rounding left u past the block's last counted token: that token, or the nearest counted one.
+  for (size_t i = end; i-- > 0;)
+    if (counts(i)) return static_cast<int32_t>(i);
+  for (size_t i = end; i < vocab; ++i)
+    if (counts(i)) return static_cast<int32_t>(i);
+  return -1;
+}
+
+int32_t sampler::sample_cut(const float* logits, size_t vocab, float max, double row_total, double target,
+                            float k_cut, size_t k_index) {
+  const sampler_row_ops& ops = sampler_rows();
+  const float min_w = params_.min_p;
+  float cut = lowest;
+  size_t cut_index = vocab;
+  if (params_.top_p < 1) {
+    cut_search at{lowest, max};
+    at.inside_mass = row_total;
+    const auto [lo, hi] = place_bracket(logits, vocab, at, target, mass_kind::weight);
+    bracket_sums pass;
+    ops.bracket(logits, w_.data(), vocab, lo, hi, &pass, ids_.data(), list_max);
+    const cut_point p = find_cut(logits, w_.data(), vocab, target, at, lo, hi, pass);
+    if (p.found) {
+      cut = p.logit;
+      cut_index = p.index;
+    }
+  }
+  if (k_index < vocab && (cut < k_cut || (cut == k_cut && cut_index > k_index))) {  // top-k's cut comes first
+    cut = k_cut;
+    cut_index = k_index;
+  }
+  const auto is_kept = [&](size_t i) {
+    const float l = logits[i];
+    return (l > cut || (l == cut && i <= cut_index)) && w_[i] >= min_w && w_[i] > 0;
+  };
+  const double kept = ops.kept_blocks(logits, w_.data(), vocab, cut, cut_index, min_w, blocks_.data());
+  return walk(rng_.uniform() * kept, vocab, is_kept);
+}
+
 int32_t sampler::sample(const float* logits, size_t vocab) {
   if (params_.temperature == 0) return greedy_token(logits, vocab);
   const sampler_row_ops& ops = sampler_rows();
@@ -103,28 +176,7 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
   // Top-k's cut: up to sort_max tokens are drawn from as a list; a larger k stays a cut over the row.
   float k_cut = lowest;
   size_t k_index = vocab;
-  if (params_.top_k > 0) {
-    const double target = static_cast<double>(params_.top_k);
-    cut_search at{lowest, max};
-    const auto [lo, hi] = place_bracket(logits, vocab, at, target, mass_kind::count);
-    bracket_sums pass;
-    ops.bracket(logits, nullptr, vocab, lo, hi, &pass, ids_.data(), list_max);
-    const cut_point k = find_cut(logits, nullptr, vocab, target, at, lo, hi, pass);
-    if (k.found && static_cast<size_t>(params_.top_k) <= sort_max) {
-      const size_t count = k.covered > 0 ? k.covered : ops.collect(logits, vocab, k.logit, infinity, ids_.data(), vocab);
-      list_.clear();
-      for (size_t i = 0; i < count; ++i) {
-        const uint32_t id = ids_[i];
-        if (logits[id] < k.logit || (logits[id] == k.logit && id > k.index)) continue;  // past the k-th token
-        list_.push_back({logits[id], static_cast<int32_t>(id), 0.0});
-      }
-      return sample_candidates();
-    }
-    if (k.found) {
-      k_cut = k.logit;
-      k_index = k.index;
-    }
-  }
+  if (int32_t token = -1; params_.top_k > 0 && top_k(logits, vocab, max, &k_cut, &k_index, &token)) return token;
 
   // Every finite logit is a candidate: weights relative to the best token (weight 1).
   w_.resize(vocab);
@@ -141,27 +193,9 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
     return !k_cuts || logits[i] > k_cut || (logits[i] == k_cut && i <= k_index);
   };
   if (k_cuts) total = ops.kept_blocks(logits, w_.data(), vocab, k_cut, k_index, 0, blocks_.data());
-  // The token at U in the running sum of the weights in id order (over blocks summing to blocks_), counting
-  // only the tokens COUNTS says.
-  const auto walk = [&](double u, const auto& counts) -> int32_t {
-    size_t b = 0;
-    for (; b + 1 < blocks_.size() && u >= blocks_[b]; ++b) u -= blocks_[b];
-    const size_t begin = b * sampler_block, end = std::min(vocab, begin + sampler_block);
-    for (size_t i = begin; i < end; ++i) {
-      if (!counts(i)) continue;
-      if (u < w_[i]) return static_cast<int32_t>(i);
-      u -= w_[i];
-    }
-    // Rounding left u past the block's last counted token: that token, or the nearest counted one.
-    for (size_t i = end; i-- > 0;)
-      if (counts(i)) return static_cast<int32_t>(i);
-    for (size_t i = end; i < vocab; ++i)
-      if (counts(i)) return static_cast<int32_t>(i);
-    return -1;
-  };
   const auto any_weight = [&](size_t i) { return w_[i] > 0 && in_k(i); };
   const float min_w = params_.min_p;
-  if (params_.top_p >= 1 && min_w <= 0) return walk(rng_.uniform() * total, any_weight);
+  if (params_.top_p >= 1 && min_w <= 0) return walk(rng_.uniform() * total, vocab, any_weight);
 
   // Filters: a draw from all the weights, kept if the filters keep it, gives each kept token in proportion to
   // its weight. A token passes top-p when the mass before it (logit desc, id asc) is below top_p of the total,
@@ -171,37 +205,14 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
   const double target = static_cast<double>(params_.top_p) * total;
   const double surely = (1 - static_cast<double>(params_.top_p)) * total * (1 + 1e-5);
   for (int attempt = 0; attempt < max_tries; ++attempt) {
-    const int32_t t = walk(rng_.uniform() * total, any_weight);
+    const int32_t t = walk(rng_.uniform() * total, vocab, any_weight);
     if (t < 0) break;
     const size_t i = static_cast<size_t>(t);
     if (w_[i] < min_w) continue;
     if (params_.top_p >= 1 || w_[i] > surely || ops.mass_before(logits, w_.data(), vocab, logits[i], i) < target)
       return t;
   }
-  float cut = lowest;
-  size_t cut_index = vocab;
-  if (params_.top_p < 1) {
-    cut_search at{lowest, max};
-    at.inside_mass = row_total;
-    const auto [lo, hi] = place_bracket(logits, vocab, at, target, mass_kind::weight);
-    bracket_sums pass;
-    ops.bracket(logits, w_.data(), vocab, lo, hi, &pass, ids_.data(), list_max);
-    const cut_point p = find_cut(logits, w_.data(), vocab, target, at, lo, hi, pass);
-    if (p.found) {
-      cut = p.logit;
-      cut_index = p.index;
-    }
-  }
-  if (k_cuts && (cut < k_cut || (cut == k_cut && cut_index > k_index))) {  // top-k's cut comes first
-    cut = k_cut;
-    cut_index = k_index;
-  }
-  const auto is_kept = [&](size_t i) {
-    const float l = logits[i];
-    return (l > cut || (l == cut && i <= cut_index)) && w_[i] >= min_w && w_[i] > 0;
-  };
-  const double kept = ops.kept_blocks(logits, w_.data(), vocab, cut, cut_index, min_w, blocks_.data());
-  return walk(rng_.uniform() * kept, is_kept);
+  return sample_cut(logits, vocab, max, row_total, target, k_cut, k_index);
 }
 
 int32_t sampler::sample_candidates() {

@@ -78,6 +78,17 @@ class sampler {
   // Each value's mass in a search: 1 (top-k) or its weight in w_ (top-p).
   enum class mass_kind : uint8_t { count, weight };
   int32_t sample_candidates();
+  // Top-k's cut over the row. A k up to sort_max: the candidates are drawn from as a list (true, *TOKEN);
+  // a larger k: *K_CUT and *K_INDEX say where the kept prefix ends (false; also when no cut is found).
+  bool top_k(const float* logits, size_t vocab, float max, float* k_cut, size_t* k_index, int32_t* token);
+  // The token at U in the running sum of w_ in id order (over blocks summing to blocks_), counting only the
+  // tokens COUNTS says.
+  template <class Counts>
+  int32_t walk(double u, size_t vocab, const Counts& counts) const;
+  // The exact draw after rejection gave up: top-p's cut of TARGET (bracketed over the row's mass ROW_TOTAL),
+  // top-k's cut if it comes first, min-p; the draw walks the kept weights.
+  int32_t sample_cut(const float* logits, size_t vocab, float max, double row_total, double target, float k_cut,
+                     size_t k_index);
   std::pair<float, float> place_bracket(const float* logits, size_t vocab, const cut_search& at, double target,
                                         mass_kind kind);
   cut_point find_cut(const float* logits, const float* w, size_t vocab, double target, cut_search at,

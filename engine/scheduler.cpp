@@ -352,40 +352,34 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, double* credit, u
   if (rationed) *credit -= static_cast<double>(used);
 }
 
-void batch_scheduler::step(step_report* out) {
-  *out = step_report{};
-  reap_cancelled(out);
-  if (!has_work()) return;
-
-  // Budget: one token for every running sequence first, then prefill chunks.
-  int64_t budget = options_.max_step_tokens - static_cast<int64_t>(running_.size());
-  admit_waiting(&budget);
-
-  std::vector<int64_t> chunk;
+bool batch_scheduler::plan_step(std::vector<int64_t>* chunk, step_report* out) {
   double credit = 0;
   uint64_t turn = 0;
   for (;;) {
     credit = budget_credit_;
     turn = budget_turn_;
-    plan_tokens(&chunk, &credit, &turn);
+    plan_tokens(chunk, &credit, &turn);
     int64_t need = 0;
     for (size_t i = 0; i < running_.size(); ++i) {
-      if (chunk[i] > 0) need += engine_->blocks_needed(running_[i]->req.id, chunk[i]);
+      if ((*chunk)[i] > 0) need += engine_->blocks_needed(running_[i]->req.id, (*chunk)[i]);
     }
     if (need <= engine_->kv().free_blocks) break;
     if (running_.size() <= 1 || !preempt_one(-1)) {
       // A single sequence that cannot grow: add() guarantees this does not happen; end it rather than spin.
       for (auto& s : running_) finish(s.get(), finish_reason::error, out, "the KV cache is exhausted");
       running_.clear();
-      return;
+      return false;
     }
   }
   budget_credit_ = credit;
   budget_turn_ = turn;
-  if (running_.empty()) return;
+  return !running_.empty();
+}
 
+std::vector<seq_input> batch_scheduler::build_batch(const std::vector<int64_t>& chunk, std::vector<size_t>* row,
+                                                     step_report* out) {
   std::vector<seq_input> batch;
-  std::vector<size_t> row(running_.size(), SIZE_MAX);  // running_ index -> batch entry
+  row->assign(running_.size(), SIZE_MAX);
   batch.reserve(running_.size());
   for (size_t i = 0; i < running_.size(); ++i) {
     if (chunk[i] == 0) continue;  // budgeted work waiting for its turn
@@ -394,7 +388,7 @@ void batch_scheduler::step(step_report* out) {
     in.seq = s->req.id;
     in.tokens = s->tokens.data() + s->fed;
     in.n_tokens = chunk[i];
-    row[i] = batch.size();
+    (*row)[i] = batch.size();
     batch.push_back(in);
     if (s->fed + chunk[i] == static_cast<int64_t>(s->tokens.size()) && s->generated > 0) {
       out->decode_tokens += 1;
@@ -403,19 +397,11 @@ void batch_scheduler::step(step_report* out) {
       out->prefill_tokens += chunk[i];
     }
   }
-  if (batch.empty()) return;
-  step_output result;
-  std::string err;
-  const auto t0 = std::chrono::steady_clock::now();
-  const bool ok = engine_->step(batch, &result, &err);
-  out->step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  out->batch_sequences = static_cast<int64_t>(batch.size());
-  ++steps_;
-  if (!ok) {
-    for (auto& s : running_) finish(s.get(), finish_reason::error, out, err);
-    running_.clear();
-    return;
-  }
+  return batch;
+}
+
+void batch_scheduler::take_tokens(const std::vector<int64_t>& chunk, const std::vector<size_t>& row,
+                                  const step_output& result, step_report* out) {
   const int64_t max_pos = engine_->config().max_position_embeddings;
   // Each sequence whose prompt is now fed samples its next token (samplers are independent: spread over the
   // engine's threads for a large batch).
@@ -454,6 +440,33 @@ void batch_scheduler::step(step_report* out) {
     }
   }
   running_ = std::move(still_running);
+}
+
+void batch_scheduler::step(step_report* out) {
+  *out = step_report{};
+  reap_cancelled(out);
+  if (!has_work()) return;
+  // Budget: one token for every running sequence first, then prefill chunks.
+  int64_t budget = options_.max_step_tokens - static_cast<int64_t>(running_.size());
+  admit_waiting(&budget);
+  std::vector<int64_t> chunk;
+  if (!plan_step(&chunk, out)) return;
+  std::vector<size_t> row;
+  const std::vector<seq_input> batch = build_batch(chunk, &row, out);
+  if (batch.empty()) return;
+  step_output result;
+  std::string err;
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool ok = engine_->step(batch, &result, &err);
+  out->step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out->batch_sequences = static_cast<int64_t>(batch.size());
+  ++steps_;
+  if (!ok) {
+    for (auto& s : running_) finish(s.get(), finish_reason::error, out, err);
+    running_.clear();
+    return;
+  }
+  take_tokens(chunk, row, result, out);
 }
 
 int64_t batch_scheduler::queue_ms(uint64_t id) const {

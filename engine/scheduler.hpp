@@ -137,6 +137,14 @@ class batch_scheduler {
   // The step's tokens per running sequence (0: a budgeted sequence waiting for its turn), from the budget
   // credit *CREDIT and turn *TURN, which it advances.
   void plan_tokens(std::vector<int64_t>* chunk, double* credit, uint64_t* turn) const;
+  // Plans the step's tokens (*CHUNK per running sequence) within the KV cache, preempting when blocks run short.
+  // False when nothing runs this step (every sequence was ended for want of blocks).
+  bool plan_step(std::vector<int64_t>* chunk, step_report* out);
+  // The engine's batch for CHUNK; *ROW maps a running_ index to its batch entry (SIZE_MAX: not in this step).
+  std::vector<seq_input> build_batch(const std::vector<int64_t>& chunk, std::vector<size_t>* row, step_report* out);
+  // Samples every sequence whose prompt is now fed, appends its token, and ends those that are done.
+  void take_tokens(const std::vector<int64_t>& chunk, const std::vector<size_t>& row, const step_output& result,
+                   step_report* out);
   void finish(sequence* s, finish_reason reason, step_report* out, std::string error = {});
   void reap_cancelled(step_report* out);
 

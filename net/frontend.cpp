@@ -100,6 +100,19 @@ struct frontend::impl {
   void drop_connection(const std::string& peer);
   void drain_outbox();
   void handle_incoming();
+  // One whole message from the ROUTER without waiting: the routing id, then at most kKeptFrames frames kept
+  // (*FRAME_COUNT and *MESSAGE_BYTES count them all). False when nothing is ready.
+  bool receive(std::vector<zmq::message_t>* parts, size_t* frame_count, size_t* message_bytes);
+  // A connection seen for the first time: its address (getpeername), and its low budget if it flooded lately.
+  void track_connection(const std::string& peer, const zmq::message_t& first_frame, std::string* peer_address);
+  // Whether the deny list in force refuses everyone from PEER's address.
+  bool denied(const std::string& peer, const std::string& peer_address);
+  // Charges the message to its source's and its connection's budgets; true (answered, maybe dropped) when over.
+  bool over_budget(const std::string& peer, const std::string& peer_address, const std::string& user_id,
+                   size_t message_bytes);
+  // Decodes the message and hands it on, or answers the error.
+  void dispatch(const std::string& peer, const std::string& peer_address, const std::string& user_id,
+                const std::vector<zmq::message_t>& parts, size_t frame_count);
   void handle_monitor();
   void send(const std::string& peer, const std::vector<std::string>& frames);
 };
@@ -275,6 +288,119 @@ void frontend::impl::drain_outbox() {
   for (auto& o : batch) send(o.peer, o.frames);
 }
 
+bool frontend::impl::receive(std::vector<zmq::message_t>* parts, size_t* frame_count, size_t* message_bytes) {
+  try {
+    zmq::message_t part;
+    if (!router->recv(part, zmq::recv_flags::dontwait)) return false;
+    bool more = part.more();
+    parts->push_back(std::move(part));
+    while (more) {
+      zmq::message_t next;
+      (void)router->recv(next, zmq::recv_flags::none);
+      more = next.more();
+      ++*frame_count;
+      *message_bytes += next.size();
+      if (parts->size() < kKeptFrames) parts->push_back(std::move(next));
+    }
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+  return true;
+}
+
+void frontend::impl::track_connection(const std::string& peer, const zmq::message_t& first_frame,
+                                      std::string* peer_address) {
+  const int fd = zmq_msg_get(first_frame.handle(), ZMQ_SRCFD);
+  auto known = connections.find(peer);
+  if (known != connections.end() && known->second.fd == fd) return;  // one getpeername per new connection
+  if (known == connections.end() && connections.size() >= kMaxTrackedPeers) connections.clear();
+  connections[peer] = connection{fd, remote_of(fd, peer_address)};
+  auto flooder = flooder_addresses.find(*peer_address);
+  if (flooder != flooder_addresses.end()) {
+    const int64_t now_ms = steady_ms();
+    if (now_ms - flooder->second < kFlooderMemoryMs) connection_budget->start_low(peer, now_ms);
+    else flooder_addresses.erase(flooder);
+  }
+}
+
+bool frontend::impl::denied(const std::string& peer, const std::string& peer_address) {
+  auto c = connections.find(peer);
+  if (c == connections.end()) return false;
+  // Checked once per connection, again when the list changes, and each second (entries expire).
+  const uint64_t version = deny_version.load() + 1;
+  const int64_t now_ms = steady_ms();
+  if (c->second.deny_version != version || now_ms - c->second.deny_checked_ms > 1000) {
+    auto list = std::atomic_load(&deny);
+    c->second.denied =
+        list && list->match(peer_address, admission::monotonic_ms()) == admission::deny_match::everyone;
+    c->second.deny_version = version;
+    c->second.deny_checked_ms = now_ms;
+  }
+  return c->second.denied;
+}
+
+bool frontend::impl::over_budget(const std::string& peer, const std::string& peer_address,
+                                 const std::string& user_id, size_t message_bytes) {
+  // Charged before anything is decoded: a CURVE tenant pays from its own bucket, everyone else from its
+  // address's.
+  const int64_t now_ms = steady_ms();
+  int64_t retry_after_ms = 0;
+  const std::string& source = user_id.rfind("tenant:", 0) == 0 ? user_id : peer_address;
+  source_budget* refused = nullptr;
+  const std::string* key = nullptr;
+  if (!budget->take(source, message_bytes, now_ms, &retry_after_ms)) {
+    refused = budget.get();
+    key = &source;
+  } else if (!connection_budget->take(peer, 0, now_ms, &retry_after_ms)) {
+    refused = connection_budget.get();
+    key = &peer;
+  }
+  if (!refused) return false;
+  counters->rate_limited_in++;
+  send(peer, encode_event("shed", shed_body("", "rate_limited", retry_after_ms)));
+  // Still sending a burst's worth after being told to wait: a flood. Its connection is dropped, so libzmq stops
+  // reading (and copying) what it sends; a reconnect meets the same empty bucket (a reconnect with the same
+  // routing id, or an address's byte bucket).
+  if (refused->flooding(*key)) {
+    refused->clear_refused(*key);
+    counters->flooders_dropped++;
+    if (flooder_addresses.size() >= kMaxTrackedPeers) flooder_addresses.clear();
+    flooder_addresses[peer_address] = now_ms;
+    drop_connection(peer);
+  }
+  return true;
+}
+
+void frontend::impl::dispatch(const std::string& peer, const std::string& peer_address, const std::string& user_id,
+                              const std::vector<zmq::message_t>& parts, size_t frame_count) {
+  std::vector<std::string_view> frames;
+  for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
+  decode_error err;
+  std::optional<client_message> msg;
+  if (frame_count == frames.size()) {
+    msg = decode_client_message(frames, options.limits, &err);
+  } else {
+    err.code = error_code::bad_frame;
+    err.message = "expected 3 frames (protocol, type, body), got " + std::to_string(frame_count);
+  }
+  if (!msg) {
+    counters->malformed_in++;
+    handler->on_malformed(err.code);
+    send(peer, encode_event("error", error_body(err.request_id, err.code, err.message)));
+    return;
+  }
+  if (msg->type == message_type::register_tenant) {
+    if (auto refusal = std::atomic_load(&this->refusal)) {
+      handler->on_register_refused(peer_address);
+      auto body = shed_body("", refusal->reason, refusal->retry_after_ms);
+      if (!refusal->message.empty()) body["message"] = refusal->message;
+      send(peer, encode_event("shed", body));
+      return;
+    }
+  }
+  handler->on_message(peer, peer_address, user_id, std::move(*msg));
+}
+
 void frontend::impl::handle_incoming() {
   // Read what is ready up to a budget in bytes and messages, so no client's burst holds back the events
   // waiting for everyone (ZeroMQ queues incoming messages fairly across connections).
@@ -282,117 +408,22 @@ void frontend::impl::handle_incoming() {
   for (int n = 0; n < kReadBudgetMessages && bytes < kReadBudgetBytes; ++n) {
     std::vector<zmq::message_t> parts;
     size_t frame_count = 0, message_bytes = 0;  // without the routing id
-    try {
-      zmq::message_t part;
-      if (!router->recv(part, zmq::recv_flags::dontwait)) return;
-      bool more = part.more();
-      parts.push_back(std::move(part));
-      while (more) {
-        zmq::message_t next;
-        (void)router->recv(next, zmq::recv_flags::none);
-        more = next.more();
-        ++frame_count;
-        message_bytes += next.size();
-        if (parts.size() < kKeptFrames) parts.push_back(std::move(next));
-      }
-    } catch (const zmq::error_t&) {
-      return;
-    }
+    if (!receive(&parts, &frame_count, &message_bytes)) return;
     counters->messages_in++;
     bytes += parts[0].size() + message_bytes;
     std::string peer = parts[0].to_string();
     const char* address = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "Peer-Address") : nullptr;
     std::string peer_address = address ? address : "";
-    if (parts.size() > 1) {
-      const int fd = zmq_msg_get(parts[1].handle(), ZMQ_SRCFD);
-      auto known = connections.find(peer);
-      if (known == connections.end() || known->second.fd != fd) {  // one getpeername per new connection
-        if (known == connections.end() && connections.size() >= kMaxTrackedPeers) connections.clear();
-        connections[peer] = connection{fd, remote_of(fd, &peer_address)};
-        auto flooder = flooder_addresses.find(peer_address);
-        if (flooder != flooder_addresses.end()) {
-          const int64_t now_ms = steady_ms();
-          if (now_ms - flooder->second < kFlooderMemoryMs) connection_budget->start_low(peer, now_ms);
-          else flooder_addresses.erase(flooder);
-        }
-      }
-    }
-    if (auto c = connections.find(peer); c != connections.end()) {
-      // Checked once per connection, again when the list changes, and each second (entries expire).
-      const uint64_t version = deny_version.load() + 1;
-      const int64_t now_ms = steady_ms();
-      if (c->second.deny_version != version || now_ms - c->second.deny_checked_ms > 1000) {
-        auto list = std::atomic_load(&deny);
-        c->second.denied = list && list->match(peer_address, admission::monotonic_ms()) ==
-                                       admission::deny_match::everyone;
-        c->second.deny_version = version;
-        c->second.deny_checked_ms = now_ms;
-      }
-      if (c->second.denied) {
-        counters->denied_dropped++;
-        drop_connection(peer);
-        continue;
-      }
-    }
-    const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
-    std::string user_id = user ? user : "";
-    {
-      // Charged before anything is decoded: a CURVE tenant pays from its own bucket, everyone else from its
-      // address's.
-      const int64_t now_ms = steady_ms();
-      int64_t retry_after_ms = 0;
-      const std::string& source = user_id.rfind("tenant:", 0) == 0 ? user_id : peer_address;
-      source_budget* refused = nullptr;
-      const std::string* key = nullptr;
-      if (!budget->take(source, message_bytes, now_ms, &retry_after_ms)) {
-        refused = budget.get();
-        key = &source;
-      } else if (!connection_budget->take(peer, 0, now_ms, &retry_after_ms)) {
-        refused = connection_budget.get();
-        key = &peer;
-      }
-      if (refused) {
-        counters->rate_limited_in++;
-        send(peer, encode_event("shed", shed_body("", "rate_limited", retry_after_ms)));
-        // Still sending a burst's worth after being told to wait: a flood. Its connection is dropped, so
-        // libzmq stops reading (and copying) what it sends; a reconnect meets the same empty bucket (a
-        // reconnect with the same routing id, or an address's byte bucket).
-        if (refused->flooding(*key)) {
-          refused->clear_refused(*key);
-          counters->flooders_dropped++;
-          if (flooder_addresses.size() >= kMaxTrackedPeers) flooder_addresses.clear();
-          flooder_addresses[peer_address] = now_ms;
-          drop_connection(peer);
-        }
-        continue;
-      }
-    }
-    std::vector<std::string_view> frames;
-    for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
-    decode_error err;
-    std::optional<client_message> msg;
-    if (frame_count == frames.size()) {
-      msg = decode_client_message(frames, options.limits, &err);
-    } else {
-      err.code = error_code::bad_frame;
-      err.message = "expected 3 frames (protocol, type, body), got " + std::to_string(frame_count);
-    }
-    if (!msg) {
-      counters->malformed_in++;
-      handler->on_malformed(err.code);
-      send(peer, encode_event("error", error_body(err.request_id, err.code, err.message)));
+    if (parts.size() > 1) track_connection(peer, parts[1], &peer_address);
+    if (denied(peer, peer_address)) {
+      counters->denied_dropped++;
+      drop_connection(peer);
       continue;
     }
-    if (msg->type == message_type::register_tenant) {
-      if (auto refusal = std::atomic_load(&this->refusal)) {
-        handler->on_register_refused(peer_address);
-        auto body = shed_body("", refusal->reason, refusal->retry_after_ms);
-        if (!refusal->message.empty()) body["message"] = refusal->message;
-        send(peer, encode_event("shed", body));
-        continue;
-      }
-    }
-    handler->on_message(peer, peer_address, user_id, std::move(*msg));
+    const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
+    const std::string user_id = user ? user : "";
+    if (over_budget(peer, peer_address, user_id, message_bytes)) continue;
+    dispatch(peer, peer_address, user_id, parts, frame_count);
   }
 }
 
