@@ -204,7 +204,8 @@ void reload_policy(server_context* context) {
     }
     return;
   }
-  if (auto gw = context->stages.gateway.get()) caf::anon_send(gw, fresh);
+  // Urgent, like the monitor's notices: a reloaded policy applies ahead of queued client messages.
+  if (auto gw = context->stages.gateway.get()) caf::anon_send<caf::message_priority::high>(gw, fresh);
   spdlog::info("policy reloaded from {}", fresh->source);
 }
 
@@ -394,8 +395,10 @@ class server {
     if (monitor_) monitor_->set_listener([ctx](const monitor::event& e) { forward_to_gateway(ctx, e); });
   }
 
-  // Threat levels and the culprits alerts name go to the gateway, which applies the policy. Only culprits: an
-  // alert's top sources describe the traffic and include whoever happened to be seen during the flood.
+  // Threat levels and the culprits alerts name go to the gateway, which applies the policy, as urgent messages:
+  // CAF takes them ahead of the client messages queued in its mailbox, so a flood that fills the mailbox does
+  // not delay the defence. Only culprits: an alert's top sources describe the traffic and include whoever
+  // happened to be seen during the flood.
   static void forward_to_gateway(server_context* ctx, const monitor::event& e) {
     monitor_notice n;
     if (e.type == monitor::event_type::threat_level) {
@@ -413,7 +416,7 @@ class server {
     } else {
       return;
     }
-    if (auto gw = ctx->stages.gateway.get()) caf::anon_send(gw, std::move(n));
+    if (auto gw = ctx->stages.gateway.get()) caf::anon_send<caf::message_priority::high>(gw, std::move(n));
   }
 
   // Binds the front end, then drops root when configured to. On failure the stages are stopped again.

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "engine/engine.hpp"
 #include "net/shard_link.hpp"
 #include "shards/expert_placement.hpp"
 
@@ -127,7 +128,11 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_pt
     transport = std::make_shared<actor_shard_transport>(weights, static_cast<int>(c.hidden_size), n,
                                                         std::max(1, all / n));
   } else {
-    auto link = net::zmq_shard_transport::create(o.endpoints, err);
+    model::shard_frame_limits limits;  // what one answer may hold: a step slice's rows x experts x the width
+    limits.max_rows = model::engine_options{}.max_step_tokens;
+    limits.experts_per_row = c.num_experts_per_tok;
+    limits.hidden = c.hidden_size;
+    auto link = net::zmq_shard_transport::create(o.endpoints, limits.max_answer_bytes(), err);
     if (!link) return nullptr;
     if (!link->wait_ready(std::chrono::milliseconds(o.connect_timeout_ms), err)) {
       if (o.require_connected) return nullptr;

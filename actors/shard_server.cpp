@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/engine.hpp"
 #include "net/shard_link.hpp"
 #include "shards/expert_placement.hpp"
 #include "shards/shard_compute.hpp"
@@ -101,7 +102,14 @@ int run_shard(const shard_options& o) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   net::shard_server_stats stats;
-  if (!net::serve_shard(o.listen, compute, g_stop, &stats, print_bound, &err)) {
+  // What one frame may ask of this shard: the attention rank's step slice of rows, the model's experts per row,
+  // hidden size and expert count.
+  model::shard_frame_limits limits;
+  limits.max_rows = model::engine_options{}.max_step_tokens;
+  limits.experts_per_row = ck->config().num_experts_per_tok;
+  limits.hidden = ck->config().hidden_size;
+  limits.n_experts = compute.n_experts();
+  if (!net::serve_shard(o.listen, compute, limits, g_stop, &stats, print_bound, &err)) {
     std::fprintf(stderr, "rampartd shard: %s\n", err.c_str());
     return 1;
   }

@@ -20,7 +20,7 @@ using model::shard_frame_kind;
 // ---- attention-rank side --------------------------------------------------------------------------------------
 
 std::shared_ptr<zmq_shard_transport> zmq_shard_transport::create(const std::vector<std::string>& endpoints,
-                                                                 std::string* err) {
+                                                                 int64_t max_answer_bytes, std::string* err) {
   if (endpoints.empty()) return *err = "no shard endpoints", nullptr;
   std::shared_ptr<zmq_shard_transport> t(new zmq_shard_transport());
   t->ctx_ = std::make_unique<zmq::context_t>(1);
@@ -32,6 +32,7 @@ std::shared_ptr<zmq_shard_transport> zmq_shard_transport::create(const std::vect
     s->set(zmq::sockopt::reconnect_ivl_max, 1000);
     s->set(zmq::sockopt::heartbeat_ivl, 500);
     s->set(zmq::sockopt::heartbeat_timeout, 1500);
+    s->set(zmq::sockopt::maxmsgsize, max_answer_bytes);  // a shard cannot make the rank read more than a result
     try {
       s->connect(ep);
     } catch (const zmq::error_t& e) {
@@ -196,12 +197,50 @@ bool zmq_shard_transport::wait_ready(std::chrono::milliseconds timeout, std::str
 
 // ---- shard side -----------------------------------------------------------------------------------------------
 
-bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const std::atomic<bool>& stop,
-                 shard_server_stats* stats, void (*on_bound)(const std::string&), std::string* err) {
+namespace {
+
+// One request frame D of SIZE bytes: the answer in *REPLY; *WHY says why it failed (then the answer is an
+// error frame). Returns false when the frame itself was malformed or past the limits.
+bool serve_frame(const uint8_t* d, size_t size, model::shard_compute& compute, const model::shard_frame_limits& limits,
+                 model::shard_batch* batch, shard_server_stats* stats, std::vector<uint8_t>* reply, uint64_t* id,
+                 std::string* why) {
+  shard_frame f;
+  const bool decoded = decode_shard_frame(d, size, &f, why, &limits);
+  *id = f.request_id;  // read before anything past the header can fail: the error answer echoes it
+  if (!decoded) return false;
+  switch (f.kind) {
+    case shard_frame_kind::run:
+      if (!decode_run_request(d, size, limits, batch, why)) return false;
+      if (!compute.run(*batch, why)) {
+        ++stats->failed;
+        return true;
+      }
+      ++stats->batches;
+      stats->items += static_cast<uint64_t>(batch->n_items);
+      encode_run_result(f.request_id, *batch, reply);
+      return true;
+    case shard_frame_kind::warm:
+      if (!compute.warm(f.experts, why)) return false;
+      encode_simple(shard_frame_kind::warm_done, f.request_id, reply);
+      return true;
+    case shard_frame_kind::ping:
+      encode_simple(shard_frame_kind::pong, f.request_id, reply);
+      return true;
+    default:
+      *why = "not a request";
+      return false;
+  }
+}
+
+}  // namespace
+
+bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const model::shard_frame_limits& limits,
+                 const std::atomic<bool>& stop, shard_server_stats* stats, void (*on_bound)(const std::string&),
+                 std::string* err) {
   zmq::context_t ctx(1);
   zmq::socket_t sock(ctx, zmq::socket_type::router);
   sock.set(zmq::sockopt::linger, 0);
-  sock.set(zmq::sockopt::maxmsgsize, int64_t{1} << 31);
+  sock.set(zmq::sockopt::maxmsgsize, limits.max_request_bytes());
   sock.set(zmq::sockopt::heartbeat_ivl, 500);
   sock.set(zmq::sockopt::heartbeat_timeout, 1500);
   try {
@@ -229,34 +268,23 @@ bool serve_shard(const std::string& endpoint, model::shard_compute& compute, con
       (void)sock.recv(rest, zmq::recv_flags::dontwait);
       well_formed = false;
     }
-    const auto* d = static_cast<const uint8_t*>(payload.data());
-    shard_frame f;
     std::string why;
+    uint64_t id = 0;
     bool bad_frame = true;
     if (!well_formed) {
       why = "a request is exactly one frame";
-    } else if (decode_shard_frame(d, payload.size(), &f, &why)) {
-      if (f.kind == shard_frame_kind::run) {
-        bad_frame = !decode_run_request(d, payload.size(), &batch, &why);
-        if (!bad_frame && compute.run(batch, &why)) {
-          ++stats->batches;
-          stats->items += static_cast<uint64_t>(batch.n_items);
-          encode_run_result(f.request_id, batch, &reply);
-        } else if (!bad_frame) {
-          ++stats->failed;
-        }
-      } else if (f.kind == shard_frame_kind::warm) {
-        bad_frame = !compute.warm(f.experts, &why);
-        if (!bad_frame) encode_simple(shard_frame_kind::warm_done, f.request_id, &reply);
-      } else if (f.kind == shard_frame_kind::ping) {
+    } else {
+      try {
+        bad_frame = !serve_frame(static_cast<const uint8_t*>(payload.data()), payload.size(), compute, limits,
+                                 &batch, stats, &reply, &id, &why);
+      } catch (const std::exception& e) {  // bad_alloc and the like: this frame fails, the shard goes on
+        ++stats->failed;
         bad_frame = false;
-        encode_simple(shard_frame_kind::pong, f.request_id, &reply);
-      } else {
-        why = "not a request";
+        why = std::string("the shard could not compute this frame: ") + e.what();
       }
     }
     if (bad_frame) ++stats->malformed;
-    if (!why.empty()) encode_error(f.request_id, why, &reply);
+    if (!why.empty()) encode_error(id, why, &reply);
     try {
       sock.send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       sock.send(zmq::buffer(reply), zmq::send_flags::dontwait);

@@ -24,8 +24,11 @@ namespace rampart::net {
 
 class zmq_shard_transport final : public model::shard_transport {
  public:
-  // Connects (in the background) to every endpoint. nullptr + *err for a malformed endpoint.
-  static std::shared_ptr<zmq_shard_transport> create(const std::vector<std::string>& endpoints, std::string* err);
+  // Connects (in the background) to every endpoint. A shard's message larger than MAX_ANSWER_BYTES (the largest
+  // answer the model allows: shard_frame_limits::max_answer_bytes) drops its connection unread. nullptr + *err
+  // for a malformed endpoint.
+  static std::shared_ptr<zmq_shard_transport> create(const std::vector<std::string>& endpoints,
+                                                     int64_t max_answer_bytes, std::string* err);
   ~zmq_shard_transport() override;
 
   // Pings every shard until all answered (true) or TIMEOUT passed (false + *err naming the silent ones).
@@ -65,9 +68,11 @@ struct shard_server_stats {
 };
 
 // Binds a ROUTER to ENDPOINT and serves COMPUTE until STOP becomes true (checked at least every 100 ms).
-// ON_BOUND gets the bound endpoint once listening. False + *err when the endpoint cannot be bound. Malformed
-// frames get an error answer and are counted; they never stop the loop.
-bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const std::atomic<bool>& stop,
-                 shard_server_stats* stats, void (*on_bound)(const std::string&), std::string* err);
+// ON_BOUND gets the bound endpoint once listening. False + *err when the endpoint cannot be bound. Messages
+// larger than LIMITS allow are dropped by ZeroMQ unread; frames past LIMITS, malformed ones and any that make
+// the computation throw get an error answer and are counted; none of them stops the loop.
+bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const model::shard_frame_limits& limits,
+                 const std::atomic<bool>& stop, shard_server_stats* stats, void (*on_bound)(const std::string&),
+                 std::string* err);
 
 }  // namespace rampart::net

@@ -1,5 +1,7 @@
 #include "shards/shard_frame.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace rampart::model {
@@ -12,6 +14,7 @@ constexpr uint32_t kMagic = 0x4b485352;  // bytes "RSHK"
 constexpr uint8_t kVersion = 1;
 constexpr size_t kHeader = 16;
 constexpr uint32_t kMaxCount = 1u << 24, kMaxHidden = 1u << 16;
+constexpr uint64_t kMaxComputeNs = 3600ull * 1000 * 1000 * 1000;  // an hour: anything longer is not a timing
 
 void put(std::vector<uint8_t>* out, const void* p, size_t n) {
   const size_t at = out->size();
@@ -79,11 +82,24 @@ void encode_warm(uint64_t id, const std::vector<int32_t>& experts, std::vector<u
 
 void encode_error(uint64_t id, const std::string& message, std::vector<uint8_t>* out) {
   header(out, shard_frame_kind::error, id);
-  put(out, static_cast<uint32_t>(message.size()));
-  put(out, message.data(), message.size());
+  const size_t n = std::min(message.size(), max_error_bytes);
+  put(out, static_cast<uint32_t>(n));
+  put(out, message.data(), n);
 }
 
-bool decode_shard_frame(const uint8_t* d, size_t size, shard_frame* f, std::string* err) {
+int64_t shard_frame_limits::max_answer_bytes() const {
+  const int64_t width = hidden > 0 ? hidden : kMaxHidden;
+  const int64_t result = static_cast<int64_t>(kHeader) + 16 + 4 * max_rows * experts_per_row * width;
+  return std::max<int64_t>(result, static_cast<int64_t>(kHeader) + 4 + static_cast<int64_t>(max_error_bytes));
+}
+
+int64_t shard_frame_limits::max_request_bytes() const {
+  const int64_t width = hidden > 0 ? hidden : kMaxHidden;
+  return static_cast<int64_t>(kHeader) + 16 + 8 * max_rows * experts_per_row + 4 * max_rows * width;
+}
+
+bool decode_shard_frame(const uint8_t* d, size_t size, shard_frame* f, std::string* err,
+                        const shard_frame_limits* limits) {
   if (size < kHeader) return *err = "frame of " + std::to_string(size) + " bytes is shorter than the header", false;
   if (get<uint32_t>(d) != kMagic) return *err = "bad magic", false;
   if (d[4] != kVersion) return *err = "unsupported version " + std::to_string(d[4]), false;
@@ -103,11 +119,20 @@ bool decode_shard_frame(const uint8_t* d, size_t size, shard_frame* f, std::stri
   switch (f->kind) {
     case shard_frame_kind::warm:
       if (!counted(4, &n)) return false;
+      if (limits && limits->n_experts > 0 && n > limits->n_experts) {
+        return *err = "warm lists " + std::to_string(n) + " experts, the model has " +
+                      std::to_string(limits->n_experts), false;
+      }
       f->experts.resize(n);
-      if (n) std::memcpy(f->experts.data(), body + 4, 4 * static_cast<size_t>(n));
+      copy_bytes(f->experts.data(), body + 4, 4 * static_cast<size_t>(n));
+      if (limits) {
+        std::sort(f->experts.begin(), f->experts.end());
+        f->experts.erase(std::unique(f->experts.begin(), f->experts.end()), f->experts.end());
+      }
       return true;
     case shard_frame_kind::error:
       if (!counted(1, &n)) return false;
+      if (n > max_error_bytes) return *err = "error text of " + std::to_string(n) + " bytes", false;
       f->message.assign(reinterpret_cast<const char*>(body + 4), n);
       return true;
     case shard_frame_kind::ping:
@@ -120,7 +145,8 @@ bool decode_shard_frame(const uint8_t* d, size_t size, shard_frame* f, std::stri
   }
 }
 
-bool decode_run_request(const uint8_t* d, size_t size, shard_batch* b, std::string* err) {
+bool decode_run_request(const uint8_t* d, size_t size, const shard_frame_limits& limits, shard_batch* b,
+                        std::string* err) {
   shard_frame f;
   if (!decode_shard_frame(d, size, &f, err)) return false;
   if (f.kind != shard_frame_kind::run) return *err = "not a run request", false;
@@ -130,6 +156,15 @@ bool decode_run_request(const uint8_t* d, size_t size, shard_batch* b, std::stri
                  n_items = get<uint32_t>(p + 12);
   if (hidden < 1 || hidden > kMaxHidden || n_rows > kMaxCount || n_items > kMaxCount || layer > kMaxCount)
     return *err = "run request counts out of range", false;
+  if (limits.hidden > 0 && hidden != limits.hidden) {
+    return *err = "run request of width " + std::to_string(hidden) + ", the model's is " +
+                  std::to_string(limits.hidden), false;
+  }
+  if (n_rows > limits.max_rows || n_items > n_rows * limits.experts_per_row) {
+    return *err = "run request of " + std::to_string(n_rows) + " rows and " + std::to_string(n_items) +
+                  " items: at most " + std::to_string(limits.max_rows) + " rows of " +
+                  std::to_string(limits.experts_per_row) + " experts each", false;
+  }
   const uint64_t want = kHeader + 16 + 8ull * n_items + 4ull * n_rows * hidden;
   if (size != want)
     return *err = "run request of " + std::to_string(size) + " bytes, its counts need " + std::to_string(want), false;
@@ -160,9 +195,16 @@ bool decode_run_result(const uint8_t* d, size_t size, shard_batch* b, std::strin
                   ", sent " + std::to_string(b->n_items) + " of " + std::to_string(b->hidden),
            false;
   if (size != kHeader + 16 + 4ull * n_items * hidden) return *err = "run result size does not match", false;
-  grow(b->out, static_cast<size_t>(n_items) * hidden);
-  b->compute_ns = get<uint64_t>(p + 8);
-  copy_bytes(b->out.data(), p + 16, 4ull * n_items * hidden);
+  const uint64_t compute_ns = get<uint64_t>(p + 8);
+  if (compute_ns > kMaxComputeNs) return *err = "run result claims " + std::to_string(compute_ns) + " ns", false;
+  const size_t values = static_cast<size_t>(n_items) * hidden;
+  grow(b->out, values);
+  copy_bytes(b->out.data(), p + 16, 4 * values);
+  // A shard that returns NaN or infinity failed the step: nothing non-finite reaches the hidden state.
+  for (size_t i = 0; i < values; ++i) {
+    if (!std::isfinite(b->out[i])) return *err = "run result holds a non-finite value", false;
+  }
+  b->compute_ns = compute_ns;
   return true;
 }
 

@@ -1,5 +1,7 @@
 // Fuzzes the expert-shard frame codec (shards/shard_frame.hpp) as a shard process and the attention rank meet it:
-// arbitrary bytes must decode or fail with a reason, and a frame that decodes must encode back to the same bytes.
+// arbitrary bytes must decode or fail with a reason; a frame that decodes must encode back to the same bytes; and
+// what a shard accepts under its limits stays inside them (rows, items per row, width, a de-duplicated warm list
+// no longer than the model's experts, error texts within max_error_bytes; results finite).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,7 +27,28 @@ bool same(const std::vector<uint8_t>& a, const uint8_t* data, size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rampart::model;
+  shard_frame_limits limits;  // a small model: 64 rows a step, 2 experts a token, width 4, 16 experts
+  limits.max_rows = 64;
+  limits.experts_per_row = 2;
+  limits.hidden = 4;
+  limits.n_experts = 16;
   std::string err;
+  {  // As a shard reads it.
+    shard_frame f;
+    if (decode_shard_frame(data, size, &f, &err, &limits)) {
+      if (f.kind == shard_frame_kind::warm) {
+        require(static_cast<int64_t>(f.experts.size()) <= limits.n_experts);
+        for (size_t i = 1; i < f.experts.size(); ++i) require(f.experts[i - 1] < f.experts[i]);
+      }
+      if (f.kind == shard_frame_kind::error) require(f.message.size() <= max_error_bytes);
+      shard_batch b;
+      if (f.kind == shard_frame_kind::run && decode_run_request(data, size, limits, &b, &err)) {
+        require(b.n_rows <= limits.max_rows && b.hidden == limits.hidden);
+        require(b.n_items <= b.n_rows * limits.experts_per_row);
+        require(static_cast<int64_t>(size) <= limits.max_request_bytes());
+      }
+    }
+  }
   std::vector<uint8_t> again;
   shard_frame f;
   if (!decode_shard_frame(data, size, &f, &err)) {
@@ -43,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case shard_frame_kind::run: {
       shard_batch b;
-      if (!decode_run_request(data, size, &b, &err)) break;
+      const shard_frame_limits any{1 << 24, 1 << 24, 0, 0};
+      if (!decode_run_request(data, size, any, &b, &err)) break;
       encode_run_request(f.request_id, b, &again);
       require(same(again, data, size));
       break;
@@ -57,6 +81,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::memcpy(&b.hidden, data + 20, 4);
       }
       if (!decode_run_result(data, size, &b, &err)) break;
+      for (size_t i = 0; i < static_cast<size_t>(b.n_items) * static_cast<size_t>(b.hidden); ++i) {
+        require(b.out[i] == b.out[i] && b.out[i] - b.out[i] == 0);  // finite
+      }
       encode_run_result(f.request_id, b, &again);
       require(same(again, data, size));
       break;
