@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/monitor_service.hpp"
@@ -170,6 +171,7 @@ void admission_gate::apply(const admission::policy_effects& fx) {
 
 void admission_gate::publish_deny_list() {
   auto list = engine_.deny_snapshot();
+  if (ctx_->metrics) ctx_->metrics->deny_list_entries->Set(static_cast<double>(list->size()));
   if (ctx_->frontend) ctx_->frontend->set_deny_list(list);
   if (ctx_->zap) ctx_->zap->set_deny_list(std::move(list));
 }
@@ -177,6 +179,10 @@ void admission_gate::publish_deny_list() {
 void admission_gate::publish_level_settings() {
   const auto& lp = engine_.level_policy();
   const config::policy& policy = engine_.policy();
+  if (ctx_->metrics) {
+    ctx_->metrics->threat_level_in_force->Set(static_cast<double>(engine_.level()));
+    ctx_->metrics->registration_mode->Set(static_cast<double>(lp.registration.mode));
+  }
   for (size_t i = 0; i < ctx_->level.queue_delay_ms.size(); ++i) ctx_->level.queue_delay_ms[i] = lp.queue_delay_ms[i];
   ctx_->level.max_prompt_tokens = lp.max_prompt_tokens;
   ctx_->level.budget_batch_share = lp.budget_batch_share;

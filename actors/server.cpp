@@ -134,6 +134,7 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     so.in_process = cfg.engine.shard_endpoints.empty() ? static_cast<int>(cfg.engine.shards) : 0;
     so.endpoints = cfg.engine.shard_endpoints;
     so.deadline_ms = static_cast<int>(cfg.engine.shard_deadline_ms);
+    so.step_deadline_ms = static_cast<int>(cfg.engine.shard_step_deadline_ms);
     so.threads = static_cast<int>(cfg.engine.threads);
     so.require_connected = false;  // a shard process may come later; until then its steps fail
     so.backend.rebalance_window_steps = static_cast<int>(cfg.engine.rebalance_window_steps);

@@ -143,6 +143,7 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_pt
   }
   model::sharded_options bo = o.backend;
   bo.deadline = std::chrono::milliseconds(o.deadline_ms);
+  bo.step_deadline = std::chrono::milliseconds(o.step_deadline_ms);
   if (out) *out = transport;
   return std::make_shared<model::sharded_expert_backend>(transport, std::move(placement), bo);
 }

@@ -16,6 +16,7 @@ struct expert_shards_options {
   int in_process = 0;                  // > 0: this many shard actors
   std::vector<std::string> endpoints;  // else: one `rampartd --role shard` process per endpoint
   int deadline_ms = 1000;              // per MoE layer exchange
+  int step_deadline_ms = 0;            // all MoE layers of one forward pass (0: none)
   int threads = 0;                     // in-process: threads of all shards together (0: all cores)
   int connect_timeout_ms = 10000;      // processes: how long to wait for every shard to answer a ping
   bool require_connected = true;       // false: start even when shards do not answer yet (they may come later)

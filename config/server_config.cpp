@@ -74,6 +74,7 @@ bool parse_engine(toml_section& s, engine_config* e) {
   s.get("max_step_tokens", &e->max_step_tokens, 1, 1 << 20);
   s.get("shards", &e->shards, 1, 256);
   s.get("shard_deadline_ms", &e->shard_deadline_ms, 1, 600000);
+  s.get("shard_step_deadline_ms", &e->shard_step_deadline_ms, 0, 3600000);
   s.get("rebalance_window_steps", &e->rebalance_window_steps, 0, 1 << 30);
   s.get("rebalance_replicas", &e->rebalance_replicas, 0, 4096);
   return s.finish({"shard_endpoints"});

@@ -65,6 +65,7 @@ struct engine_config {
   int64_t shards = 1;             // in-process expert shards
   std::vector<std::string> shard_endpoints;  // expert shards in `rampartd --role shard` processes
   int64_t shard_deadline_ms = 1000;  // per MoE layer, all shards must answer within this, else the step fails
+  int64_t shard_step_deadline_ms = 30000;  // all MoE layers of a step (or slice) together; 0: no such limit
   int64_t rebalance_window_steps = 0;  // > 0: plan an EPLB rebalance after every window of this many steps
   int64_t rebalance_replicas = 0;      // extra expert copies an automatic rebalance may place
 };

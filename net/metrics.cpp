@@ -63,6 +63,14 @@ server_metrics::server_metrics()
                          .Help("Requests refused on purpose, by reason").Register(r);
   threat_level = &BuildGauge().Name("rampart:threat_level")
                       .Help("Threat level from the monitor: 0 green, 1 yellow, 2 orange, 3 red").Register(r).Add({});
+  threat_level_in_force = &BuildGauge().Name("rampart:threat_level_in_force")
+                               .Help("Threat level the policy applies (after hold, cool-down and overrides)")
+                               .Register(r).Add({});
+  deny_list_entries = &BuildGauge().Name("rampart:deny_list_entries")
+                           .Help("Addresses and prefixes on the deny list in force").Register(r).Add({});
+  registration_mode = &BuildGauge().Name("rampart:registration_mode")
+                           .Help("Registration mode of the level in force: 0 open, 1 rate_limited, 2 closed")
+                           .Register(r).Add({});
   capture_packets = &BuildGauge().Name("rampart:monitor_packets")
                          .Help("Packets the monitor has inspected").Register(r).Add({});
   capture_kernel_drops = &BuildGauge().Name("rampart:monitor_kernel_drops")

@@ -47,7 +47,10 @@ class server_metrics {
   prometheus::Gauge& expert_tokens(int expert);  // rampart:expert_tokens{expert}: (token, layer) pairs routed
   prometheus::Gauge* shard_imbalance;            // max shard load over mean, since start
   prometheus::Gauge* shard_rebalances;           // placements switched by EPLB
-  prometheus::Gauge* threat_level;           // 0 green .. 3 red
+  prometheus::Gauge* threat_level;           // the monitor's own level: 0 green .. 3 red
+  prometheus::Gauge* threat_level_in_force;  // the level the policy applies (hold, cool-down, overrides)
+  prometheus::Gauge* deny_list_entries;      // entries in the deny list in force
+  prometheus::Gauge* registration_mode;      // the level's registration mode: 0 open, 1 rate_limited, 2 closed
   prometheus::Gauge* capture_packets;        // packets the monitor has seen
   prometheus::Gauge* capture_kernel_drops;   // pcap_stats drops
 

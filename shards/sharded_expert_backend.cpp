@@ -31,7 +31,8 @@ sharded_expert_backend::sharded_expert_backend(std::shared_ptr<shard_transport> 
       k_(kernels()),
       placement_(std::move(placement)),
       stats_(placement_.n_experts(), placement_.n_shards()),
-      last_layer_(INT_MAX) {
+      last_layer_(INT_MAX),
+      pass_deadline_(clock_type::time_point::max()) {
   const size_t N = static_cast<size_t>(placement_.n_shards());
   for (size_t s = 0; s < N; ++s) batch_.push_back(std::make_shared<shard_batch>());
   row_map_.resize(N);
@@ -64,10 +65,13 @@ int sharded_expert_backend::pick_shard(int expert, clock_type::time_point now) {
 
 void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int hidden, const int32_t* expert_ids,
                                  const float* weights, int k, float* out) {
-  if (layer <= last_layer_) on_step_boundary();
+  const auto t0 = clock_type::now();
+  if (layer <= last_layer_) {
+    on_step_boundary();
+    pass_deadline_ = opt_.step_deadline.count() > 0 ? t0 + opt_.step_deadline : clock_type::time_point::max();
+  }
   last_layer_ = layer;
   step_had_calls_ = true;
-  const auto t0 = clock_type::now();
   const int N = placement_.n_shards(), E = placement_.n_experts();
   const size_t D = static_cast<size_t>(hidden), slots = static_cast<size_t>(n_rows) * static_cast<size_t>(k);
   grow(slot_shard_, slots);
@@ -87,9 +91,13 @@ void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int h
     }
     for (size_t slot = 0; slot < slots; ++slot) {
       const int e = expert_ids[slot];
-      if (e < 0 || e >= E) throw expert_shard_failure("expert id " + std::to_string(e) + " outside the placement");
+      if (e < 0 || e >= E) {
+        ++costs_.failed_calls;
+        throw expert_shard_failure("expert id " + std::to_string(e) + " outside the placement");
+      }
       const int s = pick_shard(e, t0);
       if (s < 0) {
+        ++costs_.failed_calls;
         const int p = placement_.owners(e)[0];
         throw expert_shard_failure(last_error_[static_cast<size_t>(p)] + "; no live shard holds expert " +
                                    std::to_string(e));
@@ -119,8 +127,9 @@ void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int h
       }
     const auto t1 = clock_type::now();
     if (attempt == 0) costs_.route_ns += ns_between(t0, t1);
-    transport_->exchange(calls_, t1 + opt_.deadline);
-    exchange_ns += ns_between(t1, clock_type::now());
+    transport_->exchange(calls_, std::min(t1 + opt_.deadline, pass_deadline_));
+    const auto t_answered = clock_type::now();
+    exchange_ns += ns_between(t1, t_answered);
     bool all_ok = true;
     for (const shard_call& c : calls_) {
       if (c.ok) {
@@ -129,10 +138,21 @@ void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int h
       }
       all_ok = false;
       ++costs_.shard_failures;
-      down_until_[static_cast<size_t>(c.shard)] = clock_type::now() + opt_.retry_after;
+      down_until_[static_cast<size_t>(c.shard)] = t_answered + opt_.retry_after;
       last_error_[static_cast<size_t>(c.shard)] = c.error;
     }
     if (all_ok) break;
+    // The pass is out of time: no replica can answer in it either, and the shards not yet asked are not at
+    // fault, so the step fails now rather than taking them out of rotation one attempt at a time.
+    if (t_answered >= pass_deadline_) {
+      ++costs_.failed_calls;
+      for (const shard_call& c : calls_) {
+        if (!c.ok) {
+          throw expert_shard_failure(c.error + "; the step's experts took longer than the step deadline of " +
+                                     std::to_string(opt_.step_deadline.count()) + " ms");
+        }
+      }
+    }
     // Each failed attempt takes at least one shard out of rotation, so this ends within N attempts.
     if (attempt == 0) ++costs_.rerouted_calls;
   }

@@ -29,6 +29,9 @@ namespace rampart::model {
 
 struct sharded_options {
   std::chrono::milliseconds deadline{1000};     // per MoE layer: all shards' answers
+  // All MoE layers of one forward pass (a step, or each slice of a long one) together: a shard that answers
+  // every layer just inside `deadline` cannot stretch a step to layers x deadline. 0: no such limit.
+  std::chrono::milliseconds step_deadline{0};
   std::chrono::milliseconds retry_after{250};   // a failed shard gets no work for this long
   int rebalance_window_steps = 0;               // > 0: plan a rebalance after every window of this many steps
   int rebalance_replicas = 0;                   // extra copies an automatic rebalance may place
@@ -97,6 +100,7 @@ class sharded_expert_backend final : public expert_backend {
   uint64_t steps_ = 0;
   int last_layer_;
   bool step_had_calls_ = false;
+  std::chrono::steady_clock::time_point pass_deadline_;  // this forward pass's step deadline (max: none)
   // Per shard, reused every call.
   std::vector<std::shared_ptr<shard_batch>> batch_;
   std::vector<std::vector<int32_t>> row_map_;
