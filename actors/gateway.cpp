@@ -31,8 +31,10 @@ nlohmann::json health_report(const server_context& context) {
     stages[name] = {{"up", context.directory.up(name)}, {"restarts", restarts[name]}};
   }
   const auto& c = context.counters;
+  const bool ready = context.directory.all_up() && !context.draining;
   return {
-      {"status", context.draining ? "draining" : "ok"},
+      {"status", context.draining ? "draining" : ready ? "ok" : "degraded"},
+      {"ready", ready},
       {"server", context.config.name},
       {"uptime_ms", duration_cast<milliseconds>(steady_clock::now() - context.started).count()},
       // The checkpoint's folder name only: anyone may ping, and file-system paths are the operator's business.

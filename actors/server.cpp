@@ -258,9 +258,9 @@ class server {
     if (int rc = start_front_end()) return rc;
     start_stages();
     if (int rc = open_the_door()) return rc;
-    serve_until_signal();
+    const bool signalled = serve_until_signal();
     drain();
-    return 0;
+    return signalled ? 0 : 3;
   }
 
  private:
@@ -436,14 +436,18 @@ class server {
     return 0;
   }
 
-  // Until SIGINT or SIGTERM: SIGHUP reloads the configuration, the accounts and the policy; the policy file is
-  // also polled for changes.
-  void serve_until_signal() {
+  // Until SIGINT or SIGTERM (true), or a stage the supervisor gave up on (false): SIGHUP reloads the
+  // configuration, the accounts and the policy; the policy file is also polled for changes.
+  bool serve_until_signal() {
     int64_t policy_mtime = file_mtime_ns(cfg_.admission.policy_file);
     const int64_t poll_ms = cfg_.admission.policy_poll_ms > 0 ? cfg_.admission.policy_poll_ms : 1000;
     for (;;) {
       timespec wait{poll_ms / 1000, (poll_ms % 1000) * 1000000};
       const int sig = sigtimedwait(&signals_, nullptr, &wait);
+      if (const std::string stage = context_->directory.given_up(); !stage.empty()) {
+        spdlog::critical("stage {} keeps crashing: draining and exiting with status 3", stage);
+        return false;
+      }
       if (sig < 0) {  // timeout: has the policy file changed?
         if (cfg_.admission.policy_poll_ms > 0) {
           const int64_t m = file_mtime_ns(cfg_.admission.policy_file);
@@ -462,7 +466,7 @@ class server {
         continue;
       }
       spdlog::info("{} received: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      return;
+      return true;
     }
   }
 

@@ -3,6 +3,8 @@
 // when they address it, so a restart is invisible to them and the compiler checks what they send.
 #pragma once
 
+#include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -40,15 +42,31 @@ class stage_directory {
  public:
   void set_up(const std::string& name, bool up);
   bool up(const std::string& name) const;
+  // Every stage running: the server is ready.
+  bool all_up() const;
   // How many times each stage was restarted after dying.
   std::map<std::string, int> restarts() const;
   void count_restart(const std::string& name);
   std::vector<std::string> names() const;
+  // A stage that crashed more often than the restart policy allows: the supervisor stopped restarting it and
+  // the server should exit non-zero so that its service manager starts it afresh. Empty while none has.
+  void set_given_up(const std::string& name);
+  std::string given_up() const;
 
  private:
   mutable std::mutex mutex_;
   std::map<std::string, bool> up_;
   std::map<std::string, int> restarts_;
+  std::string given_up_;
+};
+
+// How the supervisor restarts a stage that died: after FIRST_DELAY, doubling with each further crash inside
+// WINDOW up to MAX_DELAY; a stage that crashes more than MAX_RESTARTS times inside WINDOW is given up.
+struct restart_policy {
+  std::chrono::milliseconds first_delay{50};
+  std::chrono::milliseconds max_delay{5000};
+  int max_restarts = 10;
+  std::chrono::milliseconds window{60000};
 };
 
 struct stage_spec {
@@ -73,7 +91,8 @@ stage_spec make_stage(std::string name, stage_slot<Handle>* slot, Spawn spawn) {
 }
 
 // Spawns the supervisor, which spawns every stage at once. Exiting the supervisor (send_exit) stops the stages.
-caf::actor spawn_supervisor(caf::actor_system& system, std::vector<stage_spec> stages,
-                            stage_directory* directory);
+// While a dead stage waits for its restart, its slot is empty (senders see it is restarting).
+caf::actor spawn_supervisor(caf::actor_system& system, std::vector<stage_spec> stages, stage_directory* directory,
+                            restart_policy policy = {});
 
 }  // namespace rampart::actors

@@ -15,20 +15,34 @@
 
 namespace rampart::test {
 
-// The tokenizer, loaded once per process; null when its files are missing (the caller prints SKIPPED).
+// Why the tokenizer did not load, when it did not.
+inline std::string& tokenizer_load_error() {
+  static std::string error;
+  return error;
+}
+
+// The tokenizer, loaded once per process; null when it did not load (see tokenizer_load_error()).
 inline const model::tokenizer* real_tokenizer() {
   static std::unique_ptr<model::tokenizer> tok = [] {
-    std::string error;
-    auto t = model::tokenizer::load(RAMPART_SOURCE_DIR "/models/deepseek-v3-tokenizer", &error);
-    if (!t) std::printf("tokenizer not loaded: %s\n", error.c_str());
+    auto t = model::tokenizer::load(RAMPART_SOURCE_DIR "/models/deepseek-v3-tokenizer", &tokenizer_load_error());
+    if (!t) std::printf("tokenizer not loaded: %s\n", tokenizer_load_error().c_str());
     return t;
   }();
   return tok.get();
 }
 
+inline bool tokenizer_files_present() {
+  return std::ifstream(RAMPART_SOURCE_DIR "/models/deepseek-v3-tokenizer/tokenizer.json").good();
+}
+
+// Skips the test only when the tokenizer's files are absent; files that are there but do not load fail it.
 #define RAMPART_REQUIRE_TOKENIZER(name)                                                        \
   const rampart::model::tokenizer* name = rampart::test::real_tokenizer();                     \
   if (name == nullptr) {                                                                       \
+    if (rampart::test::tokenizer_files_present()) {                                            \
+      FAIL("models/deepseek-v3-tokenizer is there but does not load: "                         \
+           << rampart::test::tokenizer_load_error());                                          \
+    }                                                                                          \
     std::printf("SKIPPED: models/deepseek-v3-tokenizer is missing (run tools/setup.sh)\n");   \
     return;                                                                                    \
   }
