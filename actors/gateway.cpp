@@ -161,7 +161,15 @@ void start_generate(self_ptr self, const inbound_message& in) {
                                                              "the scheduler is restarting"));
               return;
             }
-            caf::anon_send(sched, t.request);
+            // Answered once the scheduler has taken it; a scheduler that dies first answers with an error.
+            auto handed = t.request;
+            self->request(sched, caf::infinite, handed)
+                .then([](bool) {},
+                      [pctx, handed](caf::error& e) {
+                        pctx->ledger.finish(*handed, outcome::error(*handed, net::error_code::unavailable,
+                                                                    "the scheduler stopped before taking the "
+                                                                    "request: " + caf::to_string(e)));
+                      });
           },
           [self, pctx, r](caf::error& e) {
             --self->state.tokenizing;

@@ -78,7 +78,9 @@ using gateway_actor =
 using tokenizer_actor = caf::typed_actor<caf::replies_to<tokenize_atom, request_ptr>::with<tokenized>>;
 
 // Scheduler stage: owns the engine and the KV cache; continuous batching.
-using scheduler_actor = caf::typed_actor<caf::reacts_to<request_ptr>,   // enqueue a tokenized request
+// A tokenized request is handed over as a request whose answer says the scheduler took it: if the scheduler
+// dies with the request still in its mailbox, the sender gets an error and ends the request, so none is lost.
+using scheduler_actor = caf::typed_actor<caf::replies_to<request_ptr>::with<bool>,  // take a tokenized request
                                          caf::reacts_to<poke_atom>,     // look at cancel flags now
                                          caf::reacts_to<step_atom>,     // run the next engine step
                                          caf::replies_to<stats_atom>::with<std::string>>;  // JSON figures

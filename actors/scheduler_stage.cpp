@@ -232,7 +232,10 @@ scheduler_actor::behavior_type scheduler_stage(self_ptr self, server_context* ct
   opts.priority_classes = priority_count;
   st.sched = std::make_unique<model::batch_scheduler>(ctx->model->engine.get(), opts);
   return {
-      [=](const request_ptr& r) { enqueue(self, r); },
+      [=](const request_ptr& r) {
+        enqueue(self, r);  // queued, or ended through the ledger: either way it is the scheduler's now
+        return true;
+      },
       [=](poke_atom) { schedule_step(self); },
       [=](step_atom) { run_step(self); },
       [=](stats_atom) { return stats_json(self->state); },
