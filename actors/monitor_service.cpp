@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
 #include "monitor/capture.hpp"
@@ -110,8 +111,11 @@ bool monitor_service::start(std::string* error) {
   if (capture_) {
     live_ = true;
     capture_->start(*monitor_, *sink_);
+    capture_up_ = true;
+    if (metrics_) metrics_->monitor_capture_up->Set(1);
     spdlog::info("monitor: capturing on {} with filter \"{}\"", config_.monitor.interface,
                  monitor::effective_bpf_filter(config_.monitor));
+    watcher_ = std::thread([this] { watch_loop(); });
   } else {
     spdlog::warn("monitor: no live capture ({}); detecting from application signals only", capture_error);
     ticker_ = std::thread([this] { tick_loop(); });
@@ -128,10 +132,77 @@ void monitor_service::tick_loop() {
   }
 }
 
+void monitor_service::watch_loop() {
+  using clock_type = std::chrono::steady_clock;
+  const auto step = std::chrono::duration_cast<clock_type::duration>(
+      std::chrono::duration<double>(config_.monitor.step_s) / 2);
+  auto backoff = std::chrono::seconds(1);
+  auto next_try = clock_type::now();
+  auto last_tick = clock_type::now();
+  while (!stop_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (capture_->running()) continue;  // the capture thread drives the monitor
+    if (capture_up_.exchange(false)) {
+      const std::string error = capture_->error().empty() ? "the capture stopped" : capture_->error();
+      spdlog::error("monitor: the capture on {} failed ({}); detecting from application signals, reopening it",
+                    config_.monitor.interface, error);
+      if (metrics_) metrics_->monitor_capture_up->Set(0);
+      publish_capture_state(true, error);
+      backoff = std::chrono::seconds(1);
+      next_try = clock_type::now() + backoff;
+    }
+    // Meanwhile this thread steps the detectors, so application signals still raise alerts.
+    const auto now = clock_type::now();
+    if (now - last_tick >= step) {
+      last_tick = now;
+      for (auto& e : monitor_->advance(now_us())) sink_->write(e);
+    }
+    if (now < next_try) continue;
+    std::string error;
+    auto reopened = monitor::capture::open_live(config_.monitor, &error);
+    if (!reopened) {
+      backoff = std::min<std::chrono::seconds>(backoff * 2, std::chrono::seconds(30));
+      next_try = now + backoff;
+      spdlog::warn("monitor: cannot reopen the capture on {} ({}); next try in {} s", config_.monitor.interface,
+                   error, backoff.count());
+      continue;
+    }
+    capture_->stop();  // joins the finished thread
+    capture_ = std::move(reopened);
+    capture_->start(*monitor_, *sink_);
+    capture_up_ = true;
+    if (metrics_) {
+      metrics_->monitor_capture_up->Set(1);
+      metrics_->monitor_capture_reopens->Increment();
+    }
+    spdlog::info("monitor: the capture on {} is back", config_.monitor.interface);
+    publish_capture_state(false, "");
+  }
+}
+
+void monitor_service::publish_capture_state(bool down, const std::string& error) {
+  if (!publisher_) return;
+  // Shaped like the detectors' alerts (docs/operations.md), so rampart-alerts and EVE readers show it as one.
+  nlohmann::json body = {
+      {"event_type", "alert"},
+      {"timestamp", monitor::eve_timestamp(now_us())},
+      {"alert", {{"severity", 1}, {"signature", "Rampart packet capture down"}, {"category", "Monitor"}}},
+      {"rampart",
+       {{"detector", "monitor_down"},
+        {"phase", down ? "start" : "end"},
+        {"interface", config_.monitor.interface},
+        {"metric", "capture_up"},
+        {"value", down ? 0 : 1},
+        {"threat_level", monitor::threat_level_name(monitor_->level())}}}};
+  if (down) body["rampart"]["error"] = error;
+  publisher_->publish("alert.1", body.dump());
+}
+
 void monitor_service::stop() {
   if (!started_) return;
   started_ = false;
   stop_ = true;
+  if (watcher_.joinable()) watcher_.join();  // before the capture it may be replacing
   if (capture_) capture_->stop();
   if (ticker_.joinable()) ticker_.join();
   if (publisher_) publisher_->stop();

@@ -1,7 +1,10 @@
 // The defence flow inside rampartd: the packet monitor on its own capture thread (live on [monitor].interface,
 // or driven by a wall-clock ticker when live capture is not permitted, so application signals still count),
 // fanning its events out to the operators' alert stream, the eve.json file, the log and the threat level the
-// load-shedding policy reads. Never blocked by inference and never blocks it.
+// load-shedding policy reads. Never blocked by inference and never blocks it. A live capture that fails (the
+// interface went away, a read error) cannot die silently: a watchdog logs it, raises a `monitor_down` alert and
+// the rampart:monitor_capture_up metric, keeps the detectors stepping on application signals, and reopens the
+// capture with back-off (1 s, doubling, at most 30 s), ending the alert when it is back.
 #pragma once
 
 #include <atomic>
@@ -53,11 +56,16 @@ class monitor_service {
 
   monitor::threat_level level() const;
   bool live() const { return live_; }
+  // Whether the live capture is running now (false while the watchdog waits to reopen it).
+  bool capture_up() const { return capture_up_.load(); }
   std::string alerts_endpoint() const;
 
  private:
   class fanout;
   void tick_loop();
+  void watch_loop();
+  // The monitor_down alert on the alert stream, its start (DOWN) or end.
+  void publish_capture_state(bool down, const std::string& error);
 
   config::server_config config_;
   net::server_metrics* metrics_;
@@ -68,6 +76,8 @@ class monitor_service {
   std::unique_ptr<fanout> sink_;
   std::function<void(const monitor::event&)> listener_;
   std::thread ticker_;
+  std::thread watcher_;
+  std::atomic<bool> capture_up_{false};
   std::atomic<bool> stop_{false};
   bool live_ = false;
   bool started_ = false;

@@ -71,6 +71,11 @@ server_metrics::server_metrics()
   registration_mode = &BuildGauge().Name("rampart:registration_mode")
                            .Help("Registration mode of the level in force: 0 open, 1 rate_limited, 2 closed")
                            .Register(r).Add({});
+  monitor_capture_up = &BuildGauge().Name("rampart:monitor_capture_up")
+                            .Help("1 while the monitor's live capture runs, 0 while it is down (or not live)")
+                            .Register(r).Add({});
+  monitor_capture_reopens = &BuildCounter().Name("rampart:monitor_capture_reopens_total")
+                                 .Help("Times a failed live capture was reopened").Register(r).Add({});
   capture_packets = &BuildGauge().Name("rampart:monitor_packets")
                          .Help("Packets the monitor has inspected").Register(r).Add({});
   capture_kernel_drops = &BuildGauge().Name("rampart:monitor_kernel_drops")

@@ -52,6 +52,8 @@ class server_metrics {
   prometheus::Gauge* deny_list_entries;      // entries in the deny list in force
   prometheus::Gauge* registration_mode;      // the level's registration mode: 0 open, 1 rate_limited, 2 closed
   prometheus::Gauge* capture_packets;        // packets the monitor has seen
+  prometheus::Gauge* monitor_capture_up;     // 1 while the live capture runs, 0 while it is down
+  prometheus::Counter* monitor_capture_reopens;  // times the watchdog reopened a failed capture
   prometheus::Gauge* capture_kernel_drops;   // pcap_stats drops
 
  private:

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
 
 #include <thread>
@@ -10,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "net/client.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/process.hpp"
 
@@ -149,4 +151,85 @@ TEST_CASE("rampart-flood refuses targets outside loopback and bad options with e
     CHECK(test::run_command(test::bin("rampart-flood"), args, &out) == 2);
     CHECK(out.find("rampart-flood --help") != std::string::npos);
   }
+}
+
+namespace {
+
+// A veth pair named NAME / NAME + "p" for the length of a test (root only).
+struct veth_pair {
+  std::string name;
+  bool ok = false;
+  explicit veth_pair(std::string n) : name(std::move(n)) { ok = create(); }
+  bool create() {
+    std::string out;
+    return test::run_command("/usr/sbin/ip", {"link", "add", name, "type", "veth", "peer", "name", name + "p"},
+                             &out) == 0 &&
+           test::run_command("/usr/sbin/ip", {"link", "set", name, "up"}, &out) == 0 &&
+           test::run_command("/usr/sbin/ip", {"link", "set", name + "p", "up"}, &out) == 0;
+  }
+  void remove() {
+    std::string out;
+    test::run_command("/usr/sbin/ip", {"link", "del", name}, &out);
+  }
+  ~veth_pair() { remove(); }
+};
+
+}  // namespace
+
+TEST_CASE("a capture whose interface vanishes raises monitor_down, is reopened when it returns, and the server "
+          "keeps serving",
+          "[monitor][live]") {
+  if (geteuid() != 0) {
+    std::cout << "SKIPPED: live capture and network interfaces need root\n";
+    return;
+  }
+  veth_pair link("rmw" + std::to_string(getpid() % 100000));
+  if (!link.ok) {
+    std::cout << "SKIPPED: this kernel cannot create a veth pair\n";
+    return;
+  }
+  const std::string dir = test::make_temp_dir("monitor-watchdog");
+  const std::string config = dir + "/rampart.toml";
+  {
+    std::ofstream f(config);
+    f << "[monitor]\ninterface = \"" << link.name << "\"\n";
+  }
+  const int port = test::free_port(), alerts_port = test::free_port(), metrics_port = test::free_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  const std::string alerts = "tcp://127.0.0.1:" + std::to_string(alerts_port);
+  test::child_process proc(test::bin("rampartd"),
+                           {"--config", config, "--endpoint", endpoint, "--alerts-publish", alerts,
+                            "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
+  net::client c;
+  REQUIRE(proc.wait_ready([&] { return c.connect(endpoint, nullptr) && c.ping(200ms); }, 20s));
+  REQUIRE(proc.wait_ready([&] { return proc.log().find("capturing on " + link.name) != std::string::npos; }, 5s));
+  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 1") != std::string::npos);
+
+  zmq::context_t ctx;
+  zmq::socket_t sub(ctx, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::subscribe, "alert.1");
+  sub.connect(alerts);
+  std::this_thread::sleep_for(500ms);  // the subscription reaches the publisher
+  auto monitor_down = [](const std::string& phase) {
+    return [phase](const json& e) {
+      return e.value("rampart", json::object()).value("detector", "") == "monitor_down" &&
+             e["rampart"].value("phase", "") == phase;
+    };
+  };
+
+  link.remove();
+  auto down = wait_event(sub, monitor_down("start"), 5s);
+  INFO(proc.log());
+  REQUIRE(down);
+  CHECK((*down)["rampart"].value("interface", "") == link.name);
+  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 0") != std::string::npos);
+  CHECK(c.ping(2s));  // serving goes on
+
+  REQUIRE(link.create());
+  auto up = wait_event(sub, monitor_down("end"), 15s);
+  REQUIRE(up);
+  const std::string metrics = test::http_get(metrics_port, "/metrics");
+  CHECK(metrics.find("rampart:monitor_capture_up 1") != std::string::npos);
+  CHECK(metrics.find("rampart:monitor_capture_reopens_total 1") != std::string::npos);
+  CHECK(c.ping(2s));
 }
