@@ -2,6 +2,7 @@
 // Fields the forward pass depends on are required (no silent defaults that would describe a different model);
 // fields Hugging Face configs commonly omit get the defaults of the family's reference configuration class.
 #include <cmath>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,24 @@ namespace rampart::model {
 namespace {
 
 using json = nlohmann::json;
+
+// Upper bounds, far above any DeepSeek model (V3: vocabulary 129,280, hidden 7,168, 61 layers, 256 experts): a
+// config.json past them is refused before anything is sized from it.
+const std::map<std::string, int64_t>& upper_bounds() {
+  static const std::map<std::string, int64_t> bounds = {
+      {"vocab_size", int64_t{1} << 24},        {"hidden_size", int64_t{1} << 16},
+      {"num_hidden_layers", 1024},             {"num_attention_heads", 1024},
+      {"intermediate_size", int64_t{1} << 20}, {"q_lora_rank", int64_t{1} << 16},
+      {"kv_lora_rank", int64_t{1} << 16},      {"qk_nope_head_dim", 4096},
+      {"qk_rope_head_dim", 4096},              {"v_head_dim", 4096},
+      {"num_nextn_predict_layers", 64},        {"max_position_embeddings", int64_t{1} << 24},
+      {"n_routed_experts", int64_t{1} << 16},  {"first_k_dense_replace", 1024},
+      {"moe_layer_freq", 1024},                {"moe_intermediate_size", int64_t{1} << 20},
+      {"num_experts_per_tok", 1024},           {"n_shared_experts", 1024},
+      {"n_group", int64_t{1} << 16},           {"topk_group", int64_t{1} << 16},
+  };
+  return bounds;
+}
 
 class config_reader {
  public:
@@ -39,8 +58,12 @@ class config_reader {
     if (!v->is_number_integer()) return fail(field, "must be an integer");
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
       return fail(field, "out of range");
-    *out = v->get<int64_t>();
-    if (*out < min_value) return fail(field, "must be >= " + std::to_string(min_value));
+    const int64_t value = v->get<int64_t>();
+    if (value < min_value) return fail(field, "must be >= " + std::to_string(min_value));
+    const auto bound = upper_bounds().find(field);
+    if (bound != upper_bounds().end() && value > bound->second)
+      return fail(field, "must be <= " + std::to_string(bound->second));
+    *out = value;
     return true;
   }
   bool integer_or(const std::string& field, int64_t* out, int64_t min_value, int64_t fallback) {

@@ -214,3 +214,25 @@ TEST_CASE("unsupported router, rope and layer settings are errors naming the fie
   j["topk_group"] = 8;
   CHECK_THAT(parse_error(j), Catch::Contains("n_group"));
 }
+
+TEST_CASE("sizes far past any DeepSeek model are refused before anything is sized from them", "[config]") {
+  const std::pair<const char*, int64_t> absurd[] = {
+      {"hidden_size", int64_t{1} << 40}, {"vocab_size", (int64_t{1} << 24) + 1}, {"num_hidden_layers", 1025},
+      {"kv_lora_rank", int64_t{1} << 20}, {"n_routed_experts", int64_t{1} << 17},
+      {"max_position_embeddings", int64_t{1} << 30}, {"num_experts_per_tok", 4096}};
+  for (const auto& [field, value] : absurd) {
+    json j = fixture_config("v3-bf16");
+    j[field] = value;
+    INFO(field);
+    CHECK_THAT(parse_error(j), Catch::Contains(std::string("'") + field + "'") && Catch::Contains("must be <="));
+  }
+  // The real DeepSeek-V3 sizes (spec §1) are well inside.
+  json v3 = fixture_config("v3-bf16");
+  v3["vocab_size"] = 129280;
+  v3["hidden_size"] = 7168;
+  v3["num_hidden_layers"] = 61;
+  v3["n_routed_experts"] = 256;
+  v3["max_position_embeddings"] = 163840;
+  const model_config c = parse_ok(v3);
+  CHECK(c.hidden_size == 7168);
+}
