@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace rampart::tools {
 
@@ -46,28 +47,23 @@ class flags {
     if (i_ + 1 >= argc_) fail(arg_ + " needs a value");
     return argv_[++i_];
   }
-  // value() as a whole number in [LO, HI].
-  int64_t integer(int64_t lo, int64_t hi) {
+  // value() as a whole number in [LO, HI]: int64_t, or uint64_t for the full unsigned range (seeds).
+  template <class T>
+  T whole(T lo, T hi) {
+    static_assert(std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>);
     const std::string name = arg_, v = value();
     char* end = nullptr;
     errno = 0;
-    const long long n = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end || errno || n < lo || n > hi)
+    const T n = std::is_signed_v<T> ? static_cast<T>(std::strtoll(v.c_str(), &end, 10))
+                                    : static_cast<T>(std::strtoull(v.c_str(), &end, 10));
+    const bool negative_unsigned = !std::is_signed_v<T> && !v.empty() && v[0] == '-';
+    if (v.empty() || *end || errno || negative_unsigned || n < lo || n > hi)
       fail(name + " needs a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not '" +
            v + "'");
     return n;
   }
-  // value() as a non-negative whole number in [LO, HI] (the full unsigned 64-bit range, for seeds).
-  uint64_t uinteger(uint64_t lo, uint64_t hi) {
-    const std::string name = arg_, v = value();
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-    if (v.empty() || v[0] == '-' || *end || errno || n < lo || n > hi)
-      fail(name + " needs a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not '" +
-           v + "'");
-    return n;
-  }
+  int64_t integer(int64_t lo, int64_t hi) { return whole<int64_t>(lo, hi); }
+  uint64_t uinteger(uint64_t lo, uint64_t hi) { return whole<uint64_t>(lo, hi); }
   // value() as a number in [LO, HI].
   double real(double lo, double hi) {
     const std::string name = arg_, v = value();

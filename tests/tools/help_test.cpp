@@ -55,6 +55,11 @@ TEST_CASE("a numeric option out of range is refused with the range", "[tools]") 
   CHECK_THAT(out, Catch::Contains("--layers needs a whole number in [1, 4096], not '12abc'"));
   CHECK(run("rampart-inspect", {"--synth", "/tmp/x.pcap", "10", "--pps", "nan"}, &out) == 2);
   CHECK_THAT(out, Catch::Contains("--pps needs a number in [1, 1e+09], not 'nan'"));
+  // Unsigned values: no sign, and nothing past 2^64 - 1 wrapping round.
+  CHECK(run("rampart-mkmodel", {"--out", "/tmp/x", "--seed", "-1"}, &out) == 2);
+  CHECK_THAT(out, Catch::Contains("--seed needs a whole number in [0, 18446744073709551615], not '-1'"));
+  CHECK(run("rampart-mkmodel", {"--out", "/tmp/x", "--seed", "18446744073709551616"}, &out) == 2);
+  CHECK(run("rampart-bench", {"--clients", "99999999999999999999"}, &out) == 2);
   CHECK(run("rampart-client", {"--prompt"}, &out) == 2);
   CHECK_THAT(out, Catch::Contains("--prompt needs a value"));
 }
