@@ -140,6 +140,11 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     so.backend.rebalance_window_steps = static_cast<int>(cfg.engine.rebalance_window_steps);
     so.backend.rebalance_replicas = static_cast<int>(cfg.engine.rebalance_replicas);
     so.connect_timeout_ms = 3000;
+    so.keys.public_key = cfg.engine.shard_curve_public_key;
+    so.keys.secret_key = cfg.engine.shard_curve_secret_key;
+    so.keys.peer_keys = cfg.engine.shard_server_keys;
+    if (!so.endpoints.empty() && !so.keys.curve())  // the configuration allows this on loopback only
+      spdlog::warn("expert shards: the shard link is plain (no CURVE): anyone on this host can impersonate a shard");
     std::string serr;
     if (!(eo.experts = make_expert_shards(ck, so, &serr))) {
       *error = "cannot start the expert shards: " + serr;

@@ -132,7 +132,7 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_pt
     limits.max_rows = model::engine_options{}.max_step_tokens;
     limits.experts_per_row = c.num_experts_per_tok;
     limits.hidden = c.hidden_size;
-    auto link = net::zmq_shard_transport::create(o.endpoints, limits.max_answer_bytes(), err);
+    auto link = net::zmq_shard_transport::create(o.endpoints, limits.max_answer_bytes(), o.keys, err);
     if (!link) return nullptr;
     if (!link->wait_ready(std::chrono::milliseconds(o.connect_timeout_ms), err)) {
       if (o.require_connected) return nullptr;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "config/server_config.hpp"
 #include "engine/engine.hpp"
 #include "net/shard_link.hpp"
 #include "shards/expert_placement.hpp"
@@ -109,24 +110,31 @@ int run_shard(const shard_options& o) {
   limits.experts_per_row = ck->config().num_experts_per_tok;
   limits.hidden = ck->config().hidden_size;
   limits.n_experts = compute.n_experts();
-  if (!net::serve_shard(o.listen, compute, limits, g_stop, &stats, print_bound, &err)) {
+  if (!o.keys.curve())  // shard_main allows this on loopback only
+    std::fprintf(stderr, "rampartd shard: warning: the shard link is plain (no CURVE): anyone on this host can "
+                         "send it frames\n");
+  if (!net::serve_shard(o.listen, o.keys, compute, limits, g_stop, &stats, print_bound, &err)) {
     std::fprintf(stderr, "rampartd shard: %s\n", err.c_str());
     return 1;
   }
-  std::fprintf(stderr, "rampartd shard %d: stopped after %llu batches (%llu items), %llu malformed frames\n",
+  std::fprintf(stderr,
+               "rampartd shard %d: stopped after %llu batches (%llu items), %llu malformed frames, %llu connections "
+               "refused for their key\n",
                o.shard_id, static_cast<unsigned long long>(stats.batches.load()),
                static_cast<unsigned long long>(stats.items.load()),
-               static_cast<unsigned long long>(stats.malformed.load()));
+               static_cast<unsigned long long>(stats.malformed.load()),
+               static_cast<unsigned long long>(stats.refused_keys.load()));
   return 0;
 }
 
 int shard_main(int argc, char** argv) {
   shard_options o;
   bool have_id = false;
+  std::string config_file;
   auto bad = [](const std::string& m) {
     std::fprintf(stderr,
                  "rampartd: %s\nusage: rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] "
-                 "[--threads N]\n",
+                 "[--threads N] [--config FILE]\n",
                  m.c_str());
     return 2;
   };
@@ -147,6 +155,8 @@ int shard_main(int argc, char** argv) {
       o.listen = v;
     } else if (a == "--model") {
       o.model = v;
+    } else if (a == "--config") {
+      config_file = v;
     } else {
       return bad("unknown option for --role shard: " + a);
     }
@@ -154,6 +164,21 @@ int shard_main(int argc, char** argv) {
   if (!have_id) return bad("--shard-id is required");
   if (o.listen.empty()) return bad("--listen is required");
   if (o.model.empty()) return bad("--model is required");
+  if (!config_file.empty()) {
+    config::server_config cfg;
+    config::config_error cerr;
+    if (!config::load_server_config(config_file, &cfg, &cerr)) {
+      std::fprintf(stderr, "rampartd: %s\n", cerr.to_string().c_str());
+      return 2;
+    }
+    o.keys.public_key = cfg.shard.curve_public_key;
+    o.keys.secret_key = cfg.shard.curve_secret_key;
+    o.keys.peer_keys = cfg.shard.client_keys;
+  }
+  if (!o.keys.curve() && !config::is_loopback_endpoint(o.listen))
+    return bad("--listen " + o.listen +
+               " is not loopback: a shard off loopback must be authenticated (give --config with a [shard] section "
+               "naming curve_key_file and client_keys)");
   return run_shard(o);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/checkpoint.hpp"
+#include "net/shard_link.hpp"
 #include "shards/shard_transport.hpp"
 #include "shards/sharded_expert_backend.hpp"
 
@@ -20,6 +21,7 @@ struct expert_shards_options {
   int threads = 0;                     // in-process: threads of all shards together (0: all cores)
   int connect_timeout_ms = 10000;      // processes: how long to wait for every shard to answer a ping
   bool require_connected = true;       // false: start even when shards do not answer yet (they may come later)
+  net::shard_link_keys keys;           // processes: CURVE (this rank's keypair, each shard's public key) or plain
   model::sharded_options backend;      // its deadline is taken from deadline_ms
 };
 
@@ -46,14 +48,17 @@ struct shard_options {
   std::string listen;  // e.g. tcp://127.0.0.1:7001
   std::string model;   // checkpoint directory
   int threads = 0;     // 0: all cores
+  net::shard_link_keys keys;  // CURVE (this shard's keypair, the attention ranks' public keys) or plain
 };
 
 // Serves the experts of OPTIONS.model on OPTIONS.listen until SIGINT or SIGTERM. Returns the exit code:
 // 0 after a signal, 1 when the model cannot be loaded or the endpoint bound (the reason on stderr).
 int run_shard(const shard_options& options);
 
-// `rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N]`: parses ARGV
-// (rampartd's own) and runs the shard. Exit code 2 for bad arguments.
+// `rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N] [--config FILE]`:
+// parses ARGV (rampartd's own) and runs the shard. FILE is a rampartd configuration whose [shard] section gives
+// the CURVE keys; without them the shard serves a plain link, which it refuses to do on an --listen endpoint
+// that is not loopback. Exit code 2 for bad arguments or a bad configuration.
 int shard_main(int argc, char** argv);
 
 }  // namespace rampart::actors

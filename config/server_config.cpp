@@ -2,6 +2,7 @@
 
 #include "config/curve_keys.hpp"
 #include "config/monitor_config.hpp"
+#include "config/policy.hpp"
 #include "config/toml_schema.hpp"
 
 namespace rampart::config {
@@ -12,6 +13,27 @@ constexpr int64_t kMaxInt = int64_t{1} << 40;
 std::string resolve(const std::string& base_dir, const std::string& path) {
   if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
   return base_dir + "/" + path;
+}
+
+// Loads the CURVE key file named at SECTION.KEY (already resolved into *PATH) into *KEYS. An unreadable file is
+// reported at the setting that names it; a malformed one at its own line.
+bool load_key_file(const toml::table* section, const std::string& file, const std::string& section_name,
+                   const char* key, const std::string& path, curve_keypair* keys, config_error* err) {
+  if (load_curve_keypair(path, keys, err)) return true;
+  if (err->line == 0) {
+    toml_section s(section, file, section_name);
+    s.fail_at(section ? section->get(key) : nullptr, key, "cannot read the CURVE key file " + path);
+    *err = *s.error();
+  }
+  return false;
+}
+
+// Every entry of KEYS (at SECTION.KEY) is a CURVE public key.
+void check_public_keys(toml_section& s, std::string_view key, const std::vector<std::string>& keys) {
+  const toml::array* a = s.node(key) ? s.node(key)->as_array() : nullptr;
+  for (size_t i = 0; i < keys.size() && !s.error(); ++i)
+    if (!is_valid_curve_key(keys[i]))
+      s.fail_at(a ? a->get(i) : nullptr, key, "not a CURVE public key (40 characters of Z85): " + keys[i]);
 }
 
 bool parse_frontend(toml_section& s, frontend_config* f) {
@@ -77,28 +99,42 @@ bool parse_engine(toml_section& s, engine_config* e) {
   s.get("shard_step_deadline_ms", &e->shard_step_deadline_ms, 0, 3600000);
   s.get("rebalance_window_steps", &e->rebalance_window_steps, 0, 1 << 30);
   s.get("rebalance_replicas", &e->rebalance_replicas, 0, 4096);
-  return s.finish({"shard_endpoints"});
+  s.get("shard_endpoints", &e->shard_endpoints, 4096);
+  s.get("shard_curve_key_file", &e->shard_curve_key_file);
+  s.get("shard_server_keys", &e->shard_server_keys, 4096);
+  if (!s.error() && !e->shard_endpoints.empty() && e->shards > 1)
+    s.fail_at(s.node("shard_endpoints"), "shard_endpoints", "excludes engine.shards > 1 (in-process shards)");
+  check_public_keys(s, "shard_server_keys", e->shard_server_keys);
+  const bool curve = !e->shard_curve_key_file.empty();
+  if (!s.error() && curve && e->shard_endpoints.empty())
+    s.fail_at(s.node("shard_curve_key_file"), "shard_curve_key_file", "set without engine.shard_endpoints");
+  if (!s.error() && curve && e->shard_server_keys.size() != e->shard_endpoints.size())
+    s.fail_at(s.node("shard_server_keys") ? s.node("shard_server_keys") : s.node("shard_curve_key_file"),
+              "shard_server_keys",
+              "needs one shard public key per shard endpoint: " + std::to_string(e->shard_endpoints.size()) +
+                  " endpoints, " + std::to_string(e->shard_server_keys.size()) + " keys");
+  if (!s.error() && !curve && !e->shard_server_keys.empty())
+    s.fail_at(s.node("shard_server_keys"), "shard_server_keys", "set without engine.shard_curve_key_file");
+  const toml::array* eps = s.node("shard_endpoints") ? s.node("shard_endpoints")->as_array() : nullptr;
+  for (size_t i = 0; !curve && i < e->shard_endpoints.size() && !s.error(); ++i)
+    if (!is_loopback_endpoint(e->shard_endpoints[i]))
+      s.fail_at(eps ? eps->get(i) : nullptr, "shard_endpoints",
+                e->shard_endpoints[i] +
+                    " is not on this host: a shard link off loopback must be authenticated (set "
+                    "engine.shard_curve_key_file and engine.shard_server_keys)");
+  return s.finish();
 }
 
-// [engine].shard_endpoints: an array of non-empty endpoint strings, exclusive with in-process shards.
-bool parse_shard_endpoints(const toml::table* engine, const std::string& file, engine_config* e, config_error* err) {
-  const toml::node* n = engine ? engine->get("shard_endpoints") : nullptr;
-  if (!n) return true;
-  toml_section s(engine, file, "engine");
-  const toml::array* a = n->as_array();
-  if (!a) s.fail_at(n, "shard_endpoints", "expected an array of endpoint strings");
-  for (size_t i = 0; a && i < a->size() && !s.error(); ++i) {
-    const toml::node& item = *a->get(i);
-    if (!item.is_string() || item.as_string()->get().empty())
-      s.fail_at(&item, "shard_endpoints", "expected non-empty endpoint strings");
-    else
-      e->shard_endpoints.push_back(item.as_string()->get());
-  }
-  if (!s.error() && !e->shard_endpoints.empty() && e->shards > 1)
-    s.fail_at(n, "shard_endpoints", "excludes engine.shards > 1 (in-process shards)");
-  if (!s.error()) return true;
-  *err = *s.error();
-  return false;
+bool parse_shard(toml_section& s, shard_config* c) {
+  s.get("curve_key_file", &c->curve_key_file);
+  s.get("client_keys", &c->client_keys, 4096);
+  check_public_keys(s, "client_keys", c->client_keys);
+  if (!s.error() && !c->curve_key_file.empty() && c->client_keys.empty())
+    s.fail_at(s.node("curve_key_file"), "client_keys",
+              "a CURVE shard needs the public key of every attention rank allowed to connect");
+  if (!s.error() && c->curve_key_file.empty() && !c->client_keys.empty())
+    s.fail_at(s.node("client_keys"), "client_keys", "set without shard.curve_key_file");
+  return s.finish();
 }
 
 }  // namespace
@@ -123,6 +159,7 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   const toml::table* frontend = top.table("frontend");
   const toml::table* model = top.table("model");
   const toml::table* engine = top.table("engine");
+  const toml::table* shard = top.table("shard");
   const toml::table* metrics = top.table("metrics");
   const toml::table* actors = top.table("actors");
   const toml::table* log = top.table("log");
@@ -146,15 +183,8 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   if (!c.frontend.curve_key_file.empty()) {
     c.frontend.curve_key_file = resolve(base_dir, c.frontend.curve_key_file);
     curve_keypair keys;
-    if (!load_curve_keypair(c.frontend.curve_key_file, &keys, err)) {
-      if (err->line == 0) {  // unreadable: point at the setting that names it
-        toml_section s(frontend, file, "frontend");
-        s.fail_at(frontend ? frontend->get("curve_key_file") : nullptr, "curve_key_file",
-                  "cannot read the CURVE key file " + c.frontend.curve_key_file);
-        return fail(s);
-      }
+    if (!load_key_file(frontend, file, "frontend", "curve_key_file", c.frontend.curve_key_file, &keys, err))
       return false;
-    }
     c.frontend.curve_public_key = keys.public_key;
     c.frontend.curve_secret_key = keys.secret_key;
   }
@@ -169,7 +199,24 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 
   toml_section s_engine(engine, file, "engine");
   if (!parse_engine(s_engine, &c.engine)) return fail(s_engine);
-  if (!parse_shard_endpoints(engine, file, &c.engine, err)) return false;
+  if (!c.engine.shard_curve_key_file.empty()) {
+    c.engine.shard_curve_key_file = resolve(base_dir, c.engine.shard_curve_key_file);
+    curve_keypair keys;
+    if (!load_key_file(engine, file, "engine", "shard_curve_key_file", c.engine.shard_curve_key_file, &keys, err))
+      return false;
+    c.engine.shard_curve_public_key = keys.public_key;
+    c.engine.shard_curve_secret_key = keys.secret_key;
+  }
+
+  toml_section s_shard(shard, file, "shard");
+  if (!parse_shard(s_shard, &c.shard)) return fail(s_shard);
+  if (!c.shard.curve_key_file.empty()) {
+    c.shard.curve_key_file = resolve(base_dir, c.shard.curve_key_file);
+    curve_keypair keys;
+    if (!load_key_file(shard, file, "shard", "curve_key_file", c.shard.curve_key_file, &keys, err)) return false;
+    c.shard.curve_public_key = keys.public_key;
+    c.shard.curve_secret_key = keys.secret_key;
+  }
 
   toml_section s_metrics(metrics, file, "metrics");
   s_metrics.get("enabled", &c.metrics.enabled);
@@ -207,6 +254,35 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 
   *out = std::move(c);
   return true;
+}
+
+bool is_loopback_endpoint(std::string_view endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  std::string_view rest = endpoint.substr(6);
+  if (const size_t semi = rest.find(';'); semi != std::string_view::npos) rest = rest.substr(semi + 1);
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = rest.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8 written as a dotted quad: four numbers 0-255, the first 127.
+  int parts = 0, value = -1;
+  bool first_is_127 = false;
+  for (size_t i = 0; i <= host.size(); ++i) {
+    if (i == host.size() || host[i] == '.') {
+      if (value < 0) return false;
+      if (parts == 0) first_is_127 = value == 127;
+      ++parts;
+      value = -1;
+    } else if (host[i] >= '0' && host[i] <= '9') {
+      value = (value < 0 ? 0 : value * 10) + (host[i] - '0');
+      if (value > 255) return false;
+    } else {
+      return false;
+    }
+  }
+  return parts == 4 && first_is_127;
 }
 
 bool load_server_config(const std::string& file, server_config* out, config_error* err) {

@@ -66,8 +66,24 @@ struct engine_config {
   std::vector<std::string> shard_endpoints;  // expert shards in `rampartd --role shard` processes
   int64_t shard_deadline_ms = 1000;  // per MoE layer, all shards must answer within this, else the step fails
   int64_t shard_step_deadline_ms = 30000;  // all MoE layers of a step (or slice) together; 0: no such limit
+  // CURVE on the shard link: this rank's keypair file and each shard's public key (Z85, in the order of
+  // shard_endpoints). Without them the link is plain, which is allowed to loopback endpoints only.
+  std::string shard_curve_key_file;
+  std::vector<std::string> shard_server_keys;
+  std::string shard_curve_public_key;  // from shard_curve_key_file
+  std::string shard_curve_secret_key;  // from shard_curve_key_file; never logged
   int64_t rebalance_window_steps = 0;  // > 0: plan an EPLB rebalance after every window of this many steps
   int64_t rebalance_replicas = 0;      // extra expert copies an automatic rebalance may place
+};
+
+// [shard]: read by an expert-shard process (`rampartd --role shard --config FILE`), ignored by the server.
+struct shard_config {
+  // CURVE: this shard's keypair file and the public keys (Z85) of the attention ranks allowed to connect.
+  // Without them the shard serves a plain link, which it allows on a loopback --listen endpoint only.
+  std::string curve_key_file;
+  std::vector<std::string> client_keys;
+  std::string curve_public_key;  // from curve_key_file
+  std::string curve_secret_key;  // from curve_key_file; never logged
 };
 
 struct metrics_config {
@@ -110,6 +126,7 @@ struct server_config {
   frontend_config frontend;
   model_config model;
   engine_config engine;
+  shard_config shard;
   metrics_config metrics;
   actors_config actors;
   alerts_config alerts;
@@ -127,6 +144,10 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 // Reads and parses FILE; an unreadable file is an error with line 0. Relative paths resolve against the
 // file's directory.
 bool load_server_config(const std::string& file, server_config* out, config_error* err);
+
+// Whether ENDPOINT stays on this host: ipc:// and inproc://, or tcp:// to localhost, 127.0.0.0/8 or ::1 (the
+// address after `;` when a source address is given). A wildcard (`tcp://*:7001`) or any other host is not.
+bool is_loopback_endpoint(std::string_view endpoint);
 
 // The shipped config/rampart.toml, compiled in.
 std::string_view embedded_default_config();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -25,6 +26,8 @@ class toml_section {
   bool get(std::string_view key, double* out, double min, double max);
   bool get(std::string_view key, bool* out);
   bool get(std::string_view key, std::string* out);
+  // An array of non-empty strings, at most MAX_ITEMS of them.
+  bool get(std::string_view key, std::vector<std::string>* out, size_t max_items);
   // A string that must be one of CHOICES.
   bool get_choice(std::string_view key, std::string* out, std::initializer_list<std::string_view> choices);
   // A sub-table (null when absent); a non-table value is an error.

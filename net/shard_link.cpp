@@ -3,6 +3,9 @@
 #include <cstring>
 #include <zmq.hpp>
 
+#include "net/curve_gate.hpp"
+#include "net/zap_handler.hpp"
+
 namespace rampart::net {
 
 using clock_type = std::chrono::steady_clock;
@@ -20,8 +23,13 @@ using model::shard_frame_kind;
 // ---- attention-rank side --------------------------------------------------------------------------------------
 
 std::shared_ptr<zmq_shard_transport> zmq_shard_transport::create(const std::vector<std::string>& endpoints,
-                                                                 int64_t max_answer_bytes, std::string* err) {
+                                                                 int64_t max_answer_bytes, const shard_link_keys& keys,
+                                                                 std::string* err) {
   if (endpoints.empty()) return *err = "no shard endpoints", nullptr;
+  if (keys.curve() && keys.peer_keys.size() != endpoints.size())
+    return *err = "one shard public key per shard endpoint is needed", nullptr;
+  if (keys.curve() && !curve_keys_match(keys.secret_key, keys.public_key))
+    return *err = "the shard link's CURVE public key is not the public half of its secret key", nullptr;
   std::shared_ptr<zmq_shard_transport> t(new zmq_shard_transport());
   t->ctx_ = std::make_unique<zmq::context_t>(1);
   for (const std::string& ep : endpoints) {
@@ -34,6 +42,11 @@ std::shared_ptr<zmq_shard_transport> zmq_shard_transport::create(const std::vect
     s->set(zmq::sockopt::heartbeat_timeout, 1500);
     s->set(zmq::sockopt::maxmsgsize, max_answer_bytes);  // a shard cannot make the rank read more than a result
     try {
+      if (keys.curve()) {
+        s->set(zmq::sockopt::curve_serverkey, keys.peer_keys[t->endpoints_.size()]);
+        s->set(zmq::sockopt::curve_publickey, keys.public_key);
+        s->set(zmq::sockopt::curve_secretkey, keys.secret_key);
+      }
       s->connect(ep);
     } catch (const zmq::error_t& e) {
       *err = "shard endpoint '" + ep + "': " + e.what();
@@ -234,12 +247,29 @@ bool serve_frame(const uint8_t* d, size_t size, model::shard_compute& compute, c
 
 }  // namespace
 
-bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const model::shard_frame_limits& limits,
-                 const std::atomic<bool>& stop, shard_server_stats* stats, void (*on_bound)(const std::string&),
-                 std::string* err) {
+bool serve_shard(const std::string& endpoint, const shard_link_keys& keys, model::shard_compute& compute,
+                 const model::shard_frame_limits& limits, const std::atomic<bool>& stop, shard_server_stats* stats,
+                 void (*on_bound)(const std::string&), std::string* err) {
   zmq::context_t ctx(1);
+  // The gate is declared before the socket so that it outlives it (it must outlive every guarded socket).
+  std::unique_ptr<zap_handler> gate;
+  if (keys.curve()) {
+    if (keys.peer_keys.empty()) return *err = "a CURVE shard needs its clients' public keys", false;
+    if (!curve_keys_match(keys.secret_key, keys.public_key))
+      return *err = "the shard's CURVE public key is not the public half of its secret key", false;
+    gate = std::make_unique<zap_handler>(ctx.handle());
+    auto allow = std::make_shared<curve_allow_list>();
+    for (size_t i = 0; i < keys.peer_keys.size(); ++i) allow->tenants.emplace(keys.peer_keys[i], int64_t(i) + 1);
+    gate->set_allow_list(std::move(allow));
+    gate->set_on_key_denied([stats](std::string_view) { ++stats->refused_keys; });
+    if (!gate->start(err)) return false;
+  }
   zmq::socket_t sock(ctx, zmq::socket_type::router);
   sock.set(zmq::sockopt::linger, 0);
+  if (keys.curve()) {
+    sock.set(zmq::sockopt::curve_server, 1);
+    sock.set(zmq::sockopt::curve_secretkey, keys.secret_key);
+  }
   sock.set(zmq::sockopt::maxmsgsize, limits.max_request_bytes());
   sock.set(zmq::sockopt::heartbeat_ivl, 500);
   sock.set(zmq::sockopt::heartbeat_timeout, 1500);

@@ -22,13 +22,26 @@ class socket_t;
 
 namespace rampart::net {
 
+// CURVE on the shard link (Z85 keys, 40 characters each). Empty keys: a plain link, for loopback only.
+struct shard_link_keys {
+  std::string public_key;  // this end's keypair
+  std::string secret_key;
+  // The attention rank: each shard's public key, in the order of its endpoints. A shard process: the public keys
+  // of the attention ranks it serves; a connection with any other key is refused at the handshake.
+  std::vector<std::string> peer_keys;
+
+  bool curve() const { return !secret_key.empty(); }
+};
+
 class zmq_shard_transport final : public model::shard_transport {
  public:
   // Connects (in the background) to every endpoint. A shard's message larger than MAX_ANSWER_BYTES (the largest
-  // answer the model allows: shard_frame_limits::max_answer_bytes) drops its connection unread. nullptr + *err
-  // for a malformed endpoint.
+  // answer the model allows: shard_frame_limits::max_answer_bytes) drops its connection unread. With KEYS
+  // (curve()), shard I is trusted only if it proves it holds the secret half of KEYS.peer_keys[I]. nullptr + *err
+  // for a malformed endpoint, a key count that does not match the endpoints, or a keypair whose halves differ.
   static std::shared_ptr<zmq_shard_transport> create(const std::vector<std::string>& endpoints,
-                                                     int64_t max_answer_bytes, std::string* err);
+                                                     int64_t max_answer_bytes, const shard_link_keys& keys,
+                                                     std::string* err);
   ~zmq_shard_transport() override;
 
   // Pings every shard until all answered (true) or TIMEOUT passed (false + *err naming the silent ones).
@@ -65,14 +78,17 @@ class zmq_shard_transport final : public model::shard_transport {
 
 struct shard_server_stats {
   std::atomic<uint64_t> batches{0}, items{0}, malformed{0}, failed{0};
+  std::atomic<uint64_t> refused_keys{0};  // CURVE handshakes refused: the client's key is not in peer_keys
 };
 
 // Binds a ROUTER to ENDPOINT and serves COMPUTE until STOP becomes true (checked at least every 100 ms).
-// ON_BOUND gets the bound endpoint once listening. False + *err when the endpoint cannot be bound. Messages
+// With KEYS (curve()) the ROUTER is a CURVE server that admits only KEYS.peer_keys (a ZAP handler in its own
+// context decides at the handshake, before any frame is read). ON_BOUND gets the bound endpoint once listening.
+// False + *err when the endpoint cannot be bound or the keys are unusable. Messages
 // larger than LIMITS allow are dropped by ZeroMQ unread; frames past LIMITS, malformed ones and any that make
 // the computation throw get an error answer and are counted; none of them stops the loop.
-bool serve_shard(const std::string& endpoint, model::shard_compute& compute, const model::shard_frame_limits& limits,
-                 const std::atomic<bool>& stop, shard_server_stats* stats, void (*on_bound)(const std::string&),
-                 std::string* err);
+bool serve_shard(const std::string& endpoint, const shard_link_keys& keys, model::shard_compute& compute,
+                 const model::shard_frame_limits& limits, const std::atomic<bool>& stop, shard_server_stats* stats,
+                 void (*on_bound)(const std::string&), std::string* err);
 
 }  // namespace rampart::net

@@ -4,11 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <zmq.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <thread>
 
+#include "config/curve_keys.hpp"
 #include "tests/integration/server_fixture.hpp"
 #include "tests/support/http.hpp"
 #include "tests/shards/shard_test_helpers.hpp"
@@ -127,4 +130,28 @@ TEST_CASE("a server with in-process shards and a rebalance window rebalances by 
   REQUIRE(at != std::string::npos);
   INFO(metrics.substr(at, 40));
   CHECK(std::stod(metrics.substr(at + 27)) >= 1);
+}
+
+TEST_CASE("rampartd reaches its shard processes over CURVE with the keys its configuration names",
+          "[shards][integration][curve]") {
+  const std::string dir = test::make_temp_dir("rampart-shard-curve");
+  auto keypair = [&](const std::string& name) {
+    char pub[41], sec[41];
+    REQUIRE(zmq_curve_keypair(pub, sec) == 0);
+    std::ofstream(dir + "/" + name + ".key") << config::format_curve_keypair({pub, sec});
+    return std::string(pub);
+  };
+  const std::string rank = keypair("rank"), k0 = keypair("s0"), k1 = keypair("s1");
+  for (const char* s : {"s0", "s1"})
+    std::ofstream(dir + "/" + s + ".toml") << "[shard]\ncurve_key_file = \"" << s << ".key\"\nclient_keys = [\""
+                                           << rank << "\"]\n";
+  test::shard_process s0(RAMPART_SERVER_MODEL_DIR, 0, 2, dir + "/s0.toml"), s1(RAMPART_SERVER_MODEL_DIR, 1, 2,
+                                                                                 dir + "/s1.toml");
+  test::model_server server("", "[engine]\nshard_endpoints = [\"" + s0.endpoint + "\", \"" + s1.endpoint +
+                                    "\"]\nshard_curve_key_file = \"" + dir + "/rank.key\"\nshard_server_keys = [\"" +
+                                    k0 + "\", \"" + k1 + "\"]\n");
+  CHECK(run_one(server.endpoint, "curve-1", 8) == "done");
+  CHECK(run_one(server.endpoint, "curve-2", 8) == "done");
+  INFO(server.proc->log());
+  CHECK(server.proc->log().find("shard link is plain") == std::string::npos);
 }

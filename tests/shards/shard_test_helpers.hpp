@@ -20,15 +20,17 @@ struct shard_process {
   std::unique_ptr<child_process> proc;
   std::string model_dir;
   int id = 0, n = 0;
+  std::string config;  // a rampartd configuration with a [shard] section (--config), or none
 
-  shard_process(const std::string& model, int shard_id, int n_shards) : model_dir(model), id(shard_id), n(n_shards) {
+  shard_process(const std::string& model, int shard_id, int n_shards, std::string config_file = "")
+      : model_dir(model), id(shard_id), n(n_shards), config(std::move(config_file)) {
     start();
   }
   void start() {
-    proc = std::make_unique<child_process>(
-        bin("rampartd"), std::vector<std::string>{"--role", "shard", "--shard-id", std::to_string(id), "--shards",
-                                                  std::to_string(n), "--listen", endpoint, "--model", model_dir,
-                                                  "--threads", "1"});
+    std::vector<std::string> args{"--role",  "shard",   "--shard-id", std::to_string(id), "--shards", std::to_string(n),
+                                  "--listen", endpoint, "--model",    model_dir,          "--threads", "1"};
+    if (!config.empty()) args.insert(args.end(), {"--config", config});
+    proc = std::make_unique<child_process>(bin("rampartd"), args);
     const bool ready = proc->wait_ready([&] { return proc->log().find("ready on") != std::string::npos; },
                                         std::chrono::seconds(30));
     INFO(proc->log());
