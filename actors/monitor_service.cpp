@@ -16,12 +16,6 @@
 namespace rampart::actors {
 
 namespace {
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 uint16_t port_of(const std::string& endpoint) {
   auto colon = endpoint.rfind(':');
   if (colon == std::string::npos) return 0;
@@ -38,7 +32,11 @@ uint16_t port_of(const std::string& endpoint) {
 class monitor_service::fanout : public monitor::event_sink {
  public:
   fanout(monitor_service* owner) : owner_(owner) {}
-  void write(const monitor::event& e) override {
+  void write(const monitor::event& timeline_event) override {
+    // The monitor runs on the monotonic timeline; readers get wall-clock timestamps.
+    monitor::event e = timeline_event;
+    e.ts_us = owner_->timeline_.to_wall(e.ts_us);
+    if (e.type == monitor::event_type::alert) e.alert.started_us = owner_->timeline_.to_wall(e.alert.started_us);
     const std::string json = monitor::to_eve_json(e, owner_->config_.monitor.sensor_name);
     std::string topic;
     switch (e.type) {
@@ -127,7 +125,7 @@ bool monitor_service::start(std::string* error) {
 void monitor_service::tick_loop() {
   const auto step = std::chrono::duration<double>(config_.monitor.step_s);
   while (!stop_.load()) {
-    for (auto& e : monitor_->advance(now_us())) sink_->write(e);
+    for (auto& e : monitor_->advance(timeline_.now())) sink_->write(e);
     std::this_thread::sleep_for(step / 2);
   }
 }
@@ -155,7 +153,7 @@ void monitor_service::watch_loop() {
     const auto now = clock_type::now();
     if (now - last_tick >= step) {
       last_tick = now;
-      for (auto& e : monitor_->advance(now_us())) sink_->write(e);
+      for (auto& e : monitor_->advance(timeline_.now())) sink_->write(e);
     }
     if (now < next_try) continue;
     std::string error;
@@ -185,7 +183,7 @@ void monitor_service::publish_capture_state(bool down, const std::string& error)
   // Shaped like the detectors' alerts (docs/operations.md), so rampart-alerts and EVE readers show it as one.
   nlohmann::json body = {
       {"event_type", "alert"},
-      {"timestamp", monitor::eve_timestamp(now_us())},
+      {"timestamp", monitor::eve_timestamp(timeline_.to_wall(timeline_.now()))},
       {"alert", {{"severity", 1}, {"signature", "Rampart packet capture down"}, {"category", "Monitor"}}},
       {"rampart",
        {{"detector", "monitor_down"},

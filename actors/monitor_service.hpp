@@ -16,8 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/server_config.hpp"
-#include "monitor/features.hpp"
 #include "monitor/event.hpp"
+#include "monitor/features.hpp"
+#include "monitor/timeline.hpp"
 
 namespace rampart::monitor {
 class monitor;
@@ -75,6 +76,7 @@ class monitor_service {
   std::unique_ptr<monitor::eve_file_sink> eve_;
   std::unique_ptr<fanout> sink_;
   std::function<void(const monitor::event&)> listener_;
+  monitor::live_timeline timeline_;  // the detectors' time: monotonic, shared with the capture (monitor/timeline.hpp)
   std::thread ticker_;
   std::thread watcher_;
   std::atomic<bool> capture_up_{false};

@@ -4,7 +4,6 @@
 #include <pcap/pcap.h>
 #include <pthread.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -54,12 +53,6 @@ bool apply_filter(pcap_t* p, const std::string& filter, std::string* error) {
     return false;
   }
   return true;
-}
-
-int64_t now_us() {
-  timeval tv{};
-  gettimeofday(&tv, nullptr);
-  return int64_t{tv.tv_sec} * 1000000 + tv.tv_usec;
 }
 
 }  // namespace
@@ -144,7 +137,8 @@ void capture::refresh_stats() {
 void capture::on_packet_cb(unsigned char* user, const struct pcap_pkthdr* h, const unsigned char* bytes) {
   capture* self = reinterpret_cast<capture*>(user);
   self->packets_.store(++self->seen_, std::memory_order_relaxed);  // one writer: a plain store, no locked add
-  const int64_t ts = int64_t{h->ts.tv_sec} * 1000000 + h->ts.tv_usec;
+  const int64_t wall_ts = int64_t{h->ts.tv_sec} * 1000000 + h->ts.tv_usec;
+  const int64_t ts = self->live_ ? self->timeline_.packet_time(wall_ts) : wall_ts;  // a file keeps its own time
   if (self->mon_->due(ts)) {
     self->refresh_stats();
     self->deliver(self->mon_->advance(ts));
@@ -164,6 +158,7 @@ bool capture::run(monitor& mon, event_sink& sink) {
     pollfd pfd{pcap_get_selectable_fd(pcap_), POLLIN, 0};
     while (!stop_.load(std::memory_order_relaxed)) {
       if (pfd.fd >= 0) poll(&pfd, 1, 100);
+      timeline_.resync();
       const int n = pcap_dispatch(pcap_, -1, &capture::on_packet_cb, reinterpret_cast<unsigned char*>(this));
       if (n == PCAP_ERROR) {
         errors_.fetch_add(1);
@@ -173,7 +168,7 @@ bool capture::run(monitor& mon, event_sink& sink) {
       }
       // The wall clock closes a step only once the packets of that step can no longer be in the kernel's
       // open block; packet timestamps close steps as they arrive.
-      const int64_t now = now_us() - wall_lag_us_;
+      const int64_t now = timeline_.now() - wall_lag_us_;
       if (mon.due(now)) {
         refresh_stats();
         deliver(mon.advance(now));

@@ -1,6 +1,7 @@
 // libpcap capture feeding a monitor: live on an interface (BPF filter, buffered TPACKET_V3 ring, kernel buffer
 // size) or from a pcap / pcapng file. The loop parses each packet, advances the monitor's steps by packet time
-// (and, live, by the wall clock when no packets come), and hands every event to an event_sink.
+// (and, live, by the clock when no packets come), and hands every event to an event_sink. A live capture runs on
+// the process's live_timeline (monitor/timeline.hpp): a wall-clock step cannot stop or rush detection.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include "monitor/monitor.hpp"
 #include "monitor/monitor_config.hpp"
 #include "monitor/packet.hpp"
+#include "monitor/timeline.hpp"
 
 typedef struct pcap pcap_t;
 struct pcap_pkthdr;
@@ -84,6 +86,7 @@ class capture {
   event_sink* sink_ = nullptr;
   packet_summary summary_;  // reused per packet
   uint64_t seen_ = 0;       // packets delivered, owned by the capture thread; published in packets_
+  live_timeline timeline_;  // live: packet stamps and steps on the process's monotonic timeline
   int64_t wall_lag_us_ = 0;  // how late the kernel may hand over a packet (buffered live capture)
   std::atomic<uint64_t> packets_{0}, kernel_drops_{0}, if_drops_{0}, errors_{0};
 };
