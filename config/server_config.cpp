@@ -22,7 +22,9 @@ bool load_key_file(const toml::table* section, const std::string& file, const st
   if (load_curve_keypair(path, keys, err)) return true;
   if (err->line == 0) {
     toml_section s(section, file, section_name);
-    s.fail_at(section ? section->get(key) : nullptr, key, "cannot read the CURVE key file " + path);
+    const size_t why = err->message.find(": ");  // not a regular file, too large
+    s.fail_at(section ? section->get(key) : nullptr, key,
+              "cannot read the CURVE key file " + path + (why == std::string::npos ? "" : err->message.substr(why)));
     *err = *s.error();
   }
   return false;

@@ -9,11 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "base/file.hpp"
 
 namespace rampart::model {
 namespace {
@@ -27,20 +27,14 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// config.json and model.safetensors.index.json (9 MiB for DeepSeek-V3's 163 files): far below this.
+constexpr int64_t kMaxCheckpointJsonBytes = int64_t{64} << 20;
+
 bool read_text(const std::string& path, std::string* out, load_error* err) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    err->message = path + ": cannot open: " + std::strerror(errno);
-    return false;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    err->message = path + ": read error";
-    return false;
-  }
-  *out = ss.str();
-  return true;
+  std::string why;
+  if (read_regular_file(path, kMaxCheckpointJsonBytes, out, &why)) return true;
+  err->message = path + ": " + why;
+  return false;
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

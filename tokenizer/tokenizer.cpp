@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "base/file.hpp"
 #include "base/utf8.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
 #include "tokenizer/tokenizer_pretokenizer.hpp"
@@ -218,14 +217,8 @@ void encode_with_matches(const tokenizer::impl& t, std::string_view text,
   encode_plain(t, text.substr(pos), out);
 }
 
-bool read_file(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = std::move(s).str();
-  return !in.bad();
-}
+// tokenizer.json of DeepSeek-V3 is 7.5 MiB; this leaves room for any real vocabulary.
+constexpr int64_t kMaxTokenizerFileBytes = int64_t{64} << 20;
 
 }  // namespace
 
@@ -244,8 +237,9 @@ std::unique_ptr<tokenizer> tokenizer::from_json(std::string_view tokenizer_json,
 std::unique_ptr<tokenizer> tokenizer::load(const std::string& dir, std::string* error) {
   std::string tokenizer_json, config_json;
   for (auto [name, text] : {std::pair{"tokenizer.json", &tokenizer_json}, {"tokenizer_config.json", &config_json}}) {
-    if (!read_file(dir + "/" + name, text)) {
-      *error = dir + "/" + name + ": cannot read the file";
+    std::string why;
+    if (!read_regular_file(dir + "/" + name, kMaxTokenizerFileBytes, text, &why)) {
+      *error = dir + "/" + name + ": cannot read the file: " + why;
       return nullptr;
     }
   }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "config/server_config.hpp"
@@ -164,4 +166,33 @@ TEST_CASE("a source's read burst must hold the largest message", "[config]") {
   CHECK_FALSE(parse("[frontend]\nconnection_messages_per_s = 0\n", &c, &err));
   CHECK(err.key == "frontend.connection_messages_per_s");
   CHECK(err.line == 2);
+}
+
+TEST_CASE("a configuration, policy or key file is read only when it is a regular file of sane size",
+          "[config]") {
+  const std::string dir = rampart::test::make_temp_dir("config-files");
+  std::string text;
+  config_error err;
+  // A device: never read (/dev/zero would fill memory).
+  CHECK_FALSE(read_config_file("/dev/zero", &text, &err));
+  CHECK(err.message == "cannot read file: not a regular file");
+  // A FIFO nobody writes to: refused at once instead of blocking the reader.
+  REQUIRE(::mkfifo((dir + "/fifo").c_str(), 0600) == 0);
+  CHECK_FALSE(read_config_file(dir + "/fifo", &text, &err));
+  CHECK(err.message == "cannot read file: not a regular file");
+  CHECK_FALSE(read_config_file(dir, &text, &err));  // a directory
+  // One byte over the limit, and exactly at it.
+  std::ofstream(dir + "/big.toml") << std::string(static_cast<size_t>(kMaxConfigFileBytes) + 1, '#');
+  CHECK_FALSE(read_config_file(dir + "/big.toml", &text, &err));
+  CHECK(err.message == "cannot read file: larger than 4194304 bytes");
+  std::ofstream(dir + "/edge.toml") << std::string(static_cast<size_t>(kMaxConfigFileBytes), '#');
+  REQUIRE(read_config_file(dir + "/edge.toml", &text, &err));
+  CHECK(text.size() == 4194304);
+  CHECK_FALSE(read_config_file(dir + "/missing.toml", &text, &err));
+  CHECK(err.message == "cannot read file");
+  // Named as a key file, the reason reaches the setting's error.
+  server_config c;
+  CHECK_FALSE(parse_server_config("[frontend]\ncurve_key_file = \"/dev/zero\"\n", "t.toml", "", &c, &err));
+  CHECK(err.to_string() == "t.toml:2:18: frontend.curve_key_file: cannot read the CURVE key file /dev/zero: not a "
+                           "regular file");
 }

@@ -1,11 +1,15 @@
 // Loading: a small well-formed tokenizer.json built here loads and encodes as its merges say; every kind of
 // malformed or unsupported file gets a one-line error naming the file and the problem, never a crash.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/paths.hpp"
 #include "tokenizer/tokenizer.hpp"
 #include "tokenizer/tokenizer_pretokenizer.hpp"
 
@@ -214,4 +218,17 @@ TEST_CASE("a directory without the files gets an error naming the file", "[token
   std::string error;
   CHECK(!tokenizer::load("/nonexistent-rampart-dir", &error));
   CHECK(error.find("/nonexistent-rampart-dir/tokenizer.json") != std::string::npos);
+}
+
+TEST_CASE("a tokenizer file that is a device or a FIFO is refused without reading it", "[tokenizer]") {
+  const std::string dir = rampart::test::make_temp_dir("tokenizer-files");
+  REQUIRE(::symlink("/dev/zero", (dir + "/tokenizer.json").c_str()) == 0);  // would fill memory if read
+  std::ofstream(dir + "/tokenizer_config.json") << kConfig;
+  std::string error;
+  CHECK(!tokenizer::load(dir, &error));
+  CHECK(error == dir + "/tokenizer.json: cannot read the file: not a regular file");
+  REQUIRE(::unlink((dir + "/tokenizer.json").c_str()) == 0);
+  REQUIRE(::mkfifo((dir + "/tokenizer.json").c_str(), 0600) == 0);  // nobody writes: must not block
+  CHECK(!tokenizer::load(dir, &error));
+  CHECK(error == dir + "/tokenizer.json: cannot read the file: not a regular file");
 }
