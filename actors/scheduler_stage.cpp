@@ -113,9 +113,11 @@ void enqueue(self_ptr self, const request_ptr& r) {
   }
 }
 
+// Cancelled requests, and requests another stage has already ended (a detokenizer that died with them, say):
+// they stop taking batch slots and KV blocks at once.
 void apply_cancellations(scheduler_state& st) {
   for (auto& [id, r] : st.requests) {
-    if (r->cancel_requested) st.sched->cancel(id);
+    if (r->cancel_requested || st.ctx->ledger.ended(*r)) st.sched->cancel(id);
   }
 }
 

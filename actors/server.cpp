@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cctype>
+#include <cstdlib>
+
 #include <mutex>
 
 #include <caf/all.hpp>
@@ -14,10 +17,12 @@
 #include "actors/logging.hpp"
 #include "actors/monitor_service.hpp"
 #include "actors/privileges.hpp"
+#include "actors/shard_actor.hpp"
 #include "actors/shard_server.hpp"
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
 #include "admission/accounts.hpp"
+#include "base/file.hpp"
 #include "config/policy.hpp"
 #include "engine/engine.hpp"
 #include "model/checkpoint.hpp"
@@ -279,7 +284,40 @@ class server {
     sigaddset(&signals_, SIGINT);
     sigaddset(&signals_, SIGTERM);
     sigaddset(&signals_, SIGHUP);
+    if (!options_.fault_file.empty()) {
+      sigaddset(&signals_, SIGUSR2);
+      spdlog::warn("fault injection is on: SIGUSR2 kills the stage named in {}; never run this in production",
+                   options_.fault_file);
+    }
     pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+  }
+
+  // SIGUSR2 with --fault-injection: kills the stage named in the fault file as a crash would (an abnormal exit
+  // its supervisor sees), for the crash tests (docs/development.md, "Fault injection").
+  void inject_fault() {
+    std::string text, why;
+    if (!read_regular_file(options_.fault_file, 256, &text, &why)) {
+      spdlog::error("fault injection: cannot read {}: {}", options_.fault_file, why);
+      return;
+    }
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    stage_handles& h = context_->stages;
+    auto kill = [&](const auto& handle) {
+      if (!handle) return false;
+      caf::anon_send_exit(handle, caf::exit_reason::kill);
+      return true;
+    };
+    bool done = false;
+    if (text == "gateway") done = kill(h.gateway.get());
+    else if (text == "registrar") done = kill(h.registrar.get());
+    else if (text == "scheduler") done = kill(h.scheduler.get());
+    else if (text == "detokenizer") done = kill(h.detokenizer.get());
+    else if (text.rfind("tokenizer-", 0) == 0 && text.size() == 11 && std::isdigit(static_cast<unsigned char>(text[10])))
+      done = text[10] - '0' < context_->tokenizer_stages && kill(h.tokenizers[static_cast<size_t>(text[10] - '0')].get());
+    else if (text.rfind("shard-", 0) == 0 && context_->model && context_->model->shards)
+      done = kill_shard_actor(*context_->model->shards, std::atoi(text.c_str() + 6));
+    if (done) spdlog::warn("fault injection: killed {}", text);
+    else spdlog::error("fault injection: no running stage named \"{}\"", text);
   }
 
   // The model (when configured), the policy and the accounts database.
@@ -461,6 +499,10 @@ class server {
             reload_policy(context_.get());
           }
         }
+        continue;
+      }
+      if (sig == SIGUSR2) {
+        inject_fault();
         continue;
       }
       if (sig == SIGHUP) {

@@ -11,6 +11,10 @@ namespace rampart::actors {
 struct server_options {
   config::server_config config;
   std::string config_path;  // empty: the embedded default; SIGHUP re-reads this file
+  // Tests only (`rampartd --fault-injection FILE`, never a configuration key): on SIGUSR2 the server reads FILE
+  // and kills the stage it names as a crash would (gateway, registrar, tokenizer-N, scheduler, detokenizer, or
+  // shard-K for an in-process expert shard). Empty: SIGUSR2 keeps its default action.
+  std::string fault_file;
 };
 
 // Runs the server until SIGINT or SIGTERM (graceful drain: stop accepting, finish or cancel what is in flight,

@@ -13,10 +13,13 @@ namespace rampart::actors {
 
 namespace {
 
-shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<model::shard_compute> compute) {
+shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<model::shard_compute> compute,
+                                          std::shared_ptr<std::atomic<bool>> crash_next) {
   (void)self;
   return {
-      [compute](const shard_job& job) {
+      [compute, crash_next](const shard_job& job) {
+        // Fault injection: die in the middle of a batch, leaving it unanswered, as a crashing shard would.
+        if (crash_next->exchange(false)) throw std::runtime_error("fault injection: expert shard crashed");
         std::string err;
         bool ok = false;
         try {
@@ -46,12 +49,28 @@ actor_shard_transport::actor_shard_transport(std::shared_ptr<const model::model_
     : cfg_(std::make_unique<caf::actor_system_config>()), done_(std::make_shared<shard_completion>()) {
   cfg_->set("scheduler.max-threads", 1);  // the shards are detached: the scheduler only routes messages
   system_ = std::make_unique<caf::actor_system>(*cfg_);
+  actors_.resize(static_cast<size_t>(n_shards));
   for (int s = 0; s < n_shards; ++s) {
-    auto compute = std::make_shared<model::shard_compute>(weights, hidden, threads_each);
-    actors_.push_back(system_->spawn<caf::detached>(shard_behavior, compute));
+    computes_.push_back(std::make_shared<model::shard_compute>(weights, hidden, threads_each));
+    dead_.push_back(std::make_shared<std::atomic<bool>>(false));
+    crash_next_.push_back(std::make_shared<std::atomic<bool>>(false));
+    spawn(s);
   }
   done_->state.resize(static_cast<size_t>(n_shards));
   done_->error.resize(static_cast<size_t>(n_shards));
+}
+
+void actor_shard_transport::spawn(int shard) {
+  const size_t i = static_cast<size_t>(shard);
+  std::lock_guard<std::mutex> lock(actors_mutex_);
+  dead_[i]->store(false);
+  actors_[i] = system_->spawn<caf::detached>(shard_behavior, computes_[i], crash_next_[i]);
+  actors_[i]->attach_functor([dead = dead_[i]](const caf::error&) { dead->store(true); });
+}
+
+void actor_shard_transport::respawn_dead() {
+  for (int s = 0; s < size(); ++s)
+    if (dead_[static_cast<size_t>(s)]->load()) spawn(s);
 }
 
 actor_shard_transport::~actor_shard_transport() {
@@ -66,6 +85,7 @@ std::string actor_shard_transport::name(int shard) const {
 
 void actor_shard_transport::exchange(std::vector<model::shard_call>& calls,
                                      std::chrono::steady_clock::time_point deadline) {
+  respawn_dead();
   shard_completion& d = *done_;
   uint64_t gen;
   {
@@ -74,9 +94,12 @@ void actor_shard_transport::exchange(std::vector<model::shard_call>& calls,
     d.finished = 0;
     std::fill(d.state.begin(), d.state.end(), 0);
   }
-  for (size_t i = 0; i < calls.size(); ++i) {
-    calls[i].batch->in_flight.store(true);
-    caf::anon_send(actors_[static_cast<size_t>(calls[i].shard)], shard_job{calls[i].batch, done_, gen, i});
+  {
+    std::lock_guard<std::mutex> actors_lock(actors_mutex_);
+    for (size_t i = 0; i < calls.size(); ++i) {
+      calls[i].batch->in_flight.store(true);
+      caf::anon_send(actors_[static_cast<size_t>(calls[i].shard)], shard_job{calls[i].batch, done_, gen, i});
+    }
   }
   std::unique_lock<std::mutex> lock(d.mutex);
   d.cv.wait_until(lock, deadline, [&] { return d.finished == calls.size(); });
@@ -89,13 +112,20 @@ void actor_shard_transport::exchange(std::vector<model::shard_call>& calls,
 }
 
 std::shared_ptr<model::warm_state> actor_shard_transport::warm(int shard, const std::vector<int32_t>& experts) {
+  respawn_dead();
   auto state = std::make_shared<model::warm_state>(0);
+  std::lock_guard<std::mutex> lock(actors_mutex_);
   caf::anon_send(actors_[static_cast<size_t>(shard)], shard_warm_job{experts, state});
   return state;
 }
 
-void actor_shard_transport::kill(int shard) {
-  caf::anon_send_exit(actors_[static_cast<size_t>(shard)], caf::exit_reason::kill);
+void actor_shard_transport::crash_on_next_batch(int shard) { crash_next_[static_cast<size_t>(shard)]->store(true); }
+
+bool kill_shard_actor(model::sharded_expert_backend& backend, int shard) {
+  auto actors = std::dynamic_pointer_cast<actor_shard_transport>(backend.transport());
+  if (!actors || shard < 0 || shard >= actors->size()) return false;
+  actors->crash_on_next_batch(shard);
+  return true;
 }
 
 std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_ptr<const model::checkpoint> ck,

@@ -59,15 +59,29 @@ class actor_shard_transport final : public model::shard_transport {
   void exchange(std::vector<model::shard_call>& calls, std::chrono::steady_clock::time_point deadline) override;
   std::shared_ptr<model::warm_state> warm(int shard, const std::vector<int32_t>& experts) override;
 
-  // Stops SHARD's actor as a crash would: later batches for it get no answer.
-  void kill(int shard);
+  // Fault injection: SHARD's actor crashes (throws) on its next batch, leaving it unanswered, so that step fails
+  // at its deadline; the next exchange finds the actor gone and spawns it again over the same experts.
+  void crash_on_next_batch(int shard);
 
  private:
+  // Spawns SHARD's actor over its computation; its flag goes up when the actor terminates for any reason.
+  void spawn(int shard);
+  // Respawns every shard whose actor has terminated (its computation is idle by then).
+  void respawn_dead();
+
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::unique_ptr<caf::actor_system> system_;
+  std::mutex actors_mutex_;  // actors_ is replaced by a respawn while kill() may run on another thread
   std::vector<shard_actor> actors_;
+  std::vector<std::shared_ptr<model::shard_compute>> computes_;
+  std::vector<std::shared_ptr<std::atomic<bool>>> dead_;
+  std::vector<std::shared_ptr<std::atomic<bool>>> crash_next_;
   std::shared_ptr<shard_completion> done_;
 };
+
+// With --fault-injection: in-process shard SHARD of BACKEND crashes on its next batch (false when its shards are
+// not in-process actors, or there is no such shard).
+bool kill_shard_actor(model::sharded_expert_backend& backend, int shard);
 
 }  // namespace rampart::actors
 

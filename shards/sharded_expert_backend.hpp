@@ -63,6 +63,8 @@ class sharded_expert_backend final : public expert_backend {
   // PLACEMENT must have TRANSPORT->size() shards.
   sharded_expert_backend(std::shared_ptr<shard_transport> transport, expert_placement placement,
                          sharded_options options);
+  // The transport the shards are reached through.
+  const std::shared_ptr<shard_transport>& transport() const { return transport_; }
 
   void run(int layer, const float* rows, int n_rows, int hidden, const int32_t* expert_ids, const float* weights,
            int k, float* out) override;

@@ -19,8 +19,8 @@ constexpr const char* kUsage =
     "usage: rampartd [--config FILE] [--check-config FILE] [--endpoint EP] [--metrics-listen ADDR|off]\n"
     "                [--alerts-publish EP|off]\n"
     "                [--model DIR] [--tokenizer DIR] [--log-format text|json] [--log-level LEVEL]\n"
-    "                [--help] [--version]\n"
-    "       rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N]\n"
+    "                [--fault-injection FILE] [--help] [--version]\n"
+    "       rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N] [--config FILE]\n"
     "\n"
     "Serves DeepSeek-V3-architecture models over ZeroMQ (docs/protocol.md).\n"
     "  --config FILE        server configuration (TOML); default: the embedded config/rampart.toml\n"
@@ -33,12 +33,14 @@ constexpr const char* kUsage =
     "  --tokenizer DIR      override [model].tokenizer\n"
     "  --log-format FMT     text (default) or json lines\n"
     "  --log-level LEVEL    trace, debug, info, warn, error, critical, off\n"
+    "  --fault-injection F  for crash tests only: on SIGUSR2, kill the stage named in file F as a crash would\n"
+    "                       (gateway, registrar, tokenizer-N, scheduler, detokenizer, shard-K)\n"
     "Signals: SIGINT/SIGTERM drain and exit 0; SIGHUP reloads the configuration file.\n";
 
 // Command-line settings that override the configuration file's.
 struct overrides {
   std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, model, tokenizer, log_format,
-      log_level;
+      log_level, fault_file;
 };
 
 overrides read_flags(rampart::tools::flags& f) {
@@ -55,6 +57,7 @@ overrides read_flags(rampart::tools::flags& f) {
     else if (f.is("--alerts-publish")) o.alerts_publish = f.value();
     else if (f.is("--model")) o.model = f.value();
     else if (f.is("--tokenizer")) o.tokenizer = f.value();
+    else if (f.is("--fault-injection")) o.fault_file = f.value();
     else if (f.is("--log-format")) {
       o.log_format = f.value();
       if (o.log_format != "text" && o.log_format != "json") f.fail("--log-format must be text or json");
@@ -134,6 +137,7 @@ int main(int argc, char** argv) {
   if (!o.check_path.empty()) return check_config(o.check_path);
   rampart::actors::server_options options;
   if (!load_config(o, &options)) return 2;
+  options.fault_file = o.fault_file;
   std::string error;
   if (!rampart::actors::setup_logging(options.config.log, &error)) {
     std::fprintf(stderr, "rampartd: %s\n", error.c_str());

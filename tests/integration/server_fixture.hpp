@@ -22,8 +22,10 @@ struct model_server {
   std::string config_path;
   std::unique_ptr<child_process> proc;
 
-  // FRONTEND_EXTRA goes into the [frontend] table of the generated config, EXTRA_TOML at its end.
-  explicit model_server(const std::string& frontend_extra = "", const std::string& extra_toml = "") {
+  // FRONTEND_EXTRA goes into the [frontend] table of the generated config, EXTRA_TOML at its end; EXTRA_ARGS
+  // follow --config on rampartd's command line.
+  explicit model_server(const std::string& frontend_extra = "", const std::string& extra_toml = "",
+                        const std::vector<std::string>& extra_args = {}) {
     auto dir = make_temp_dir("rampart-it");
     config_path = dir + "/rampart.toml";
     std::ofstream(config_path) << "[frontend]\nendpoint = \"" << endpoint << "\"\n"
@@ -33,7 +35,9 @@ struct model_server {
                                << "[metrics]\nlisten = \"127.0.0.1:" << metrics_port << "\"\n"
                                << "[alerts]\npublish = \"tcp://127.0.0.1:" << alerts_port << "\"\n"
                                << extra_toml;
-    proc = std::make_unique<child_process>(bin("rampartd"), std::vector<std::string>{"--config", config_path});
+    std::vector<std::string> args{"--config", config_path};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    proc = std::make_unique<child_process>(bin("rampartd"), args);
     bool ready = proc->wait_ready([&] {
       net::client c;
       c.connect(endpoint, nullptr);

@@ -105,7 +105,7 @@ TEST_CASE("a replica serves the experts of a dead shard and the results stay exa
   const int64_t V = e->config().vocab_size;
   std::vector<float> got;
   for (size_t b = 0; b < tokens.size(); b += 8) {
-    if (b == 8) t->kill(1);
+    if (b == 8) t->crash_on_next_batch(1);
     const int64_t len = std::min<int64_t>(8, static_cast<int64_t>(tokens.size() - b));
     INFO(err);
     REQUIRE(e->step({model::seq_input{1, tokens.data() + b, len, true}}, &out, &err));
@@ -126,7 +126,7 @@ TEST_CASE("without a replica a dead shard actor fails the step with the reason",
   REQUIRE(e->start(1, nullptr, 0, &err) == 0);
   model::step_output out;
   REQUIRE(e->step({model::seq_input{1, prompt.data(), 8, false}}, &out, &err));
-  t->kill(1);
+  t->crash_on_next_batch(1);
   const int64_t free_before = e->kv().free_blocks;
   CHECK_FALSE(e->step({model::seq_input{1, prompt.data() + 8, 9, false}}, &out, &err));
   CHECK(err.find("expert shard 1 (in-process actor): no answer before the deadline") != std::string::npos);
