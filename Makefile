@@ -4,9 +4,14 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 10
+# The suites `make sanitize-units` runs under ASan+UBSan in the clang build the fuzzers use (build-fuzz): every
+# room that reads untrusted bytes or holds pure logic, without the CAF stages and the model fixtures (`make
+# sanitize` runs everything, with gcc, in build-asan). Tests that run the rampartd binary are left to those.
+SANITIZE_UNITS := base_tests tokenizer_tests config_tests policy_tests monitor_tests accounts_tests shedder_tests \
+                  net_tests zap_tests shards_unit_tests engine_sampler_tests kernels_tests
 SETUP_STAMP := build/.setup-done
 
-.PHONY: all setup build run test debug sanitize tsan fuzz format clean attack-demo
+.PHONY: all setup build run test debug sanitize sanitize-units tsan fuzz format clean attack-demo
 
 all: build
 
@@ -30,6 +35,7 @@ run: build
 test: build
 	cd build && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz
+	$(MAKE) sanitize-units
 
 debug: $(SETUP_STAMP)
 	cmake -S . -B build-debug -G Ninja -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
@@ -46,10 +52,17 @@ tsan: $(SETUP_STAMP)
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" ctest --output-on-failure -j $(JOBS)
 
-fuzz: $(SETUP_STAMP)
+build-fuzz/build.ninja: | $(SETUP_STAMP)
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_FUZZ=ON -DRAMPART_CUDA=OFF -DRAMPART_WERROR=OFF $(CMAKE_FLAGS)
+
+fuzz: build-fuzz/build.ninja
 	cmake --build build-fuzz -j $(JOBS) --target rampart_fuzzers
 	tools/run-fuzzers.sh build-fuzz/bin tests/fuzz/corpus $(FUZZ_SECONDS)
+
+sanitize-units: build-fuzz/build.ninja
+	cmake --build build-fuzz -j $(JOBS) --target $(SANITIZE_UNITS)
+	cd build-fuzz && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -R '^($(shell echo $(SANITIZE_UNITS) | tr ' ' '|'))\.' -E 'rampartd'
 
 # As root: rampartd with the monitor on lo, registered clients under load, then a SYN flood, a connection flood
 # and a registration flood (loopback only); prints the figures per attack.

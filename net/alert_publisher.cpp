@@ -58,7 +58,13 @@ void alert_publisher::run() {
     bool stopping;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (!wake_.wait_for(lock, heartbeat_interval, [&] { return stopping_ || !queue_.empty(); })) {
+        const auto now = std::chrono::system_clock::now().time_since_epoch();
+        queue_.emplace_back("heartbeat", "{\"event_type\":\"heartbeat\",\"time_ms\":" +
+                                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) +
+                                             ",\"published\":" + std::to_string(published_.load()) +
+                                             ",\"dropped\":" + std::to_string(dropped_.load()) + "}");
+      }
       batch.swap(queue_);
       stopping = stopping_;
     }

@@ -1,9 +1,13 @@
 // The operators' alert stream: a ZeroMQ PUB socket, owned by its own thread, that publishes monitor events.
 // Each message is two frames: a topic and the event's EVE JSON. Topics: "alert.<severity>" (1 = highest, as in
-// Suricata), "threat_level", "policy", "stats". Subscribers filter by topic prefix.
+// Suricata), "threat_level", "policy", "stats", and "heartbeat" once a second while nothing else is published
+// ({"event_type": "heartbeat", "time_ms": ..., "published": N, "dropped": N}): a subscriber that receives one
+// knows its subscription has reached the publisher, and a silent stream means a dead server, not a calm one.
+// Subscribers filter by topic prefix.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -34,6 +38,7 @@ class alert_publisher {
   uint64_t dropped() const { return dropped_.load(); }
 
   static constexpr size_t max_queue = 10000;
+  static constexpr std::chrono::milliseconds heartbeat_interval{1000};
 
  private:
   void run();

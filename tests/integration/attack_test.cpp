@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "net/client.hpp"
+#include "tests/support/alert_stream.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/process.hpp"
 
@@ -121,8 +122,7 @@ class benign_load {
 class alert_watch {
  public:
   explicit alert_watch(const std::string& endpoint) : sub_(ctx_, zmq::socket_type::sub) {
-    sub_.set(zmq::sockopt::subscribe, "");
-    sub_.connect(endpoint);
+    REQUIRE(test::subscribe_and_wait(sub_, endpoint, {""}));
     thread_ = std::thread([this] { run(); });
   }
   ~alert_watch() {

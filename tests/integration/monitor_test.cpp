@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "net/client.hpp"
+#include "tests/support/alert_stream.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/process.hpp"
@@ -72,9 +73,7 @@ TEST_CASE("a SYN flood on lo raises syn_flood on the alert stream within 2 s, an
                                   5s));
   zmq::context_t ctx{1};
   zmq::socket_t sub{ctx, zmq::socket_type::sub};
-  sub.set(zmq::sockopt::subscribe, "");
-  sub.connect(server.alerts);
-  std::this_thread::sleep_for(300ms);  // let the subscription reach the publisher
+  REQUIRE(test::subscribe_and_wait(sub, server.alerts, {""}));
 
   const auto flood_start = std::chrono::steady_clock::now();
   std::string flood_out;
@@ -207,9 +206,7 @@ TEST_CASE("a capture whose interface vanishes raises monitor_down, is reopened w
 
   zmq::context_t ctx;
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
-  sub.set(zmq::sockopt::subscribe, "alert.1");
-  sub.connect(alerts);
-  std::this_thread::sleep_for(500ms);  // the subscription reaches the publisher
+  REQUIRE(test::subscribe_and_wait(sub, alerts, {"alert.1"}));
   auto monitor_down = [](const std::string& phase) {
     return [phase](const json& e) {
       return e.value("rampart", json::object()).value("detector", "") == "monitor_down" &&
