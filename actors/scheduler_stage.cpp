@@ -188,6 +188,8 @@ void run_step(self_ptr self) {
       }
       ctx.metrics->shard_imbalance->Set(model::load_imbalance(loads));
       ctx.metrics->shard_rebalances->Set(static_cast<double>(ctx.model->shards->costs().rebalances.load()));
+      ctx.metrics->shard_slow_marks->Set(static_cast<double>(ctx.model->shards->costs().slow_marks.load()));
+      for (int k = 0; k < stats.n_shards(); ++k) ctx.metrics->shard_slow(k).Set(ctx.model->shards->slow(k) ? 1 : 0);
     }
     if (s.preemptions > st.preemptions_seen) {
       ctx.metrics->preemptions->Increment(static_cast<double>(s.preemptions - st.preemptions_seen));

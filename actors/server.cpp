@@ -144,6 +144,8 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     so.require_connected = false;  // a shard process may come later; until then its steps fail
     so.backend.rebalance_window_steps = static_cast<int>(cfg.engine.rebalance_window_steps);
     so.backend.rebalance_replicas = static_cast<int>(cfg.engine.rebalance_replicas);
+    so.backend.slow_factor = cfg.engine.shard_slow_factor;
+    so.backend.slow_hold = std::chrono::milliseconds(cfg.engine.shard_slow_hold_ms);
     so.connect_timeout_ms = 3000;
     so.keys.public_key = cfg.engine.shard_curve_public_key;
     so.keys.secret_key = cfg.engine.shard_curve_secret_key;

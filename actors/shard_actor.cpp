@@ -31,6 +31,7 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         std::lock_guard<std::mutex> lock(job.done->mutex);
         if (job.done->generation != job.generation) return;  // the caller gave up on this exchange
         job.done->state[job.call] = ok ? 1 : -1;
+        job.done->answered[job.call] = std::chrono::steady_clock::now();
         if (!ok) job.done->error[job.call] = err;
         ++job.done->finished;
         job.done->cv.notify_all();
@@ -58,6 +59,7 @@ actor_shard_transport::actor_shard_transport(std::shared_ptr<const model::model_
   }
   done_->state.resize(static_cast<size_t>(n_shards));
   done_->error.resize(static_cast<size_t>(n_shards));
+  done_->answered.resize(static_cast<size_t>(n_shards));
 }
 
 void actor_shard_transport::spawn(int shard) {
@@ -87,6 +89,7 @@ void actor_shard_transport::exchange(std::vector<model::shard_call>& calls,
                                      std::chrono::steady_clock::time_point deadline) {
   respawn_dead();
   shard_completion& d = *done_;
+  const auto sent_at = std::chrono::steady_clock::now();
   uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(d.mutex);
@@ -105,6 +108,7 @@ void actor_shard_transport::exchange(std::vector<model::shard_call>& calls,
   d.cv.wait_until(lock, deadline, [&] { return d.finished == calls.size(); });
   for (size_t i = 0; i < calls.size(); ++i) {
     calls[i].ok = d.state[i] == 1;
+    if (calls[i].ok) calls[i].latency = d.answered[i] - sent_at;
     if (d.state[i] == -1) calls[i].error = name(calls[i].shard) + ": " + d.error[i];
     if (d.state[i] == 0) calls[i].error = name(calls[i].shard) + ": no answer before the deadline";
   }

@@ -31,6 +31,7 @@ struct shard_completion {
   size_t finished = 0;
   std::vector<int> state;  // per call: 0 waiting, 1 ok, -1 failed
   std::vector<std::string> error;
+  std::vector<std::chrono::steady_clock::time_point> answered;  // per call, when state was set
 };
 
 struct shard_job {

@@ -99,6 +99,11 @@ bool parse_engine(toml_section& s, engine_config* e) {
   s.get("shards", &e->shards, 1, 256);
   s.get("shard_deadline_ms", &e->shard_deadline_ms, 1, 600000);
   s.get("shard_step_deadline_ms", &e->shard_step_deadline_ms, 0, 3600000);
+  s.get("shard_slow_factor", &e->shard_slow_factor, 0, 1000);
+  s.get("shard_slow_hold_ms", &e->shard_slow_hold_ms, 1, 3600000);
+  if (!s.error() && e->shard_slow_factor > 0 && e->shard_slow_factor < 1.5)
+    s.fail_at(s.node("shard_slow_factor"), "shard_slow_factor",
+              "must be 0 (off) or at least 1.5: below that, ordinary jitter would mark healthy shards slow");
   s.get("rebalance_window_steps", &e->rebalance_window_steps, 0, 1 << 30);
   s.get("rebalance_replicas", &e->rebalance_replicas, 0, 4096);
   s.get("shard_endpoints", &e->shard_endpoints, 4096);

@@ -16,6 +16,7 @@ struct server_metrics::families {
   prometheus::Family<prometheus::Counter>* malformed;
   prometheus::Family<prometheus::Counter>* alerts;
   prometheus::Family<prometheus::Gauge>* shard_tokens;
+  prometheus::Family<prometheus::Gauge>* shard_slow;
   prometheus::Family<prometheus::Gauge>* expert_tokens;
 };
 
@@ -88,6 +89,10 @@ server_metrics::server_metrics()
                          .Help("Largest shard load over the mean shard load since start (1 = even)").Register(r).Add({});
   shard_rebalances = &BuildGauge().Name("rampart:expert_rebalances")
                           .Help("Expert placements switched by a rebalance").Register(r).Add({});
+  shard_slow_marks = &BuildGauge().Name("rampart:expert_shard_slow_marks")
+                          .Help("Times an expert shard was marked slow and its replicas took its work").Register(r).Add({});
+  families_->shard_slow = &BuildGauge().Name("rampart:expert_shard_slow")
+                               .Help("1 while the expert shard is marked slow").Register(r);
   families_->alerts = &BuildCounter().Name("rampart:alerts_total")
                            .Help("Alerts started, by detector").Register(r);
   families_->malformed = &BuildCounter().Name("rampart:malformed_messages_total")
@@ -107,6 +112,10 @@ prometheus::Counter& server_metrics::shed(const std::string& reason) {
 }
 prometheus::Counter& server_metrics::malformed(const std::string& code) {
   return families_->malformed->Add({{"code", code}});
+}
+
+prometheus::Gauge& server_metrics::shard_slow(int shard) {
+  return families_->shard_slow->Add({{"shard", std::to_string(shard)}});
 }
 
 prometheus::Gauge& server_metrics::shard_tokens(int shard) {

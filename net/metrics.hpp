@@ -47,6 +47,8 @@ class server_metrics {
   prometheus::Gauge& expert_tokens(int expert);  // rampart:expert_tokens{expert}: (token, layer) pairs routed
   prometheus::Gauge* shard_imbalance;            // max shard load over mean, since start
   prometheus::Gauge* shard_rebalances;           // placements switched by EPLB
+  prometheus::Gauge* shard_slow_marks;           // times a shard was marked slow (its replicas took its work)
+  prometheus::Gauge& shard_slow(int shard);      // rampart:expert_shard_slow{shard}: 1 while marked slow
   prometheus::Gauge* threat_level;           // the monitor's own level: 0 green .. 3 red
   prometheus::Gauge* threat_level_in_force;  // the level the policy applies (hold, cool-down, overrides)
   prometheus::Gauge* deny_list_entries;      // entries in the deny list in force

@@ -96,6 +96,7 @@ void zmq_shard_transport::drain(int shard, std::vector<model::shard_call>* calls
         if (call == nullptr) break;  // a late answer to a request already given up on
         expected_[static_cast<size_t>(shard)] = 0;
         call->ok = decode_run_result(d, msg.size(), call->batch.get(), &err);
+        call->latency = clock_type::now() - sent_at_;
         if (!call->ok) {
           ++malformed_;
           call->error = name(shard) + ": malformed answer: " + err;
@@ -126,6 +127,7 @@ void zmq_shard_transport::drain(int shard, std::vector<model::shard_call>* calls
 }
 
 void zmq_shard_transport::exchange(std::vector<model::shard_call>& calls, clock_type::time_point deadline) {
+  sent_at_ = clock_type::now();
   for (auto& c : calls) {
     const uint64_t id = next_id_++;
     encode_run_request(id, *c.batch, &buf_);

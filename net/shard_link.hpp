@@ -72,6 +72,7 @@ class zmq_shard_transport final : public model::shard_transport {
   };
   std::map<uint64_t, pending_warm> warms_;
   uint64_t next_id_ = 1;
+  std::chrono::steady_clock::time_point sent_at_;  // when the exchange in progress sent its batches
   std::vector<uint8_t> buf_;
   std::atomic<uint64_t> malformed_{0};
 };

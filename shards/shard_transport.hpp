@@ -35,6 +35,8 @@ struct shard_call {
   std::shared_ptr<shard_batch> batch;
   bool ok = false;
   std::string error;  // when !ok: one line naming the shard and what went wrong
+  // When ok: from sending the batch to its answer, as the transport saw it (network and queueing included).
+  std::chrono::nanoseconds latency{0};
 };
 
 // Progress of a background weight move to one shard: 0 pending, 1 done, -1 failed.

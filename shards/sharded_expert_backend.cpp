@@ -37,6 +37,8 @@ sharded_expert_backend::sharded_expert_backend(std::shared_ptr<shard_transport> 
   for (size_t s = 0; s < N; ++s) batch_.push_back(std::make_shared<shard_batch>());
   row_map_.resize(N);
   down_until_.assign(N, clock_type::time_point{});
+  slow_until_.assign(N, clock_type::time_point{});
+  item_ns_.assign(N, 0.0);
   last_error_.resize(N);
   turn_.assign(static_cast<size_t>(placement_.n_experts()), 0);
   calls_.reserve(N);
@@ -52,15 +54,57 @@ std::vector<rebalance_report> sharded_expert_backend::reports() const {
   return reports_;
 }
 
+bool sharded_expert_backend::slow(int shard) const {
+  return clock_type::now() < slow_until_[static_cast<size_t>(shard)];
+}
+
 int sharded_expert_backend::pick_shard(int expert, clock_type::time_point now) {
   const std::vector<int>& owners = placement_.owners(expert);
   const size_t n = owners.size();
   const uint32_t start = turn_[static_cast<size_t>(expert)]++;
+  int fallback = -1;  // a live owner that is slow: used only when no other owner is live
   for (size_t t = 0; t < n; ++t) {
     const int s = owners[(start + t) % n];
-    if (now >= down_until_[static_cast<size_t>(s)]) return s;
+    if (now < down_until_[static_cast<size_t>(s)]) continue;
+    if (now < slow_until_[static_cast<size_t>(s)]) {
+      if (fallback < 0) fallback = s;
+      continue;
+    }
+    if (fallback >= 0) ++costs_.slow_avoided;
+    return s;
   }
-  return -1;
+  return fallback;
+}
+
+void sharded_expert_backend::watch_latency(clock_type::time_point now) {
+  if (opt_.slow_factor <= 0) return;
+  const size_t N = item_ns_.size();
+  for (size_t s = 0; s < N; ++s)  // a hold that ended: measure afresh
+    if (slow_until_[s] != clock_type::time_point{} && now >= slow_until_[s]) {
+      slow_until_[s] = clock_type::time_point{};
+      item_ns_[s] = 0;
+    }
+  for (const shard_call& c : calls_) {
+    if (!c.ok || c.batch->n_items <= 0) continue;
+    const double per_item = static_cast<double>(c.latency.count()) / c.batch->n_items;
+    double& avg = item_ns_[static_cast<size_t>(c.shard)];
+    avg = avg == 0 ? per_item : 0.8 * avg + 0.2 * per_item;
+  }
+  const double floor_ns = static_cast<double>(std::chrono::nanoseconds(opt_.slow_floor).count());
+  std::vector<double> peers;
+  for (const shard_call& c : calls_) {
+    const size_t s = static_cast<size_t>(c.shard);
+    if (now < slow_until_[s] || item_ns_[s] <= floor_ns) continue;
+    peers.clear();
+    for (size_t p = 0; p < N; ++p)
+      if (p != s && item_ns_[p] > 0 && now >= slow_until_[p]) peers.push_back(item_ns_[p]);
+    if (peers.empty()) continue;
+    std::nth_element(peers.begin(), peers.begin() + static_cast<long>(peers.size() / 2), peers.end());
+    if (item_ns_[s] > opt_.slow_factor * peers[peers.size() / 2]) {
+      slow_until_[s] = now + opt_.slow_hold;
+      ++costs_.slow_marks;
+    }
+  }
 }
 
 void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int hidden, const int32_t* expert_ids,
@@ -130,6 +174,7 @@ void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int h
     transport_->exchange(calls_, std::min(t1 + opt_.deadline, pass_deadline_));
     const auto t_answered = clock_type::now();
     exchange_ns += ns_between(t1, t_answered);
+    watch_latency(t_answered);
     bool all_ok = true;
     for (const shard_call& c : calls_) {
       if (c.ok) {

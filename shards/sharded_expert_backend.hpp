@@ -8,6 +8,11 @@
 // Failure: a shard that fails or misses the deadline is taken out of rotation for retry_after; its pairs go to
 // replicas when some hold the experts, else run() throws expert_shard_failure (the engine fails the step).
 //
+// Slowness: each shard's answer time per item is averaged (exponentially, over its calls). A shard whose average
+// is more than slow_factor times the median of its peers' is marked slow for slow_hold: its pairs go to replicas
+// where any hold the experts (it still serves the experts only it holds), and when the hold ends its average
+// starts afresh.
+//
 // Rebalancing: at step boundaries (a call whose layer is not above the previous call's), a planned placement
 // whose weights every shard has warmed replaces the current one; until then the current one keeps serving.
 #pragma once
@@ -33,6 +38,9 @@ struct sharded_options {
   // every layer just inside `deadline` cannot stretch a step to layers x deadline. 0: no such limit.
   std::chrono::milliseconds step_deadline{0};
   std::chrono::milliseconds retry_after{250};   // a failed shard gets no work for this long
+  double slow_factor = 4.0;                     // slower than its peers' median by this much: slow (0: never)
+  std::chrono::milliseconds slow_hold{10000};   // how long a slow shard's replicas take its work
+  std::chrono::microseconds slow_floor{200};    // an average per item below this is never slow
   int rebalance_window_steps = 0;               // > 0: plan a rebalance after every window of this many steps
   int rebalance_replicas = 0;                   // extra copies an automatic rebalance may place
   double rebalance_min_gain = 0.05;             // switch only if the planned imbalance is this much lower
@@ -49,6 +57,8 @@ struct shard_costs {
   std::atomic<uint64_t> rerouted_calls{0};  // calls that went to replicas after a failure
   std::atomic<uint64_t> failed_calls{0};    // calls that threw expert_shard_failure
   std::atomic<uint64_t> rebalances{0};      // placements switched
+  std::atomic<uint64_t> slow_marks{0};      // times a shard was marked slow
+  std::atomic<uint64_t> slow_avoided{0};    // (row, expert) pairs sent to a replica because their shard was slow
 };
 
 struct rebalance_report {
@@ -82,12 +92,16 @@ class sharded_expert_backend final : public expert_backend {
   const expert_stats& stats() const { return stats_; }
   const shard_costs& costs() const { return costs_; }
   uint64_t steps() const { return steps_; }
+  // Whether SHARD is marked slow now (engine thread).
+  bool slow(int shard) const;
   // One paragraph: per MoE layer per step, route+gather / exchange overhead / combine against expert compute.
   std::string costs_summary() const;
 
  private:
   void on_step_boundary();
   int pick_shard(int expert, std::chrono::steady_clock::time_point now);
+  // Folds the answer times of this exchange's calls into the averages and marks a shard slow when it lags.
+  void watch_latency(std::chrono::steady_clock::time_point now);
 
   std::shared_ptr<shard_transport> transport_;
   sharded_options opt_;
@@ -107,6 +121,8 @@ class sharded_expert_backend final : public expert_backend {
   std::vector<std::shared_ptr<shard_batch>> batch_;
   std::vector<std::vector<int32_t>> row_map_;
   std::vector<std::chrono::steady_clock::time_point> down_until_;
+  std::vector<std::chrono::steady_clock::time_point> slow_until_;  // epoch: not slow
+  std::vector<double> item_ns_;  // per shard, the average answer time per item (0: not measured yet)
   std::vector<std::string> last_error_;
   std::vector<uint32_t> turn_;  // per expert: which owner gets its next pair
   std::vector<int32_t> slot_shard_, slot_item_;

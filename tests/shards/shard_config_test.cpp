@@ -138,3 +138,21 @@ TEST_CASE("[shard]: a shard process's keypair and the attention ranks it admits"
                     &err));
   CHECK(err.key == "shard.client_keys");
 }
+
+TEST_CASE("engine.shard_slow_factor and shard_slow_hold_ms: off, or a factor no jitter reaches", "[shards][config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("", &c, &err));
+  CHECK(c.engine.shard_slow_factor == 4.0);
+  CHECK(c.engine.shard_slow_hold_ms == 10000);
+  REQUIRE(parse("[engine]\nshard_slow_factor = 0\nshard_slow_hold_ms = 500\n", &c, &err));
+  CHECK(c.engine.shard_slow_factor == 0.0);
+  CHECK(c.engine.shard_slow_hold_ms == 500);
+  REQUIRE(parse("[engine]\nshard_slow_factor = 2.5\n", &c, &err));
+  CHECK(c.engine.shard_slow_factor == 2.5);
+  CHECK_FALSE(parse("[engine]\nshard_slow_factor = 1.2\n", &c, &err));
+  CHECK(err.key == "engine.shard_slow_factor");
+  CHECK(err.line == 2);
+  CHECK_FALSE(parse("[engine]\nshard_slow_hold_ms = 0\n", &c, &err));
+  CHECK(err.key == "engine.shard_slow_hold_ms");
+}
