@@ -114,9 +114,17 @@ bool monitor_service::start(std::string* error) {
     spdlog::info("monitor: capturing on {} with filter \"{}\"", config_.monitor.interface,
                  monitor::effective_bpf_filter(config_.monitor));
     watcher_ = std::thread([this] { watch_loop(); });
-  } else {
+  } else if (status == monitor::capture::open_status::permission_denied) {
     spdlog::warn("monitor: no live capture ({}); detecting from application signals only", capture_error);
     ticker_ = std::thread([this] { tick_loop(); });
+  } else {
+    // The interface may come later (a link still being set up): down until then, retried with back-off.
+    spdlog::error("monitor: cannot open the capture on {} ({}); detecting from application signals, retrying",
+                  config_.monitor.interface, capture_error);
+    live_ = true;
+    if (metrics_) metrics_->monitor_capture_up->Set(0);
+    publish_capture_state(true, capture_error);
+    watcher_ = std::thread([this] { watch_loop(); });
   }
   started_ = true;
   return true;
@@ -139,7 +147,7 @@ void monitor_service::watch_loop() {
   auto last_tick = clock_type::now();
   while (!stop_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (capture_->running()) continue;  // the capture thread drives the monitor
+    if (capture_ && capture_->running()) continue;  // the capture thread drives the monitor
     if (capture_up_.exchange(false)) {
       const std::string error = capture_->error().empty() ? "the capture stopped" : capture_->error();
       spdlog::error("monitor: the capture on {} failed ({}); detecting from application signals, reopening it",
@@ -165,7 +173,7 @@ void monitor_service::watch_loop() {
                    error, backoff.count());
       continue;
     }
-    capture_->stop();  // joins the finished thread
+    if (capture_) capture_->stop();  // joins the finished thread
     capture_ = std::move(reopened);
     capture_->start(*monitor_, *sink_);
     capture_up_ = true;

@@ -230,3 +230,44 @@ TEST_CASE("a capture whose interface vanishes raises monitor_down, is reopened w
   CHECK(metrics.find("rampart:monitor_capture_reopens_total 1") != std::string::npos);
   CHECK(c.ping(2s));
 }
+
+TEST_CASE("a capture whose interface does not exist yet at start is down, retried, and up once it appears",
+          "[monitor][live]") {
+  if (geteuid() != 0) {
+    std::cout << "SKIPPED: live capture and network interfaces need root\n";
+    return;
+  }
+  veth_pair link("rml" + std::to_string(getpid() % 100000));
+  if (!link.ok) {
+    std::cout << "SKIPPED: this kernel cannot create a veth pair\n";
+    return;
+  }
+  link.remove();  // it comes later
+  const std::string dir = test::make_temp_dir("monitor-late-link");
+  const std::string config = dir + "/rampart.toml";
+  std::ofstream(config) << "[monitor]\ninterface = \"" << link.name << "\"\n";
+  const int port = test::free_port(), alerts_port = test::free_port(), metrics_port = test::free_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  const std::string alerts = "tcp://127.0.0.1:" + std::to_string(alerts_port);
+  test::child_process proc(test::bin("rampartd"),
+                           {"--config", config, "--endpoint", endpoint, "--alerts-publish", alerts,
+                            "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
+  net::client c;
+  REQUIRE(proc.wait_ready([&] { return c.connect(endpoint, nullptr) && c.ping(200ms); }, 20s));
+  INFO(proc.log());
+  CHECK(proc.log().find("cannot open the capture on " + link.name) != std::string::npos);
+  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 0") != std::string::npos);
+
+  zmq::context_t ctx;
+  zmq::socket_t sub(ctx, zmq::socket_type::sub);
+  REQUIRE(test::subscribe_and_wait(sub, alerts, {"alert.1"}));
+  REQUIRE(link.create());
+  auto up = wait_event(sub, [](const json& e) {
+    return e.value("rampart", json::object()).value("detector", "") == "monitor_down" &&
+           e["rampart"].value("phase", "") == "end";
+  }, 40s);
+  REQUIRE(up);
+  CHECK(proc.log().find("the capture on " + link.name + " is back") != std::string::npos);
+  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 1") != std::string::npos);
+  CHECK(c.ping(2s));
+}
