@@ -68,6 +68,12 @@ std::shared_ptr<model::sharded_expert_backend> expert_shards_from_flags(std::sha
     *err = "give either --shards N or --shard-endpoints, not both";
     return nullptr;
   }
+  for (const std::string& ep : so.endpoints)
+    if (!config::is_loopback_endpoint(ep)) {  // the tools hold no CURVE keys: a plain link, loopback only
+      *err = "--shard-endpoints: " + ep + " is not loopback; shards on other hosts are reached by rampartd with " +
+             "CURVE keys (docs/operations.md, \"Shards on other hosts\")";
+      return nullptr;
+    }
   return make_expert_shards(std::move(ck), so, err);
 }
 

@@ -32,8 +32,9 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(
     std::shared_ptr<const model::checkpoint> ck, const expert_shards_options& options, std::string* err,
     std::shared_ptr<model::shard_transport>* transport = nullptr);
 
-// For command-line tools: N_IN_PROCESS shard actors (> 0), or the comma-separated ENDPOINTS_CSV, with the
-// default deadline. nullptr + *err when both or neither are given or make_expert_shards fails.
+// For command-line tools: N_IN_PROCESS shard actors (> 0), or the comma-separated ENDPOINTS_CSV (loopback only:
+// a plain link), with the default deadline. nullptr + *err when both or neither are given, an endpoint is not
+// loopback, or make_expert_shards fails.
 std::shared_ptr<model::sharded_expert_backend> expert_shards_from_flags(std::shared_ptr<const model::checkpoint> ck,
                                                                         int n_in_process,
                                                                         const std::string& endpoints_csv,

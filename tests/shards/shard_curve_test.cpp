@@ -125,3 +125,16 @@ TEST_CASE("a shard refuses to serve a plain link off loopback, and a mismatched 
 }
 
 }  // namespace rampart::test
+
+namespace rampart::test {
+
+TEST_CASE("the tools reach shard processes over a plain link on loopback only", "[shards][curve]") {
+  std::string err;
+  auto ck = open_checkpoint("v3-bf16");
+  CHECK(actors::expert_shards_from_flags(ck, 0, "tcp://127.0.0.1:1,tcp://10.0.0.2:7001", 1, &err) == nullptr);
+  CHECK(err.find("tcp://10.0.0.2:7001 is not loopback") != std::string::npos);
+  CHECK(actors::expert_shards_from_flags(ck, 0, "tcp://*:7001", 1, &err) == nullptr);
+  CHECK(err.find("is not loopback") != std::string::npos);
+}
+
+}  // namespace rampart::test
