@@ -1,5 +1,6 @@
 # Rampart's entry points. `make run` and `make test` set up what is missing, build, and go.
-# Build folders: build/ (release, used by run and test), build-debug/, build-asan/, build-tsan/, build-fuzz/.
+# Build folders: build/ (release, used by run and test), build-debug/, build-asan/, build-tsan/, build-tsan-units/,
+# build-fuzz/ (clang with ASan+UBSan: the fuzzers and make sanitize-units).
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -9,9 +10,14 @@ FUZZ_SECONDS ?= 10
 # sanitize` runs everything, with gcc, in build-asan). Tests that run the rampartd binary are left to those.
 SANITIZE_UNITS := base_tests tokenizer_tests config_tests policy_tests monitor_tests accounts_tests shedder_tests \
                   net_tests zap_tests shards_unit_tests engine_sampler_tests kernels_tests
+# The suites `make tsan-units` runs under ThreadSanitizer (clang, build-tsan-units/) with no suppressions at all:
+# every room with threads of its own that does not run CAF stages (the front end's I/O thread, the ZAP handler, the
+# alert publisher, the capture thread and its watchdog, the shard link, the kernels' thread pool).
+TSAN_UNITS := base_tests config_tests monitor_tests monitor_live_tests net_tests zap_tests shards_unit_tests \
+              kernels_tests
 SETUP_STAMP := build/.setup-done
 
-.PHONY: all setup build run test debug sanitize sanitize-units tsan fuzz format clean attack-demo
+.PHONY: all setup build run test debug sanitize sanitize-units tsan tsan-units fuzz format clean attack-demo
 
 all: build
 
@@ -36,6 +42,7 @@ test: build
 	cd build && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz
 	$(MAKE) sanitize-units
+	$(MAKE) tsan-units
 
 debug: $(SETUP_STAMP)
 	cmake -S . -B build-debug -G Ninja -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
@@ -55,6 +62,14 @@ tsan: $(SETUP_STAMP)
 build-fuzz/build.ninja: | $(SETUP_STAMP)
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAMPART_FUZZ=ON -DRAMPART_CUDA=OFF -DRAMPART_WERROR=OFF $(CMAKE_FLAGS)
 
+tsan-units: $(SETUP_STAMP)
+	CC=clang CXX=clang++ cmake -S . -B build-tsan-units -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" -DRAMPART_SANITIZE=thread -DRAMPART_CUDA=OFF \
+	  -DRAMPART_WERROR=OFF $(CMAKE_FLAGS)
+	cmake --build build-tsan-units -j $(JOBS) --target $(TSAN_UNITS)
+	cd build-tsan-units && TSAN_OPTIONS=halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -R '^($(shell echo $(TSAN_UNITS) | tr ' ' '|'))\.'
+
 fuzz: build-fuzz/build.ninja
 	cmake --build build-fuzz -j $(JOBS) --target rampart_fuzzers
 	tools/run-fuzzers.sh build-fuzz/bin tests/fuzz/corpus $(FUZZ_SECONDS)
@@ -73,4 +88,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.cu')
 
 clean:
-	rm -rf build build-debug build-asan build-tsan build-fuzz
+	rm -rf build build-debug build-asan build-tsan build-tsan-units build-fuzz
