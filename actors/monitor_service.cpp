@@ -37,6 +37,10 @@ class monitor_service::fanout : public monitor::event_sink {
     monitor::event e = timeline_event;
     e.ts_us = owner_->timeline_.to_wall(e.ts_us);
     if (e.type == monitor::event_type::alert) e.alert.started_us = owner_->timeline_.to_wall(e.alert.started_us);
+    if (e.type == monitor::event_type::stats) {
+      e.stats.first_ts_us = owner_->timeline_.to_wall(e.stats.first_ts_us);
+      e.stats.last_ts_us = owner_->timeline_.to_wall(e.stats.last_ts_us);
+    }
     const std::string json = monitor::to_eve_json(e, owner_->config_.monitor.sensor_name);
     std::string topic;
     switch (e.type) {
@@ -165,7 +169,16 @@ void monitor_service::watch_loop() {
     }
     if (now < next_try) continue;
     std::string error;
-    auto reopened = monitor::capture::open_live(config_.monitor, &error);
+    monitor::capture::open_status status = monitor::capture::open_status::ok;
+    auto reopened = monitor::capture::open_live(config_.monitor, &error, &status);
+    if (!reopened && status == monitor::capture::open_status::permission_denied) {
+      // Privileges were dropped after start ([server].user): no retry can succeed; say so once and stop trying.
+      spdlog::error("monitor: cannot reopen the capture on {} ({}); the process no longer has the privilege to "
+                    "capture, so the capture stays down until rampartd restarts",
+                    config_.monitor.interface, error);
+      next_try = clock_type::time_point::max();
+      continue;
+    }
     if (!reopened) {
       backoff = std::min<std::chrono::seconds>(backoff * 2, std::chrono::seconds(30));
       next_try = now + backoff;

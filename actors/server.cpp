@@ -316,8 +316,12 @@ class server {
     else if (text == "detokenizer") done = kill(h.detokenizer.get());
     else if (text.rfind("tokenizer-", 0) == 0 && text.size() == 11 && std::isdigit(static_cast<unsigned char>(text[10])))
       done = text[10] - '0' < context_->tokenizer_stages && kill(h.tokenizers[static_cast<size_t>(text[10] - '0')].get());
-    else if (text.rfind("shard-", 0) == 0 && context_->model && context_->model->shards)
-      done = kill_shard_actor(*context_->model->shards, std::atoi(text.c_str() + 6));
+    else if (text.rfind("shard-", 0) == 0 && text.size() > 6 && context_->model && context_->model->shards) {
+      char* end = nullptr;
+      const long shard = std::strtol(text.c_str() + 6, &end, 10);
+      done = *end == '\0' && shard >= 0 && shard < 4096 &&
+             kill_shard_actor(*context_->model->shards, static_cast<int>(shard));
+    }
     if (done) spdlog::warn("fault injection: killed {}", text);
     else spdlog::error("fault injection: no running stage named \"{}\"", text);
   }

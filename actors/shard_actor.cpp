@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/server_config.hpp"
 #include "engine/engine.hpp"
 #include "net/shard_link.hpp"
 #include "shards/expert_placement.hpp"
@@ -149,6 +150,11 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_pt
     *err = "expert shards: the deadline must be at least 1 ms";
     return nullptr;
   }
+  for (const std::string& ep : o.endpoints)
+    if (!o.keys.curve() && !config::is_loopback_endpoint(ep)) {
+      *err = "expert shards: " + ep + " is not loopback, and a plain shard link is allowed on loopback only";
+      return nullptr;
+    }
   model::expert_placement placement;
   if (!model::expert_placement::contiguous(static_cast<int>(c.n_routed_experts), n, &placement, err)) {
     *err = "expert shards: " + *err;

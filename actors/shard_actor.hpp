@@ -72,7 +72,7 @@ class actor_shard_transport final : public model::shard_transport {
 
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::unique_ptr<caf::actor_system> system_;
-  std::mutex actors_mutex_;  // actors_ is replaced by a respawn while kill() may run on another thread
+  std::mutex actors_mutex_;  // guards actors_: a respawn replaces a handle that send paths read
   std::vector<shard_actor> actors_;
   std::vector<std::shared_ptr<model::shard_compute>> computes_;
   std::vector<std::shared_ptr<std::atomic<bool>>> dead_;

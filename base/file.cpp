@@ -10,8 +10,14 @@
 namespace rampart {
 
 bool read_regular_file(const std::string& path, int64_t max_bytes, std::string* out, std::string* why) {
-  // Non-blocking open: a FIFO named by mistake must not hang the reader until someone writes to it.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  // Refused before it is opened: opening some devices has effects of its own.
+  struct stat named {};
+  if (::stat(path.c_str(), &named) == 0 && !S_ISREG(named.st_mode)) {
+    *why = "not a regular file";
+    return false;
+  }
+  // Non-blocking open: a FIFO put in its place since must not hang the reader until someone writes to it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     *why = std::string("cannot open: ") + std::strerror(errno);
     return false;

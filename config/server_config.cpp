@@ -273,16 +273,20 @@ bool is_loopback_endpoint(std::string_view endpoint) {
   std::string_view host = rest.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host == "localhost" || host == "::1") return true;
-  // 127.0.0.0/8 written as a dotted quad: four numbers 0-255, the first 127.
-  int parts = 0, value = -1;
-  bool first_is_127 = false;
+  // 127.0.0.0/8 written as a dotted quad: four decimal numbers 0-255 without leading zeros (the resolver would
+  // read 0127 as octal, 87), the first 127.
+  int parts = 0, value = -1, digits = 0;
+  bool first_is_127 = false, leading_zero = false;
   for (size_t i = 0; i <= host.size(); ++i) {
     if (i == host.size() || host[i] == '.') {
-      if (value < 0) return false;
+      if (value < 0 || (leading_zero && digits > 1)) return false;
       if (parts == 0) first_is_127 = value == 127;
       ++parts;
       value = -1;
+      digits = 0;
     } else if (host[i] >= '0' && host[i] <= '9') {
+      if (digits == 0) leading_zero = host[i] == '0';
+      ++digits;
       value = (value < 0 ? 0 : value * 10) + (host[i] - '0');
       if (value > 255) return false;
     } else {

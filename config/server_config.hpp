@@ -66,8 +66,8 @@ struct engine_config {
   std::vector<std::string> shard_endpoints;  // expert shards in `rampartd --role shard` processes
   int64_t shard_deadline_ms = 1000;  // per MoE layer, all shards must answer within this, else the step fails
   int64_t shard_step_deadline_ms = 30000;  // all MoE layers of a step (or slice) together; 0: no such limit
-  // A shard whose answer time per item averages more than this many times its peers' median is marked slow for
-  // shard_slow_hold_ms: replicas of its experts take its work (0: never marked).
+  // A shard whose answer time per expert of its batches averages more than this many times its peers' median is
+  // marked slow for shard_slow_hold_ms: replicas of its experts take its work (0: never marked).
   double shard_slow_factor = 4.0;
   int64_t shard_slow_hold_ms = 10000;
   // CURVE on the shard link: this rank's keypair file and each shard's public key (Z85, in the order of

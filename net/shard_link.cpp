@@ -56,6 +56,7 @@ std::shared_ptr<zmq_shard_transport> zmq_shard_transport::create(const std::vect
     t->endpoints_.push_back(ep);
   }
   t->expected_.assign(endpoints.size(), 0);
+  t->sent_at_.assign(endpoints.size(), clock_type::time_point{});
   t->ponged_.assign(endpoints.size(), false);
   return t;
 }
@@ -96,7 +97,7 @@ void zmq_shard_transport::drain(int shard, std::vector<model::shard_call>* calls
         if (call == nullptr) break;  // a late answer to a request already given up on
         expected_[static_cast<size_t>(shard)] = 0;
         call->ok = decode_run_result(d, msg.size(), call->batch.get(), &err);
-        call->latency = clock_type::now() - sent_at_;
+        call->latency = clock_type::now() - sent_at_[static_cast<size_t>(shard)];
         if (!call->ok) {
           ++malformed_;
           call->error = name(shard) + ": malformed answer: " + err;
@@ -127,10 +128,10 @@ void zmq_shard_transport::drain(int shard, std::vector<model::shard_call>* calls
 }
 
 void zmq_shard_transport::exchange(std::vector<model::shard_call>& calls, clock_type::time_point deadline) {
-  sent_at_ = clock_type::now();
   for (auto& c : calls) {
     const uint64_t id = next_id_++;
     encode_run_request(id, *c.batch, &buf_);
+    sent_at_[static_cast<size_t>(c.shard)] = clock_type::now();  // after encoding: each shard's own round trip
     if (send(c.shard)) {
       expected_[static_cast<size_t>(c.shard)] = id;
     } else {

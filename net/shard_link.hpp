@@ -72,7 +72,7 @@ class zmq_shard_transport final : public model::shard_transport {
   };
   std::map<uint64_t, pending_warm> warms_;
   uint64_t next_id_ = 1;
-  std::chrono::steady_clock::time_point sent_at_;  // when the exchange in progress sent its batches
+  std::vector<std::chrono::steady_clock::time_point> sent_at_;  // per shard: when its batch in flight was sent
   std::vector<uint8_t> buf_;
   std::atomic<uint64_t> malformed_{0};
 };
@@ -83,7 +83,7 @@ struct shard_server_stats {
 };
 
 // Binds a ROUTER to ENDPOINT and serves COMPUTE until STOP becomes true (checked at least every 100 ms).
-// With KEYS (curve()) the ROUTER is a CURVE server that admits only KEYS.peer_keys (a ZAP handler in its own
+// With KEYS (curve()) the ROUTER is a CURVE server that admits only KEYS.peer_keys (a ZAP handler in the socket's
 // context decides at the handshake, before any frame is read). ON_BOUND gets the bound endpoint once listening.
 // False + *err when the endpoint cannot be bound or the keys are unusable. Messages
 // larger than LIMITS allow are dropped by ZeroMQ unread; frames past LIMITS, malformed ones and any that make

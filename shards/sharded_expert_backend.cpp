@@ -39,6 +39,7 @@ sharded_expert_backend::sharded_expert_backend(std::shared_ptr<shard_transport> 
   down_until_.assign(N, clock_type::time_point{});
   slow_until_.assign(N, clock_type::time_point{});
   item_ns_.assign(N, 0.0);
+  samples_.assign(N, 0);
   last_error_.resize(N);
   turn_.assign(static_cast<size_t>(placement_.n_experts()), 0);
   calls_.reserve(N);
@@ -83,21 +84,30 @@ void sharded_expert_backend::watch_latency(clock_type::time_point now) {
     if (slow_until_[s] != clock_type::time_point{} && now >= slow_until_[s]) {
       slow_until_[s] = clock_type::time_point{};
       item_ns_[s] = 0;
+      samples_[s] = 0;
     }
   for (const shard_call& c : calls_) {
     if (!c.ok || c.batch->n_items <= 0) continue;
-    const double per_item = static_cast<double>(c.latency.count()) / c.batch->n_items;
-    double& avg = item_ns_[static_cast<size_t>(c.shard)];
-    avg = avg == 0 ? per_item : 0.8 * avg + 0.2 * per_item;
+    // The work unit is one expert's weights read for the batch: a decode step's cost follows the distinct
+    // experts a shard serves far more than its rows, so time per item would call a shard with many experts
+    // and few rows each slow.
+    distinct_.assign(c.batch->item_expert.begin(), c.batch->item_expert.begin() + c.batch->n_items);
+    std::sort(distinct_.begin(), distinct_.end());
+    const auto units = std::unique(distinct_.begin(), distinct_.end()) - distinct_.begin();
+    const double per_unit = static_cast<double>(c.latency.count()) / static_cast<double>(units);
+    const size_t s = static_cast<size_t>(c.shard);
+    item_ns_[s] = samples_[s] == 0 ? per_unit : 0.8 * item_ns_[s] + 0.2 * per_unit;
+    ++samples_[s];
   }
   const double floor_ns = static_cast<double>(std::chrono::nanoseconds(opt_.slow_floor).count());
+  constexpr uint32_t min_samples = 8;  // a few answers before anyone is judged, or compared against
   std::vector<double> peers;
   for (const shard_call& c : calls_) {
     const size_t s = static_cast<size_t>(c.shard);
-    if (now < slow_until_[s] || item_ns_[s] <= floor_ns) continue;
+    if (now < slow_until_[s] || samples_[s] < min_samples || item_ns_[s] <= floor_ns) continue;
     peers.clear();
     for (size_t p = 0; p < N; ++p)
-      if (p != s && item_ns_[p] > 0 && now >= slow_until_[p]) peers.push_back(item_ns_[p]);
+      if (p != s && samples_[p] >= min_samples && now >= slow_until_[p]) peers.push_back(item_ns_[p]);
     if (peers.empty()) continue;
     std::nth_element(peers.begin(), peers.begin() + static_cast<long>(peers.size() / 2), peers.end());
     if (item_ns_[s] > opt_.slow_factor * peers[peers.size() / 2]) {

@@ -8,10 +8,10 @@
 // Failure: a shard that fails or misses the deadline is taken out of rotation for retry_after; its pairs go to
 // replicas when some hold the experts, else run() throws expert_shard_failure (the engine fails the step).
 //
-// Slowness: each shard's answer time per item is averaged (exponentially, over its calls). A shard whose average
-// is more than slow_factor times the median of its peers' is marked slow for slow_hold: its pairs go to replicas
-// where any hold the experts (it still serves the experts only it holds), and when the hold ends its average
-// starts afresh.
+// Slowness: each shard's answer time per distinct expert in its batch is averaged (exponentially, over its
+// calls). Once it and its peers have answered a few times, a shard whose average is more than slow_factor times
+// the median of its peers' is marked slow for slow_hold: its pairs go to replicas where any hold the experts (it
+// still serves the experts only it holds), and when the hold ends its average starts afresh.
 //
 // Rebalancing: at step boundaries (a call whose layer is not above the previous call's), a planned placement
 // whose weights every shard has warmed replaces the current one; until then the current one keeps serving.
@@ -40,7 +40,7 @@ struct sharded_options {
   std::chrono::milliseconds retry_after{250};   // a failed shard gets no work for this long
   double slow_factor = 4.0;                     // slower than its peers' median by this much: slow (0: never)
   std::chrono::milliseconds slow_hold{10000};   // how long a slow shard's replicas take its work
-  std::chrono::microseconds slow_floor{200};    // an average per item below this is never slow
+  std::chrono::microseconds slow_floor{200};    // an average per expert below this is never slow
   int rebalance_window_steps = 0;               // > 0: plan a rebalance after every window of this many steps
   int rebalance_replicas = 0;                   // extra copies an automatic rebalance may place
   double rebalance_min_gain = 0.05;             // switch only if the planned imbalance is this much lower
@@ -122,7 +122,9 @@ class sharded_expert_backend final : public expert_backend {
   std::vector<std::vector<int32_t>> row_map_;
   std::vector<std::chrono::steady_clock::time_point> down_until_;
   std::vector<std::chrono::steady_clock::time_point> slow_until_;  // epoch: not slow
-  std::vector<double> item_ns_;  // per shard, the average answer time per item (0: not measured yet)
+  std::vector<double> item_ns_;    // per shard, the average answer time per distinct expert of its batches
+  std::vector<uint32_t> samples_;  // per shard, answers in that average
+  std::vector<int32_t> distinct_;  // scratch: a batch's experts
   std::vector<std::string> last_error_;
   std::vector<uint32_t> turn_;  // per expert: which owner gets its next pair
   std::vector<int32_t> slot_shard_, slot_item_;

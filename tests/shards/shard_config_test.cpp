@@ -61,7 +61,7 @@ std::string key_file() {
 }  // namespace
 
 TEST_CASE("a plain shard link is allowed to loopback endpoints only", "[shards][config]") {
-  for (const char* local : {"tcp://127.0.0.1:7001", "tcp://127.255.0.9:1", "tcp://localhost:7001", "tcp://[::1]:7001",
+  for (const char* local : {"tcp://127.0.0.1:7001", "tcp://127.255.0.9:1", "tcp://127.0.10.0:7001", "tcp://localhost:7001", "tcp://[::1]:7001",
                             "ipc:///run/rampart/shard0", "inproc://shard0", "tcp://eth0;127.0.0.1:7001"}) {
     INFO(local);
     CHECK(is_loopback_endpoint(local));
@@ -69,7 +69,8 @@ TEST_CASE("a plain shard link is allowed to loopback endpoints only", "[shards][
   for (const char* remote : {"tcp://*:7001", "tcp://0.0.0.0:7001", "tcp://10.0.0.2:7001", "tcp://128.0.0.1:7001",
                              "tcp://127.0.0.1.example.com:7001", "tcp://1270.0.0.1:7001", "tcp://127.0.0:7001",
                              "tcp://127.0.0.1", "tcp://127.0.0.1;10.0.0.2:7001", "udp://127.0.0.1:7001",
-                             "tcp://[::2]:7001", "tcp://127.0.0.256:7001", "tcp://shard0.internal:7001"}) {
+                             "tcp://[::2]:7001", "tcp://127.0.0.256:7001", "tcp://shard0.internal:7001",
+                             "tcp://0127.0.0.1:7001", "tcp://127.00.0.1:7001", "tcp://127.0.0.01:7001"}) {
     INFO(remote);
     CHECK_FALSE(is_loopback_endpoint(remote));
   }
