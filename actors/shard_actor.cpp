@@ -1,5 +1,6 @@
 #include "actors/shard_actor.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -19,7 +20,7 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
   (void)self;
   return {
       [compute, crash_next](const shard_job& job) {
-        // Fault injection: die in the middle of a batch, leaving it unanswered, as a crashing shard would.
+        // Fault injection: die in the middle of a job, leaving it unanswered, as a crashing shard would.
         if (crash_next->exchange(false)) throw std::runtime_error("fault injection: expert shard crashed");
         std::string err;
         bool ok = false;
@@ -37,7 +38,8 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         ++job.done->finished;
         job.done->cv.notify_all();
       },
-      [compute](const shard_warm_job& job) {
+      [compute, crash_next](const shard_warm_job& job) {
+        if (crash_next->exchange(false)) throw std::runtime_error("fault injection: expert shard crashed");
         std::string err;
         job.state->store(compute->warm(job.experts, &err) ? 1 : -1);
       },
@@ -56,6 +58,7 @@ actor_shard_transport::actor_shard_transport(std::shared_ptr<const model::model_
     computes_.push_back(std::make_shared<model::shard_compute>(weights, hidden, threads_each));
     dead_.push_back(std::make_shared<std::atomic<bool>>(false));
     crash_next_.push_back(std::make_shared<std::atomic<bool>>(false));
+    warms_.emplace_back();
     spawn(s);
   }
   done_->state.resize(static_cast<size_t>(n_shards));
@@ -72,8 +75,20 @@ void actor_shard_transport::spawn(int shard) {
 }
 
 void actor_shard_transport::respawn_dead() {
-  for (int s = 0; s < size(); ++s)
-    if (dead_[static_cast<size_t>(s)]->load()) spawn(s);
+  for (int s = 0; s < size(); ++s) {
+    const size_t i = static_cast<size_t>(s);
+    if (!dead_[i]->load()) continue;
+    {
+      // Warm jobs that died with the actor are never answered: they failed.
+      std::lock_guard<std::mutex> lock(actors_mutex_);
+      for (const auto& w : warms_[i]) {
+        int pending = 0;
+        if (auto state = w.lock()) state->compare_exchange_strong(pending, -1);
+      }
+      warms_[i].clear();
+    }
+    spawn(s);
+  }
 }
 
 actor_shard_transport::~actor_shard_transport() {
@@ -120,16 +135,24 @@ std::shared_ptr<model::warm_state> actor_shard_transport::warm(int shard, const 
   respawn_dead();
   auto state = std::make_shared<model::warm_state>(0);
   std::lock_guard<std::mutex> lock(actors_mutex_);
+  auto& pending = warms_[static_cast<size_t>(shard)];
+  pending.erase(std::remove_if(pending.begin(), pending.end(),
+                               [](const std::weak_ptr<model::warm_state>& w) {
+                                 auto s = w.lock();
+                                 return !s || s->load() != 0;
+                               }),
+                pending.end());
+  pending.push_back(state);
   caf::anon_send(actors_[static_cast<size_t>(shard)], shard_warm_job{experts, state});
   return state;
 }
 
-void actor_shard_transport::crash_on_next_batch(int shard) { crash_next_[static_cast<size_t>(shard)]->store(true); }
+void actor_shard_transport::crash_on_next_job(int shard) { crash_next_[static_cast<size_t>(shard)]->store(true); }
 
 bool kill_shard_actor(model::sharded_expert_backend& backend, int shard) {
   auto actors = std::dynamic_pointer_cast<actor_shard_transport>(backend.transport());
   if (!actors || shard < 0 || shard >= actors->size()) return false;
-  actors->crash_on_next_batch(shard);
+  actors->crash_on_next_job(shard);
   return true;
 }
 

@@ -59,10 +59,13 @@ class actor_shard_transport final : public model::shard_transport {
   std::string name(int shard) const override;
   void exchange(std::vector<model::shard_call>& calls, std::chrono::steady_clock::time_point deadline) override;
   std::shared_ptr<model::warm_state> warm(int shard, const std::vector<int32_t>& experts) override;
+  // Respawns shards whose actor has died, failing the warm jobs they died with.
+  void poll() override { respawn_dead(); }
 
-  // Fault injection: SHARD's actor crashes (throws) on its next batch, leaving it unanswered, so that step fails
-  // at its deadline; the next exchange finds the actor gone and spawns it again over the same experts.
-  void crash_on_next_batch(int shard);
+  // Fault injection: SHARD's actor crashes (throws) on its next job, leaving it unanswered: a batch's step fails
+  // at its deadline, a warm job and any others it died with fail (-1); the next exchange or warm finds the actor
+  // gone and spawns it again over the same experts.
+  void crash_on_next_job(int shard);
 
  private:
   // Spawns SHARD's actor over its computation; its flag goes up when the actor terminates for any reason.
@@ -77,10 +80,11 @@ class actor_shard_transport final : public model::shard_transport {
   std::vector<std::shared_ptr<model::shard_compute>> computes_;
   std::vector<std::shared_ptr<std::atomic<bool>>> dead_;
   std::vector<std::shared_ptr<std::atomic<bool>>> crash_next_;
+  std::vector<std::vector<std::weak_ptr<model::warm_state>>> warms_;  // per shard, warm jobs not yet answered
   std::shared_ptr<shard_completion> done_;
 };
 
-// With --fault-injection: in-process shard SHARD of BACKEND crashes on its next batch (false when its shards are
+// With --fault-injection: in-process shard SHARD of BACKEND crashes on its next job (false when its shards are
 // not in-process actors, or there is no such shard).
 bool kill_shard_actor(model::sharded_expert_backend& backend, int shard);
 

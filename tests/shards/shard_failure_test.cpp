@@ -105,7 +105,7 @@ TEST_CASE("a replica serves the experts of a dead shard and the results stay exa
   const int64_t V = e->config().vocab_size;
   std::vector<float> got;
   for (size_t b = 0; b < tokens.size(); b += 8) {
-    if (b == 8) t->crash_on_next_batch(1);
+    if (b == 8) t->crash_on_next_job(1);
     const int64_t len = std::min<int64_t>(8, static_cast<int64_t>(tokens.size() - b));
     INFO(err);
     REQUIRE(e->step({model::seq_input{1, tokens.data() + b, len, true}}, &out, &err));
@@ -126,13 +126,36 @@ TEST_CASE("without a replica a dead shard actor fails the step with the reason",
   REQUIRE(e->start(1, nullptr, 0, &err) == 0);
   model::step_output out;
   REQUIRE(e->step({model::seq_input{1, prompt.data(), 8, false}}, &out, &err));
-  t->crash_on_next_batch(1);
+  t->crash_on_next_job(1);
   const int64_t free_before = e->kv().free_blocks;
   CHECK_FALSE(e->step({model::seq_input{1, prompt.data() + 8, 9, false}}, &out, &err));
   CHECK(err.find("expert shard 1 (in-process actor): no answer before the deadline") != std::string::npos);
   CHECK(err.find("no live shard holds expert") != std::string::npos);
   CHECK(e->sequence_length(1) == 8);
   CHECK(e->kv().free_blocks == free_before);
+}
+
+}  // namespace
+}  // namespace rampart::test
+
+namespace rampart::test {
+namespace {
+
+TEST_CASE("a warm job an in-process shard dies with fails, and the respawned shard warms", "[shards][failure]") {
+  std::shared_ptr<actors::actor_shard_transport> t;
+  auto backend = two_actor_shards(false, &t);
+  t->crash_on_next_job(1);
+  auto lost = t->warm(1, {0, 1});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (lost->load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    t->poll();  // finds the dead actor, fails what it died with, spawns it again
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(lost->load() == -1);
+  auto again = t->warm(1, {0, 1});
+  while (again->load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(again->load() == 1);
 }
 
 }  // namespace
