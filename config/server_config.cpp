@@ -15,19 +15,29 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
   return base_dir + "/" + path;
 }
 
-// Loads the CURVE key file named at SECTION.KEY (already resolved into *PATH) into *KEYS. An unreadable file is
-// reported at the setting that names it; a malformed one at its own line.
+// The CURVE key file named at SECTION.KEY, when *PATH is set: resolved against BASE_DIR, read and checked into
+// *PUBLIC_KEY and *SECRET_KEY. An unreadable file is reported at the setting that names it (with why: not a
+// regular file, too large); a malformed one at its own line.
 bool load_key_file(const toml::table* section, const std::string& file, const std::string& section_name,
-                   const char* key, const std::string& path, curve_keypair* keys, config_error* err) {
-  if (load_curve_keypair(path, keys, err)) return true;
-  if (err->line == 0) {
-    toml_section s(section, file, section_name);
-    const size_t why = err->message.find(": ");  // not a regular file, too large
-    s.fail_at(section ? section->get(key) : nullptr, key,
-              "cannot read the CURVE key file " + path + (why == std::string::npos ? "" : err->message.substr(why)));
-    *err = *s.error();
+                   const char* key, const std::string& base_dir, std::string* path, std::string* public_key,
+                   std::string* secret_key, config_error* err) {
+  if (path->empty()) return true;
+  *path = resolve(base_dir, *path);
+  curve_keypair keys;
+  if (!load_curve_keypair(*path, &keys, err)) {
+    if (err->line == 0) {
+      toml_section s(section, file, section_name);
+      const size_t why = err->message.find(": ");
+      s.fail_at(section ? section->get(key) : nullptr, key,
+                "cannot read the CURVE key file " + *path +
+                    (why == std::string::npos ? "" : err->message.substr(why)));
+      *err = *s.error();
+    }
+    return false;
   }
-  return false;
+  *public_key = keys.public_key;
+  *secret_key = keys.secret_key;
+  return true;
 }
 
 // Every entry of KEYS (at SECTION.KEY) is a CURVE public key.
@@ -187,14 +197,9 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   toml_section s_frontend(frontend, file, "frontend");
   if (!parse_frontend(s_frontend, &c.frontend)) return fail(s_frontend);
 
-  if (!c.frontend.curve_key_file.empty()) {
-    c.frontend.curve_key_file = resolve(base_dir, c.frontend.curve_key_file);
-    curve_keypair keys;
-    if (!load_key_file(frontend, file, "frontend", "curve_key_file", c.frontend.curve_key_file, &keys, err))
-      return false;
-    c.frontend.curve_public_key = keys.public_key;
-    c.frontend.curve_secret_key = keys.secret_key;
-  }
+  if (!load_key_file(frontend, file, "frontend", "curve_key_file", base_dir, &c.frontend.curve_key_file,
+                     &c.frontend.curve_public_key, &c.frontend.curve_secret_key, err))
+    return false;
 
   toml_section s_model(model, file, "model");
   s_model.get("path", &c.model.path);
@@ -206,24 +211,16 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
 
   toml_section s_engine(engine, file, "engine");
   if (!parse_engine(s_engine, &c.engine)) return fail(s_engine);
-  if (!c.engine.shard_curve_key_file.empty()) {
-    c.engine.shard_curve_key_file = resolve(base_dir, c.engine.shard_curve_key_file);
-    curve_keypair keys;
-    if (!load_key_file(engine, file, "engine", "shard_curve_key_file", c.engine.shard_curve_key_file, &keys, err))
-      return false;
-    c.engine.shard_curve_public_key = keys.public_key;
-    c.engine.shard_curve_secret_key = keys.secret_key;
-  }
+  if (!load_key_file(engine, file, "engine", "shard_curve_key_file", base_dir, &c.engine.shard_curve_key_file,
+                     &c.engine.shard_curve_public_key, &c.engine.shard_curve_secret_key, err))
+    return false;
 
   toml_section s_shard(shard, file, "shard");
   if (!parse_shard(s_shard, &c.shard)) return fail(s_shard);
-  if (!c.shard.curve_key_file.empty()) {
-    c.shard.curve_key_file = resolve(base_dir, c.shard.curve_key_file);
-    curve_keypair keys;
-    if (!load_key_file(shard, file, "shard", "curve_key_file", c.shard.curve_key_file, &keys, err)) return false;
-    c.shard.curve_public_key = keys.public_key;
-    c.shard.curve_secret_key = keys.secret_key;
-  }
+  if (!load_key_file(shard, file, "shard", "curve_key_file", base_dir, &c.shard.curve_key_file,
+                     &c.shard.curve_public_key, &c.shard.curve_secret_key, err))
+    return false;
+
 
   toml_section s_metrics(metrics, file, "metrics");
   s_metrics.get("enabled", &c.metrics.enabled);

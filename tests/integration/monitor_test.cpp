@@ -173,6 +173,26 @@ struct veth_pair {
   ~veth_pair() { remove(); }
 };
 
+// rampartd capturing on INTERFACE, on free loopback ports, started and answering pings.
+struct capturing_server {
+  int port = test::free_port(), alerts_port = test::free_port(), metrics_port = test::free_port();
+  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  std::string alerts = "tcp://127.0.0.1:" + std::to_string(alerts_port);
+  std::unique_ptr<test::child_process> proc;
+  net::client client;
+
+  explicit capturing_server(const std::string& interface) {
+    const std::string config = test::make_temp_dir("monitor-capture") + "/rampart.toml";
+    std::ofstream(config) << "[monitor]\ninterface = \"" << interface << "\"\n";
+    proc = std::make_unique<test::child_process>(
+        test::bin("rampartd"), std::vector<std::string>{"--config", config, "--endpoint", endpoint, "--alerts-publish",
+                                                        alerts, "--metrics-listen",
+                                                        "127.0.0.1:" + std::to_string(metrics_port)});
+    REQUIRE(proc->wait_ready([&] { return client.connect(endpoint, nullptr) && client.ping(200ms); }, 20s));
+  }
+  std::string metrics() const { return test::http_get(metrics_port, "/metrics"); }
+};
+
 }  // namespace
 
 TEST_CASE("a capture whose interface vanishes raises monitor_down, is reopened when it returns, and the server "
@@ -187,26 +207,13 @@ TEST_CASE("a capture whose interface vanishes raises monitor_down, is reopened w
     std::cout << "SKIPPED: this kernel cannot create a veth pair\n";
     return;
   }
-  const std::string dir = test::make_temp_dir("monitor-watchdog");
-  const std::string config = dir + "/rampart.toml";
-  {
-    std::ofstream f(config);
-    f << "[monitor]\ninterface = \"" << link.name << "\"\n";
-  }
-  const int port = test::free_port(), alerts_port = test::free_port(), metrics_port = test::free_port();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
-  const std::string alerts = "tcp://127.0.0.1:" + std::to_string(alerts_port);
-  test::child_process proc(test::bin("rampartd"),
-                           {"--config", config, "--endpoint", endpoint, "--alerts-publish", alerts,
-                            "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
-  net::client c;
-  REQUIRE(proc.wait_ready([&] { return c.connect(endpoint, nullptr) && c.ping(200ms); }, 20s));
-  REQUIRE(proc.wait_ready([&] { return proc.log().find("capturing on " + link.name) != std::string::npos; }, 5s));
-  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 1") != std::string::npos);
+  capturing_server server(link.name);
+  REQUIRE(server.proc->wait_ready([&] { return server.proc->log().find("capturing on " + link.name) != std::string::npos; }, 5s));
+  CHECK(server.metrics().find("rampart:monitor_capture_up 1") != std::string::npos);
 
   zmq::context_t ctx;
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
-  REQUIRE(test::subscribe_and_wait(sub, alerts, {"alert.1"}));
+  REQUIRE(test::subscribe_and_wait(sub, server.alerts, {"alert.1"}));
   auto monitor_down = [](const std::string& phase) {
     return [phase](const json& e) {
       return e.value("rampart", json::object()).value("detector", "") == "monitor_down" &&
@@ -216,19 +223,19 @@ TEST_CASE("a capture whose interface vanishes raises monitor_down, is reopened w
 
   link.remove();
   auto down = wait_event(sub, monitor_down("start"), 5s);
-  INFO(proc.log());
+  INFO(server.proc->log());
   REQUIRE(down);
   CHECK((*down)["rampart"].value("interface", "") == link.name);
-  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 0") != std::string::npos);
-  CHECK(c.ping(2s));  // serving goes on
+  CHECK(server.metrics().find("rampart:monitor_capture_up 0") != std::string::npos);
+  CHECK(server.client.ping(2s));  // serving goes on
 
   REQUIRE(link.create());
   auto up = wait_event(sub, monitor_down("end"), 15s);
   REQUIRE(up);
-  const std::string metrics = test::http_get(metrics_port, "/metrics");
+  const std::string metrics = server.metrics();
   CHECK(metrics.find("rampart:monitor_capture_up 1") != std::string::npos);
   CHECK(metrics.find("rampart:monitor_capture_reopens_total 1") != std::string::npos);
-  CHECK(c.ping(2s));
+  CHECK(server.client.ping(2s));
 }
 
 TEST_CASE("a capture whose interface does not exist yet at start is down, retried, and up once it appears",
@@ -243,31 +250,21 @@ TEST_CASE("a capture whose interface does not exist yet at start is down, retrie
     return;
   }
   link.remove();  // it comes later
-  const std::string dir = test::make_temp_dir("monitor-late-link");
-  const std::string config = dir + "/rampart.toml";
-  std::ofstream(config) << "[monitor]\ninterface = \"" << link.name << "\"\n";
-  const int port = test::free_port(), alerts_port = test::free_port(), metrics_port = test::free_port();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
-  const std::string alerts = "tcp://127.0.0.1:" + std::to_string(alerts_port);
-  test::child_process proc(test::bin("rampartd"),
-                           {"--config", config, "--endpoint", endpoint, "--alerts-publish", alerts,
-                            "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
-  net::client c;
-  REQUIRE(proc.wait_ready([&] { return c.connect(endpoint, nullptr) && c.ping(200ms); }, 20s));
-  INFO(proc.log());
-  CHECK(proc.log().find("cannot open the capture on " + link.name) != std::string::npos);
-  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 0") != std::string::npos);
+  capturing_server server(link.name);
+  INFO(server.proc->log());
+  CHECK(server.proc->log().find("cannot open the capture on " + link.name) != std::string::npos);
+  CHECK(server.metrics().find("rampart:monitor_capture_up 0") != std::string::npos);
 
   zmq::context_t ctx;
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
-  REQUIRE(test::subscribe_and_wait(sub, alerts, {"alert.1"}));
+  REQUIRE(test::subscribe_and_wait(sub, server.alerts, {"alert.1"}));
   REQUIRE(link.create());
   auto up = wait_event(sub, [](const json& e) {
     return e.value("rampart", json::object()).value("detector", "") == "monitor_down" &&
            e["rampart"].value("phase", "") == "end";
   }, 40s);
   REQUIRE(up);
-  CHECK(proc.log().find("the capture on " + link.name + " is back") != std::string::npos);
-  CHECK(test::http_get(metrics_port, "/metrics").find("rampart:monitor_capture_up 1") != std::string::npos);
-  CHECK(c.ping(2s));
+  CHECK(server.proc->log().find("the capture on " + link.name + " is back") != std::string::npos);
+  CHECK(server.metrics().find("rampart:monitor_capture_up 1") != std::string::npos);
+  CHECK(server.client.ping(2s));
 }
