@@ -121,6 +121,41 @@ void apply_cancellations(scheduler_state& st) {
   }
 }
 
+// After a step: the load figures the policy reads, and the metrics (the batch, the KV cache, the shards every
+// 16 steps, preemptions).
+void record_load(scheduler_state& st, size_t tokens) {
+  auto& ctx = *st.ctx;
+  const model::scheduler_stats s = st.sched->stats();
+  ctx.load.running = s.running;
+  ctx.load.waiting = s.waiting;
+  if (!ctx.metrics) return;
+  ctx.metrics->generation_tokens->Increment(static_cast<double>(tokens));
+  ctx.metrics->requests_running->Set(static_cast<double>(s.running));
+  ctx.metrics->requests_waiting->Set(static_cast<double>(s.waiting));
+  if (s.kv.total_blocks > 0) {
+    ctx.metrics->kv_cache_usage->Set(1.0 - double(s.kv.free_blocks) / double(s.kv.total_blocks));
+  }
+  if (ctx.model->shards && s.steps % 16 == 0) {
+    const auto& stats = ctx.model->shards->stats();
+    std::vector<uint64_t> loads;
+    for (int k = 0; k < stats.n_shards(); ++k) {
+      loads.push_back(stats.shard_total(k));
+      ctx.metrics->shard_tokens(k).Set(static_cast<double>(loads.back()));
+    }
+    for (int e = 0; e < stats.n_experts(); ++e) {
+      ctx.metrics->expert_tokens(e).Set(static_cast<double>(stats.expert_total(e)));
+    }
+    ctx.metrics->shard_imbalance->Set(model::load_imbalance(loads));
+    ctx.metrics->shard_rebalances->Set(static_cast<double>(ctx.model->shards->costs().rebalances.load()));
+    ctx.metrics->shard_slow_marks->Set(static_cast<double>(ctx.model->shards->costs().slow_marks.load()));
+    for (int k = 0; k < stats.n_shards(); ++k) ctx.metrics->shard_slow(k).Set(ctx.model->shards->slow(k) ? 1 : 0);
+  }
+  if (s.preemptions > st.preemptions_seen) {
+    ctx.metrics->preemptions->Increment(static_cast<double>(s.preemptions - st.preemptions_seen));
+    st.preemptions_seen = s.preemptions;
+  }
+}
+
 void run_step(self_ptr self) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
@@ -163,39 +198,7 @@ void run_step(self_ptr self) {
     ev.finished.push_back({r, std::move(f)});
     st.requests.erase(it);
   }
-  {
-    auto s = st.sched->stats();
-    ctx.load.running = s.running;
-    ctx.load.waiting = s.waiting;
-  }
-  if (ctx.metrics) {
-    ctx.metrics->generation_tokens->Increment(static_cast<double>(report.tokens.size()));
-    auto s = st.sched->stats();
-    ctx.metrics->requests_running->Set(static_cast<double>(s.running));
-    ctx.metrics->requests_waiting->Set(static_cast<double>(s.waiting));
-    if (s.kv.total_blocks > 0) {
-      ctx.metrics->kv_cache_usage->Set(1.0 - double(s.kv.free_blocks) / double(s.kv.total_blocks));
-    }
-    if (ctx.model->shards && s.steps % 16 == 0) {
-      const auto& stats = ctx.model->shards->stats();
-      std::vector<uint64_t> loads;
-      for (int k = 0; k < stats.n_shards(); ++k) {
-        loads.push_back(stats.shard_total(k));
-        ctx.metrics->shard_tokens(k).Set(static_cast<double>(loads.back()));
-      }
-      for (int e = 0; e < stats.n_experts(); ++e) {
-        ctx.metrics->expert_tokens(e).Set(static_cast<double>(stats.expert_total(e)));
-      }
-      ctx.metrics->shard_imbalance->Set(model::load_imbalance(loads));
-      ctx.metrics->shard_rebalances->Set(static_cast<double>(ctx.model->shards->costs().rebalances.load()));
-      ctx.metrics->shard_slow_marks->Set(static_cast<double>(ctx.model->shards->costs().slow_marks.load()));
-      for (int k = 0; k < stats.n_shards(); ++k) ctx.metrics->shard_slow(k).Set(ctx.model->shards->slow(k) ? 1 : 0);
-    }
-    if (s.preemptions > st.preemptions_seen) {
-      ctx.metrics->preemptions->Increment(static_cast<double>(s.preemptions - st.preemptions_seen));
-      st.preemptions_seen = s.preemptions;
-    }
-  }
+  record_load(st, report.tokens.size());
   if (!ev.tokens.empty() || !ev.finished.empty()) {
     auto detok = ctx.stages.detokenizer.get();
     if (detok) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <new>
 #include <thread>
-#include <unordered_map>
 
 #include "engine/block_manager.hpp"
 #include "kernels/kernels_parallel.hpp"
@@ -20,14 +19,6 @@ template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
-
-struct sequence {
-  std::vector<int32_t> blocks;
-  int64_t length = 0;
-  uint64_t last_hash = 0;       // chain hash of the last full block (0: none yet)
-  std::vector<int32_t> filling;  // tokens of the block being filled
-  uint64_t stamp = 0;            // last step that included this sequence
-};
 
 // Checks the config fields the forward pass relies on; "" when usable.
 std::string check_config(const model_config& c) {
@@ -62,7 +53,6 @@ struct engine::impl {
   feed_forward ffn;
   bool prefix_cache;
   int64_t max_step_tokens;
-  std::unordered_map<uint64_t, sequence> seqs;
   int64_t prefix_hit_tokens = 0;
   size_t packed_bytes = 0;
   uint64_t step_count = 0;
@@ -99,10 +89,10 @@ struct engine::impl {
   // Runs the step's tokens [t0, t0 + n) (KV of earlier tokens already cached) and writes logits rows
   // [row0, row0 + rows), which must belong to those tokens.
   void forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, float* logits);
-  // A step's parts: the batch's checks (every sequence started, once, with tokens in the vocabulary and room in
-  // the context and the KV cache; *N its token count), laying out its tokens and logit rows (returns the row
+  // A step's parts: the batch's checks (every sequence started by SELF, once, with tokens in the vocabulary
+  // and room in the context and the KV cache; *N its token count), laying out its tokens and logit rows (returns the row
   // count), the forward pass in slices, and committing the tokens to the cache.
-  bool check_batch(const std::vector<seq_input>& batch, int64_t* n, std::string* err);
+  bool check_batch(const engine* self, const std::vector<seq_input>& batch, int64_t* n, std::string* err);
   int64_t lay_out(const std::vector<seq_input>& batch, int64_t n, step_output* out);
   void forward_sliced(int64_t n, int64_t rows, float* logits);
   void commit(const std::vector<seq_input>& batch);
@@ -179,54 +169,55 @@ const model_config& engine::config() const { return p_->cfg; }
 const char* engine::kernel_name() const { return p_->k.name; }
 int engine::threads() const { return p_->pool.size(); }
 
-int64_t engine::start(uint64_t seq, const int32_t* prompt, int64_t n, std::string* err) {
-  if (p_->seqs.count(seq) != 0) {
-    *err = "sequence " + std::to_string(seq) + " is already started";
+int64_t engine::start(kv_sequence* seq, const int32_t* prompt, int64_t n, std::string* err) {
+  if (seq->started()) {
+    *err = "the sequence is already started";
     return -1;
   }
-  sequence& s = p_->seqs[seq];
+  kv_sequence& s = *seq;
+  s.owner_ = this;
   const int bs = p_->blocks.block_tokens();
-  s.filling.reserve(static_cast<size_t>(bs));
+  s.filling_.reserve(static_cast<size_t>(bs));
   if (p_->prefix_cache && prompt != nullptr) {
     for (int64_t b = 0; (b + 1) * bs <= n - 1; ++b) {
       const int32_t* toks = prompt + b * bs;
-      const uint64_t h = block_manager::chain_hash(s.last_hash, toks, bs);
-      const int32_t blk = p_->blocks.lookup(h, s.last_hash, toks);
+      const uint64_t h = block_manager::chain_hash(s.last_hash_, toks, bs);
+      const int32_t blk = p_->blocks.lookup(h, s.last_hash_, toks);
       if (blk < 0) break;
       p_->blocks.acquire(blk);
-      s.blocks.push_back(blk);
-      s.last_hash = h;
-      s.length += bs;
+      s.blocks_.push_back(blk);
+      s.last_hash_ = h;
+      s.length_ += bs;
     }
-    p_->prefix_hit_tokens += s.length;
+    p_->prefix_hit_tokens += s.length_;
   }
-  return s.length;
+  return s.length_;
 }
 
-bool engine::impl::check_batch(const std::vector<seq_input>& batch, int64_t* n, std::string* err) {
+bool engine::impl::check_batch(const engine* self, const std::vector<seq_input>& batch, int64_t* n,
+                               std::string* err) {
   const uint64_t stamp = ++step_count;
   const int64_t V = cfg.vocab_size;
   int64_t need = 0;
   *n = 0;
   for (const seq_input& in : batch) {
-    auto it = seqs.find(in.seq);
     // Error text is built only on failure: the normal path allocates nothing.
-    auto who = [&] { return "sequence " + std::to_string(in.seq); };
-    if (it == seqs.end()) return *err = who() + " is not started", false;
-    sequence& s = it->second;
-    if (s.stamp == stamp) return *err = who() + " appears twice in one step", false;
-    s.stamp = stamp;
+    auto who = [&] { return "batch entry " + std::to_string(&in - batch.data()); };
+    if (in.seq == nullptr || in.seq->owner_ != self) return *err = who() + ": the sequence is not started", false;
+    kv_sequence& s = *in.seq;
+    if (s.stamp_ == stamp) return *err = who() + ": the sequence appears twice in one step", false;
+    s.stamp_ = stamp;
     if (in.n_tokens < 1 || in.tokens == nullptr) return *err = who() + ": a step needs at least one token", false;
     for (int64_t i = 0; i < in.n_tokens; ++i)
       if (in.tokens[i] < 0 || in.tokens[i] >= V)
         return *err = who() + ": token id " + std::to_string(in.tokens[i]) + " is outside the vocabulary [0, " +
                       std::to_string(V) + ")",
                false;
-    if (s.length + in.n_tokens > cfg.max_position_embeddings)
-      return *err = who() + ": position " + std::to_string(s.length + in.n_tokens - 1) +
+    if (s.length_ + in.n_tokens > cfg.max_position_embeddings)
+      return *err = who() + ": position " + std::to_string(s.length_ + in.n_tokens - 1) +
                     " is past max_position_embeddings " + std::to_string(cfg.max_position_embeddings),
              false;
-    need += blocks_for(s.length + in.n_tokens) - static_cast<int64_t>(s.blocks.size());
+    need += blocks_for(s.length_ + in.n_tokens) - static_cast<int64_t>(s.blocks_.size());
     *n += in.n_tokens;
   }
   if (need > blocks.free_blocks())
@@ -246,13 +237,13 @@ int64_t engine::impl::lay_out(const std::vector<seq_input>& batch, int64_t n, st
   int64_t t = 0, rows = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const seq_input& in = batch[i];
-    sequence& s = seqs.find(in.seq)->second;
-    while (static_cast<int64_t>(s.blocks.size()) < blocks_for(s.length + in.n_tokens))
-      s.blocks.push_back(blocks.allocate());
+    kv_sequence& s = *in.seq;
+    while (static_cast<int64_t>(s.blocks_.size()) < blocks_for(s.length_ + in.n_tokens))
+      s.blocks_.push_back(blocks.allocate());
     out->first_row[i] = rows;
     out->n_rows[i] = in.all_logits ? in.n_tokens : 1;
     for (int64_t j = 0; j < in.n_tokens; ++j, ++t) {
-      slots[t] = token_slot{s.length + j, s.blocks.data()};
+      slots[t] = token_slot{s.length_ + j, s.blocks_.data()};
       tokens[t] = in.tokens[j];
       if (in.all_logits || j == in.n_tokens - 1) logit_rows[rows++] = t;
     }
@@ -277,15 +268,15 @@ void engine::impl::forward_sliced(int64_t n, int64_t rows, float* logits) {
 void engine::impl::commit(const std::vector<seq_input>& batch) {
   const int bs = blocks.block_tokens();
   for (const seq_input& in : batch) {
-    sequence& s = seqs.find(in.seq)->second;
+    kv_sequence& s = *in.seq;
     for (int64_t j = 0; j < in.n_tokens; ++j) {
-      s.filling.push_back(in.tokens[j]);
-      ++s.length;
-      if (static_cast<int>(s.filling.size()) == bs) {
-        const uint64_t h = block_manager::chain_hash(s.last_hash, s.filling.data(), bs);
-        if (prefix_cache) blocks.publish(s.blocks[(s.length - 1) / bs], h, s.last_hash, s.filling.data());
-        s.last_hash = h;
-        s.filling.clear();
+      s.filling_.push_back(in.tokens[j]);
+      ++s.length_;
+      if (static_cast<int>(s.filling_.size()) == bs) {
+        const uint64_t h = block_manager::chain_hash(s.last_hash_, s.filling_.data(), bs);
+        if (prefix_cache) blocks.publish(s.blocks_[(s.length_ - 1) / bs], h, s.last_hash_, s.filling_.data());
+        s.last_hash_ = h;
+        s.filling_.clear();
       }
     }
   }
@@ -302,7 +293,7 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   }
   const auto step_start = std::chrono::steady_clock::now();
   int64_t n = 0;
-  if (!p.check_batch(batch, &n, err)) return false;
+  if (!p.check_batch(this, batch, &n, err)) return false;
   const int64_t rows = p.lay_out(batch, n, out);
   const step_profile before = p.prof;  // a failed step leaves the profile as it was
   try {
@@ -310,9 +301,9 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   } catch (const expert_shard_failure& e) {
     // Lengths did not advance, so KV rows written for this step are dead; return the blocks it took.
     for (const seq_input& in : batch) {
-      sequence& s = p.seqs.find(in.seq)->second;
-      for (; static_cast<int64_t>(s.blocks.size()) > p.blocks_for(s.length); s.blocks.pop_back())
-        p.blocks.release(s.blocks.back());
+      kv_sequence& s = *in.seq;
+      for (; static_cast<int64_t>(s.blocks_.size()) > p.blocks_for(s.length_); s.blocks_.pop_back())
+        p.blocks.release(s.blocks_.back());
     }
     p.prof = before;
     return *err = e.what(), false;
@@ -365,19 +356,16 @@ void engine::impl::forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, fl
   matmul(pool, k, w.lm_head, xn.data(), D, rows, logits + row0 * V, V);
 }
 
-void engine::release(uint64_t seq) {
-  auto it = p_->seqs.find(seq);
-  if (it == p_->seqs.end()) return;
+void engine::release(kv_sequence* seq) {
+  if (seq->owner_ != this) return;
   // Later blocks first, so a shared prefix's head stays cached longest.
-  for (auto b = it->second.blocks.rbegin(); b != it->second.blocks.rend(); ++b) p_->blocks.release(*b);
-  p_->seqs.erase(it);
-}
-
-bool engine::has_sequence(uint64_t seq) const { return p_->seqs.count(seq) != 0; }
-
-int64_t engine::sequence_length(uint64_t seq) const {
-  auto it = p_->seqs.find(seq);
-  return it == p_->seqs.end() ? -1 : it->second.length;
+  for (auto b = seq->blocks_.rbegin(); b != seq->blocks_.rend(); ++b) p_->blocks.release(*b);
+  seq->owner_ = nullptr;
+  seq->blocks_.clear();
+  seq->length_ = 0;
+  seq->last_hash_ = 0;
+  seq->filling_.clear();
+  seq->stamp_ = 0;
 }
 
 kv_usage engine::kv() const {
@@ -391,10 +379,9 @@ kv_usage engine::kv() const {
   return u;
 }
 
-int64_t engine::blocks_needed(uint64_t seq, int64_t n_tokens) const {
-  auto it = p_->seqs.find(seq);
-  if (it == p_->seqs.end()) return p_->blocks_for(n_tokens);
-  return p_->blocks_for(it->second.length + n_tokens) - static_cast<int64_t>(it->second.blocks.size());
+int64_t engine::blocks_needed(const kv_sequence& seq, int64_t n_tokens) const {
+  if (seq.owner_ != this) return p_->blocks_for(n_tokens);
+  return p_->blocks_for(seq.length_ + n_tokens) - static_cast<int64_t>(seq.blocks_.size());
 }
 
 bool engine::can_admit(int64_t n_tokens) const { return p_->blocks_for(n_tokens) <= p_->blocks.free_blocks(); }

@@ -2,9 +2,9 @@
 // with a paged latent KV cache and a prefix cache. Plain C++: no actors, no sockets; one caller at a time
 // (the scheduler), the engine's own thread pool does the parallel work.
 //
-// Life of a sequence: start(seq, prompt) -> the number of prompt tokens already cached (do not feed those)
-// -> step() with the rest of the prompt (in chunks if wanted) and then one token per step -> release(seq)
-// when it ends or is cancelled, which returns its KV blocks.
+// Life of a sequence: the caller owns its kv_sequence record; start(&record, prompt) -> the number of prompt
+// tokens already cached (do not feed those) -> step() with the rest of the prompt (in chunks if wanted) and then
+// one token per step -> release(&record) when it ends or is cancelled, which returns its KV blocks.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +34,37 @@ struct engine_options {
   std::shared_ptr<expert_backend> experts;
 };
 
+class engine;
+
+// A sequence's place in the KV cache: its block table, how many tokens it holds and the block being filled.
+// The caller owns the record (the scheduler's record of a request holds one, so a sequence has one record and
+// one id); only the engine changes it, from start() to release(). Release a started record before destroying
+// it, or its blocks stay taken. Not copyable: two copies of one block table would release its blocks twice.
+class kv_sequence {
+ public:
+  kv_sequence() = default;
+  kv_sequence(const kv_sequence&) = delete;
+  kv_sequence& operator=(const kv_sequence&) = delete;
+
+  bool started() const { return owner_ != nullptr; }
+  // Tokens in the cache: the cached prefix and everything fed (0 when not started).
+  int64_t length() const { return length_; }
+  // The KV blocks holding them, in order.
+  const std::vector<int32_t>& blocks() const { return blocks_; }
+
+ private:
+  friend class engine;
+  const engine* owner_ = nullptr;  // the engine that started it
+  std::vector<int32_t> blocks_;
+  int64_t length_ = 0;
+  uint64_t last_hash_ = 0;        // chain hash of the last full block (0: none yet)
+  std::vector<int32_t> filling_;  // tokens of the block being filled
+  uint64_t stamp_ = 0;            // the last step that included it
+};
+
 // New tokens of one sequence for a step, appended at the sequence's current length.
 struct seq_input {
-  uint64_t seq = 0;
+  kv_sequence* seq = nullptr;
   const int32_t* tokens = nullptr;
   int64_t n_tokens = 0;
   bool all_logits = false;  // logits of every new position, else of the last one only
@@ -76,29 +104,27 @@ class engine {
   const char* kernel_name() const;
   int threads() const;
 
-  // Starts sequence SEQ (an id of the caller's choosing, not in use). With the prefix cache on, PROMPT's leading
-  // full blocks are looked up and shared; returns how many prompt tokens are already cached (a multiple of the
-  // block size, at most n - 1 so the last prompt token is always fed). The caller then feeds
-  // prompt[returned..n) through step(). Returns -1 and fills *err when SEQ is already started.
-  int64_t start(uint64_t seq, const int32_t* prompt, int64_t n, std::string* err);
+  // Starts the sequence recorded in SEQ (not started). With the prefix cache on, PROMPT's leading full blocks are
+  // looked up and shared; returns how many prompt tokens are already cached (a multiple of the block size, at
+  // most n - 1 so the last prompt token is always fed). The caller then feeds prompt[returned..n) through
+  // step(). Returns -1 and fills *err when SEQ is already started.
+  int64_t start(kv_sequence* seq, const int32_t* prompt, int64_t n, std::string* err);
 
-  // Runs one forward step for BATCH (distinct started sequences, each with >= 1 token). All or nothing: on a bad
-  // entry (unknown sequence, token id outside the vocabulary, position past max_position_embeddings) or when
-  // the KV cache cannot hold the new tokens, returns false with a one-line *err and changes nothing.
-  // Results for a sequence do not depend on the other sequences in the batch.
+  // Runs one forward step for BATCH (distinct sequences started by this engine, each with >= 1 token). All or
+  // nothing: on a bad entry (a record not started here, one given twice, a token id outside the vocabulary, a
+  // position past max_position_embeddings) or when the KV cache cannot hold the new tokens, returns false with
+  // a one-line *err naming the batch entry and changes nothing. Results for a sequence do not depend on the
+  // other sequences in the batch.
   bool step(const std::vector<seq_input>& batch, step_output* out, std::string* err);
 
-  // Ends SEQ (finished or cancelled): its blocks lose a reference and unshared ones become free. No-op for an
-  // unknown id.
-  void release(uint64_t seq);
-
-  bool has_sequence(uint64_t seq) const;
-  // Tokens in SEQ's cache (cached prefix + everything fed), -1 for an unknown id.
-  int64_t sequence_length(uint64_t seq) const;
+  // Ends SEQ (finished or cancelled): its blocks lose a reference, unshared ones become free, and the record is
+  // empty again (it may be started anew). No-op for a record this engine did not start.
+  void release(kv_sequence* seq);
 
   kv_usage kv() const;
-  // New blocks a step appending N_TOKENS to SEQ would take (SEQ unknown: a new sequence without prefix hits).
-  int64_t blocks_needed(uint64_t seq, int64_t n_tokens) const;
+  // New blocks a step appending N_TOKENS to SEQ would take (SEQ not started: a new sequence of N_TOKENS
+  // without prefix hits).
+  int64_t blocks_needed(const kv_sequence& seq, int64_t n_tokens) const;
   // Whether a new sequence of N_TOKENS total fits in the free blocks now (ignoring possible prefix hits).
   bool can_admit(int64_t n_tokens) const;
 

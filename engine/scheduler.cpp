@@ -29,8 +29,7 @@ struct batch_scheduler::sequence {
   std::vector<int32_t> tokens;  // prompt followed by every generated token
   int64_t prompt_len = 0;
   int64_t generated = 0;
-  int64_t fed = 0;  // leading tokens already in the KV cache
-  bool started = false;
+  kv_sequence kv;  // its KV blocks while admitted; kv.length(): the leading tokens already in the cache
   bool cancelled = false;
   int64_t cached_prompt_tokens = -1;  // from the first admission
   int64_t first_admitted_ms = -1;     // steady clock, at the first admission
@@ -54,7 +53,7 @@ int64_t batch_scheduler::budgeted_slots() const {
 }
 
 batch_scheduler::~batch_scheduler() {
-  for (auto& s : running_) engine_->release(s->req.id);
+  for (auto& s : running_) engine_->release(&s->kv);
 }
 
 status<batch_scheduler::add_result> batch_scheduler::add(sequence_request req) {
@@ -144,9 +143,8 @@ void batch_scheduler::finish(sequence* s, finish_reason reason, step_report* out
                                         s->req.arrival_ms);
   f.error = std::move(error);
   out->finished.push_back(std::move(f));
-  if (s->started) {
-    engine_->release(s->req.id);
-    s->started = false;
+  if (s->kv.started()) {
+    engine_->release(&s->kv);
     if (--running_per_client_[s->req.client] <= 0) running_per_client_.erase(s->req.client);
     if (s->req.budgeted) --budgeted_running_;
   }
@@ -190,9 +188,7 @@ bool batch_scheduler::preempt_one(int max_rank_to_spare) {
   if (victim == running_.end()) return false;
   std::unique_ptr<sequence> s = std::move(*victim);
   running_.erase(victim);
-  engine_->release(s->req.id);
-  s->started = false;
-  s->fed = 0;
+  engine_->release(&s->kv);
   if (--running_per_client_[s->req.client] <= 0) running_per_client_.erase(s->req.client);
   if (s->req.budgeted) --budgeted_running_;
   ++preemptions_;
@@ -234,14 +230,14 @@ bool batch_scheduler::admit_waiting(int64_t* budget) {
     sequence* s = pick->get();
     // Blocks for the whole remaining input, plus the next decode token of every running sequence.
     int64_t reserve = 0;
-    for (const auto& r : running_) reserve += engine_->blocks_needed(r->req.id, 1);
-    const int64_t need = engine_->blocks_needed(s->req.id, static_cast<int64_t>(s->tokens.size()));
+    for (const auto& r : running_) reserve += engine_->blocks_needed(r->kv, 1);
+    const int64_t need = engine_->blocks_needed(s->kv, static_cast<int64_t>(s->tokens.size()));
     if (need + reserve > engine_->kv().free_blocks) {
       if (preempt_one(queue_rank)) continue;  // a lower rank gives way, then try again
       return false;
     }
     std::string err;
-    int64_t cached = engine_->start(s->req.id, s->tokens.data(), static_cast<int64_t>(s->tokens.size()), &err);
+    int64_t cached = engine_->start(&s->kv, s->tokens.data(), static_cast<int64_t>(s->tokens.size()), &err);
     std::unique_ptr<sequence> owned = std::move(*pick);
     queue->erase(pick);
     if (cached < 0) {
@@ -249,14 +245,12 @@ bool batch_scheduler::admit_waiting(int64_t* budget) {
       finish(owned.get(), finish_reason::error, &ignored, err);
       continue;
     }
-    owned->started = true;
-    owned->fed = cached;
     if (owned->cached_prompt_tokens < 0) owned->cached_prompt_tokens = std::min(cached, owned->prompt_len);
     if (owned->first_admitted_ms < 0) owned->first_admitted_ms = steady_ms();
     owned->admitted_at = ++admissions_;
     running_per_client_[owned->req.client]++;
     if (owned->req.budgeted) ++budgeted_running_;
-    *budget -= std::min<int64_t>(*budget, static_cast<int64_t>(owned->tokens.size()) - owned->fed);
+    *budget -= std::min<int64_t>(*budget, static_cast<int64_t>(owned->tokens.size()) - owned->kv.length());
     running_.push_back(std::move(owned));
   }
   return true;
@@ -306,7 +300,7 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, double* credit, u
   std::vector<size_t> other, budgeted;
   int64_t left = options_.max_step_tokens;
   for (size_t i = 0; i < n; ++i) {
-    remaining[i] = static_cast<int64_t>(running_[i]->tokens.size()) - running_[i]->fed;
+    remaining[i] = static_cast<int64_t>(running_[i]->tokens.size()) - running_[i]->kv.length();
     if (running_[i]->req.budgeted) {
       budgeted.push_back(i);
     } else {
@@ -361,7 +355,7 @@ bool batch_scheduler::plan_step(std::vector<int64_t>* chunk, step_report* out) {
     plan_tokens(chunk, &credit, &turn);
     int64_t need = 0;
     for (size_t i = 0; i < running_.size(); ++i) {
-      if ((*chunk)[i] > 0) need += engine_->blocks_needed(running_[i]->req.id, (*chunk)[i]);
+      if ((*chunk)[i] > 0) need += engine_->blocks_needed(running_[i]->kv, (*chunk)[i]);
     }
     if (need <= engine_->kv().free_blocks) break;
     if (running_.size() <= 1 || !preempt_one(-1)) {
@@ -385,12 +379,12 @@ std::vector<seq_input> batch_scheduler::build_batch(const std::vector<int64_t>& 
     if (chunk[i] == 0) continue;  // budgeted work waiting for its turn
     auto* s = running_[i].get();
     seq_input in;
-    in.seq = s->req.id;
-    in.tokens = s->tokens.data() + s->fed;
+    in.seq = &s->kv;
+    in.tokens = s->tokens.data() + s->kv.length();
     in.n_tokens = chunk[i];
     (*row)[i] = batch.size();
     batch.push_back(in);
-    if (s->fed + chunk[i] == static_cast<int64_t>(s->tokens.size()) && s->generated > 0) {
+    if (s->kv.length() + chunk[i] == static_cast<int64_t>(s->tokens.size()) && s->generated > 0) {
       out->decode_tokens += 1;
       out->prefill_tokens += chunk[i] - 1;
     } else {
@@ -404,20 +398,19 @@ void batch_scheduler::take_tokens(const std::vector<int64_t>& chunk, const std::
                                   const step_output& result, step_report* out) {
   const int64_t max_pos = engine_->config().max_position_embeddings;
   // Each sequence whose prompt is now fed samples its next token (samplers are independent: spread over the
-  // engine's threads for a large batch).
+  // engine's threads for a large batch). The step has advanced every kv.length() by its chunk.
   sampled_.assign(running_.size(), 0);
   engine_->parallel(static_cast<int64_t>(running_.size()), [&](int64_t j) {
     const size_t i = static_cast<size_t>(j);
     const sequence& s = *running_[i];
-    if (chunk[i] > 0 && s.fed + chunk[i] >= static_cast<int64_t>(s.tokens.size()))
+    if (chunk[i] > 0 && s.kv.length() >= static_cast<int64_t>(s.tokens.size()))
       sampled_[i] = s.smp->sample(result.row(row[i]), static_cast<size_t>(result.vocab_size));
   });
   std::vector<std::unique_ptr<sequence>> still_running;
   still_running.reserve(running_.size());
   for (size_t i = 0; i < running_.size(); ++i) {
     auto& s = running_[i];
-    s->fed += chunk[i];
-    if (chunk[i] == 0 || s->fed < static_cast<int64_t>(s->tokens.size())) {  // not its turn, or prompt not done
+    if (chunk[i] == 0 || s->kv.length() < static_cast<int64_t>(s->tokens.size())) {  // not its turn, or prompt not done
       still_running.push_back(std::move(s));
       continue;
     }

@@ -38,7 +38,7 @@ enum class finish_reason : uint8_t { stop, length, cancelled, error, expired };
 const char* to_string(finish_reason r);
 
 struct sequence_request {
-  uint64_t id = 0;         // unique while the sequence lives; also the engine's sequence id
+  uint64_t id = 0;         // unique while the sequence lives
   int priority = 2;        // 0 is the highest class
   std::string client;      // fairness key (e.g. the client connection)
   std::vector<int32_t> prompt;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -15,6 +16,7 @@
 #include "actors/shard_server.hpp"
 #include "engine/engine.hpp"
 #include "engine/sampler.hpp"
+#include "engine/scheduler.hpp"
 #include "testkit/kernels_bench.hpp"
 #include "tools/flags.hpp"
 
@@ -26,9 +28,12 @@ const char* const usage =
     "usage: rampart-generate --model DIR --ids \"0 15 27\" [-n N] [--temperature T] [--top-k K] [--top-p P]\n"
     "                        [--min-p P] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
-    "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...]\n"
+    "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...] [--serve R]\n"
     "\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
+    "--serve R: BATCH clients each send R requests one after another (prompts as long as --ids, N tokens each)\n"
+    "  through the batch scheduler with the server's defaults, in this process; prints output tokens/s (the\n"
+    "  median of 3 runs), the engine's rate on the work tools/bench-pipeline.sh sends to the server.\n"
     "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
     "--bench also prints what sampling one sequence's next token costs with common settings.\n"
     "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n";
@@ -56,6 +61,7 @@ struct options {
   std::string shard_endpoints;  // or `rampartd --role shard` processes
   float temperature = 0, top_p = 1, min_p = 0;
   int top_k = 0;
+  long long serve = 0;  // requests per client for --serve (0: off)
   bool bench = false, profile = false;
   bool pack = true;
 };
@@ -80,10 +86,38 @@ std::vector<int32_t> prompt_for(const std::vector<int32_t>& main, int i, int64_t
   return p;
 }
 
+// Sequences started on one engine for a run, released together (at the latest when the set goes away).
+class sequence_set {
+ public:
+  explicit sequence_set(engine& e) : e_(e) {}
+  ~sequence_set() { release(); }
+  sequence_set(const sequence_set&) = delete;
+  sequence_set& operator=(const sequence_set&) = delete;
+
+  // Starts N empty sequences, after releasing the set's earlier ones.
+  bool start(int n, std::string* err) {
+    release();
+    for (int i = 0; i < n; ++i) {
+      records_.emplace_back();
+      if (e_.start(&records_.back(), nullptr, 0, err) < 0) return false;
+    }
+    return true;
+  }
+  kv_sequence* operator[](size_t i) { return &records_[i]; }
+  void release() {
+    for (kv_sequence& r : records_) e_.release(&r);
+    records_.clear();
+  }
+
+ private:
+  engine& e_;
+  std::deque<kv_sequence> records_;  // a deque: records never move once started
+};
+
 // Prefills the started sequences 0..P-1 with PROMPTS, CHUNK tokens per sequence per step (0: whole), all
 // unfinished sequences in each step. LAST[i] receives sequence i's logits after its last prompt token; ALL, when
 // non-null, every prompt row of sequence 0.
-bool prefill(engine& e, const std::vector<std::vector<int32_t>>& prompts, long long chunk,
+bool prefill(engine& e, sequence_set& seqs, const std::vector<std::vector<int32_t>>& prompts, long long chunk,
              std::vector<std::vector<float>>* last, std::vector<float>* all, std::string* err) {
   std::vector<size_t> done(prompts.size(), 0);
   last->assign(prompts.size(), {});
@@ -95,7 +129,7 @@ bool prefill(engine& e, const std::vector<std::vector<int32_t>>& prompts, long l
       const size_t left = prompts[i].size() - done[i];
       if (left == 0) continue;
       const size_t len = chunk > 0 ? std::min<size_t>(static_cast<size_t>(chunk), left) : left;
-      batch.push_back({i, prompts[i].data() + done[i], static_cast<int64_t>(len), i == 0 && all != nullptr});
+      batch.push_back({seqs[i], prompts[i].data() + done[i], static_cast<int64_t>(len), i == 0 && all != nullptr});
       which.push_back(i);
     }
     if (batch.empty()) return true;
@@ -109,21 +143,19 @@ bool prefill(engine& e, const std::vector<std::vector<int32_t>>& prompts, long l
   }
 }
 
-// Starts sequences 0..n_seqs-1 with their prompts and prefills them. False + *err on failure.
-bool start_all(engine& e, const options& o, int n_seqs, std::vector<std::vector<float>>* last,
+// Starts sequences 0..n_seqs-1 in SEQS with their prompts and prefills them. False + *err on failure.
+bool start_all(engine& e, const options& o, int n_seqs, sequence_set* seqs, std::vector<std::vector<float>>* last,
                std::vector<float>* all, std::string* err) {
   std::vector<std::vector<int32_t>> prompts;
-  for (int i = 0; i < n_seqs; ++i) {
-    prompts.push_back(prompt_for(o.ids, i, e.config().vocab_size));
-    if (e.start(static_cast<uint64_t>(i), nullptr, 0, err) < 0) return false;
-  }
-  return prefill(e, prompts, o.chunk, last, all, err);
+  for (int i = 0; i < n_seqs; ++i) prompts.push_back(prompt_for(o.ids, i, e.config().vocab_size));
+  if (!seqs->start(n_seqs, err)) return false;
+  return prefill(e, *seqs, prompts, o.chunk, last, all, err);
 }
 
 // Decodes STEPS tokens for each of sequences 0..n-1 (prefilled, LAST holding their logits), sampling with
 // SAMPLERS. GEN[i] receives the tokens; ALL, when non-null, sequence 0's logits rows except after the last token;
 // STEP_SECONDS, when non-null, the wall time of each sample-and-step.
-bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::vector<float>>& last, long long steps,
+bool decode(engine& e, sequence_set& seqs, std::vector<sampler>& samplers, const std::vector<std::vector<float>>& last, long long steps,
             std::vector<std::vector<int32_t>>* gen, std::vector<float>* all, std::string* err,
             std::vector<double>* step_seconds = nullptr) {
   const size_t n = last.size(), V = static_cast<size_t>(e.config().vocab_size);
@@ -139,7 +171,7 @@ bool decode(engine& e, std::vector<sampler>& samplers, const std::vector<std::ve
     });
     for (size_t i = 0; i < n; ++i) {
       (*gen)[i].push_back(next[i]);
-      batch[i] = {i, &next[i], 1, false};
+      batch[i] = {seqs[i], &next[i], 1, false};
     }
     if (s + 1 == steps) break;
     if (!e.step(batch, &out, err)) return false;
@@ -154,10 +186,6 @@ std::vector<sampler> make_samplers(const options& o, int n) {
   for (int i = 0; i < n; ++i)
     v.emplace_back(sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, static_cast<uint64_t>(o.seed) + i});
   return v;
-}
-
-void release_all(engine& e, int n) {
-  for (int i = 0; i < n; ++i) e.release(static_cast<uint64_t>(i));
 }
 
 long long vm_rss_bytes() {
@@ -176,8 +204,9 @@ int generate(engine& e, const options& o) {
   std::vector<float> logits;
   std::vector<float>* all = o.logits_file.empty() ? nullptr : &logits;
   std::vector<sampler> samplers = make_samplers(o, static_cast<int>(o.batch));
-  if (!start_all(e, o, static_cast<int>(o.batch), &last, all, &err)) return fail(err);
-  if (!decode(e, samplers, last, o.n, &gen, all, &err)) return fail(err);
+  sequence_set seqs(e);
+  if (!start_all(e, o, static_cast<int>(o.batch), &seqs, &last, all, &err)) return fail(err);
+  if (!decode(e, seqs, samplers, last, o.n, &gen, all, &err)) return fail(err);
   for (size_t j = 0; j < gen[0].size(); ++j) std::printf(j ? " %d" : "%d", gen[0][j]);
   std::printf("\n");
   if (all != nullptr) {
@@ -230,8 +259,10 @@ void print_sampling_costs(engine& e, const options& o) {
   std::vector<std::vector<float>> rows;
   std::string err;
   const int nseq = static_cast<int>(std::max<long long>(o.batch, 4));
-  if (!start_all(e, o, nseq, &rows, nullptr, &err)) return;
-  release_all(e, nseq);
+  {
+    sequence_set seqs(e);
+    if (!start_all(e, o, nseq, &seqs, &rows, nullptr, &err)) return;
+  }
   const size_t V = static_cast<size_t>(e.config().vocab_size);
   struct setting {
     const char* name;
@@ -283,11 +314,12 @@ int bench(engine& e, const options& o) {
     for (size_t i = 0; i < sizes.size(); ++i) {
       const int nseq = sizes[i];
       std::vector<sampler> samplers = make_samplers(o, nseq);
-      if (!start_all(e, o, nseq, &last, nullptr, &err)) return fail(err);
+      sequence_set seqs(e);
+      if (!start_all(e, o, nseq, &seqs, &last, nullptr, &err)) return fail(err);
       e.reset_profile();
       const auto t0 = std::chrono::steady_clock::now();
       const double c0 = cpu_seconds();
-      if (!decode(e, samplers, last, steps + 1, &gen, nullptr, &err, &step_times[i])) return fail(err);
+      if (!decode(e, seqs, samplers, last, steps + 1, &gen, nullptr, &err, &step_times[i])) return fail(err);
       add_profile(e.profile(), &profiles[i]);
       const double wall = seconds_since(t0), tok_s = static_cast<double>(steps) * nseq / wall;
       runs[i] += (rep > 0 ? ", " : "") + std::to_string(static_cast<int>(tok_s + 0.5));
@@ -296,7 +328,6 @@ int bench(engine& e, const options& o) {
         // The CPU share says how much of the run the engine's threads were actually on a core (others' load).
         share[i] = (cpu_seconds() - c0) / (wall * e.threads());
       }
-      release_all(e, nseq);
     }
   const double tok_s_1 = best[0];
   for (size_t i = 0; i < sizes.size(); ++i)
@@ -321,14 +352,15 @@ int bench(engine& e, const options& o) {
   print_sampling_costs(e, o);
   std::vector<int32_t> long_prompt(512);
   for (int64_t j = 0; j < 512; ++j) long_prompt[j] = static_cast<int32_t>((j * 7919 + 13) % e.config().vocab_size);
-  if (e.start(0, nullptr, 0, &err) < 0) return fail(err);
+  sequence_set one(e);
+  if (!one.start(1, &err)) return fail(err);
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = cpu_seconds();
-  if (!prefill(e, {long_prompt}, o.chunk, &last, nullptr, &err)) return fail(err);
+  if (!prefill(e, one, {long_prompt}, o.chunk, &last, nullptr, &err)) return fail(err);
   const double prefill_s = seconds_since(t0);
   const double prefill_share = (cpu_seconds() - c0) / (prefill_s * e.threads());
   const long long rss = vm_rss_bytes();
-  release_all(e, 1);
+  one.release();
 
   thread_pool pool(e.threads());
   const double peak = measure_fma_peak(pool);
@@ -345,6 +377,70 @@ int bench(engine& e, const options& o) {
               "KV cache %.2f GiB\n",
               rss / 1073741824.0, e.mapped_weight_bytes() / 1073741824.0, e.packed_weight_bytes() / 1073741824.0,
               e.kv().bytes / 1073741824.0);
+  return 0;
+}
+
+// Request K's prompt: as long as MAIN, the same for no two requests (no prefix-cache hits between them).
+std::vector<int32_t> request_prompt(const std::vector<int32_t>& main, long long k, int64_t vocab) {
+  std::vector<int32_t> p(main.size());
+  for (size_t j = 0; j < main.size(); ++j)
+    p[j] = static_cast<int32_t>((main[j] + 7919LL * k + 104729LL * static_cast<long long>(j) * (k + 1)) % vocab);
+  return p;
+}
+
+// The --serve workload once: output tokens per second, or -1 with *ERR.
+double serve_once(engine& e, const options& o, std::string* err) {
+  const scheduler_options so;  // the server's defaults ([engine] max_batch_sequences, max_step_tokens)
+  batch_scheduler sched(&e, so);
+  const int clients = static_cast<int>(o.batch);
+  std::vector<long long> sent(static_cast<size_t>(clients), 0);
+  std::vector<int> owner;  // request id - 1 -> client
+  auto send = [&](int c) {
+    sequence_request r;
+    r.id = owner.size() + 1;
+    r.client = "client-" + std::to_string(c);
+    r.prompt = request_prompt(o.ids, static_cast<long long>(r.id), e.config().vocab_size);
+    r.sampling = sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, static_cast<uint64_t>(o.seed) + r.id};
+    r.max_tokens = o.n;
+    owner.push_back(c);
+    ++sent[static_cast<size_t>(c)];
+    const auto added = sched.add(std::move(r));
+    if (!added.ok()) *err = added.message;
+    return added.ok();
+  };
+  for (int c = 0; c < clients; ++c)
+    if (!send(c)) return -1;
+  const auto t0 = std::chrono::steady_clock::now();
+  long long tokens = 0;
+  step_report rep;
+  while (sched.has_work()) {
+    sched.step(&rep);
+    tokens += static_cast<long long>(rep.tokens.size());
+    for (const finished_sequence& f : rep.finished) {
+      if (f.reason != finish_reason::length) {
+        *err = "request " + std::to_string(f.id) + " ended with " + to_string(f.reason) + " " + f.error;
+        return -1;
+      }
+      const int c = owner[f.id - 1];
+      if (sent[static_cast<size_t>(c)] < o.serve && !send(c)) return -1;
+    }
+  }
+  return static_cast<double>(tokens) / seconds_since(t0);
+}
+
+int serve(engine& e, const options& o) {
+  std::string err;
+  std::vector<double> runs;
+  for (int rep = 0; rep < 3; ++rep) {
+    const double tok_s = serve_once(e, o, &err);
+    if (tok_s < 0) return fail(err);
+    runs.push_back(tok_s);
+  }
+  std::vector<double> sorted = runs;
+  std::sort(sorted.begin(), sorted.end());
+  std::printf("served batch %lld: %.1f tok/s, median of 3 runs (%.0f, %.0f, %.0f); %lld requests per client of %zu "
+              "prompt tokens and %lld output tokens\n",
+              o.batch, sorted[1], runs[0], runs[1], runs[2], o.serve, o.ids.size(), o.n);
   return 0;
 }
 
@@ -381,11 +477,13 @@ int main(int argc, char** argv) {
     else if (f.is("--top-p")) o.top_p = static_cast<float>(f.real(-1e30, 1e30));
     else if (f.is("--min-p")) o.min_p = static_cast<float>(f.real(-1e30, 1e30));
     else if (f.is("--top-k")) o.top_k = static_cast<int>(f.integer(0, 1 << 30));
+    else if (f.is("--serve")) o.serve = f.integer(1, 1000000);
     else f.unknown();
   }
   if (o.model.empty()) f.fail("--model DIR is required");
   if (!have_ids || o.ids.empty()) f.fail("--ids needs at least one token id");
   if (o.profile && !o.bench) f.fail("--profile needs --bench");
+  if (o.serve > 0 && o.bench) f.fail("--serve and --bench are separate runs");
   std::string err;
   if (!sampler::validate(sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, 0}, &err)) return fail(err);
   load_error lerr;
@@ -397,7 +495,7 @@ int main(int argc, char** argv) {
                   std::to_string(ck->config().vocab_size) + ")");
   engine_options eo;
   eo.threads = static_cast<int>(o.threads);
-  eo.prefault_weights = o.bench;
+  eo.prefault_weights = o.bench || o.serve > 0;
   eo.pack_weights = o.pack;
   eo.profile = o.profile;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
@@ -411,7 +509,7 @@ int main(int argc, char** argv) {
   }
   auto e = engine::create(ck, eo, &err);
   if (!e) return fail(err);
-  const int rc = o.bench ? bench(*e, o) : generate(*e, o);
+  const int rc = o.serve > 0 ? serve(*e, o) : o.bench ? bench(*e, o) : generate(*e, o);
   if (shards && o.bench) std::printf("%s\n", shards->costs_summary().c_str());
   return rc;
 }

@@ -20,10 +20,10 @@ void check_feeding_orders(const std::string& name) {
   auto e = make_engine(name);
   const int64_t V = e->config().vocab_size;
   const std::vector<int32_t> tokens = make_prompt(150, 1, V);
-  const std::vector<float> whole = feed(*e, 1, tokens, 0);
+  const std::vector<float> whole = feed(*e, tokens, 0);
   for (int64_t chunk : {1, 3, 64}) {
     INFO(name << ": chunks of " << chunk);
-    const std::vector<float> chunked = feed(*e, 100 + chunk, tokens, chunk);
+    const std::vector<float> chunked = feed(*e, tokens, chunk);
     CHECK(max_abs_diff(whole.data(), chunked.data(), static_cast<int64_t>(whole.size())) <= 1e-5f);
   }
 }
@@ -40,8 +40,8 @@ TEST_CASE("a step longer than max_step_tokens runs in slices with the same logit
   auto a = make_engine("v3-fp8");
   auto b = make_engine("v3-fp8", sliced);
   const std::vector<int32_t> tokens = make_prompt(40, 2, 1000);
-  const std::vector<float> whole = feed(*a, 1, tokens, 0);
-  const std::vector<float> in_slices = feed(*b, 1, tokens, 0);
+  const std::vector<float> whole = feed(*a, tokens, 0);
+  const std::vector<float> in_slices = feed(*b, tokens, 0);
   CHECK(whole == in_slices);  // bitwise
   model::step_output out;
   std::string err;
@@ -60,13 +60,14 @@ void check_batch_invariance(const std::string& name) {
   std::string err;
   model::step_output out;
 
-  auto run = [&](int n_seqs, uint64_t base) {
+  auto run = [&](int n_seqs) {
     std::vector<std::vector<float>> logits0;  // prompt 0's last-position logits after each step
     std::vector<std::vector<int32_t>> next(static_cast<size_t>(n_seqs), std::vector<int32_t>(1));
+    std::vector<model::kv_sequence> seqs(static_cast<size_t>(n_seqs));
     std::vector<model::seq_input> in;
     for (int i = 0; i < n_seqs; ++i) {
-      REQUIRE(e->start(base + i, nullptr, 0, &err) == 0);
-      in.push_back({base + i, prompts[i].data(), static_cast<int64_t>(prompts[i].size()), false});
+      REQUIRE(e->start(&seqs[i], nullptr, 0, &err) == 0);
+      in.push_back({&seqs[i], prompts[i].data(), static_cast<int64_t>(prompts[i].size()), false});
     }
     for (int s = 0; s <= decode_steps; ++s) {
       INFO(err);
@@ -74,14 +75,14 @@ void check_batch_invariance(const std::string& name) {
       logits0.emplace_back(out.row(0), out.row(0) + V);
       for (int i = 0; i < n_seqs; ++i) {
         next[i][0] = argmax(out.row(static_cast<size_t>(i)), V);
-        in[i] = {base + i, next[i].data(), 1, false};
+        in[i] = {&seqs[i], next[i].data(), 1, false};
       }
     }
-    for (int i = 0; i < n_seqs; ++i) e->release(base + i);
+    for (model::kv_sequence& s : seqs) e->release(&s);
     return logits0;
   };
-  const auto alone = run(1, 1000);
-  const auto batched = run(batch, 2000);
+  const auto alone = run(1);
+  const auto batched = run(batch);
   REQUIRE(alone.size() == batched.size());
   for (size_t s = 0; s < alone.size(); ++s) {
     INFO(name << ": step " << s);
@@ -124,7 +125,7 @@ TEST_CASE("profiling times every phase of each step and leaves the logits unchan
   auto plain = make_engine("v3-bf16");
   auto timed = make_engine("v3-bf16", profiled);
   const std::vector<int32_t> tokens = make_prompt(40, 4, plain->config().vocab_size);
-  CHECK(feed(*plain, 1, tokens, 5) == feed(*timed, 1, tokens, 5));  // bitwise
+  CHECK(feed(*plain, tokens, 5) == feed(*timed, tokens, 5));  // bitwise
 
   // The fixture has a dense layer 0 and MoE layers with a shared expert: every phase ran in each of the
   // 40 / 5 = 8 steps.
@@ -147,7 +148,10 @@ TEST_CASE("profiling times every phase of each step and leaves the logits unchan
   const int32_t bad = static_cast<int32_t>(timed->config().vocab_size);
   model::step_output out;
   std::string err;
-  CHECK_FALSE(timed->step({{1, &bad, 1, false}}, &out, &err));
+  model::kv_sequence s;
+  REQUIRE(timed->start(&s, nullptr, 0, &err) == 0);
+  CHECK_FALSE(timed->step({{&s, &bad, 1, false}}, &out, &err));
+  CHECK(err.find("outside the vocabulary") != std::string::npos);
   CHECK(timed->profile().steps == 8);
   timed->reset_profile();
   CHECK(timed->profile().steps == 0);

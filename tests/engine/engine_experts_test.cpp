@@ -51,8 +51,8 @@ TEST_CASE("experts split over two backends give the local engine's logits", "[en
 
   std::vector<int32_t> tokens;
   for (int i = 0; i < 20; ++i) tokens.push_back((i * 37 + 11) % 1000);
-  const std::vector<float> a = feed(*local, 1, tokens, 7);
-  const std::vector<float> b = feed(*split, 1, tokens, 7);
+  const std::vector<float> a = feed(*local, tokens, 7);
+  const std::vector<float> b = feed(*split, tokens, 7);
   CHECK(max_abs_diff(a.data(), b.data(), static_cast<int64_t>(a.size())) <= 1e-5f);
   // 3 chunks x 3 MoE layers, every token's row once per MoE layer.
   CHECK(shards->calls == 9);

@@ -20,7 +20,6 @@ void check_golden(const std::string& name, bool pack_weights = true) {
   const bool kernels_pack = model::kernels().preferred_layout(probe) != model::weight_layout::natural;
   if (name.find("bf16") != std::string::npos) CHECK((e->packed_weight_bytes() > 0) == (pack_weights && kernels_pack));
   const int64_t V = e->config().vocab_size;
-  uint64_t seq = 0;
   for (const auto& c : golden["cases"]) {
     const std::string case_name = c["name"];
     INFO("fixture " << name << ", case " << case_name);
@@ -29,16 +28,17 @@ void check_golden(const std::string& name, bool pack_weights = true) {
     // logits after fed position p: the prompt's rows come from the prefill, the rest from decode steps.
     std::vector<float> rows((prompt.size() + greedy.size()) * static_cast<size_t>(V));
     std::string err;
-    REQUIRE(e->start(++seq, nullptr, 0, &err) == 0);
+    model::kv_sequence seq;
+    REQUIRE(e->start(&seq, nullptr, 0, &err) == 0);
     model::step_output out;
-    REQUIRE(e->step({model::seq_input{seq, prompt.data(), static_cast<int64_t>(prompt.size()), true}}, &out, &err));
+    REQUIRE(e->step({model::seq_input{&seq, prompt.data(), static_cast<int64_t>(prompt.size()), true}}, &out, &err));
     std::copy(out.row(0, 0), out.row(0, 0) + prompt.size() * V, rows.begin());
     std::vector<int32_t> generated;
     int32_t next = argmax(out.row(0), V);
     for (size_t i = 0; i < greedy.size(); ++i) {
       generated.push_back(next);
       if (i + 1 == greedy.size()) break;
-      REQUIRE(e->step({model::seq_input{seq, &next, 1, false}}, &out, &err));
+      REQUIRE(e->step({model::seq_input{&seq, &next, 1, false}}, &out, &err));
       std::copy(out.row(0), out.row(0) + V, rows.begin() + (prompt.size() + i) * V);
       next = argmax(out.row(0), V);
     }
@@ -50,7 +50,7 @@ void check_golden(const std::string& name, bool pack_weights = true) {
       INFO("position " << pos);
       CHECK(max_abs_diff(want.data(), &rows[pos * V], V) <= tol);
     }
-    e->release(seq);
+    e->release(&seq);
   }
 }
 

@@ -52,22 +52,24 @@ inline int32_t argmax(const float* v, int64_t n) {
   return static_cast<int32_t>(std::max_element(v, v + n) - v);  // first maximum: lowest id on ties
 }
 
-// Feeds TOKENS to a fresh sequence SEQ in chunks of CHUNK tokens (0: all at once) and returns the logits after
-// every token, row-major [tokens.size(), vocab].
-inline std::vector<float> feed(model::engine& e, uint64_t seq, const std::vector<int32_t>& tokens, int64_t chunk) {
+// Feeds TOKENS to a fresh sequence in chunks of CHUNK tokens (0: all at once) and returns the logits after
+// every token, row-major [tokens.size(), vocab]. The sequence is released at the end.
+inline std::vector<float> feed(model::engine& e, const std::vector<int32_t>& tokens, int64_t chunk) {
   std::string err;
-  REQUIRE(e.start(seq, nullptr, 0, &err) == 0);
+  model::kv_sequence seq;
+  REQUIRE(e.start(&seq, nullptr, 0, &err) == 0);
   const int64_t V = e.config().vocab_size, n = static_cast<int64_t>(tokens.size());
   std::vector<float> all(static_cast<size_t>(n * V));
   model::step_output out;
   for (int64_t b = 0; b < n;) {
     const int64_t len = chunk <= 0 ? n - b : std::min(chunk, n - b);
-    model::seq_input in{seq, tokens.data() + b, len, true};
+    model::seq_input in{&seq, tokens.data() + b, len, true};
     INFO(err);
     REQUIRE(e.step({in}, &out, &err));
     std::copy(out.row(0, 0), out.row(0, 0) + len * V, all.begin() + b * V);
     b += len;
   }
+  e.release(&seq);
   return all;
 }
 

@@ -22,21 +22,22 @@ TEST_CASE("kv blocks are freed when a sequence ends or is cancelled mid-prompt",
   std::string err;
   model::step_output out;
   const std::vector<int32_t> a = ids(40, 1), b = ids(70, 2);
-  REQUIRE(e->start(1, a.data(), 40, &err) == 0);
-  REQUIRE(e->start(2, b.data(), 70, &err) == 0);
-  CHECK(e->blocks_needed(1, 40) == 3);
-  REQUIRE(e->step({{1, a.data(), 40, false}, {2, b.data(), 30, false}}, &out, &err));  // 2 has 40 left
+  model::kv_sequence s1, s2;
+  REQUIRE(e->start(&s1, a.data(), 40, &err) == 0);
+  REQUIRE(e->start(&s2, b.data(), 70, &err) == 0);
+  CHECK(e->blocks_needed(s1, 40) == 3);
+  REQUIRE(e->step({{&s1, a.data(), 40, false}, {&s2, b.data(), 30, false}}, &out, &err));  // 2 has 40 left
   CHECK(e->kv().free_blocks == 16 - 3 - 2);
-  CHECK(e->sequence_length(2) == 30);
-  e->release(2);  // cancelled in the middle of its prompt
+  CHECK(s2.length() == 30);
+  e->release(&s2);  // cancelled in the middle of its prompt
   CHECK(e->kv().free_blocks == 16 - 3);
-  CHECK_FALSE(e->has_sequence(2));
+  CHECK_FALSE(s2.started());
   const int32_t tok = 7;
-  for (int i = 0; i < 9; ++i) REQUIRE(e->step({{1, &tok, 1, false}}, &out, &err));  // 49 tokens: 4 blocks
+  for (int i = 0; i < 9; ++i) REQUIRE(e->step({{&s1, &tok, 1, false}}, &out, &err));  // 49 tokens: 4 blocks
   CHECK(e->kv().free_blocks == 16 - 4);
-  e->release(1);
+  e->release(&s1);
   CHECK(e->kv().free_blocks == start.free_blocks);
-  e->release(1);  // unknown now: a no-op
+  e->release(&s1);  // released already: a no-op
   CHECK(e->kv().free_blocks == start.free_blocks);
 }
 
@@ -49,15 +50,16 @@ TEST_CASE("a step the kv cache cannot hold is refused with a clear error and cha
   CHECK(e->can_admit(64));
   CHECK_FALSE(e->can_admit(65));
   const std::vector<int32_t> p = ids(65, 3);
-  REQUIRE(e->start(1, nullptr, 0, &err) == 0);
-  CHECK_FALSE(e->step({{1, p.data(), 65, false}}, &out, &err));
+  model::kv_sequence s1;
+  REQUIRE(e->start(&s1, nullptr, 0, &err) == 0);
+  CHECK_FALSE(e->step({{&s1, p.data(), 65, false}}, &out, &err));
   CHECK(err.find("kv cache full") != std::string::npos);
-  CHECK(e->sequence_length(1) == 0);
+  CHECK(s1.length() == 0);
   CHECK(e->kv().free_blocks == 4);
-  REQUIRE(e->step({{1, p.data(), 64, false}}, &out, &err));
+  REQUIRE(e->step({{&s1, p.data(), 64, false}}, &out, &err));
   CHECK(e->kv().free_blocks == 0);
-  CHECK_FALSE(e->step({{1, p.data(), 1, false}}, &out, &err));
-  CHECK(e->sequence_length(1) == 64);
+  CHECK_FALSE(e->step({{&s1, p.data(), 1, false}}, &out, &err));
+  CHECK(s1.length() == 64);
 }
 
 TEST_CASE("bad step input is an error, not a crash, and changes nothing", "[kv]") {
@@ -66,25 +68,62 @@ TEST_CASE("bad step input is an error, not a crash, and changes nothing", "[kv]"
   auto e = make_engine("v2lite-bf16", o);
   std::string err;
   model::step_output out;
-  REQUIRE(e->start(1, nullptr, 0, &err) == 0);
-  CHECK(e->start(1, nullptr, 0, &err) == -1);
+  model::kv_sequence s1, s9;  // s9 is never started
+  REQUIRE(e->start(&s1, nullptr, 0, &err) == 0);
+  CHECK(e->start(&s1, nullptr, 0, &err) == -1);
   CHECK(err.find("already started") != std::string::npos);
   const int32_t bad[2] = {5, 1000};
-  CHECK_FALSE(e->step({{1, bad, 2, false}}, &out, &err));
+  CHECK_FALSE(e->step({{&s1, bad, 2, false}}, &out, &err));
   CHECK(err.find("outside the vocabulary") != std::string::npos);
   const int32_t neg = -1;
-  CHECK_FALSE(e->step({{1, &neg, 1, false}}, &out, &err));
-  CHECK_FALSE(e->step({{9, bad, 1, false}}, &out, &err));
+  CHECK_FALSE(e->step({{&s1, &neg, 1, false}}, &out, &err));
+  CHECK_FALSE(e->step({{&s9, bad, 1, false}}, &out, &err));
   CHECK(err.find("not started") != std::string::npos);
-  CHECK_FALSE(e->step({{1, bad, 1, false}, {1, bad, 1, false}}, &out, &err));
+  CHECK_FALSE(e->step({{&s1, bad, 1, false}, {&s1, bad, 1, false}}, &out, &err));
   CHECK(err.find("twice") != std::string::npos);
-  CHECK_FALSE(e->step({{1, bad, 0, false}}, &out, &err));
+  CHECK_FALSE(e->step({{&s1, bad, 0, false}}, &out, &err));
   // Past max_position_embeddings (163840): refused before the cache is even asked.
   const std::vector<int32_t> many(static_cast<size_t>(e->config().max_position_embeddings + 1), 3);
-  CHECK_FALSE(e->step({{1, many.data(), static_cast<int64_t>(many.size()), false}}, &out, &err));
+  CHECK_FALSE(e->step({{&s1, many.data(), static_cast<int64_t>(many.size()), false}}, &out, &err));
   CHECK(err.find("max_position_embeddings") != std::string::npos);
-  CHECK(e->sequence_length(1) == 0);
+  CHECK(s1.length() == 0);
   CHECK(e->kv().free_blocks == 4);
+}
+
+TEST_CASE("a sequence record belongs to the engine that started it until it is released", "[kv]") {
+  model::engine_options o;
+  o.kv_cache_tokens = 64;  // 4 blocks of 16
+  auto a = make_engine("v2lite-bf16", o), b = make_engine("v2lite-bf16", o);
+  std::string err;
+  model::step_output out;
+  model::kv_sequence s;
+  const int32_t tok[3] = {5, 6, 7};
+  CHECK_FALSE(a->step({{nullptr, tok, 1, false}}, &out, &err));
+  CHECK(err.find("not started") != std::string::npos);
+  REQUIRE(a->start(&s, nullptr, 0, &err) == 0);
+  REQUIRE(a->step({{&s, tok, 3, false}}, &out, &err));
+  CHECK(a->kv().free_blocks == 3);
+  CHECK_FALSE(b->step({{&s, tok, 1, false}}, &out, &err));  // another engine's sequence
+  CHECK(err.find("batch entry 0: the sequence is not started") != std::string::npos);
+  CHECK(b->start(&s, nullptr, 0, &err) == -1);
+  b->release(&s);  // not b's: a no-op
+  CHECK(s.started());
+  CHECK(s.length() == 3);
+  CHECK(s.blocks().size() == 1);
+  CHECK(b->kv().free_blocks == 4);
+  CHECK(b->blocks_needed(s, 16) == 1);  // counted by b as a new sequence of 16 tokens
+  CHECK(a->blocks_needed(s, 13) == 0);  // 16 tokens: still one block
+  CHECK(a->blocks_needed(s, 14) == 1);  // 17 tokens: a second block
+  a->release(&s);
+  CHECK_FALSE(s.started());
+  CHECK(s.length() == 0);
+  CHECK(s.blocks().empty());
+  CHECK(a->kv().free_blocks == 4);
+  REQUIRE(b->start(&s, nullptr, 0, &err) == 0);  // empty again: any engine may start it
+  REQUIRE(b->step({{&s, tok, 3, false}}, &out, &err));
+  CHECK(b->kv().free_blocks == 3);
+  b->release(&s);
+  CHECK(b->kv().free_blocks == 4);
 }
 
 TEST_CASE("a repeated prompt prefix is served from the prefix cache with the same logits", "[kv]") {
@@ -96,33 +135,34 @@ TEST_CASE("a repeated prompt prefix is served from the prefix cache with the sam
   model::engine_options off;
   off.prefix_cache = false;
   auto plain = make_engine("v3-fp8", off);
-  const std::vector<float> want = feed(*plain, 1, second, 0);
+  const std::vector<float> want = feed(*plain, second, 0);
   const int64_t V = plain->config().vocab_size;
 
   auto e = make_engine("v3-fp8");
   std::string err;
   model::step_output out;
-  REQUIRE(e->start(1, first.data(), static_cast<int64_t>(first.size()), &err) == 0);
-  REQUIRE(e->step({{1, first.data(), static_cast<int64_t>(first.size()), false}}, &out, &err));
+  model::kv_sequence s1, s2, s3;
+  REQUIRE(e->start(&s1, first.data(), static_cast<int64_t>(first.size()), &err) == 0);
+  REQUIRE(e->step({{&s1, first.data(), static_cast<int64_t>(first.size()), false}}, &out, &err));
   CHECK(e->kv().cached_blocks == 2);
-  e->release(1);  // its blocks stay findable while free
+  e->release(&s1);  // its blocks stay findable while free
   const int64_t free_before = e->kv().free_blocks;
-  const int64_t cached = e->start(2, second.data(), static_cast<int64_t>(second.size()), &err);
+  const int64_t cached = e->start(&s2, second.data(), static_cast<int64_t>(second.size()), &err);
   CHECK(cached == 32);
   CHECK(e->kv().prefix_hit_tokens == 32);
   CHECK(e->kv().free_blocks == free_before - 2);
-  CHECK(e->sequence_length(2) == 32);
+  CHECK(s2.length() == 32);
   const int64_t rest = static_cast<int64_t>(second.size()) - cached;
-  REQUIRE(e->step({{2, second.data() + cached, rest, true}}, &out, &err));
+  REQUIRE(e->step({{&s2, second.data() + cached, rest, true}}, &out, &err));
   for (int64_t j = 0; j < rest; ++j) {
     INFO("position " << cached + j);
     CHECK(max_abs_diff(out.row(0, j), &want[(cached + j) * V], V) == 0.0f);
   }
   // A prompt that is exactly the cached blocks still feeds its last token.
   const std::vector<int32_t> exact(system.begin(), system.begin() + 32);
-  CHECK(e->start(3, exact.data(), 32, &err) == 16);
-  e->release(2);
-  e->release(3);
+  CHECK(e->start(&s3, exact.data(), 32, &err) == 16);
+  e->release(&s2);
+  e->release(&s3);
   CHECK(e->kv().free_blocks == e->kv().total_blocks);
 }
 

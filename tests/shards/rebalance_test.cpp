@@ -21,14 +21,15 @@ decode_run decode_batch(model::engine& e, int steps, const std::function<void(in
   std::string err;
   std::vector<int32_t> next(n);
   std::vector<model::seq_input> batch;
+  std::vector<model::kv_sequence> seqs(n);
   model::step_output out;
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < n; ++i) {
     std::vector<int32_t> p;
     for (int j = 0; j < 5 + 3 * i; ++j) p.push_back((j * 97 + i * 31 + 1) % 1000);
     prompts.push_back(p);
-    REQUIRE(e.start(static_cast<uint64_t>(i), nullptr, 0, &err) == 0);
-    batch.push_back({static_cast<uint64_t>(i), prompts.back().data(), static_cast<int64_t>(p.size()), false});
+    REQUIRE(e.start(&seqs[static_cast<size_t>(i)], nullptr, 0, &err) == 0);
+    batch.push_back({&seqs[static_cast<size_t>(i)], prompts.back().data(), static_cast<int64_t>(p.size()), false});
   }
   REQUIRE(e.step(batch, &out, &err));
   decode_run r;
@@ -37,7 +38,7 @@ decode_run decode_batch(model::engine& e, int steps, const std::function<void(in
     for (int i = 0; i < n; ++i) {
       next[static_cast<size_t>(i)] = argmax(out.row(static_cast<size_t>(i)), V);
       r.tokens[static_cast<size_t>(i)].push_back(next[static_cast<size_t>(i)]);
-      batch[static_cast<size_t>(i)] = {static_cast<uint64_t>(i), &next[static_cast<size_t>(i)], 1, false};
+      batch[static_cast<size_t>(i)] = {&seqs[static_cast<size_t>(i)], &next[static_cast<size_t>(i)], 1, false};
     }
     before_step(s);
     const auto t0 = clock_type::now();
@@ -45,7 +46,7 @@ decode_run decode_batch(model::engine& e, int steps, const std::function<void(in
     REQUIRE(e.step(batch, &out, &err));
     r.step_seconds.push_back(std::chrono::duration<double>(clock_type::now() - t0).count());
   }
-  for (int i = 0; i < n; ++i) e.release(static_cast<uint64_t>(i));
+  for (model::kv_sequence& s : seqs) e.release(&s);
   return r;
 }
 

@@ -25,40 +25,41 @@ TEST_CASE("a killed shard process fails the step cleanly and is used again when 
 
   std::string err;
   model::step_output out, ref;
-  REQUIRE(e->start(1, nullptr, 0, &err) == 0);
-  REQUIRE(single->start(1, nullptr, 0, &err) == 0);
-  REQUIRE(e->step({model::seq_input{1, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &out, &err));
-  REQUIRE(single->step({model::seq_input{1, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &ref, &err));
+  model::kv_sequence s, r;
+  REQUIRE(e->start(&s, nullptr, 0, &err) == 0);
+  REQUIRE(single->start(&r, nullptr, 0, &err) == 0);
+  REQUIRE(e->step({model::seq_input{&s, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &out, &err));
+  REQUIRE(single->step({model::seq_input{&r, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &ref, &err));
   int32_t next = argmax(out.row(0), V);
 
   b.proc->signal(SIGKILL);
   REQUIRE(b.proc->wait_exit(std::chrono::seconds(5)).has_value());
   const model::kv_usage before = e->kv();
   const auto t0 = clock_type::now();
-  const bool ok = e->step({model::seq_input{1, &next, 1, false}}, &out, &err);
+  const bool ok = e->step({model::seq_input{&s, &next, 1, false}}, &out, &err);
   const double took = std::chrono::duration<double>(clock_type::now() - t0).count();
   CHECK_FALSE(ok);
   CHECK(err.find("expert shard 1 (" + b.endpoint + ")") != std::string::npos);
   CHECK(err.find('\n') == std::string::npos);
   CHECK(took < 2.0);
-  CHECK(e->sequence_length(1) == static_cast<int64_t>(prompt.size()));  // the failed step left no trace
+  CHECK(s.length() == static_cast<int64_t>(prompt.size()));  // the failed step left no trace
   CHECK(e->kv().free_blocks == before.free_blocks);
   CHECK(backend->costs().failed_calls.load() + backend->costs().shard_failures.load() > 0);
 
   // While it is down, steps keep failing fast (not connected) instead of hanging.
   const auto t1 = clock_type::now();
-  CHECK_FALSE(e->step({model::seq_input{1, &next, 1, false}}, &out, &err));
+  CHECK_FALSE(e->step({model::seq_input{&s, &next, 1, false}}, &out, &err));
   CHECK(std::chrono::duration<double>(clock_type::now() - t1).count() < 2.0);
 
   b.start();  // same port: the link reconnects by itself
   bool back = false;
   for (int i = 0; i < 100 && !back; ++i) {
-    back = e->step({model::seq_input{1, &next, 1, false}}, &out, &err);
+    back = e->step({model::seq_input{&s, &next, 1, false}}, &out, &err);
     if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   INFO(err);
   REQUIRE(back);
-  REQUIRE(single->step({model::seq_input{1, &next, 1, false}}, &ref, &err));
+  REQUIRE(single->step({model::seq_input{&r, &next, 1, false}}, &ref, &err));
   CHECK(max_abs_diff(out.row(0), ref.row(0), V) <= 1e-5f);
 }
 
@@ -99,8 +100,9 @@ TEST_CASE("a replica serves the experts of a dead shard and the results stay exa
   for (int i = 0; i < 6; ++i) tokens.push_back((i * 131 + 7) % 1000);
 
   // Half of the prompt with both shards alive, then shard 1 dies and the rest goes to the replicas.
-  const std::vector<float> want = feed(*single, 1, tokens, 8);
-  REQUIRE(e->start(1, nullptr, 0, &err) == 0);
+  const std::vector<float> want = feed(*single, tokens, 8);
+  model::kv_sequence s;
+  REQUIRE(e->start(&s, nullptr, 0, &err) == 0);
   model::step_output out;
   const int64_t V = e->config().vocab_size;
   std::vector<float> got;
@@ -108,7 +110,7 @@ TEST_CASE("a replica serves the experts of a dead shard and the results stay exa
     if (b == 8) t->crash_on_next_job(1);
     const int64_t len = std::min<int64_t>(8, static_cast<int64_t>(tokens.size() - b));
     INFO(err);
-    REQUIRE(e->step({model::seq_input{1, tokens.data() + b, len, true}}, &out, &err));
+    REQUIRE(e->step({model::seq_input{&s, tokens.data() + b, len, true}}, &out, &err));
     got.insert(got.end(), out.row(0, 0), out.row(0, 0) + len * V);
   }
   CHECK(max_abs_diff(got.data(), want.data(), static_cast<int64_t>(want.size())) <= 1e-5f);
@@ -123,15 +125,16 @@ TEST_CASE("without a replica a dead shard actor fails the step with the reason",
   std::string err;
   auto e = model::engine::create(open_checkpoint("v3-bf16"), eo, &err);
   REQUIRE(e != nullptr);
-  REQUIRE(e->start(1, nullptr, 0, &err) == 0);
+  model::kv_sequence s;
+  REQUIRE(e->start(&s, nullptr, 0, &err) == 0);
   model::step_output out;
-  REQUIRE(e->step({model::seq_input{1, prompt.data(), 8, false}}, &out, &err));
+  REQUIRE(e->step({model::seq_input{&s, prompt.data(), 8, false}}, &out, &err));
   t->crash_on_next_job(1);
   const int64_t free_before = e->kv().free_blocks;
-  CHECK_FALSE(e->step({model::seq_input{1, prompt.data() + 8, 9, false}}, &out, &err));
+  CHECK_FALSE(e->step({model::seq_input{&s, prompt.data() + 8, 9, false}}, &out, &err));
   CHECK(err.find("expert shard 1 (in-process actor): no answer before the deadline") != std::string::npos);
   CHECK(err.find("no live shard holds expert") != std::string::npos);
-  CHECK(e->sequence_length(1) == 8);
+  CHECK(s.length() == 8);
   CHECK(e->kv().free_blocks == free_before);
 }
 

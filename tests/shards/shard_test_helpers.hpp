@@ -48,26 +48,26 @@ struct case_run {
 inline case_run run_golden_cases(model::engine& e, const nlohmann::json& golden) {
   case_run out;
   const int64_t V = e.config().vocab_size;
-  uint64_t seq = 100;
   for (const auto& c : golden["cases"]) {
     const std::vector<int32_t> prompt = c["prompt"].get<std::vector<int32_t>>();
     const size_t n_gen = c["greedy"].size();
     std::string err;
-    REQUIRE(e.start(++seq, nullptr, 0, &err) == 0);
+    model::kv_sequence seq;
+    REQUIRE(e.start(&seq, nullptr, 0, &err) == 0);
     model::step_output o;
     INFO(err);
-    REQUIRE(e.step({model::seq_input{seq, prompt.data(), static_cast<int64_t>(prompt.size()), true}}, &o, &err));
+    REQUIRE(e.step({model::seq_input{&seq, prompt.data(), static_cast<int64_t>(prompt.size()), true}}, &o, &err));
     std::vector<float> rows(o.row(0, 0), o.row(0, 0) + prompt.size() * V);
     std::vector<int32_t> gen;
     int32_t next = argmax(o.row(0), V);
     for (size_t i = 0; i < n_gen; ++i) {
       gen.push_back(next);
       if (i + 1 == n_gen) break;
-      REQUIRE(e.step({model::seq_input{seq, &next, 1, false}}, &o, &err));
+      REQUIRE(e.step({model::seq_input{&seq, &next, 1, false}}, &o, &err));
       rows.insert(rows.end(), o.row(0), o.row(0) + V);
       next = argmax(o.row(0), V);
     }
-    e.release(seq);
+    e.release(&seq);
     out.tokens.push_back(gen);
     out.logits.push_back(std::move(rows));
   }

@@ -74,26 +74,27 @@ TEST_CASE("a shard late on every layer fails the step at the step deadline", "[s
   const auto delay = 60ms, step_deadline = std::chrono::milliseconds(60 * moe_layers - 30);
   std::string err;
   model::step_output out;
+  model::kv_sequence s;
 
   SECTION("without a step deadline the step succeeds, slowly") {
     std::shared_ptr<model::sharded_expert_backend> backend;
     auto e = slow_engine(delay, 0ms, &backend);
-    REQUIRE(e->start(1, nullptr, 0, &err) == 0);
+    REQUIRE(e->start(&s, nullptr, 0, &err) == 0);
     const auto t0 = clock_type::now();
-    CHECK(e->step({model::seq_input{1, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &out, &err));
+    CHECK(e->step({model::seq_input{&s, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &out, &err));
     CHECK(clock_type::now() - t0 >= delay * moe_layers);
   }
   SECTION("with one, it fails when the layers' time passes it, leaving the sequence as it was") {
     std::shared_ptr<model::sharded_expert_backend> backend;
     auto e = slow_engine(delay, step_deadline, &backend);
-    REQUIRE(e->start(1, nullptr, 0, &err) == 0);
+    REQUIRE(e->start(&s, nullptr, 0, &err) == 0);
     const int64_t free_before = e->kv().free_blocks;
     const auto t0 = clock_type::now();
-    CHECK_FALSE(e->step({model::seq_input{1, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &out, &err));
+    CHECK_FALSE(e->step({model::seq_input{&s, prompt.data(), static_cast<int64_t>(prompt.size()), false}}, &out, &err));
     const auto took = clock_type::now() - t0;
     CHECK(err.find("step deadline of " + std::to_string(step_deadline.count()) + " ms") != std::string::npos);
     CHECK(took < step_deadline + 500ms);
-    CHECK(e->sequence_length(1) == 0);
+    CHECK(s.length() == 0);
     CHECK(e->kv().free_blocks == free_before);
     CHECK(backend->costs().failed_calls.load() == 1);
   }
