@@ -108,6 +108,7 @@ stream* open_stream(detokenizer_state& st, const request_ptr& r) {
 
 void on_events(detokenizer_state& st, const step_events& ev) {
   auto& ctx = *st.ctx;
+  const net::frontend::held_wakes one_wake(*ctx.frontend);  // the step's events go out together
   // One step's tokens and endings arrive together: text is gathered per stream and sent once, after the
   // stream's ending when it ends in this step, so a request's last token and its flushed text share an event.
   std::vector<stream*> touched;

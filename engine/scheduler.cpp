@@ -447,10 +447,9 @@ void batch_scheduler::step(step_report* out) {
   std::vector<size_t> row;
   const std::vector<seq_input> batch = build_batch(chunk, &row, out);
   if (batch.empty()) return;
-  step_output result;
   std::string err;
   const auto t0 = std::chrono::steady_clock::now();
-  const bool ok = engine_->step(batch, &result, &err);
+  const bool ok = engine_->step(batch, &result_, &err);
   out->step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out->batch_sequences = static_cast<int64_t>(batch.size());
   ++steps_;
@@ -459,7 +458,7 @@ void batch_scheduler::step(step_report* out) {
     running_.clear();
     return;
   }
-  take_tokens(chunk, row, result, out);
+  take_tokens(chunk, row, result_, out);
 }
 
 int64_t batch_scheduler::queue_ms(uint64_t id) const {

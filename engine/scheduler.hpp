@@ -163,6 +163,9 @@ class batch_scheduler {
   uint64_t admissions_ = 0;
   int64_t steps_ = 0;
   std::vector<int32_t> step_tokens_;  // scratch: token storage for the step's inputs
+  // The last step's logits, kept between steps: a batch of 64 over DeepSeek-V3's vocabulary is 33 MB, which a
+  // fresh buffer would take from the system and zero on every step.
+  step_output result_;
 };
 
 }  // namespace rampart::model

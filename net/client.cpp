@@ -6,13 +6,22 @@
 
 namespace rampart::net {
 
-struct client::impl {
-  client_options options;
+struct client_context::impl {
   zmq::context_t ctx{1};
-  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
 };
 
-client::client(client_options options) : impl_(std::make_unique<impl>()) {
+client_context::client_context() : impl_(std::make_unique<impl>()) {}
+client_context::~client_context() = default;
+
+struct client::impl {
+  explicit impl(client_context* shared) : ctx(shared ? nullptr : std::make_unique<zmq::context_t>(1)),
+                                          sock(shared ? shared->impl_->ctx : *ctx, zmq::socket_type::dealer) {}
+  client_options options;
+  std::unique_ptr<zmq::context_t> ctx;  // own context, when none is shared
+  zmq::socket_t sock;
+};
+
+client::client(client_options options, client_context* context) : impl_(std::make_unique<impl>(context)) {
   impl_->options = std::move(options);
   auto& s = impl_->sock;
   s.set(zmq::sockopt::linger, impl_->options.linger_ms);

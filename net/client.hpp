@@ -27,9 +27,25 @@ struct client_options {
   std::string curve_secret_key;
 };
 
+// A ZeroMQ context (its I/O thread) shared by many clients of one process, a load generator's streams say:
+// one I/O thread for all of them instead of one each. It must outlive the clients made with it.
+class client_context {
+ public:
+  client_context();
+  ~client_context();
+  client_context(const client_context&) = delete;
+  client_context& operator=(const client_context&) = delete;
+
+ private:
+  friend class client;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
 class client {
  public:
-  explicit client(client_options options = {});
+  // A client with its own context, or one sharing CONTEXT (non-null: outlives the client).
+  explicit client(client_options options = {}, client_context* context = nullptr);
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;

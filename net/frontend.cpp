@@ -226,14 +226,47 @@ void frontend::set_deny_list(std::shared_ptr<const admission::deny_list> list) {
   impl_->deny_version++;
 }
 
+namespace {
+// The front end whose wakes this thread holds (frontend::held_wakes), and whether one is owed.
+thread_local frontend* wakes_held_for = nullptr;
+thread_local bool wake_owed = false;
+}  // namespace
+
 void frontend::post(const std::string& peer, std::string_view type, const nlohmann::json& body) {
   auto& m = *impl_;
+  std::vector<std::string> frames = encode_event(type, body);
   {
     std::lock_guard<std::mutex> lock(m.outbox_mutex);
-    m.outbox.push_back(outgoing{peer, encode_event(type, body)});
+    m.outbox.push_back(outgoing{peer, std::move(frames)});
+  }
+  if (wakes_held_for == this) {
+    wake_owed = true;
+    return;
   }
   uint64_t one = 1;
   (void)!write(m.wake_fd, &one, sizeof one);
+}
+
+frontend::held_wakes::held_wakes(frontend& f) : previous_(wakes_held_for) {
+  if (previous_ != nullptr && previous_ != &f) {  // holding another front end's wakes: settle those first
+    if (wake_owed) {
+      uint64_t one = 1;
+      (void)!write(previous_->impl_->wake_fd, &one, sizeof one);
+    }
+    wake_owed = false;
+  }
+  wakes_held_for = &f;
+}
+
+frontend::held_wakes::~held_wakes() {
+  frontend* f = wakes_held_for;
+  wakes_held_for = previous_;
+  if (previous_ == f) return;  // an outer hold on the same front end wakes it
+  if (wake_owed) {
+    uint64_t one = 1;
+    (void)!write(f->impl_->wake_fd, &one, sizeof one);
+  }
+  wake_owed = false;
 }
 
 void frontend::impl::send(const std::string& peer, const std::vector<std::string>& frames) {

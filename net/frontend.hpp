@@ -106,6 +106,19 @@ class frontend {
   // Queues an event for PEER. Thread-safe, never blocks on the network.
   void post(const std::string& peer, std::string_view type, const nlohmann::json& body);
 
+  // While one of these lives, this thread's posts to F queue in order without waking F's I/O thread; the last
+  // one to end wakes it once if anything was posted (a step's events: one wake for all of them).
+  class held_wakes {
+   public:
+    explicit held_wakes(frontend& f);
+    ~held_wakes();
+    held_wakes(const held_wakes&) = delete;
+    held_wakes& operator=(const held_wakes&) = delete;
+
+   private:
+    frontend* previous_;
+  };
+
   // Sets ZMQ_HANDSHAKE_IVL for connections accepted from now on (applied by the I/O thread). Thread-safe.
   void set_handshake_ivl(int ms);
   // While REFUSAL is set, `register` messages are answered with it by the front end (shed event); null hands

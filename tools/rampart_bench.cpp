@@ -1,6 +1,7 @@
 // rampart-bench: closed-loop load against rampartd; prints one JSON object of throughput and latency figures.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <random>
@@ -10,6 +11,7 @@
 
 #include "net/client.hpp"
 #include "tools/flags.hpp"
+#include "tools/stats.hpp"
 
 namespace {
 
@@ -21,7 +23,8 @@ constexpr const char* kUsage =
     "\n"
     "Each of N clients runs M requests one after another (token-id prompts of A..B tokens, max_tokens C..D,\n"
     "ignore_eos) and the run prints requests/s, output tokens/s, time to first token and time per output token\n"
-    "percentiles (client-observed), and the counts of done, error and shed.\n";
+    "percentiles (client-observed), and the counts of done, error and shed. The clock starts once every client\n"
+    "has connected and been answered a ping; the clients share one ZeroMQ I/O thread.\n";
 
 struct range {
   int64_t lo = 0, hi = 0;
@@ -42,19 +45,29 @@ bool parse_range(const std::string& s, range* r) {
   return r->lo >= 1 && r->hi >= r->lo;
 }
 
+// Holds every client until all have connected, then lets them go together (the run's clock starts then).
+struct start_line {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int waiting = 0;  // clients still connecting
+  bool go = false;
+  void ready() {
+    std::lock_guard<std::mutex> lock(mutex);
+    --waiting;
+    cv.notify_all();
+  }
+  void wait_go() {
+    std::unique_lock<std::mutex> lock(mutex);
+    cv.wait(lock, [&] { return go; });
+  }
+};
+
 struct results {
   std::mutex mutex;
   std::vector<double> ttft_ms, tpot_ms;
   int64_t done = 0, error = 0, shed = 0, output_tokens = 0, lost = 0;
   std::vector<std::string> first_errors;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
 
 struct options {
   std::string endpoint = "tcp://127.0.0.1:5555", priority = "normal", api_key;
@@ -91,11 +104,20 @@ options read_flags(rampart::tools::flags& f) {
 
 using clock_type = std::chrono::steady_clock;
 
-// Client C's requests, one after another, each counted into RES when its terminal event (or the timeout) comes.
-void run_client(const options& o, int c, results* res) {
+// Client C's requests, one after another, each counted into RES when its terminal event (or the timeout) comes;
+// the first is sent when START says go.
+void run_client(const options& o, int c, rampart::net::client_context* context, start_line* start, results* res) {
   std::mt19937_64 rng(o.seed * 1000003u + static_cast<uint64_t>(c));
-  rampart::net::client client;
-  if (!client.connect(o.endpoint, nullptr)) return;
+  rampart::net::client client({}, context);
+  const bool connected =
+      client.connect(o.endpoint, nullptr) && client.ping(std::chrono::milliseconds(o.timeout_ms));
+  start->ready();
+  start->wait_go();
+  if (!connected) {
+    std::lock_guard<std::mutex> lock(res->mutex);
+    res->lost += o.requests;
+    return;
+  }
   for (int k = 0; k < o.requests; ++k) {
     const int64_t n_prompt = std::uniform_int_distribution<int64_t>(o.prompt.lo, o.prompt.hi)(rng);
     const int64_t n_out = std::uniform_int_distribution<int64_t>(o.max_tokens.lo, o.max_tokens.hi)(rng);
@@ -154,12 +176,23 @@ int main(int argc, char** argv) {
   rampart::tools::flags f(argc, argv, "rampart-bench", kUsage);
   const options o = read_flags(f);
   results res;
-  const auto start = clock_type::now();
+  rampart::net::client_context context;
+  start_line line;
+  line.waiting = o.clients;
   std::vector<std::thread> threads;
-  for (int c = 0; c < o.clients; ++c) threads.emplace_back(run_client, std::cref(o), c, &res);
+  for (int c = 0; c < o.clients; ++c) threads.emplace_back(run_client, std::cref(o), c, &context, &line, &res);
+  clock_type::time_point start;
+  {
+    std::unique_lock<std::mutex> lock(line.mutex);
+    line.cv.wait(lock, [&] { return line.waiting == 0; });
+    start = clock_type::now();
+    line.go = true;
+  }
+  line.cv.notify_all();
   for (auto& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   auto pct = [](const std::vector<double>& v) {
+    using rampart::tools::percentile;
     return nlohmann::json{{"p50", percentile(v, 0.5)}, {"p90", percentile(v, 0.9)}, {"p99", percentile(v, 0.99)}};
   };
   nlohmann::json out = {

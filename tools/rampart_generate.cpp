@@ -19,6 +19,7 @@
 #include "engine/scheduler.hpp"
 #include "testkit/kernels_bench.hpp"
 #include "tools/flags.hpp"
+#include "tools/stats.hpp"
 
 namespace {
 
@@ -388,13 +389,21 @@ std::vector<int32_t> request_prompt(const std::vector<int32_t>& main, long long 
   return p;
 }
 
-// The --serve workload once: output tokens per second, or -1 with *ERR.
-double serve_once(engine& e, const options& o, std::string* err) {
+// One run of the --serve workload: output tokens per second, and each request's time per output token (from
+// its first token to its last, over the tokens between), in ms.
+struct served {
+  double tok_s = -1;
+  long long tokens = 0;
+  std::vector<double> tpot_ms;
+};
+
+served serve_once(engine& e, const options& o, std::string* err) {
   const scheduler_options so;  // the server's defaults ([engine] max_batch_sequences, max_step_tokens)
   batch_scheduler sched(&e, so);
   const int clients = static_cast<int>(o.batch);
   std::vector<long long> sent(static_cast<size_t>(clients), 0);
   std::vector<int> owner;  // request id - 1 -> client
+  std::vector<std::chrono::steady_clock::time_point> first;  // request id - 1 -> its first token
   auto send = [&](int c) {
     sequence_request r;
     r.id = owner.size() + 1;
@@ -403,44 +412,56 @@ double serve_once(engine& e, const options& o, std::string* err) {
     r.sampling = sampling_params{o.temperature, o.top_k, o.top_p, o.min_p, static_cast<uint64_t>(o.seed) + r.id};
     r.max_tokens = o.n;
     owner.push_back(c);
+    first.emplace_back();
     ++sent[static_cast<size_t>(c)];
     const auto added = sched.add(std::move(r));
     if (!added.ok()) *err = added.message;
     return added.ok();
   };
+  served out;
   for (int c = 0; c < clients; ++c)
-    if (!send(c)) return -1;
+    if (!send(c)) return out;
   const auto t0 = std::chrono::steady_clock::now();
   long long tokens = 0;
   step_report rep;
   while (sched.has_work()) {
     sched.step(&rep);
+    const auto now = std::chrono::steady_clock::now();
     tokens += static_cast<long long>(rep.tokens.size());
+    for (const generated_token& t : rep.tokens)
+      if (t.index == 0) first[t.id - 1] = now;
     for (const finished_sequence& f : rep.finished) {
       if (f.reason != finish_reason::length) {
         *err = "request " + std::to_string(f.id) + " ended with " + to_string(f.reason) + " " + f.error;
-        return -1;
+        return out;
       }
+      if (f.completion_tokens > 1)
+        out.tpot_ms.push_back(std::chrono::duration<double, std::milli>(now - first[f.id - 1]).count() /
+                              static_cast<double>(f.completion_tokens - 1));
       const int c = owner[f.id - 1];
-      if (sent[static_cast<size_t>(c)] < o.serve && !send(c)) return -1;
+      if (sent[static_cast<size_t>(c)] < o.serve && !send(c)) return out;
     }
   }
-  return static_cast<double>(tokens) / seconds_since(t0);
+  out.tokens = tokens;
+  out.tok_s = static_cast<double>(tokens) / seconds_since(t0);
+  return out;
 }
 
 int serve(engine& e, const options& o) {
   std::string err;
-  std::vector<double> runs;
+  std::vector<served> runs;
   for (int rep = 0; rep < 3; ++rep) {
-    const double tok_s = serve_once(e, o, &err);
-    if (tok_s < 0) return fail(err);
-    runs.push_back(tok_s);
+    runs.push_back(serve_once(e, o, &err));
+    if (runs.back().tok_s < 0) return fail(err);
   }
-  std::vector<double> sorted = runs;
-  std::sort(sorted.begin(), sorted.end());
-  std::printf("served batch %lld: %.1f tok/s, median of 3 runs (%.0f, %.0f, %.0f); %lld requests per client of %zu "
-              "prompt tokens and %lld output tokens\n",
-              o.batch, sorted[1], runs[0], runs[1], runs[2], o.serve, o.ids.size(), o.n);
+  std::vector<size_t> order = {0, 1, 2};
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return runs[a].tok_s < runs[b].tok_s; });
+  const served& median = runs[order[1]];
+  std::printf("served batch %lld: %.1f tok/s, median of 3 runs (%.0f, %.0f, %.0f); time per output token p50 %.3f "
+              "ms, p99 %.3f ms; %lld requests per client of %zu prompt tokens and %lld output tokens, %lld tokens in all\n",
+              o.batch, median.tok_s, runs[0].tok_s, runs[1].tok_s, runs[2].tok_s,
+              rampart::tools::percentile(median.tpot_ms, 0.5), rampart::tools::percentile(median.tpot_ms, 0.99),
+              o.serve, o.ids.size(), o.n, median.tokens);
   return 0;
 }
 

@@ -50,12 +50,30 @@ TEST_CASE("rampart-generate --bench --profile prints each phase for both batch s
   CHECK_THAT(refused, Catch::Contains("--profile needs --bench"));
 }
 
+TEST_CASE("rampart-generate --serve runs every client's requests through the scheduler and counts their tokens",
+          "[tools]") {
+  const std::string model = std::string(RAMPART_TEST_MODELS_DIR) + "/v3-bf16";
+  std::string out;
+  REQUIRE(run("rampart-generate", {"--model", model, "--ids", "0 15 27", "-n", "5", "--serve", "2", "--batch", "3",
+                                   "--threads", "2", "--temperature", "0.7", "--top-p", "0.95"},
+              &out) == 0);
+  INFO(out);
+  CHECK_THAT(out, Catch::StartsWith("served batch 3: "));
+  // 3 clients x 2 requests x 5 tokens, every request to its length.
+  CHECK_THAT(out, Catch::Contains("2 requests per client of 3 prompt tokens and 5 output tokens, 30 tokens in all"));
+  CHECK_THAT(out, Catch::Contains("time per output token p50 "));
+
+  std::string refused;
+  CHECK(run("rampart-generate", {"--model", model, "--ids", "0 15 27", "--serve", "2", "--bench"}, &refused) == 2);
+  CHECK_THAT(refused, Catch::Contains("--serve and --bench are separate runs"));
+}
+
 TEST_CASE("rampart-generate --help lists every option on its own", "[tools]") {
   std::string out;
   REQUIRE(run("rampart-generate", {"--help"}, &out) == 0);
   for (const char* flag : {"--model DIR", "--ids", "[-n N]", "[--temperature T]", "[--seed S]", "[--threads N]",
                            "[--logits FILE]", "[--chunk N]", "[--batch N]", "[--kv-tokens N]", "[--bench [--profile]]",
-                           "[--no-pack] ", "[--shards N", "--shard-endpoints"})
+                           "[--no-pack] ", "[--shards N", "--shard-endpoints", "[--serve R]"})
     CHECK_THAT(out, Catch::Contains(flag));
   CHECK_THAT(out, !Catch::Contains("]  "));  // no two usage lines run together
 }
