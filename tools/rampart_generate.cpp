@@ -156,9 +156,9 @@ bool start_all(engine& e, const options& o, int n_seqs, sequence_set* seqs, std:
 // Decodes STEPS tokens for each of sequences 0..n-1 (prefilled, LAST holding their logits), sampling with
 // SAMPLERS. GEN[i] receives the tokens; ALL, when non-null, sequence 0's logits rows except after the last token;
 // STEP_SECONDS, when non-null, the wall time of each sample-and-step.
-bool decode(engine& e, sequence_set& seqs, std::vector<sampler>& samplers, const std::vector<std::vector<float>>& last, long long steps,
-            std::vector<std::vector<int32_t>>* gen, std::vector<float>* all, std::string* err,
-            std::vector<double>* step_seconds = nullptr) {
+bool decode(engine& e, sequence_set& seqs, std::vector<sampler>& samplers, const std::vector<std::vector<float>>& last,
+            long long steps, std::vector<std::vector<int32_t>>* gen, std::vector<float>* all, std::string* err,
+            std::vector<double>* step_seconds = nullptr, std::vector<std::vector<float>>* final_rows = nullptr) {
   const size_t n = last.size(), V = static_cast<size_t>(e.config().vocab_size);
   std::vector<int32_t> next(n);
   std::vector<seq_input> batch(n);
@@ -178,6 +178,13 @@ bool decode(engine& e, sequence_set& seqs, std::vector<sampler>& samplers, const
     if (!e.step(batch, &out, err)) return false;
     if (step_seconds != nullptr) step_seconds->push_back(seconds_since(t0));
     if (all != nullptr) all->insert(all->end(), out.row(0), out.row(0) + V);
+  }
+  if (final_rows != nullptr) {  // the logits the next token would be sampled from
+    final_rows->clear();
+    for (size_t i = 0; i < n; ++i) {
+      const float* row = steps > 1 ? out.row(i) : last[i].data();
+      final_rows->emplace_back(row, row + V);
+    }
   }
   return true;
 }
@@ -255,14 +262,19 @@ void print_profile(int batch, const step_profile& p) {
 }
 
 // What sampling one sequence's next token costs on one thread, for common settings, over rows of this model's
-// own logits (the last prompt position of each sequence): the median of 15 rounds over all the rows.
+// own logits (at the last prompt position of each sequence, and 32 tokens into its completion): the median of 15
+// rounds over each set of rows.
 void print_sampling_costs(engine& e, const options& o) {
-  std::vector<std::vector<float>> rows;
+  std::vector<std::vector<float>> prompt_rows, decode_rows;
   std::string err;
   const int nseq = static_cast<int>(std::max<long long>(o.batch, 4));
   {
     sequence_set seqs(e);
-    if (!start_all(e, o, nseq, &seqs, &rows, nullptr, &err)) return;
+    if (!start_all(e, o, nseq, &seqs, &prompt_rows, nullptr, &err)) return;
+    // And the rows 32 tokens into the completion, sampled as the run's settings say.
+    std::vector<sampler> samplers = make_samplers(o, nseq);
+    std::vector<std::vector<int32_t>> gen;
+    if (!decode(e, seqs, samplers, prompt_rows, 33, &gen, nullptr, &err, nullptr, &decode_rows)) return;
   }
   const size_t V = static_cast<size_t>(e.config().vocab_size);
   struct setting {
@@ -282,19 +294,26 @@ void print_sampling_costs(engine& e, const options& o) {
                               {"temperature 1 top_p 0.000001", {1.0f, 0, 1e-6f, 0, 1}},
                               {"temperature 100 top_p 0.5", {100.0f, 0, 0.5f, 0, 1}},
                               {"temperature 1 min_p 1", {1.0f, 0, 1, 1.0f, 1}}};
-  std::printf("sampling one sequence's token (vocabulary %zu, one thread, median of 15 rounds over %d rows):\n", V,
-              nseq);
-  for (const setting& st : settings) {
-    sampler smp(st.p);
-    std::vector<double> per_row;
-    long long sink = 0;
+  std::printf("sampling one sequence's token (vocabulary %zu, one thread, median of 15 rounds over %d rows each: "
+              "at the last prompt position / 32 tokens on):\n",
+              V, nseq);
+  // The median time per row of 15 rounds over ROWS.
+  auto per_row = [&](sampler& smp, const std::vector<std::vector<float>>& rows, long long* sink) {
+    std::vector<double> t;
     for (int round = 0; round < 15; ++round) {
       const auto t0 = std::chrono::steady_clock::now();
-      for (const auto& row : rows) sink += smp.sample(row.data(), V);
-      per_row.push_back(seconds_since(t0) / static_cast<double>(rows.size()));
+      for (const auto& row : rows) *sink += smp.sample(row.data(), V);
+      t.push_back(seconds_since(t0) / static_cast<double>(rows.size()));
     }
-    std::nth_element(per_row.begin(), per_row.begin() + 7, per_row.end());
-    std::printf("  %-48s %8.1f us%s\n", st.name, per_row[7] * 1e6, sink < 0 ? " (no candidate)" : "");
+    std::nth_element(t.begin(), t.begin() + 7, t.end());
+    return t[7];
+  };
+  for (const setting& st : settings) {
+    sampler smp(st.p);
+    long long sink = 0;
+    const double at_prompt = per_row(smp, prompt_rows, &sink), later = per_row(smp, decode_rows, &sink);
+    std::printf("  %-48s %8.1f / %6.1f us%s\n", st.name, at_prompt * 1e6, later * 1e6,
+                sink < 0 ? " (no candidate)" : "");
   }
 }
 
