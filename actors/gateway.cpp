@@ -9,6 +9,7 @@
 #include "actors/admission_gate.hpp"
 #include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
+#include "shards/sharded_expert_backend.hpp"
 
 namespace rampart::actors {
 
@@ -23,6 +24,24 @@ std::string model_name(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> not_ready_reasons(const server_context& context) {
+  std::vector<std::string> why;
+  for (const auto& name : context.directory.names())
+    if (!context.directory.up(name)) why.push_back("stage " + name + " is down");
+  if (!context.directory.given_up().empty()) why.push_back("stage " + context.directory.given_up() + " was given up");
+  if (context.draining) why.push_back("draining");
+  if (!context.model) why.push_back("no model is loaded");
+  if (context.model && context.model->shards) {
+    if (const int n = context.model->shards->shards_failing(); n > 0)
+      why.push_back(std::to_string(n) + " expert shard(s) failing");
+  }
+  return why;
+}
+
+bool stages_healthy(const server_context& context) {
+  return context.directory.all_up() && context.directory.given_up().empty();
+}
+
 nlohmann::json health_report(const server_context& context) {
   using namespace std::chrono;
   nlohmann::json stages = nlohmann::json::object();
@@ -31,10 +50,12 @@ nlohmann::json health_report(const server_context& context) {
     stages[name] = {{"up", context.directory.up(name)}, {"restarts", restarts[name]}};
   }
   const auto& c = context.counters;
-  const bool ready = context.directory.all_up() && !context.draining;
+  const std::vector<std::string> why = not_ready_reasons(context);
+  const bool ready = why.empty();
   return {
-      {"status", context.draining ? "draining" : ready ? "ok" : "degraded"},
+      {"status", context.draining ? "draining" : stages_healthy(context) ? "ok" : "degraded"},
       {"ready", ready},
+      {"not_ready", why},
       {"server", context.config.name},
       {"uptime_ms", duration_cast<milliseconds>(steady_clock::now() - context.started).count()},
       // The checkpoint's folder name only: anyone may ping, and file-system paths are the operator's business.

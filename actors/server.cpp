@@ -26,6 +26,7 @@
 #include "config/policy.hpp"
 #include "engine/engine.hpp"
 #include "model/checkpoint.hpp"
+#include "net/http_listener.hpp"
 #include "net/curve_gate.hpp"
 #include "net/zap_handler.hpp"
 #include "shards/sharded_expert_backend.hpp"
@@ -361,7 +362,20 @@ class server {
   // The metrics endpoint and the packet monitor with its alert stream: they run before anything is served.
   int start_defence() {
     std::string error;
-    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, &error)) {
+    // /healthz and /readyz read only the context's own thread-safe parts (the stage directory, the draining
+    // flag, the model and its shards), which live as long as the listener: drain() stops it.
+    const server_context* ctx = context_.get();
+    auto health = [ctx] {
+      nlohmann::json stages = nlohmann::json::object();
+      for (const auto& name : ctx->directory.names()) stages[name] = ctx->directory.up(name);
+      const bool ok = stages_healthy(*ctx);
+      return net::probe_answer{ok, nlohmann::json{{"status", ok ? "ok" : "degraded"}, {"stages", stages}}.dump()};
+    };
+    auto ready = [ctx] {
+      const std::vector<std::string> why = not_ready_reasons(*ctx);
+      return net::probe_answer{why.empty(), nlohmann::json{{"ready", why.empty()}, {"not_ready", why}}.dump()};
+    };
+    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, health, ready, &error)) {
       spdlog::critical("{}", error);
       return 1;
     }
@@ -535,6 +549,7 @@ class server {
                    context_->counters.requests_in_flight.load());
     }
     stop_stages();  // stage destructors send the terminal events of what was still running
+    metrics_.stop_serving();  // /readyz said 503 (draining) until here
     frontend_->stop();
     zap_->stop();
     if (monitor_) monitor_->stop();

@@ -1,7 +1,8 @@
 #include "net/metrics.hpp"
 
+#include "net/http_listener.hpp"
+
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -101,6 +102,8 @@ server_metrics::server_metrics()
 
 server_metrics::~server_metrics() = default;
 
+void server_metrics::stop_serving() { listener_.reset(); }
+
 prometheus::Counter& server_metrics::finished(const std::string& reason) {
   return families_->finished->Add({{"finished_reason", reason}});
 }
@@ -129,15 +132,14 @@ prometheus::Counter& server_metrics::alerts(const std::string& detector) {
   return families_->alerts->Add({{"detector", detector}});
 }
 
-bool server_metrics::serve(const std::string& listen, std::string* error) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
-    exposer_->RegisterCollectable(registry_);
-  } catch (const std::exception& e) {
-    *error = "cannot serve metrics on " + listen + ": " + e.what();
-    return false;
-  }
-  return true;
+bool server_metrics::serve(const std::string& listen, std::function<probe_answer()> health,
+                           std::function<probe_answer()> ready, std::string* error) {
+  http_routes routes;
+  routes.metrics = [this] { return render(); };
+  routes.health = std::move(health);
+  routes.ready = std::move(ready);
+  listener_ = http_listener::start(listen, std::move(routes), error);
+  return listener_ != nullptr;
 }
 
 std::string server_metrics::render() const {

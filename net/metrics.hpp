@@ -1,7 +1,8 @@
-// Prometheus metrics in text format over HTTP (prometheus-cpp's exposer), named in the style vLLM uses with a
-// `rampart:` prefix. Every member is safe to update from any thread.
+// Prometheus metrics in text format over HTTP (net/http_listener.hpp, with /healthz and /readyz beside them),
+// named in the style vLLM uses with a `rampart:` prefix. Every member is safe to update from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,18 +11,24 @@ class Counter;
 class Gauge;
 class Histogram;
 class Registry;
-class Exposer;
 }  // namespace prometheus
 
 namespace rampart::net {
+
+class http_listener;
+struct probe_answer;
 
 class server_metrics {
  public:
   server_metrics();
   ~server_metrics();
 
-  // Serves /metrics on LISTEN ("127.0.0.1:9464"). False with *error when the address cannot be bound.
-  bool serve(const std::string& listen, std::string* error);
+  // Serves /metrics, and /healthz and /readyz answered by HEALTH and READY (called on the listener's threads),
+  // on LISTEN ("127.0.0.1:9464"). False with *error when the address cannot be bound.
+  bool serve(const std::string& listen, std::function<probe_answer()> health, std::function<probe_answer()> ready,
+             std::string* error);
+  // Stops the listener (before what HEALTH and READY read goes away). Idempotent.
+  void stop_serving();
   // The registry, so other rooms' counters can be added.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
   // The text exposition of every metric (what GET /metrics returns).
@@ -62,7 +69,7 @@ class server_metrics {
   struct families;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<families> families_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<http_listener> listener_;
 };
 
 }  // namespace rampart::net

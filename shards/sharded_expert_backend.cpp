@@ -37,6 +37,9 @@ sharded_expert_backend::sharded_expert_backend(std::shared_ptr<shard_transport> 
   for (size_t s = 0; s < N; ++s) batch_.push_back(std::make_shared<shard_batch>());
   row_map_.resize(N);
   down_until_.assign(N, clock_type::time_point{});
+  failing_ = std::make_unique<std::atomic<bool>[]>(N);
+  n_failing_ = N;
+  for (size_t s = 0; s < N; ++s) failing_[s] = false;
   slow_until_.assign(N, clock_type::time_point{});
   item_ns_.assign(N, 0.0);
   samples_.assign(N, 0);
@@ -53,6 +56,12 @@ expert_placement sharded_expert_backend::placement() const {
 std::vector<rebalance_report> sharded_expert_backend::reports() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return reports_;
+}
+
+int sharded_expert_backend::shards_failing() const {
+  int n = 0;
+  for (size_t s = 0; s < n_failing_; ++s) n += failing_[s].load(std::memory_order_relaxed) ? 1 : 0;
+  return n;
 }
 
 bool sharded_expert_backend::slow(int shard) const {
@@ -187,6 +196,7 @@ void sharded_expert_backend::run(int layer, const float* rows, int n_rows, int h
     watch_latency(t_answered);
     bool all_ok = true;
     for (const shard_call& c : calls_) {
+      failing_[static_cast<size_t>(c.shard)].store(!c.ok, std::memory_order_relaxed);
       if (c.ok) {
         max_compute = std::max(max_compute, c.batch->compute_ns);
         continue;

@@ -94,6 +94,8 @@ class sharded_expert_backend final : public expert_backend {
   uint64_t steps() const { return steps_; }
   // Whether SHARD is marked slow now (engine thread).
   bool slow(int shard) const;
+  // Shards whose last exchange failed (any thread): 0 once every shard has answered its latest call.
+  int shards_failing() const;
   // One paragraph: per MoE layer per step, route+gather / exchange overhead / combine against expert compute.
   std::string costs_summary() const;
 
@@ -121,6 +123,8 @@ class sharded_expert_backend final : public expert_backend {
   std::vector<std::shared_ptr<shard_batch>> batch_;
   std::vector<std::vector<int32_t>> row_map_;
   std::vector<std::chrono::steady_clock::time_point> down_until_;
+  std::unique_ptr<std::atomic<bool>[]> failing_;  // per shard: its last call failed
+  size_t n_failing_ = 0;                            // entries of failing_
   std::vector<std::chrono::steady_clock::time_point> slow_until_;  // epoch: not slow
   std::vector<double> item_ns_;    // per shard, the average answer time per distinct expert of its batches
   std::vector<uint32_t> samples_;  // per shard, answers in that average

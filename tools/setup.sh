@@ -18,7 +18,7 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libcaf-dev libzmq3-dev cppzmq-dev libpcap-dev libspdlog-dev libfmt-dev catch2
-  libtomlplusplus-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev prometheus-cpp-dev
+  libtomlplusplus-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev prometheus-cpp-dev libcivetweb-dev
   clang libclang-rt-14-dev python3 python3-zmq
 )
 

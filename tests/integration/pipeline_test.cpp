@@ -375,7 +375,20 @@ TEST_CASE("with a model loaded, SIGTERM drains: running requests get their termi
     if (ev && ev->type == "token") ++tokens;
   }
   REQUIRE(tokens == 2);
+  const auto first_line = [](const std::string& r) { return r.substr(0, r.find("\r\n")); };
+  CHECK(first_line(test::http_get(server.metrics_port, "/readyz")) == "HTTP/1.1 200 OK");
   server.proc->signal(SIGTERM);
+  // Readiness says no at once (a load balancer stops sending), health stays yes while the stages drain.
+  std::string ready;
+  for (int i = 0; i < 100; ++i) {
+    ready = test::http_get(server.metrics_port, "/readyz");
+    if (first_line(ready) != "HTTP/1.1 200 OK") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  INFO(ready);
+  CHECK(first_line(ready) == "HTTP/1.1 503 Service Unavailable");
+  CHECK(ready.find(R"("not_ready":["draining"])") != std::string::npos);
+  CHECK(first_line(test::http_get(server.metrics_port, "/healthz")) == "HTTP/1.1 200 OK");
   // New work is shed while draining.
   net::client late;
   REQUIRE(late.connect(server.endpoint, nullptr));

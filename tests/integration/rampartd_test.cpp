@@ -3,13 +3,17 @@
 
 #include <signal.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
 
 #include "net/client.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/process.hpp"
 
@@ -20,12 +24,13 @@ namespace {
 
 struct running_server {
   int port = test::free_port();
+  int metrics_port = test::free_port();
   std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
   std::unique_ptr<test::child_process> proc;
 
   explicit running_server(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--endpoint", endpoint, "--metrics-listen",
-                                     "127.0.0.1:" + std::to_string(test::free_port()), "--alerts-publish",
+                                     "127.0.0.1:" + std::to_string(metrics_port), "--alerts-publish",
                                      "tcp://127.0.0.1:" + std::to_string(test::free_port())};
     args.insert(args.end(), extra.begin(), extra.end());
     proc = std::make_unique<test::child_process>(test::bin("rampartd"), args);
@@ -60,6 +65,68 @@ TEST_CASE("rampartd answers a health check and stops cleanly on SIGINT", "[integ
   REQUIRE(status);
   CHECK(*status == 0);
   CHECK(server.proc->log().find("stopped cleanly") != std::string::npos);
+}
+
+TEST_CASE("without a model rampartd is healthy but not ready, and /readyz, /healthz and pong say why",
+          "[integration]") {
+  running_server server;  // no --model
+  const auto status_of = [](const std::string& response) { return response.substr(0, response.find("\r\n")); };
+  const auto body_of = [](const std::string& response) {
+    const size_t at = response.find("\r\n\r\n");
+    return at == std::string::npos ? nlohmann::json() : nlohmann::json::parse(response.substr(at + 4), nullptr, false);
+  };
+  const std::string health = test::http_get(server.metrics_port, "/healthz");
+  INFO(health);
+  CHECK(status_of(health) == "HTTP/1.1 200 OK");
+  CHECK(body_of(health)["status"] == "ok");
+  CHECK(body_of(health)["stages"]["gateway"] == true);
+  const std::string ready = test::http_get(server.metrics_port, "/readyz");
+  INFO(ready);
+  CHECK(status_of(ready) == "HTTP/1.1 503 Service Unavailable");
+  CHECK(body_of(ready)["ready"] == false);
+  CHECK(body_of(ready)["not_ready"] == nlohmann::json::array({"no model is loaded"}));
+  CHECK(ready.find("Content-Type: application/json") != std::string::npos);
+
+  net::client c;
+  REQUIRE(c.connect(server.endpoint, nullptr));
+  nlohmann::json pong;
+  REQUIRE(c.ping(2s, &pong));
+  CHECK(pong["ready"] == false);
+  CHECK(pong["not_ready"] == nlohmann::json::array({"no model is loaded"}));
+
+  const std::string metrics = test::http_get(server.metrics_port, "/metrics");
+  CHECK(status_of(metrics) == "HTTP/1.1 200 OK");
+  CHECK(metrics.find("# TYPE rampart:num_requests_running gauge") != std::string::npos);
+  CHECK(status_of(test::http_get(server.metrics_port, "/metrics/../etc/passwd")) == "HTTP/1.1 404 Not Found");
+  CHECK(status_of(test::http_get(server.metrics_port, "/")) == "HTTP/1.1 404 Not Found");
+  // A request line and headers past 8 KiB are refused without reaching a route, and the listener keeps serving.
+  const std::string huge = test::http_get(server.metrics_port, "/healthz?" + std::string(20000, 'a'));
+  CHECK(huge.rfind("HTTP/1.1 200", 0) != 0);
+  CHECK(status_of(test::http_get(server.metrics_port, "/healthz")) == "HTTP/1.1 200 OK");
+}
+
+TEST_CASE("a connection to the health listener that sends nothing is closed after 5 s and blocks no probe",
+          "[integration]") {
+  running_server server;
+  const int idle = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(idle >= 0);
+  timeval tv{10, 0};
+  setsockopt(idle, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.metrics_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(idle, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(test::http_get(server.metrics_port, "/healthz").rfind("HTTP/1.1 200 OK", 0) == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  char byte;
+  const ssize_t n = recv(idle, &byte, 1, 0);  // the server closes it (0) or answers an error, not never
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  close(idle);
+  CHECK(n >= 0);
+  CHECK(waited >= 4.0);
+  CHECK(waited < 9.0);
 }
 
 TEST_CASE("rampartd exits 0 on SIGTERM", "[integration]") {

@@ -98,13 +98,18 @@ TEST_CASE("killing a shard process mid-stream ends every request once and the se
       CHECK(std::chrono::duration<double>(ended[static_cast<size_t>(i)] - killed_at).count() <= 2.0);
   }
 
-  // While the shard is down requests end with an error instead of hanging.
+  // While the shard is down requests end with an error instead of hanging, and /readyz says why.
   CHECK(run_one(server.endpoint, "while-down", 8) == "error");
+  const std::string down = test::http_get(server.metrics_port, "/readyz");
+  INFO(down);
+  CHECK(down.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  CHECK(down.find(R"("not_ready":["1 expert shard(s) failing"])") != std::string::npos);
 
   s1.start();
   std::this_thread::sleep_for(1500ms);  // the link reconnects by itself (reconnect interval at most 1 s)
   CHECK(run_one(server.endpoint, "after", 8) == "done");
   CHECK(run_one(server.endpoint, "after-2", 8) == "done");
+  CHECK(test::http_get(server.metrics_port, "/readyz").rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
 
   pinging = false;
   pinger.join();
