@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "config/curve_keys.hpp"
 #include "net/client.hpp"
@@ -16,17 +17,22 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: rampart-client [--connect EP] (--prompt TEXT | --chat FILE | --ping | --stats)\n"
-    "                      [--max-tokens N] [--temperature T] [--seed S] [--api-key KEY] [--json]\n"
+    "                      [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S]\n"
+    "                      [--stop TEXT]... [--priority critical|high|normal|sheddable] [--api-key KEY] [--json]\n"
     "                      [--timeout-ms MS] [--server-key Z85 --curve-keys FILE]\n"
     "\n"
     "Text appears as it is generated; --json prints one event per line. Ctrl-C sends cancel.\n"
+    "--stop may be given up to 8 times: generation ends before the first of them (never printed).\n"
     "CURVE: --server-key is the server's public key, --curve-keys this client's key file (rampart-admin keygen).\n";
 
 std::atomic<bool> interrupted{false};
 void on_sigint(int) { interrupted = true; }
 
 struct options {
-  std::string endpoint = "tcp://127.0.0.1:5555", prompt, chat_file, api_key, server_key, curve_keys_file;
+  std::string endpoint = "tcp://127.0.0.1:5555", prompt, chat_file, api_key, server_key, curve_keys_file, priority;
+  std::vector<std::string> stop;
+  double top_p = 1.0, min_p = 0.0;
+  long top_k = 0;
   bool json_out = false, ping = false, stats = false;
   long max_tokens = 128, timeout_ms = 30000;
   double temperature = 0.0;
@@ -42,6 +48,19 @@ options read_flags(rampart::tools::flags& f) {
     else if (f.is("--max-tokens")) o.max_tokens = static_cast<long>(f.integer(0, INT32_MAX));
     else if (f.is("--temperature")) o.temperature = f.real(0, 1e6);
     else if (f.is("--seed")) o.seed = f.integer(-1, INT64_MAX);
+    else if (f.is("--top-p")) o.top_p = f.real(1e-9, 1);
+    else if (f.is("--top-k")) o.top_k = static_cast<long>(f.integer(0, INT32_MAX));
+    else if (f.is("--min-p")) o.min_p = f.real(0, 1);
+    else if (f.is("--stop")) {
+      o.stop.push_back(f.value());
+      if (o.stop.back().empty() || o.stop.back().size() > 256) f.fail("--stop wants 1 to 256 bytes");
+      if (o.stop.size() > 8) f.fail("--stop may be given at most 8 times");
+    } else if (f.is("--priority")) {
+      o.priority = f.value();
+      if (o.priority != "critical" && o.priority != "high" && o.priority != "normal" && o.priority != "sheddable" &&
+          o.priority != "low")
+        f.fail("--priority wants critical, high, normal or sheddable");
+    }
     else if (f.is("--api-key")) o.api_key = f.value();
     else if (f.is("--timeout-ms")) o.timeout_ms = static_cast<long>(f.integer(1, INT32_MAX));
     else if (f.is("--server-key")) o.server_key = f.value();
@@ -61,6 +80,11 @@ nlohmann::json generate_body(rampart::tools::flags& f, const options& o) {
                          {"max_tokens", o.max_tokens},
                          {"temperature", o.temperature}};
   if (o.seed >= 0) body["seed"] = o.seed;
+  if (o.top_p < 1) body["top_p"] = o.top_p;
+  if (o.top_k > 0) body["top_k"] = o.top_k;
+  if (o.min_p > 0) body["min_p"] = o.min_p;
+  if (!o.stop.empty()) body["stop"] = o.stop;
+  if (!o.priority.empty()) body["priority"] = o.priority;
   if (!o.api_key.empty()) body["api_key"] = o.api_key;
   if (!o.chat_file.empty()) {
     std::ifstream in(o.chat_file);

@@ -333,6 +333,48 @@ TEST_CASE("a stop string spanning tokens ends the stream before it and never lea
   CHECK(wait_all_blocks_free(server.endpoint, 5s));
 }
 
+TEST_CASE("rampart-client sends --stop, --priority and the sampling options, and refuses bad ones", "[pipeline]") {
+  test::model_server server;
+  const std::vector<std::string> base = {"--connect", server.endpoint, "--prompt", "Once upon a time",
+                                         "--max-tokens", "24", "--temperature", "0", "--json"};
+  // The --json stream's text and terminal event.
+  const auto run_client = [&](const std::vector<std::string>& extra, std::string* text, json* done) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::string out;
+    const int rc = test::run_command(test::bin("rampart-client"), args, &out);
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      const json ev = json::parse(line, nullptr, false);
+      if (ev.is_discarded()) continue;
+      if (ev["type"] == "token") *text += ev["body"]["text"].get<std::string>();
+      if (ev["type"] == "done") *done = ev["body"];
+    }
+    return rc;
+  };
+  std::string full, cut;
+  json done, stopped;
+  REQUIRE(run_client({}, &full, &done) == 0);
+  REQUIRE(full.size() >= 8);
+  // A stop string from the middle of the greedy text (whole UTF-8 characters).
+  size_t start = full.size() / 2;
+  while (start > 0 && (static_cast<unsigned char>(full[start]) & 0xc0) == 0x80) --start;
+  size_t end = start + 3;
+  while (end < full.size() && (static_cast<unsigned char>(full[end]) & 0xc0) == 0x80) ++end;
+  const std::string stop = full.substr(start, end - start);
+  REQUIRE(run_client({"--stop", stop, "--stop", "never appears", "--priority", "high", "--top-k", "1", "--top-p",
+                      "0.9", "--min-p", "0.01"},
+                     &cut, &stopped) == 0);
+  CHECK(stopped["finish_reason"] == "stop");
+  CHECK(cut == full.substr(0, full.find(stop)));
+
+  std::string out;
+  CHECK(test::run_command(test::bin("rampart-client"), {"--prompt", "x", "--priority", "urgent"}, &out) == 2);
+  CHECK_THAT(out, Catch::Contains("--priority wants critical, high, normal or sheddable"));
+  CHECK(test::run_command(test::bin("rampart-client"), {"--prompt", "x", "--stop", ""}, &out) == 2);
+  CHECK_THAT(out, Catch::Contains("--stop wants 1 to 256 bytes"));
+}
+
 TEST_CASE("metrics are served in Prometheus text format", "[pipeline]") {
   test::model_server server;
   net::client c;
