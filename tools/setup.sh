@@ -20,6 +20,7 @@ packages=(
   libcaf-dev libzmq3-dev cppzmq-dev libpcap-dev libspdlog-dev libfmt-dev catch2
   libtomlplusplus-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev prometheus-cpp-dev libcivetweb-dev
   clang libclang-rt-14-dev python3 python3-zmq
+  dpkg-dev systemd  # the Debian package (cpack, dpkg-shlibdeps) and its units (systemd-analyze verify)
 )
 
 if [ "$do_apt" = 1 ]; then
