@@ -148,6 +148,7 @@ void record_load(scheduler_state& st, size_t tokens) {
     ctx.metrics->shard_imbalance->Set(model::load_imbalance(loads));
     ctx.metrics->shard_rebalances->Set(static_cast<double>(ctx.model->shards->costs().rebalances.load()));
     ctx.metrics->shard_slow_marks->Set(static_cast<double>(ctx.model->shards->costs().slow_marks.load()));
+    ctx.metrics->shard_failures->Set(static_cast<double>(ctx.model->shards->costs().shard_failures.load()));
     for (int k = 0; k < stats.n_shards(); ++k) ctx.metrics->shard_slow(k).Set(ctx.model->shards->slow(k) ? 1 : 0);
   }
   if (s.preemptions > st.preemptions_seen) {

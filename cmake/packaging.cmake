@@ -13,6 +13,8 @@ install(FILES config/rampart.toml config/policy.toml config/monitor.example.toml
 install(DIRECTORY models/deepseek-v3-tokenizer DESTINATION ${CMAKE_INSTALL_DATADIR}/rampart)
 install(FILES packaging/systemd/rampartd.service packaging/systemd/rampart-shard@.service
         DESTINATION lib/systemd/system)
+install(FILES packaging/grafana/rampart-dashboard.json packaging/prometheus/rampart-rules.yml
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/rampart/observability)
 install(FILES README.md docs/protocol.md docs/operations.md docs/policy.md docs/security.md docs/benchmarks.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 

@@ -92,6 +92,8 @@ server_metrics::server_metrics()
                           .Help("Expert placements switched by a rebalance").Register(r).Add({});
   shard_slow_marks = &BuildGauge().Name("rampart:expert_shard_slow_marks")
                           .Help("Times an expert shard was marked slow and its replicas took its work").Register(r).Add({});
+  shard_failures = &BuildGauge().Name("rampart:expert_shard_failures")
+                        .Help("Expert-shard calls that failed or missed their deadline since start").Register(r).Add({});
   families_->shard_slow = &BuildGauge().Name("rampart:expert_shard_slow")
                                .Help("1 while the expert shard is marked slow").Register(r);
   families_->alerts = &BuildCounter().Name("rampart:alerts_total")

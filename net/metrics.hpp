@@ -55,6 +55,7 @@ class server_metrics {
   prometheus::Gauge* shard_imbalance;            // max shard load over mean, since start
   prometheus::Gauge* shard_rebalances;           // placements switched by EPLB
   prometheus::Gauge* shard_slow_marks;           // times a shard was marked slow (its replicas took its work)
+  prometheus::Gauge* shard_failures;             // shard calls that failed or missed their deadline
   prometheus::Gauge& shard_slow(int shard);      // rampart:expert_shard_slow{shard}: 1 while marked slow
   prometheus::Gauge* threat_level;           // the monitor's own level: 0 green .. 3 red
   prometheus::Gauge* threat_level_in_force;  // the level the policy applies (hold, cool-down, overrides)

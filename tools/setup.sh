@@ -21,6 +21,7 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev prometheus-cpp-dev libcivetweb-dev
   clang libclang-rt-14-dev python3 python3-zmq
   dpkg-dev systemd  # the Debian package (cpack, dpkg-shlibdeps) and its units (systemd-analyze verify)
+  prometheus  # promtool checks the alerting rules and the dashboard's queries
 )
 
 if [ "$do_apt" = 1 ]; then
