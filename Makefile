@@ -10,7 +10,8 @@ FUZZ_SECONDS ?= 10
 # sanitize` runs everything, with gcc, in build-asan). Tests that run the rampartd binary are left to those.
 SANITIZE_UNITS := base_tests tokenizer_tests config_tests policy_tests monitor_tests accounts_tests shedder_tests \
                   net_tests frontend_tests zap_tests shards_unit_tests engine_sampler_tests kernels_tests
-# The suites `make tsan-units` runs under ThreadSanitizer (clang, build-tsan-units/) with no suppressions at all:
+# The suites `make tsan-units` runs under ThreadSanitizer (clang, build-tsan-units/), suppressing only libzmq's own
+# hand-offs (tests/sanitizers/tsan-units.supp):
 # every room with threads of its own that does not run CAF stages (the front end's I/O thread, the ZAP handler, the
 # alert publisher, the capture thread and its watchdog, the shard link, the kernels' thread pool).
 TSAN_UNITS := base_tests config_tests monitor_tests monitor_live_tests net_tests frontend_tests zap_tests \
@@ -67,7 +68,7 @@ tsan-units: $(SETUP_STAMP)
 	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" -DRAMPART_SANITIZE=thread -DRAMPART_CUDA=OFF \
 	  -DRAMPART_WERROR=OFF $(CMAKE_FLAGS)
 	cmake --build build-tsan-units -j $(JOBS) --target $(TSAN_UNITS)
-	cd build-tsan-units && TSAN_OPTIONS=halt_on_error=1 \
+	cd build-tsan-units && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/sanitizers/tsan-units.supp" \
 	  ctest --output-on-failure -j $(JOBS) -R '^($(shell echo $(TSAN_UNITS) | tr ' ' '|'))\.'
 
 fuzz: build-fuzz/build.ninja
