@@ -285,6 +285,10 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
       } else {
         over = m.value >= thr;
       }
+      const double ratio = d == detector_id::entropy_shift ? (dc.floor > 0 ? std::fabs(m.value - s.baseline) / dc.floor : 0.0)
+                           : thr > 0                      ? m.value / thr
+                                                          : 0.0;
+      if (ratio > closest_[i].ratio) closest_[i] = {m.name, m.value, thr, ratio, w.end_us};
     }
     if (!s.active) {
       if (!over) {

@@ -35,6 +35,17 @@ evidence_kind evidence_of(detector_id d, const metric_reading& m);
 std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, const metric_reading& m,
                                    const window_features& w);
 
+// How close a detector came to alerting: the evaluation whose metric stood highest against its threshold then
+// (for entropy_shift, its distance from the baseline against the floor). RATIO < 0: never evaluated on an
+// eligible window.
+struct closest_approach {
+  const char* metric = "";
+  double value = 0;
+  double threshold = 0;
+  double ratio = -1;
+  int64_t at_us = 0;  // the end of that window
+};
+
 class detector_bank {
  public:
   explicit detector_bank(const monitor_config& cfg);
@@ -46,6 +57,7 @@ class detector_bank {
   bool active(detector_id d) const { return state_[static_cast<size_t>(d)].active; }
   double baseline(detector_id d) const { return state_[static_cast<size_t>(d)].baseline; }
   uint64_t started(detector_id d) const { return state_[static_cast<size_t>(d)].starts; }
+  const closest_approach& closest(detector_id d) const { return closest_[static_cast<size_t>(d)]; }
 
  private:
   struct state {
@@ -70,6 +82,7 @@ class detector_bank {
   monitor_config cfg_;
   double step_s_;
   std::array<state, detector_count> state_{};
+  std::array<closest_approach, detector_count> closest_{};
   uint64_t next_incident_ = 1;
 };
 

@@ -67,6 +67,8 @@ class monitor {
   const monitor_config& config() const { return cfg_; }
   // The last window evaluated; for tests and tools on the monitor's thread.
   const window_features& last_window() const { return *window_; }
+  // The detectors' state (closest approach to alerting, say); for tests and tools on the monitor's thread.
+  const detector_bank& detectors() const { return detectors_; }
 
  private:
   void start_clock(int64_t ts_us);

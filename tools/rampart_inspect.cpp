@@ -74,6 +74,22 @@ class stdout_sink : public mon::event_sink {
   uint64_t alerts_[mon::detector_count][3] = {};
 };
 
+// Per enabled detector, how close the capture came to alerting: the metric's peak against its threshold then.
+void print_closest(const mon::monitor& m) {
+  std::fprintf(stderr, "closest to alerting (each detector's metric at its peak against the threshold then):\n");
+  for (size_t d = 0; d < mon::detector_count; ++d) {
+    const mon::detector_id id = static_cast<mon::detector_id>(d);
+    if (!m.config().detector(id).enabled) continue;
+    const mon::closest_approach& c = m.detectors().closest(id);
+    if (c.ratio < 0) {
+      std::fprintf(stderr, "  %-18s no window with enough traffic to judge\n", mon::detector_name(id));
+    } else {
+      std::fprintf(stderr, "  %-18s %s %.6g against %.6g (%.2fx)%s\n", mon::detector_name(id), c.metric, c.value,
+                   c.threshold, c.ratio, c.ratio >= 1 ? " over" : "");
+    }
+  }
+}
+
 void print_summary(const mon::monitor_counters& c, const stdout_sink& sink) {
   std::fprintf(stderr, "packets: %llu, bytes: %llu, ipv4: %llu, ipv6: %llu, fragments: %llu\n",
                static_cast<unsigned long long>(c.packets), static_cast<unsigned long long>(c.bytes),
@@ -146,6 +162,7 @@ int run_bench(const options& o, const mon::monitor_config& cfg, stdout_sink* sin
   for (const mon::event& e : events) sink->write(e);
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   print_summary(m.snapshot(), *sink);
+  print_closest(m);
   std::fprintf(stderr, "bench: %zu packets in %.3f s: %.0f packets/s (parse + features + detectors, one core)\n",
                recs.size(), secs, secs > 0 ? static_cast<double>(recs.size()) / secs : 0.0);
   if (!read_error.empty()) {
@@ -206,6 +223,7 @@ int main(int argc, char** argv) {
   const bool ok = cap->run(m, sink);
   std::fflush(stdout);
   print_summary(m.snapshot(), sink);
+  print_closest(m);
   if (!ok) {
     std::cerr << "rampart-inspect: " << o.read << ": " << cap->error() << "\n";
     return 1;

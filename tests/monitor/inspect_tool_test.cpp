@@ -65,6 +65,11 @@ TEST_CASE("rampart-inspect prints EVE alerts on stdout and a summary on stderr",
   CHECK(r.err.find("packets: 3984,") != std::string::npos);
   CHECK(r.err.find("udp_flood 1/1/1") != std::string::npos);
   CHECK(r.err.find("malformed: 0") != std::string::npos);
+  // How close each detector came: the capture's 3,984 UDP packets fall within one second, against the udp_flood
+  // floor of 1,000 packets/s; it holds no ICMP.
+  CHECK(r.err.find("closest to alerting") != std::string::npos);
+  CHECK(r.err.find("  udp_flood          udp_pps 3984 against 1000 (3.98x) over\n") != std::string::npos);
+  CHECK(r.err.find("  icmp_flood         icmp_pps 0 against 1000 (0.00x)\n") != std::string::npos);
 }
 
 TEST_CASE("rampart-inspect refuses bad arguments, unreadable files and bad configs with exit 2",

@@ -1,6 +1,7 @@
 // Shared by the monitor tests: run a pcap through capture + monitor and look at the events.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@ namespace rampart::monitor::testing {
 struct analysis {
   std::vector<event> events;
   monitor_counters counters;
+  std::array<closest_approach, detector_count> closest{};  // how near each detector came to alerting
   bool ok = false;
   std::string error;
 };
@@ -25,6 +27,7 @@ inline analysis analyse_pcap(const std::string& path, const monitor_config& cfg 
   a.ok = cap->run(m, sink);
   if (!a.ok) a.error = cap->error();
   a.counters = m.snapshot();
+  for (size_t d = 0; d < detector_count; ++d) a.closest[d] = m.detectors().closest(static_cast<detector_id>(d));
   return a;
 }
 

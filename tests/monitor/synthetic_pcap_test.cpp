@@ -67,6 +67,12 @@ TEST_CASE("benign client traffic raises no alert", "[monitor][synthetic]") {
   INFO("fired: " << joined(detectors_fired(a)));
   CHECK(detectors_fired(a).empty());
   CHECK(a.counters.level == threat_level::green);
+  // And none came near: every detector's metric stayed under its threshold in every window it judged.
+  for (size_t d = 0; d < detector_count; ++d) {
+    INFO(detector_name(static_cast<detector_id>(d)) << ": " << a.closest[d].metric << " " << a.closest[d].value
+                                                    << " against " << a.closest[d].threshold);
+    CHECK(a.closest[d].ratio < 1.0);
+  }
 }
 
 TEST_CASE("a single-source SYN flood raises syn_flood naming attacker and target", "[monitor][synthetic]") {
@@ -83,6 +89,13 @@ TEST_CASE("a single-source SYN flood raises syn_flood naming attacker and target
   CHECK(syn.front().dst_port == port);
   CHECK(syn.front().metric == "half_open_syn_pps");
   CHECK(syn.front().value >= 500);
+  // At its peak the flood's 5,000 half-open SYNs a second stood about 10x over the 500/s floor.
+  const closest_approach& near = a.closest[static_cast<size_t>(detector_id::syn_flood)];
+  CHECK(std::string(near.metric) == "half_open_syn_pps");
+  CHECK(near.threshold >= 500);
+  CHECK(near.ratio >= 5.0);
+  CHECK(near.at_us >= t0 + 10 * sec);
+  CHECK(near.at_us <= t0 + 16 * sec);
   // one source opening 5,000 connections a second is also a connection flood
   const std::vector<timed_alert> conn = alerts_of(a, detector_id::conn_flood);
   check_incident(conn, t0 + 10 * sec, t0 + 15 * sec);
