@@ -9,34 +9,8 @@
 #include "tests/support/http.hpp"
 #include "tests/support/process.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 namespace rampart::test {
 namespace {
-
-// Sends RAW to 127.0.0.1:PORT and returns the whole answer.
-std::string send_raw(int port, const std::string& raw) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size())) {
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
 
 std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
 
@@ -77,18 +51,18 @@ TEST_CASE("the HTTP listener serves its three routes and refuses the rest", "[ne
 
   CHECK(status_line(http_get(port, "/metricsx")) == "HTTP/1.1 404 Not Found");
   CHECK(status_line(http_get(port, "/")) == "HTTP/1.1 404 Not Found");
-  const std::string post = send_raw(port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  const std::string post = http_exchange(port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
   CHECK(status_line(post) == "HTTP/1.1 405 Method Not Allowed");
   CHECK(post.find("Allow: GET, HEAD") != std::string::npos);
-  const std::string head = send_raw(port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string head = http_exchange(port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(status_line(head) == "HTTP/1.1 200 OK");
   CHECK(head.substr(head.size() - 4) == "\r\n\r\n");  // headers only
   // Past 8 KiB of headers, garbage, a request line without a version: refused before any route runs.
-  CHECK(status_line(send_raw(port, "GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n")) !=
+  CHECK(status_line(http_exchange(port, "GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n")) !=
         "HTTP/1.1 200 OK");
-  CHECK(status_line(send_raw(port, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n")) !=
+  CHECK(status_line(http_exchange(port, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n")) !=
         "HTTP/1.1 200 OK");
-  CHECK(status_line(send_raw(port, "GET /healthz\r\n\r\n")) != "HTTP/1.1 200 OK");
+  CHECK(status_line(http_exchange(port, "GET /healthz\r\n\r\n")) != "HTTP/1.1 200 OK");
   CHECK(calls.load() == answered + 1);  // only HEAD /metrics reached a route
   CHECK(status_line(http_get(port, "/healthz")) == "HTTP/1.1 503 Service Unavailable");  // still serving
 

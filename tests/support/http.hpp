@@ -1,4 +1,4 @@
-// A minimal HTTP/1.0 GET over a loopback TCP socket, for tests of the metrics endpoint.
+// Minimal HTTP over a loopback TCP socket, for tests of the metrics listener.
 #pragma once
 
 #include <string>
@@ -7,5 +7,8 @@ namespace rampart::test {
 
 // GETs PATH from 127.0.0.1:PORT; returns the whole response (status line, headers, body) or "" on failure.
 std::string http_get(int port, const std::string& path);
+// Sends RAW (any bytes, not necessarily HTTP) to 127.0.0.1:PORT and returns everything answered until the server
+// closes (or 5 s of silence); "" when it cannot connect or send.
+std::string http_exchange(int port, const std::string& raw);
 
 }  // namespace rampart::test
