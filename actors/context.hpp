@@ -15,6 +15,7 @@
 #include "config/server_config.hpp"
 #include "net/curve_gate.hpp"
 #include "net/frontend.hpp"
+#include "net/http_door.hpp"
 #include "net/metrics.hpp"
 
 namespace rampart::admission {
@@ -36,6 +37,14 @@ class sharded_expert_backend;
 namespace rampart::actors {
 
 class monitor_service;
+
+// The name clients know the model by (pong, GET /v1/models, `model` over HTTP): its folder's name, never a path.
+inline std::string served_model_name(const std::string& model_path) {
+  std::string p = model_path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  auto slash = p.find_last_of('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
 
 struct server_counters {
   std::atomic<uint64_t> requests_accepted{0};
@@ -97,6 +106,7 @@ struct stage_handles {
 struct server_context {
   config::server_config config;
   net::frontend* frontend = nullptr;
+  net::http_door* http = nullptr;  // null when [http] is off
   net::server_metrics* metrics = nullptr;
   monitor_service* monitor = nullptr;  // null when [alerts].enabled is false
   stage_handles stages;
@@ -125,6 +135,15 @@ struct server_context {
   static constexpr int64_t max_gateway_backlog = 4096;
   std::atomic<bool> draining{false};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  // Sends an event to PEER through the door it came in by: the HTTP door names its peers (net::is_http_peer).
+  void reply(const std::string& peer, std::string_view type, const nlohmann::json& body) const {
+    if (net::is_http_peer(peer)) {
+      if (http) http->post(peer, type, body);
+      return;
+    }
+    frontend->post(peer, type, body);
+  }
 };
 
 }  // namespace rampart::actors

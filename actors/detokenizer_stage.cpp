@@ -64,7 +64,7 @@ void emit_token(server_context& ctx, stream& s) {
     }
   }
   r.last_token = now;
-  ctx.frontend->post(r.peer, "token",
+  ctx.reply(r.peer, "token",
                      {{"request_id", r.req.request_id}, {"index", r.token_events++}, {"text", text}, {"ids", ids}});
 }
 

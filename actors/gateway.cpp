@@ -13,17 +13,6 @@
 
 namespace rampart::actors {
 
-namespace {
-
-std::string model_name(const std::string& path) {
-  std::string p = path;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  auto slash = p.find_last_of('/');
-  return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-
-}  // namespace
-
 std::vector<std::string> not_ready_reasons(const server_context& context) {
   std::vector<std::string> why;
   for (const auto& name : context.directory.names())
@@ -59,7 +48,7 @@ nlohmann::json health_report(const server_context& context) {
       {"server", context.config.name},
       {"uptime_ms", duration_cast<milliseconds>(steady_clock::now() - context.started).count()},
       // The checkpoint's folder name only: anyone may ping, and file-system paths are the operator's business.
-      {"model", context.model ? nlohmann::json(model_name(context.config.model.path)) : nlohmann::json(nullptr)},
+      {"model", context.model ? nlohmann::json(served_model_name(context.config.model.path)) : nlohmann::json(nullptr)},
       {"stages", stages},
       {"requests", {{"accepted", c.requests_accepted.load()},
                     {"finished", c.requests_finished.load()},
@@ -117,7 +106,7 @@ void start_generate(self_ptr self, const inbound_message& in) {
   auto& st = self->state;
   auto& ctx = *st.context;
   const auto& g = in.msg->generate;
-  auto reject = [&](std::string_view type, nlohmann::json body) { ctx.frontend->post(in.peer, type, body); };
+  auto reject = [&](std::string_view type, nlohmann::json body) { ctx.reply(in.peer, type, body); };
   if (ctx.draining) {
     ctx.counters.requests_shed++;
     if (ctx.metrics) ctx.metrics->shed("shutting_down").Increment();
@@ -215,16 +204,16 @@ void answer_stats(self_ptr self, const inbound_message& in) {
                       {"disconnects", fc.disconnects.load()}};
   auto sched = ctx->stages.scheduler.get();
   if (!sched) {
-    ctx->frontend->post(in.peer, "stats", body);
+    ctx->reply(in.peer, "stats", body);
     return;
   }
   auto peer = in.peer;
   self->request(sched, std::chrono::seconds(2), stats_atom::value)
       .then([ctx, peer, body](const std::string& s) mutable {
               body["scheduler"] = nlohmann::json::parse(s, nullptr, false);
-              ctx->frontend->post(peer, "stats", body);
+              ctx->reply(peer, "stats", body);
             },
-            [ctx, peer, body](caf::error&) { ctx->frontend->post(peer, "stats", body); });
+            [ctx, peer, body](caf::error&) { ctx->reply(peer, "stats", body); });
 }
 
 // Every cancel is answered once: by the request's terminal event when this cancel is the one that stops it
@@ -235,7 +224,7 @@ void cancel(self_ptr self, const inbound_message& in) {
   const auto& id = in.msg->cancel.request_id;
   auto r = find_running(self->state, in.peer, id);
   if (!r || r->cancel_requested.exchange(true)) {
-    ctx->frontend->post(in.peer, "error",
+    ctx->reply(in.peer, "error",
                         net::error_body(id, net::error_code::unknown_request,
                                         r ? "a cancel for this request is already under way"
                                           : "no running request with this id"));
@@ -249,7 +238,7 @@ void start_registration(self_ptr self, const inbound_message& in) {
   auto& st = self->state;
   auto* ctx = st.context;
   if (!ctx->accounts) {
-    ctx->frontend->post(in.peer, "error",
+    ctx->reply(in.peer, "error",
                         net::error_body("", net::error_code::unavailable,
                                         "registration is not enabled (no accounts database)"));
     return;
@@ -259,7 +248,7 @@ void start_registration(self_ptr self, const inbound_message& in) {
     auto body = net::shed_body("", v.reason, v.retry_after_ms);
     if (v.reason == "registration_closed") body["message"] = st.gate->shedder().level_policy().registration.message;
     if (ctx->metrics) ctx->metrics->shed(v.reason).Increment();
-    ctx->frontend->post(in.peer, "shed", body);
+    ctx->reply(in.peer, "shed", body);
     return;
   }
   // Keys that name someone already: a tenant holding one would be served whoever holds the published
@@ -269,21 +258,21 @@ void start_registration(self_ptr self, const inbound_message& in) {
   const auto& key = registration.curve_public_key;
   if (!key.empty() && (key == ctx->config.frontend.curve_public_key ||
                        key == st.gate->shedder().policy().registration_curve_key)) {
-    ctx->frontend->post(in.peer, "error",
+    ctx->reply(in.peer, "error",
                         net::error_body("", net::error_code::curve_key_taken,
                                         "curve_public_key is the server's or the registration identity's key"));
     return;
   }
   auto registrar = ctx->stages.registrar.get();
   if (!registrar) {
-    ctx->frontend->post(in.peer, "error",
+    ctx->reply(in.peer, "error",
                         net::error_body("", net::error_code::unavailable, "the registrar is restarting"));
     return;
   }
   if (ctx->registrations_pending.fetch_add(1) >= server_context::max_pending_registrations) {
     ctx->registrations_pending--;
     if (ctx->metrics) ctx->metrics->shed("registration_busy").Increment();
-    ctx->frontend->post(in.peer, "shed", net::shed_body("", "registration_busy", 1000));
+    ctx->reply(in.peer, "shed", net::shed_body("", "registration_busy", 1000));
     return;
   }
   caf::anon_send(registrar, register_atom::value, in.peer, registration.name, registration.curve_public_key);
@@ -296,7 +285,7 @@ void handle(self_ptr self, const inbound_message& in) {
   if (in.user_id == "registration" && msg.type != net::message_type::register_tenant &&
       msg.type != net::message_type::ping) {
     if (ctx->metrics) ctx->metrics->errored(net::to_string(net::error_code::unauthorized)).Increment();
-    ctx->frontend->post(in.peer, "error",
+    ctx->reply(in.peer, "error",
                         net::error_body(msg.request_id(), net::error_code::unauthorized,
                                         "this connection uses the registration key: it may only register"));
     return;
@@ -306,7 +295,7 @@ void handle(self_ptr self, const inbound_message& in) {
       auto body = health_report(*ctx);
       if (msg.echo_omitted) body["echo_omitted"] = true;  // the body was over max_echo_bytes
       else body["echo"] = msg.ping_body;                  // the decoded body object, within the decoder's limits
-      ctx->frontend->post(in.peer, "pong", body);
+      ctx->reply(in.peer, "pong", body);
       break;
     }
     case net::message_type::stats: answer_stats(self, in); break;

@@ -86,6 +86,9 @@ monitor_service::monitor_service(const config::server_config& config, net::serve
   auto& m = config_.monitor;
   if (m.service_ports.empty()) {
     if (uint16_t p = port_of(config_.frontend.endpoint)) m.service_ports.push_back(p);
+    if (config_.http.enabled) {
+      if (uint16_t p = port_of(config_.http.listen)) m.service_ports.push_back(p);
+    }
   }
 }
 

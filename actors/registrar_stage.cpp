@@ -32,7 +32,7 @@ void create(server_context* ctx, const std::string& peer, const std::string& req
     const auto code = why == admission::accounts::create_failure::curve_key_taken ? net::error_code::curve_key_taken
                       : why == admission::accounts::create_failure::database ? net::error_code::internal
                                                                              : net::error_code::bad_parameter;
-    ctx->frontend->post(peer, "error", net::error_body("", code, error));
+    ctx->reply(peer, "error", net::error_body("", code, error));
     return;
   }
   // Debug only: an open registration path must not cost one info line per message under a flood (the
@@ -40,7 +40,7 @@ void create(server_context* ctx, const std::string& peer, const std::string& req
   spdlog::debug("registered tenant {} ({}), class {}{}", created->record.id, created->record.name,
                created->record.tenant_class, curve_key.empty() ? "" : ", with a CURVE key");
   if (!curve_key.empty() && ctx->curve) ctx->curve->refresh();  // the ZAP gate admits it now
-  ctx->frontend->post(peer, "registered",
+  ctx->reply(peer, "registered",
                       {{"tenant_id", created->record.id},
                        {"name", created->record.name},
                        {"class", created->record.tenant_class},

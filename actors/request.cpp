@@ -37,7 +37,7 @@ bool request_ledger::finish(request_state& r, outcome o) {
       break;
   }
   ctx.counters.requests_in_flight--;
-  if (!r.peer_gone) ctx.frontend->post(r.peer, type, o.body);
+  if (!r.peer_gone) ctx.reply(r.peer, type, o.body);
   // The gateway gives back the request's admission ticket and forgets its id.
   if (auto gw = ctx.stages.gateway.get()) caf::anon_send(gw, finished_atom::value, r.seq_id);
   return true;

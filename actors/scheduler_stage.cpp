@@ -60,7 +60,7 @@ void enqueue(self_ptr self, const request_ptr& r) {
     if (ctx.ledger.ended(*r)) return;
     ctx.counters.requests_accepted++;
     if (!r->peer_gone) {
-      ctx.frontend->post(r->peer, "accepted",
+      ctx.reply(r->peer, "accepted",
                          {{"request_id", r->req.request_id}, {"prompt_tokens", r->prompt.size()}});
     }
     using ms = std::chrono::duration<double, std::milli>;
@@ -97,7 +97,7 @@ void enqueue(self_ptr self, const request_ptr& r) {
     case model::batch_scheduler::add_result::queued:
       st.requests[r->seq_id] = r;
       ctx.counters.requests_accepted++;
-      ctx.frontend->post(r->peer, "accepted",
+      ctx.reply(r->peer, "accepted",
                          {{"request_id", r->req.request_id}, {"prompt_tokens", r->prompt.size()}});
       schedule_step(self);
       break;

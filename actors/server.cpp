@@ -45,7 +45,7 @@ class gateway_bridge : public net::frontend_handler {
                   net::client_message msg) override {
     auto gateway = context_->stages.gateway.get();
     if (!gateway) {
-      context_->frontend->post(peer, "error",
+      context_->reply(peer, "error",
                                net::error_body(msg.request_id(), net::error_code::unavailable,
                                                "the gateway is restarting"));
       return;
@@ -57,9 +57,9 @@ class gateway_bridge : public net::frontend_handler {
       context_->gateway_backlog--;
       if (msg.type == net::message_type::generate || msg.type == net::message_type::register_tenant) {
         if (context_->metrics) context_->metrics->shed("over_capacity").Increment();
-        context_->frontend->post(peer, "shed", net::shed_body(msg.request_id(), "over_capacity", 100));
+        context_->reply(peer, "shed", net::shed_body(msg.request_id(), "over_capacity", 100));
       } else {
-        context_->frontend->post(peer, "error", net::error_body(msg.request_id(), net::error_code::unavailable,
+        context_->reply(peer, "error", net::error_body(msg.request_id(), net::error_code::unavailable,
                                                                 "the server is busy: try again"));
       }
       return;
@@ -119,6 +119,24 @@ net::frontend_options frontend_options_from(const config::frontend_config& f) {
   // `ids` must fit in the value budget whatever max_prompt_tokens is set to.
   o.limits.max_values = std::max<size_t>(o.limits.max_values, static_cast<size_t>(f.max_prompt_tokens) + 1024);
   o.curve_secret_key = f.curve_secret_key;
+  return o;
+}
+
+net::http_door_options http_options_from(const config::server_config& cfg, const net::decode_limits& limits) {
+  const config::http_config& h = cfg.http;
+  net::http_door_options o;
+  o.listen = h.listen;
+  o.model_name = served_model_name(cfg.model.path);
+  o.max_header_bytes = static_cast<size_t>(h.max_header_bytes);
+  o.max_headers = static_cast<size_t>(h.max_headers);
+  o.header_timeout = std::chrono::milliseconds(h.header_timeout_ms);
+  o.body_timeout = std::chrono::milliseconds(h.body_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(h.idle_timeout_ms);
+  o.write_timeout = std::chrono::milliseconds(h.write_timeout_ms);
+  o.max_pending_bytes = static_cast<size_t>(h.max_pending_bytes);
+  o.max_connections = static_cast<size_t>(h.max_connections);
+  o.max_connections_per_source = static_cast<size_t>(h.max_connections_per_source);
+  o.limits = limits;  // [frontend]'s: the same body, JSON and prompt bounds on both doors
   return o;
 }
 
@@ -406,6 +424,10 @@ class server {
     fopts.zap_domain = "rampart";  // every connection passes the ZAP gate (deny-listed sources are refused)
     frontend_ = std::make_unique<net::frontend>(fopts, bridge_.get());
     context_->frontend = frontend_.get();
+    if (cfg_.http.enabled) {  // the second door: the same bridge, so the same gateway, admission and policy
+      http_ = std::make_unique<net::http_door>(http_options_from(cfg_, fopts.limits), bridge_.get());
+      context_->http = http_.get();
+    }
     zap_ = std::make_unique<net::zap_handler>(frontend_->zmq_context());
     if (auto* m = context_->monitor) {
       zap_->set_on_key_denied(
@@ -486,13 +508,15 @@ class server {
   // Binds the front end, then drops root when configured to. On failure the stages are stopped again.
   int open_the_door() {
     std::string error;
-    if (!frontend_->start(&error) || (!cfg_.user.empty() && !drop_privileges(cfg_.user, &error))) {
+    if (!frontend_->start(&error) || (http_ && !http_->start(&error)) ||
+        (!cfg_.user.empty() && !drop_privileges(cfg_.user, &error))) {
       spdlog::critical("{}", error);
       stop_stages();
       return 1;
     }
     if (!cfg_.user.empty()) spdlog::info("running as user {} with no capabilities", cfg_.user);
-    spdlog::info("rampartd ready: endpoint {}, metrics {}, alerts {} (config: {})", frontend_->bound_endpoint(),
+    spdlog::info("rampartd ready: endpoint {}, HTTP {}, metrics {}, alerts {} (config: {})",
+                 frontend_->bound_endpoint(), http_ ? "http://" + cfg_.http.listen + "/v1" : std::string("off"),
                  cfg_.metrics.enabled ? "http://" + cfg_.metrics.listen + "/metrics" : std::string("off"),
                  monitor_ && !monitor_->alerts_endpoint().empty() ? monitor_->alerts_endpoint() : std::string("off"),
                  cfg_.source);
@@ -550,6 +574,7 @@ class server {
     }
     stop_stages();  // stage destructors send the terminal events of what was still running
     metrics_.stop_serving();  // /readyz said 503 (draining) until here
+    if (http_) http_->stop();  // after the terminal events: it writes what is queued, then closes
     frontend_->stop();
     zap_->stop();
     if (monitor_) monitor_->stop();
@@ -572,6 +597,7 @@ class server {
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<gateway_bridge> bridge_;
   std::unique_ptr<net::frontend> frontend_;
+  std::unique_ptr<net::http_door> http_;
   std::unique_ptr<net::zap_handler> zap_;
   std::unique_ptr<net::curve_gate> curve_;
   caf::actor supervisor_;

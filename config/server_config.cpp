@@ -178,6 +178,7 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   const toml::table* engine = top.table("engine");
   const toml::table* shard = top.table("shard");
   const toml::table* metrics = top.table("metrics");
+  const toml::table* http = top.table("http");
   const toml::table* actors = top.table("actors");
   const toml::table* log = top.table("log");
   const toml::table* alerts = top.table("alerts");
@@ -226,6 +227,20 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   s_metrics.get("enabled", &c.metrics.enabled);
   s_metrics.get("listen", &c.metrics.listen);
   if (!s_metrics.finish()) return fail(s_metrics);
+
+  toml_section s_http(http, file, "http");
+  s_http.get("enabled", &c.http.enabled);
+  s_http.get("listen", &c.http.listen);
+  s_http.get("max_header_bytes", &c.http.max_header_bytes, 1024, 1 << 20);
+  s_http.get("max_headers", &c.http.max_headers, 8, 1024);
+  s_http.get("header_timeout_ms", &c.http.header_timeout_ms, 100, 600000);
+  s_http.get("body_timeout_ms", &c.http.body_timeout_ms, 100, 600000);
+  s_http.get("idle_timeout_ms", &c.http.idle_timeout_ms, 100, 3600000);
+  s_http.get("write_timeout_ms", &c.http.write_timeout_ms, 100, 3600000);
+  s_http.get("max_pending_bytes", &c.http.max_pending_bytes, 4096, int64_t{1} << 30);
+  s_http.get("max_connections", &c.http.max_connections, 1, 1000000);
+  s_http.get("max_connections_per_source", &c.http.max_connections_per_source, 1, 1000000);
+  if (!s_http.finish()) return fail(s_http);
 
   toml_section s_actors(actors, file, "actors");
   s_actors.get_choice("scheduler_policy", &c.actors.scheduler_policy, {"sharing", "stealing"});

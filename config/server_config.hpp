@@ -95,6 +95,21 @@ struct metrics_config {
   std::string listen = "127.0.0.1:9464";
 };
 
+// [http]: the OpenAI-compatible HTTP door (net/http_door.hpp). Its body and JSON limits are [frontend]'s.
+struct http_config {
+  bool enabled = false;
+  std::string listen = "127.0.0.1:8000";
+  int64_t max_header_bytes = 8192;
+  int64_t max_headers = 64;
+  int64_t header_timeout_ms = 5000;
+  int64_t body_timeout_ms = 10000;
+  int64_t idle_timeout_ms = 60000;
+  int64_t write_timeout_ms = 30000;
+  int64_t max_pending_bytes = 1 << 20;
+  int64_t max_connections = 4096;
+  int64_t max_connections_per_source = 256;
+};
+
 struct actors_config {
   std::string scheduler_policy = "sharing";  // CAF scheduler: sharing or stealing
   int64_t max_threads = 0;                   // 0: number of cores
@@ -132,6 +147,7 @@ struct server_config {
   engine_config engine;
   shard_config shard;
   metrics_config metrics;
+  http_config http;
   actors_config actors;
   alerts_config alerts;
   admission_config admission;

@@ -97,7 +97,7 @@ struct frontend::impl {
   void run();
   void drop_slow_peer(const std::string& peer);
   // Closes PEER's TCP connection (libzmq then tears it down) and tells the handler it is gone.
-  void drop_connection(const std::string& peer);
+  void drop_connection(const std::string& peer, bool report_gone = true);
   void drain_outbox();
   void handle_incoming();
   // One whole message from the ROUTER without waiting: the routing id, then at most kKeptFrames frames kept
@@ -296,10 +296,10 @@ void frontend::impl::drop_slow_peer(const std::string& peer) {
   drop_connection(peer);
 }
 
-void frontend::impl::drop_connection(const std::string& peer) {
+void frontend::impl::drop_connection(const std::string& peer, bool report_gone) {
   auto it = connections.find(peer);
   if (it == connections.end()) {  // already dropped, or forgotten: its work is cancelled all the same
-    handler->on_peer_gone(peer);
+    if (report_gone) handler->on_peer_gone(peer);
     return;
   }
   // ROUTER has no call to close one peer's connection; shutting its TCP socket down makes libzmq's own I/O
@@ -309,7 +309,7 @@ void frontend::impl::drop_connection(const std::string& peer) {
     ::shutdown(it->second.fd, SHUT_RDWR);
   }
   connections.erase(it);
-  handler->on_peer_gone(peer);
+  if (report_gone) handler->on_peer_gone(peer);
 }
 
 void frontend::impl::drain_outbox() {
@@ -451,6 +451,11 @@ void frontend::impl::handle_incoming() {
     if (denied(peer, peer_address)) {
       counters->denied_dropped++;
       drop_connection(peer);
+      continue;
+    }
+    if (is_http_peer(peer)) {  // a client-set id posing as an HTTP door's peer: its name belongs to the other
+      counters->malformed_in++;  // door, whose connection it must not cancel by going
+      drop_connection(peer, /*report_gone=*/false);
       continue;
     }
     const char* user = parts.size() > 1 ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;

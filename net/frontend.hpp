@@ -48,6 +48,12 @@ struct frontend_options {
   decode_limits limits;
 };
 
+// Peers of the HTTP door (net/http_door.hpp) are named "\0http/<connection>": no ZeroMQ routing id has that form
+// (generated ids are five bytes, and this front end drops messages from client-set ids with this prefix), so the
+// server routes each event to the right door by the peer's name alone.
+inline const std::string http_peer_prefix = std::string("\0http/", 6);
+inline bool is_http_peer(std::string_view peer) { return peer.substr(0, http_peer_prefix.size()) == http_peer_prefix; }
+
 // Callbacks from the I/O thread. PEER is the client's ROUTER routing id (opaque bytes).
 class frontend_handler {
  public:

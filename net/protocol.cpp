@@ -284,7 +284,7 @@ bool read_stop(const json& body, const decode_limits& limits, generate_request* 
     return false;
   }
   if (r->stop.size() > limits.max_stop_strings) {
-    e->message = "at most " + std::to_string(limits.max_stop_strings) + " stop strings";
+    e->message = "stop holds more than " + std::to_string(limits.max_stop_strings) + " strings (limit max_stop_strings)";
     return false;
   }
   for (const auto& s : r->stop) {
@@ -335,6 +335,44 @@ bool read_generate(const json& body, const decode_limits& limits, generate_reque
 
 }  // namespace
 
+std::optional<nlohmann::json> parse_bounded_json(std::string_view text, const decode_limits& limits,
+                                                std::string* violation) {
+  violation->clear();
+  json root;
+  bounded_dom_builder builder(root, limits);
+  if (!json::sax_parse(text.begin(), text.end(), &builder)) {
+    *violation = builder.violation();
+    return std::nullopt;  // ROOT, with whatever was built before the stop, is freed iteratively by nlohmann
+  }
+  return root;
+}
+
+std::optional<client_message> decode_generate_body(const nlohmann::json& body, const decode_limits& limits,
+                                                   decode_error* err) {
+  err->request_id.clear();
+  auto fail = [&](error_code code, std::string message) -> std::optional<client_message> {
+    err->code = code;
+    err->message = std::move(message);
+    return std::nullopt;
+  };
+  if (!body.is_object()) return fail(error_code::bad_json, "body must be a JSON object");
+  auto it = body.find("request_id");
+  if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty() ||
+      it->get_ref<const std::string&>().size() > limits.max_request_id_length) {
+    return fail(error_code::bad_parameter, "request_id must be a non-empty string of at most " +
+                                               std::to_string(limits.max_request_id_length) + " bytes");
+  }
+  client_message msg;
+  msg.type = message_type::generate;
+  msg.generate.request_id = it->get<std::string>();
+  err->request_id = msg.generate.request_id;
+  field_error fe;
+  if (!read_generate(body, limits, &msg.generate, &fe)) {
+    return fail(fe.too_long ? error_code::prompt_too_long : error_code::bad_parameter, fe.message);
+  }
+  return msg;
+}
+
 std::optional<client_message> decode_client_message(const std::vector<std::string_view>& frames,
                                                     const decode_limits& limits, decode_error* err) {
   auto fail = [&](error_code code, std::string message) -> std::optional<client_message> {
@@ -370,16 +408,18 @@ std::optional<client_message> decode_client_message(const std::vector<std::strin
   if (!valid_utf8(body_text)) return fail(error_code::bad_utf8, "body is not valid UTF-8");
   json body = json::object();
   if (!body_text.empty()) {
-    bounded_dom_builder builder(body, limits);
-    if (!json::sax_parse(body_text.begin(), body_text.end(), &builder)) {
-      body = json();  // freed iteratively by nlohmann, whatever was built before the stop
-      if (!builder.violation().empty()) return fail(error_code::bad_frame, "body " + builder.violation());
+    std::string violation;
+    auto parsed = parse_bounded_json(body_text, limits, &violation);
+    if (!parsed) {
+      if (!violation.empty()) return fail(error_code::bad_frame, "body " + violation);
       return fail(error_code::bad_json, "body must be a JSON object");
     }
+    body = std::move(*parsed);
   }
   if (!body.is_object()) return fail(error_code::bad_json, "body must be a JSON object");
   field_error fe;
-  if (msg.type == message_type::generate || msg.type == message_type::cancel) {
+  if (msg.type == message_type::generate) return decode_generate_body(body, limits, err);
+  if (msg.type == message_type::cancel) {
     std::string id;
     auto it = body.find("request_id");
     if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty() ||
@@ -389,14 +429,7 @@ std::optional<client_message> decode_client_message(const std::vector<std::strin
     }
     id = it->get<std::string>();
     err->request_id = id;
-    if (msg.type == message_type::cancel) {
-      msg.cancel.request_id = id;
-      return msg;
-    }
-    msg.generate.request_id = id;
-    if (!read_generate(body, limits, &msg.generate, &fe)) {
-      return fail(fe.too_long ? error_code::prompt_too_long : error_code::bad_parameter, fe.message);
-    }
+    msg.cancel.request_id = id;
     return msg;
   }
   if (msg.type == message_type::register_tenant) {

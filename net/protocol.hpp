@@ -130,6 +130,17 @@ struct decode_error {
 std::optional<client_message> decode_client_message(const std::vector<std::string_view>& frames,
                                                     const decode_limits& limits, decode_error* err);
 
+// Parses TEXT (already checked to be UTF-8 and at most max_body_bytes) into a DOM, stopping at the first value
+// past max_depth, max_values or max_string_bytes. Returns nullopt on any failure, with *VIOLATION naming the
+// limit when one stopped it (empty for a syntax error).
+std::optional<nlohmann::json> parse_bounded_json(std::string_view text, const decode_limits& limits,
+                                                std::string* violation);
+
+// The body of a `generate` (already parsed within LIMITS' structural bounds) checked field by field, as
+// decode_client_message does: the one place a generate is validated, whichever door it came through.
+std::optional<client_message> decode_generate_body(const nlohmann::json& body, const decode_limits& limits,
+                                                   decode_error* err);
+
 // The three frames of a server event: protocol id, event type, JSON body.
 std::vector<std::string> encode_event(std::string_view type, const nlohmann::json& body);
 

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything Rampart needs on a Debian 12 machine and fetches the DeepSeek-V3 tokenizer.
 # Idempotent: packages already present and files whose sha256 already matches are left alone.
-# Run as root (apt-get). Usage: tools/setup.sh [--no-apt] [--no-tokenizer]
+# Run as root (apt-get). Usage: tools/setup.sh [--no-apt] [--no-tokenizer] [--no-openai]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 do_apt=1
 do_tokenizer=1
+do_openai=1
 for arg in "$@"; do
   case "$arg" in
     --no-apt) do_apt=0 ;;
     --no-tokenizer) do_tokenizer=0 ;;
+    --no-openai) do_openai=0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -18,8 +20,8 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libcaf-dev libzmq3-dev cppzmq-dev libpcap-dev libspdlog-dev libfmt-dev catch2
-  libtomlplusplus-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev prometheus-cpp-dev libcivetweb-dev
-  clang libclang-rt-14-dev python3 python3-zmq
+  libtomlplusplus-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev prometheus-cpp-dev libcivetweb-dev libboost-dev
+  clang libclang-rt-14-dev python3 python3-zmq curl
   dpkg-dev systemd  # the Debian package (cpack, dpkg-shlibdeps) and its units (systemd-analyze verify)
   prometheus  # promtool checks the alerting rules and the dashboard's queries
 )
@@ -80,5 +82,16 @@ if [ "$do_tokenizer" = 1 ]; then
     mkdir -p "$tok_dir"
     cp "$work/package/models/tokenizer.json" "$work/package/models/tokenizer_config.json" "$tok_dir/"
   fi
+fi
+# The official openai SDK for the HTTP door's integration test, at the version and integrity package-lock.json
+# pins (npm ci refuses anything else). --no-openai skips it; the test then reports itself skipped.
+openai_dir="$here/tests/integration/openai"
+if [ "$do_openai" = 1 ] && [ ! -f "$openai_dir/node_modules/openai/package.json" ]; then
+  if ! command -v npm >/dev/null; then
+    echo "setup.sh: npm (Node.js) is needed for the openai SDK test client; install nodejs" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing the openai SDK for the HTTP door's test (tests/integration/openai)"
+  (cd "$openai_dir" && npm ci --silent --no-audit --no-fund --ignore-scripts)
 fi
 echo "setup.sh: ready"
