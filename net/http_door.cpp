@@ -100,6 +100,90 @@ std::string address_text(const tcp::endpoint& remote) {
   return a.to_string();
 }
 
+using request_parser = http::request_parser<http::string_body>;
+
+// The answer to a request the parser refused (request line, headers or body past a bound, or not HTTP).
+std::string refusal_for(const sys_error& ec, const http_door_options& o) {
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    return door_error(431, "bad_frame",
+                      "the request line and headers are over " + std::to_string(o.max_header_bytes) + " bytes", false);
+  }
+  if (ec == http::error::body_limit) {  // a Content-Length past it is refused before any byte of the body
+    return door_error(413, "bad_frame",
+                      "the body is over " + std::to_string(o.limits.max_body_bytes) + " bytes (limit max_message_size)",
+                      false);
+  }
+  return door_error(400, "bad_frame", "the request is not well-formed HTTP/1.1", false);
+}
+
+enum class route { chat, completions, models };
+
+struct header_verdict {
+  route what = route::chat;
+  bool keep_alive = true;
+  std::string refusal;  // non-empty: answer this instead
+  bool ends_connection = false;
+};
+
+// What the door does with a request whose headers are read: the route, or the refusal.
+header_verdict judge_header(const request_parser& parser, const http_door_options& o) {
+  header_verdict v;
+  const auto& req = parser.get();
+  size_t fields = 0;
+  for (auto it = req.begin(); it != req.end(); ++it) ++fields;
+  if (fields > o.max_headers) {
+    v.refusal = door_error(431, "bad_frame", "more than " + std::to_string(o.max_headers) + " header fields", false);
+    v.ends_connection = true;
+    return v;
+  }
+  v.keep_alive = req.keep_alive();
+  std::string_view target(req.target().data(), req.target().size());
+  target = target.substr(0, target.find('?'));
+  if (target == "/v1/chat/completions" || target == "/v1/completions") {
+    v.what = target == "/v1/completions" ? route::completions : route::chat;
+    if (req.method() != http::verb::post) {
+      v.refusal = door_error(405, "method_not_allowed", "use POST", false, "Allow: POST\r\n");
+      v.ends_connection = true;
+    }
+    return v;
+  }
+  if (!parser.is_done()) v.keep_alive = false;  // a body that is not read: no other request can follow
+  if (target == "/v1/models") {
+    v.what = route::models;
+    if (req.method() != http::verb::get) {
+      v.refusal = door_error(405, "method_not_allowed", "use GET", false, "Allow: GET\r\n");
+      v.ends_connection = true;
+    }
+    return v;
+  }
+  v.refusal = door_error(404, "not_found",
+                         "no such endpoint: this server answers /v1/chat/completions, /v1/completions and /v1/models",
+                         v.keep_alive);
+  v.ends_connection = !v.keep_alive;
+  return v;
+}
+
+// A whole request's body as the server's generate, or the refusal (*REFUSAL) when it cannot be one.
+std::optional<openai::request> decode_generation(const http::request<http::string_body>& req, openai::endpoint kind,
+                                                 const std::string& request_id, const http_door_options& o,
+                                                 bool keep_alive, std::string* refusal) {
+  const auto authorization = req[http::field::authorization];
+  auto key = openai::bearer_key(std::string_view(authorization.data(), authorization.size()));
+  if (!key) {
+    openai::api_error e;
+    e.status = 401;
+    e.type = "authentication_error";
+    e.code = "unauthorized";
+    e.message = "the Authorization header must be \"Bearer <api key>\"";
+    *refusal = error_response(e, keep_alive);
+    return std::nullopt;
+  }
+  openai::api_error err;
+  auto decoded = openai::decode_request(kind, req.body(), *key, request_id, o.model_name, o.limits, &err);
+  if (!decoded) *refusal = error_response(err, keep_alive);
+  return decoded;
+}
+
 class session;
 
 }  // namespace
@@ -283,121 +367,76 @@ void session::read_header() {
 void session::on_header(const sys_error& ec) {
   if (closed_) return;
   if (ec) {
-    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      refuse(door_error(431, "bad_frame",
-                        "the request line and headers are over " + std::to_string(options().max_header_bytes) +
-                            " bytes",
-                        false));
-    } else if (ec == http::error::body_limit) {  // a Content-Length past the limit, refused before any body byte
-      on_body(ec);
-    } else if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-               ec == asio::error::operation_aborted) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted) {
       close();
     } else {
-      refuse(door_error(400, "bad_frame", "the request is not well-formed HTTP/1.1", false));
+      refuse(refusal_for(ec, options()));
     }
     return;
   }
-  const auto& req = parser_->get();
-  size_t fields = 0;
-  for (auto it = req.begin(); it != req.end(); ++it) ++fields;
-  if (fields > options().max_headers) {
-    refuse(door_error(431, "bad_frame", "more than " + std::to_string(options().max_headers) + " header fields",
-                      false));
+  header_verdict v = judge_header(*parser_, options());
+  keep_alive_ = v.keep_alive;
+  if (!v.refusal.empty()) {
+    if (v.ends_connection) refuse(std::move(v.refusal));
+    else {
+      door_->counters->malformed++;
+      write(std::move(v.refusal));
+      finish_request();
+    }
     return;
   }
-  keep_alive_ = req.keep_alive();
-  std::string_view target(req.target().data(), req.target().size());
-  target = target.substr(0, target.find('?'));
-  const bool has_body = !parser_->is_done();
-  if (target == "/v1/chat/completions" || target == "/v1/completions") {
-    if (req.method() != http::verb::post) {
-      refuse(door_error(405, "method_not_allowed", "use POST", false, "Allow: POST\r\n"));
-      return;
-    }
-    if (door_->refused_outright(address_)) {
-      door_->counters->denied++;
-      refuse(door_error(403, "denied_source", "requests from this address are refused for now", false));
-      return;
-    }
-    const auto expect = req[http::field::expect];
-    if (expect.size() == 12 && boost::beast::iequals(expect, "100-continue")) {
-      write("HTTP/1.1 100 Continue\r\n\r\n");
-    }
-    const auto kind = target == "/v1/completions" ? openai::endpoint::completions : openai::endpoint::chat_completions;
-    arm_read_deadline(options().body_timeout);
-    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this(), kind](const sys_error& e, size_t) {
-      if (self->closed_) return;
-      if (e) {
-        self->on_body(e);
-        return;
-      }
-      self->start_generation(kind);
-    });
-    return;
-  }
-  if (has_body) keep_alive_ = false;  // its body is not read: the connection cannot carry another request
-  if (target == "/v1/models") {
-    if (req.method() != http::verb::get) {
-      refuse(door_error(405, "method_not_allowed", "use GET", false, "Allow: GET\r\n"));
-      return;
-    }
+  if (v.what == route::models) {
     write(response_text(200, openai::models_json(options().model_name, unix_seconds()).dump() + "\n", keep_alive_));
     finish_request();
     return;
   }
-  door_->counters->malformed++;
-  write(door_error(404, "not_found", "no such endpoint: this server answers /v1/chat/completions, /v1/completions "
-                                     "and /v1/models",
-                   keep_alive_));
-  finish_request();
+  if (door_->refused_outright(address_)) {
+    door_->counters->denied++;
+    refuse(door_error(403, "denied_source", "requests from this address are refused for now", false));
+    return;
+  }
+  const auto expect = parser_->get()[http::field::expect];
+  if (expect.size() == 12 && boost::beast::iequals(expect, "100-continue")) {
+    write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  const auto kind = v.what == route::completions ? openai::endpoint::completions : openai::endpoint::chat_completions;
+  arm_read_deadline(options().body_timeout);
+  http::async_read(socket_, buffer_, *parser_, [self = shared_from_this(), kind](const sys_error& e, size_t) {
+    if (self->closed_) return;
+    if (e) {
+      self->on_body(e);
+      return;
+    }
+    self->start_generation(kind);
+  });
 }
 
 void session::on_body(const sys_error& ec) {
-  if (ec == http::error::body_limit || ec == http::error::buffer_overflow) {
-    refuse(door_error(413, "bad_frame",
-                      "the body is over " + std::to_string(options().limits.max_body_bytes) +
-                          " bytes (limit max_message_size)",
-                      false));
-  } else if (ec == asio::error::operation_aborted || ec == asio::error::eof || ec == http::error::end_of_stream ||
-             ec == asio::error::connection_reset || ec == http::error::partial_message) {
+  if (ec == asio::error::operation_aborted || ec == asio::error::eof || ec == http::error::end_of_stream ||
+      ec == asio::error::connection_reset || ec == http::error::partial_message) {
     close();
   } else {
-    refuse(door_error(400, "bad_frame", "the request body is not well-formed HTTP/1.1", false));
+    refuse(refusal_for(ec, options()));
   }
 }
 
 void session::start_generation(openai::endpoint kind) {
   ++read_generation_;  // no read deadline while the answer is made: the wait is the server's
   read_timer_.cancel();
-  const auto& req = parser_->get();
-  const auto authorization = req[http::field::authorization];
-  auto key = openai::bearer_key(std::string_view(authorization.data(), authorization.size()));
-  if (!key) {
-    openai::api_error e;
-    e.status = 401;
-    e.type = "authentication_error";
-    e.code = "unauthorized";
-    e.message = "the Authorization header must be \"Bearer <api key>\"";
-    door_->counters->malformed++;
-    write(error_response(e, keep_alive_));
-    finish_request();
-    return;
-  }
   ++requests_;
   request_id_ = std::string(kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-") +
                 std::to_string(number_) + "-" + std::to_string(requests_);
-  openai::api_error err;
-  auto decoded = openai::decode_request(kind, req.body(), *key, request_id_, options().model_name,
-                                        options().limits, &err);
+  std::string refusal;
+  auto decoded = decode_generation(parser_->get(), kind, request_id_, options(), keep_alive_, &refusal);
   if (!decoded) {
     door_->counters->malformed++;
-    write(error_response(err, keep_alive_));
+    write(std::move(refusal));
     finish_request();
     return;
   }
   request_ = std::move(*decoded);
-  chunked_ = req.version() >= 11;
+  chunked_ = parser_->get().version() >= 11;
   if (!chunked_ && request_.stream) keep_alive_ = false;  // an HTTP/1.0 stream ends with its connection
   parser_.reset();  // the body is decoded: its bytes are not kept for the whole generation
   created_ = unix_seconds();
@@ -726,6 +765,44 @@ void http_door::post(const std::string& peer, std::string_view type, const nlohm
 
 void http_door::set_deny_list(std::shared_ptr<const admission::deny_list> list) {
   std::atomic_store(&impl_->deny, std::move(list));
+}
+
+http_reading read_http_request(std::string_view raw, const http_door_options& options) {
+  http_reading out;
+  request_parser parser;
+  parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
+  parser.body_limit(options.limits.max_body_bytes);
+  parser.eager(true);
+  sys_error ec;
+  std::string_view rest = raw;
+  while (!rest.empty() && !parser.is_done()) {
+    const size_t used = parser.put(asio::buffer(rest.data(), rest.size()), ec);
+    if (ec == http::error::need_more) {
+      ec = {};
+      if (used == 0) break;
+    }
+    if (ec) break;
+    rest.remove_prefix(used);
+    if (used == 0) break;
+  }
+  if (ec) {
+    out.response = refusal_for(ec, options);
+    return out;
+  }
+  if (!parser.is_header_done()) return out;  // incomplete: the door would wait for more (within its timeout)
+  header_verdict v = judge_header(parser, options);
+  if (!v.refusal.empty()) {
+    out.response = std::move(v.refusal);
+    return out;
+  }
+  if (v.what == route::models) {
+    out.response = response_text(200, openai::models_json(options.model_name, 0).dump() + "\n", v.keep_alive);
+    return out;
+  }
+  if (!parser.is_done()) return out;
+  const auto kind = v.what == route::completions ? openai::endpoint::completions : openai::endpoint::chat_completions;
+  out.request = decode_generation(parser.get(), kind, "r", options, v.keep_alive, &out.response);
+  return out;
 }
 
 uint16_t http_door::bound_port() const { return impl_->port; }

@@ -20,6 +20,7 @@
 
 #include "admission/deny_list.hpp"
 #include "net/frontend.hpp"
+#include "net/openai.hpp"
 #include "net/protocol.hpp"
 
 namespace rampart::net {
@@ -50,6 +51,16 @@ struct http_door_counters {
   std::atomic<uint64_t> unroutable{0};           // events for connections that had gone
   std::atomic<int64_t> open{0};                  // connections open now
 };
+
+// The door's reading of one request without a socket (the fuzz target's entry, and the same functions the
+// connections use): RAW is what a client sent. Either REQUEST is the generate the server would be handed, or
+// RESPONSE is the door's whole answer (a refusal, or GET /v1/models); both empty: RAW is an incomplete request
+// the door would wait for, within its timeouts.
+struct http_reading {
+  std::optional<openai::request> request;
+  std::string response;
+};
+http_reading read_http_request(std::string_view raw, const http_door_options& options);
 
 class http_door {
  public:
