@@ -202,6 +202,18 @@ void answer_stats(self_ptr self, const inbound_message& in) {
                       {"flooders_dropped", fc.flooders_dropped.load()},
                       {"denied_dropped", fc.denied_dropped.load()},
                       {"disconnects", fc.disconnects.load()}};
+  if (ctx->http) {
+    const auto& hc = ctx->http->counters();
+    body["http"] = {{"open", hc.open.load()},
+                    {"accepted", hc.accepted.load()},
+                    {"requests", hc.requests.load()},
+                    {"malformed", hc.malformed.load()},
+                    {"timed_out", hc.timed_out.load()},
+                    {"slow_readers", hc.slow_readers.load()},
+                    {"refused_connections", hc.refused_connections.load()},
+                    {"denied", hc.denied.load()},
+                    {"unroutable", hc.unroutable.load()}};
+  }
   auto sched = ctx->stages.scheduler.get();
   if (!sched) {
     ctx->reply(in.peer, "stats", body);

@@ -72,6 +72,9 @@ class frontend_handler {
   virtual void on_malformed(error_code) {}
   // A `register` from PEER_ADDRESS that the front end answered itself with the standing refusal.
   virtual void on_register_refused(const std::string& /*peer_address*/) {}
+  // A credential from PEER_ADDRESS refused before it reached the gateway (the HTTP door: an Authorization
+  // header that is not "Bearer <key>").
+  virtual void on_auth_refused(const std::string& /*peer_address*/) {}
 };
 
 // The standing answer to `register` while registrations are closed. The I/O thread sends it itself, with no hop

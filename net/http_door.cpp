@@ -431,6 +431,7 @@ void session::start_generation(openai::endpoint kind) {
   auto decoded = decode_generation(parser_->get(), kind, request_id_, options(), keep_alive_, &refusal);
   if (!decoded) {
     door_->counters->malformed++;
+    if (refusal.rfind("HTTP/1.1 401", 0) == 0) door_->handler->on_auth_refused(address_);
     write(std::move(refusal));
     finish_request();
     return;

@@ -1,4 +1,10 @@
 // rampart-bench: closed-loop load against rampartd; prints one JSON object of throughput and latency figures.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -19,12 +25,14 @@ constexpr const char* kUsage =
     "usage: rampart-bench [--connect EP] [--clients N] [--requests M] [--prompt-tokens A..B]\n"
     "                     [--max-tokens C..D] [--temperature T] [--top-p P] [--top-k K] [--min-p P]\n"
     "                     [--priority P] [--api-key KEY] [--seed S]\n"
-    "                     [--timeout-ms MS]\n"
+    "                     [--timeout-ms MS] [--http HOST:PORT --model NAME]\n"
     "\n"
     "Each of N clients runs M requests one after another (token-id prompts of A..B tokens, max_tokens C..D,\n"
     "ignore_eos) and the run prints requests/s, output tokens/s, time to first token and time per output token\n"
     "percentiles (client-observed), and the counts of done, error and shed. The clock starts once every client\n"
-    "has connected and been answered a ping; the clients share one ZeroMQ I/O thread.\n";
+    "has connected and been answered a ping; the clients share one ZeroMQ I/O thread.\n"
+    "--http sends the same requests to the OpenAI-compatible HTTP door instead (POST /v1/completions, streamed,\n"
+    "one keep-alive connection per client; MODEL is the served model's name), for comparing the two doors.\n";
 
 struct range {
   int64_t lo = 0, hi = 0;
@@ -71,6 +79,8 @@ struct results {
 
 struct options {
   std::string endpoint = "tcp://127.0.0.1:5555", priority = "normal", api_key;
+  std::string http;  // HOST:PORT of the HTTP door; empty: ZeroMQ
+  std::string model;
   int clients = 4, requests = 8;
   long timeout_ms = 60000;
   double temperature = 0.0, top_p = 1.0, min_p = 0.0;
@@ -97,20 +107,161 @@ options read_flags(rampart::tools::flags& f) {
     else if (f.is("--api-key")) o.api_key = f.value();
     else if (f.is("--seed")) o.seed = f.uinteger(0, ~0ull);
     else if (f.is("--timeout-ms")) o.timeout_ms = static_cast<long>(f.integer(1, INT32_MAX));
+    else if (f.is("--http")) o.http = f.value();
+    else if (f.is("--model")) o.model = f.value();
     else f.unknown();
   }
+  if (!o.http.empty() && o.model.empty()) f.fail("--http needs --model NAME (the served model, GET /v1/models)");
   return o;
 }
 
 using clock_type = std::chrono::steady_clock;
+
+// One keep-alive HTTP/1.1 connection reading streamed answers (chunked server-sent events), blocking.
+class http_stream_client {
+ public:
+  bool connect(const std::string& host_port, long timeout_ms) {
+    const auto colon = host_port.rfind(':');
+    if (colon == std::string::npos) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::atoi(host_port.c_str() + colon + 1)));
+    if (inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr) != 1) return false;
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~http_stream_client() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool post(const std::string& path, const std::string& body, const std::string& api_key) {
+    std::string req = "POST " + path + " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n";
+    if (!api_key.empty()) req += "Authorization: Bearer " + api_key + "\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return send(fd_, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size());
+  }
+  // The status line's code, after reading the head; 0 on failure.
+  int read_head() {
+    if (!fill_until("\r\n\r\n")) return 0;
+    const size_t end = in_.find("\r\n\r\n");
+    const int status = std::atoi(in_.c_str() + 9);
+    chunked_ = in_.substr(0, end).find("Transfer-Encoding: chunked") != std::string::npos;
+    size_t length = 0;
+    if (auto cl = in_.substr(0, end).find("Content-Length: "); cl != std::string::npos) {
+      length = static_cast<size_t>(std::atoll(in_.c_str() + cl + 16));
+    }
+    in_.erase(0, end + 4);
+    if (!chunked_) {  // a whole JSON answer (an error): read and keep it
+      while (in_.size() < length && read_more()) {
+      }
+      whole_ = in_.substr(0, length);
+      in_.erase(0, std::min(length, in_.size()));
+    }
+    return status;
+  }
+  // The next chunk's payload; false at the last chunk or on failure.
+  bool next_chunk(std::string* payload) {
+    if (!fill_until("\r\n")) return false;
+    const size_t line = in_.find("\r\n");
+    const size_t size = std::strtoul(in_.c_str(), nullptr, 16);
+    in_.erase(0, line + 2);
+    while (in_.size() < size + 2) {
+      if (!read_more()) return false;
+    }
+    *payload = in_.substr(0, size);
+    in_.erase(0, size + 2);
+    return size > 0;
+  }
+  const std::string& whole() const { return whole_; }
+
+ private:
+  bool read_more() {
+    char buf[16384];
+    const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    in_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  bool fill_until(const char* marker) {
+    while (in_.find(marker) == std::string::npos) {
+      if (!read_more()) return false;
+    }
+    return true;
+  }
+  int fd_ = -1;
+  std::string in_, whole_;
+  bool chunked_ = false;
+};
+
+struct one_answer {
+  std::string terminal;  // done, error, shed or "" (none came)
+  std::string detail;
+  int64_t tokens = 0, events = 0;
+  clock_type::time_point first{}, last{};
+};
+
+// One request over HTTP: the same token-id prompt as a completions prompt, streamed with usage.
+one_answer http_request(http_stream_client& client, const options& o, nlohmann::json body) {
+  one_answer a;
+  body.erase("request_id");
+  body.erase("api_key");
+  body["prompt"] = body["ids"];
+  body.erase("ids");
+  body["model"] = o.model;
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  if (!client.post("/v1/completions", body.dump(), o.api_key)) return a;
+  const int status = client.read_head();
+  if (status != 200) {
+    a.terminal = status == 429 || status == 503 ? "shed" : status == 0 ? "" : "error";
+    a.detail = std::to_string(status) + " " + client.whole();
+    return a;
+  }
+  std::string payload;
+  bool accepted = false;
+  while (client.next_chunk(&payload)) {
+    for (size_t at = 0; (at = payload.find("data: ", at)) != std::string::npos;) {
+      const size_t end = payload.find("\n\n", at);
+      const std::string data = payload.substr(at + 6, end - at - 6);
+      at = end;
+      if (data == "[DONE]") continue;
+      const auto chunk = nlohmann::json::parse(data, nullptr, false);
+      if (chunk.is_discarded()) continue;
+      if (chunk.contains("error")) {
+        a.terminal = "error";
+        a.detail = data;
+        continue;
+      }
+      if (chunk.contains("usage") && chunk["choices"].empty()) {
+        a.tokens = chunk["usage"].value("completion_tokens", int64_t{0});
+        if (a.terminal.empty()) a.terminal = "done";
+        continue;
+      }
+      if (!accepted) {  // the first chunk answers the request's acceptance, before any token
+        accepted = true;
+        continue;
+      }
+      const auto& choice = chunk["choices"][0];
+      if (!choice["finish_reason"].is_null()) continue;
+      a.last = clock_type::now();
+      if (a.events++ == 0) a.first = a.last;
+    }
+  }
+  return a;
+}
 
 // Client C's requests, one after another, each counted into RES when its terminal event (or the timeout) comes;
 // the first is sent when START says go.
 void run_client(const options& o, int c, rampart::net::client_context* context, start_line* start, results* res) {
   std::mt19937_64 rng(o.seed * 1000003u + static_cast<uint64_t>(c));
   rampart::net::client client({}, context);
-  const bool connected =
-      client.connect(o.endpoint, nullptr) && client.ping(std::chrono::milliseconds(o.timeout_ms));
+  http_stream_client http;
+  const bool connected = o.http.empty() ? client.connect(o.endpoint, nullptr) &&
+                                              client.ping(std::chrono::milliseconds(o.timeout_ms))
+                                        : http.connect(o.http, o.timeout_ms);
   start->ready();
   start->wait_go();
   if (!connected) {
@@ -132,12 +283,22 @@ void run_client(const options& o, int c, rampart::net::client_context* context, 
     if (o.min_p > 0) body["min_p"] = o.min_p;
     if (!o.api_key.empty()) body["api_key"] = o.api_key;
     const auto sent = clock_type::now();
-    client.send("generate", body);
     clock_type::time_point first{}, last{};
     int64_t events = 0, tokens = 0;
     std::string terminal;
     nlohmann::json terminal_body;
-    while (terminal.empty()) {
+    if (!o.http.empty()) {
+      one_answer a = http_request(http, o, body);
+      first = a.first;
+      last = a.last;
+      events = a.events;
+      tokens = a.tokens;
+      terminal = a.terminal;
+      terminal_body = a.detail;
+    } else {
+      client.send("generate", body);
+    }
+    while (terminal.empty() && o.http.empty()) {
       auto ev = client.receive(std::chrono::milliseconds(o.timeout_ms));
       if (!ev) break;
       if (ev->body.value("request_id", "") != id) continue;
@@ -196,6 +357,7 @@ int main(int argc, char** argv) {
     return nlohmann::json{{"p50", percentile(v, 0.5)}, {"p90", percentile(v, 0.9)}, {"p99", percentile(v, 0.99)}};
   };
   nlohmann::json out = {
+      {"door", o.http.empty() ? "zeromq" : "http"},
       {"clients", o.clients},
       {"requests", o.clients * o.requests},
       {"duration_s", seconds},
