@@ -96,6 +96,12 @@ TEST_CASE("the official openai SDK streams from rampartd anonymously and with a 
   REQUIRE(reg->type == "registered");
   const std::string key = reg->body["api_key"];
 
+  // The monitor captures the HTTP port too (service ports derived from the config), when it can capture at all.
+  if (geteuid() == 0) {
+    REQUIRE(s.server->proc->wait_ready(
+        [&] { return s.server->proc->log().find("monitor: capturing") != std::string::npos; }, 5s));
+    CHECK(s.server->proc->log().find("tcp dst port " + std::to_string(s.http_port)) != std::string::npos);
+  }
   std::string out;
   int rc = test::run_command("/usr/bin/env", {"node", openai_dir() + "/client_test.mjs", "serve", s.base_url(),
                                               model_name, key},
