@@ -31,7 +31,9 @@ function(rampart_add_test name)
     list(JOIN T_FIXTURES ";" fixtures)
     list(APPEND props FIXTURES_REQUIRED "${fixtures}")
   endif()
-  catch_discover_tests(${name} TEST_PREFIX "${T_PREFIX}" PROPERTIES ${props}
+  # --warn NoTests: an entry whose name matches no TEST_CASE fails instead of passing with nothing run (a name
+  # that CMake's list splitting cut, e.g. at a semicolon, would otherwise pass silently).
+  catch_discover_tests(${name} TEST_PREFIX "${T_PREFIX}" EXTRA_ARGS --warn NoTests PROPERTIES ${props}
                        WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()
 

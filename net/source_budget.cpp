@@ -28,14 +28,15 @@ bool source_budget::take(const std::string& source, size_t bytes, int64_t now_ms
     const double seconds = static_cast<double>(now_ms - b.last_ms) / 1000.0;
     b.tokens = std::min(burst_, b.tokens + rate_ * seconds);
     b.messages = std::min(message_burst_, b.messages + message_rate_ * seconds);
+    // Refusals wear off at the rates too: what stays counted is what the source sent beyond its budget.
+    b.refused = std::max(0.0, b.refused - rate_ * seconds);
+    b.refused_messages = std::max(0.0, b.refused_messages - message_rate_ * seconds);
     b.last_ms = now_ms;
   }
   const double cost = static_cast<double>(bytes + message_overhead);
   if (b.tokens >= cost && b.messages >= 1.0) {
     b.tokens -= cost;
     b.messages -= 1.0;
-    b.refused = 0;
-    b.refused_messages = 0;
     return true;
   }
   b.refused += cost;
@@ -63,7 +64,7 @@ bool source_budget::flooding(const std::string& source) const {
          (it->second.refused > burst_ || it->second.refused_messages > message_burst_);
 }
 
-double source_budget::refused_since_admitted(const std::string& source) const {
+double source_budget::refused(const std::string& source) const {
   auto it = buckets_.find(source);
   return it == buckets_.end() ? 0.0 : it->second.refused;
 }

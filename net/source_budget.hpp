@@ -25,11 +25,13 @@ class source_budget {
   // false, with *RETRY_AFTER_MS when given, when either did not (nothing is deducted).
   bool take(const std::string& source, size_t bytes, int64_t now_ms, int64_t* retry_after_ms = nullptr);
 
-  // True when SOURCE was refused more than a burst's worth (of bytes, or of messages) since its last admitted
-  // message: it goes on sending after being told to wait, so it is flooding, not bursting.
+  // True when SOURCE's refusals, worn off at the bucket's rates, add up to more than a burst's worth (of bytes,
+  // or of messages): it goes on sending after being told to wait, so it is flooding, not bursting. Admitted
+  // messages do not reset the count: a flooder sending twenty times its rate has one message in twenty
+  // admitted as the bucket refills, and is still flooding.
   bool flooding(const std::string& source) const;
-  // Bytes refused to SOURCE since its last admitted message.
-  double refused_since_admitted(const std::string& source) const;
+  // Bytes refused to SOURCE, less what its byte rate has refilled since each refusal.
+  double refused(const std::string& source) const;
   // Gives SOURCE buckets holding a hundredth of a burst as of NOW_MS (they refill at their rates from then on).
   void start_low(const std::string& source, int64_t now_ms);
   // Forgets SOURCE's refusals (its bucket stays as it is).

@@ -318,7 +318,7 @@ TEST_CASE("the accounts database and its WAL are readable by their owner only", 
   }
 }
 
-TEST_CASE("unused tenants of a class expire; used, revoked, younger and other-class tenants stay", "[accounts]") {
+TEST_CASE("unused tenants of a class expire, used, revoked, younger and other-class tenants stay", "[accounts]") {
   auto path = fresh_db();
   auto db = open_db(path);
   std::string error;

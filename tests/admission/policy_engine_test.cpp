@@ -128,7 +128,7 @@ TEST_CASE("culprits named on handshakes are listed for deny_ttl_ms, on forged-so
   CHECK(engine.deny_snapshot()->size() == 0);
 }
 
-TEST_CASE("an alert naming no culprit lists nothing; culprits named below orange are listed when it comes",
+TEST_CASE("an alert naming no culprit lists nothing, culprits named below orange are listed when it comes",
           "[admission][policy_engine]") {
   policy_effects fx;
   policy_engine engine(deny_policy(), t0, &fx);

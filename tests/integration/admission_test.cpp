@@ -362,7 +362,7 @@ TEST_CASE("a CURVE key file that is missing or malformed stops rampartd at start
   }
 }
 
-TEST_CASE("registered tenants that never make a request expire after trial_ttl_s; used ones stay",
+TEST_CASE("registered tenants that never make a request expire after trial_ttl_s, used ones stay",
           "[admission]") {
   admission_server s("", "trial_ttl_s = 1\n");
   net::client c;

@@ -307,7 +307,7 @@ TEST_CASE("silu_mul and softmax match float64 references on every supported ISA"
   }
 }
 
-TEST_CASE("mqa_attend matches a float64 softmax-weighted sum; a single key returns its row exactly",
+TEST_CASE("mqa_attend matches a float64 softmax-weighted sum, a single key returns its row exactly",
           "[kernels]") {
   for (kernel_isa isa : supported()) {
     const kernel_ops& k = kernels_for(isa);

@@ -285,7 +285,7 @@ TEST_CASE("connections past the per-address cap, and from deny-listed addresses,
   CHECK(f.door->counters().denied == 1);
 }
 
-TEST_CASE("a client that goes away cancels its request; one that does not read is closed", "[http_door]") {
+TEST_CASE("a client that goes away cancels its request, and one that does not read is closed", "[http_door]") {
   net::http_door_options o;
   o.max_pending_bytes = 64 * 1024;
   o.write_timeout = 1000ms;
@@ -307,7 +307,7 @@ TEST_CASE("a client that goes away cancels its request; one that does not read i
   CHECK(f.door->counters().slow_readers == 1);
 }
 
-TEST_CASE("a shed becomes 429 with Retry-After; the error body names the reason", "[http_door]") {
+TEST_CASE("a shed becomes 429 with Retry-After and an error body naming the reason", "[http_door]") {
   door_fixture f;
   conn c(f.port());
   c.send_all(post("/v1/chat/completions", chat_body("shed me", true)));

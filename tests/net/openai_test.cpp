@@ -58,7 +58,7 @@ TEST_CASE("a chat request maps each supported field onto the same generate the Z
   CHECK(r->model == "m");
 }
 
-TEST_CASE("defaults: chat takes the protocol's 256 tokens, completions OpenAI's 16; null means absent", "[openai]") {
+TEST_CASE("defaults: chat takes the protocol's 256 tokens, completions OpenAI's 16, null means absent", "[openai]") {
   openai::api_error err;
   auto c = chat({{"model", "m"}, {"messages", user("hi")}, {"temperature", nullptr}, {"stop", nullptr}}, &err);
   REQUIRE(c);
@@ -73,7 +73,7 @@ TEST_CASE("defaults: chat takes the protocol's 256 tokens, completions OpenAI's 
   CHECK(p->message.generate.text == "Once");
 }
 
-TEST_CASE("max_completion_tokens is max_tokens; giving both with different values is refused", "[openai]") {
+TEST_CASE("max_completion_tokens is max_tokens, giving both with different values is refused", "[openai]") {
   openai::api_error err;
   auto r = chat({{"model", "m"}, {"messages", user("hi")}, {"max_completion_tokens", 9}}, &err);
   REQUIRE(r);
@@ -110,7 +110,7 @@ TEST_CASE("fields that would change the output are refused by name, neutral valu
   CHECK(chat(neutral, &err));
 }
 
-TEST_CASE("message content: a string, null, or text parts joined; other parts and message fields are refused",
+TEST_CASE("message content: a string, null, or text parts joined, other parts and message fields are refused",
           "[openai]") {
   openai::api_error err;
   json parts = json::array({{{"role", "user"},

@@ -41,18 +41,42 @@ TEST_CASE("past max_sources the table starts afresh instead of growing", "[sourc
   CHECK(b.take("a", 44, 0));  // so "a" has a full bucket again
 }
 
-TEST_CASE("refusals add up until a message is admitted again", "[source_budget]") {
+TEST_CASE("refusals add up and wear off at the refill rate, admitted messages or not", "[source_budget]") {
   source_budget b(1000, 1000, 1000, 1000);
   CHECK(b.take("s", 744, 0));               // 1000 of 1000
   CHECK_FALSE(b.take("s", 744, 0));         // refused: 1000
   CHECK_FALSE(b.take("s", 244, 0));         // refused: 500 more
-  CHECK(b.refused_since_admitted("s") == 1500);
-  CHECK(b.refused_since_admitted("other") == 0);
+  CHECK(b.refused("s") == 1500);
+  CHECK(b.refused("other") == 0);
   b.clear_refused("s");
-  CHECK(b.refused_since_admitted("s") == 0);
+  CHECK(b.refused("s") == 0);
   CHECK_FALSE(b.take("s", 744, 500));       // 500 tokens back, not enough: refused 1000
-  CHECK(b.take("s", 244, 500));             // 500 admitted: the count starts over
-  CHECK(b.refused_since_admitted("s") == 0);
+  CHECK(b.refused("s") == 1000);
+  CHECK(b.take("s", 244, 500));             // 500 admitted: the refusals stay counted
+  CHECK(b.refused("s") == 1000);
+  CHECK(b.take("s", 0, 1000));              // 500 ms later: 500 bytes of them worn off (and 256 taken)
+  CHECK(b.refused("s") == 500);
+}
+
+TEST_CASE("a source sending twenty times its message rate is flooding although a message gets through now and then",
+          "[source_budget]") {
+  // 500 messages/s, burst 1000: the front end's per-connection budget. 10,000 messages a second, one every 0.1 ms
+  // (in 1 ms steps of ten): after the burst, one message in twenty is admitted as the bucket refills.
+  source_budget b(1e12, 1e12, 500, 1000);
+  int admitted = 0;
+  int64_t flooding_at = -1;
+  for (int64_t ms = 0; ms < 1000 && flooding_at < 0; ++ms) {
+    for (int i = 0; i < 10; ++i) admitted += b.take("c", 10, ms);
+    if (b.flooding("c")) flooding_at = ms;
+  }
+  CHECK(admitted > 1000);  // the burst and the trickle after it
+  // 1000 refused beyond the refill (9.5 a millisecond net) takes a little over 200 ms after the burst is spent.
+  CHECK(flooding_at > 100);
+  CHECK(flooding_at < 400);
+  // Sending at its rate is never a flood, however long it goes on: 500 a second for 10 s.
+  source_budget steady(1e12, 1e12, 500, 1000);
+  for (int64_t ms = 0; ms < 10000; ms += 2) steady.take("c", 10, ms);
+  CHECK_FALSE(steady.flooding("c"));
 }
 
 TEST_CASE("small messages are held to the message rate, and a source refused a burst of messages is flooding",
@@ -66,12 +90,13 @@ TEST_CASE("small messages are held to the message rate, and a source refused a b
   CHECK_FALSE(b.take("s", 10, 50, &retry));
   CHECK(retry == 50);   // half a message back after 50 ms
   CHECK(b.take("s", 10, 100));
-  // Refused 5 messages since then: not yet more than a burst; the sixth makes it a flood.
-  for (int i = 0; i < 5; ++i) CHECK_FALSE(b.take("s", 10, 100));
+  // Two refusals so far, worn off by 100 ms at 10 a second to one. Four more make a burst's worth (5), not more;
+  // the next makes it a flood. Byte refusals wear off at 1 MB/s: only this millisecond's count.
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(b.take("s", 10, 100));
   CHECK_FALSE(b.flooding("s"));
   CHECK_FALSE(b.take("s", 10, 100));
   CHECK(b.flooding("s"));
-  CHECK(b.refused_since_admitted("s") == 6 * 266);
+  CHECK(b.refused("s") == 5 * 266);
   b.clear_refused("s");
   CHECK_FALSE(b.flooding("s"));
   CHECK_FALSE(b.flooding("nobody"));

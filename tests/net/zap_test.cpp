@@ -99,7 +99,7 @@ std::string from(const char* source, int port) {
 
 }  // namespace
 
-TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key; a prefix spares tenant keys",
+TEST_CASE("ZAP decisions from memory: deny list first, then mechanism and key, a prefix spares tenant keys",
           "[zap]") {
   admission::deny_list deny;
   std::string error;

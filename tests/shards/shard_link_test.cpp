@@ -214,7 +214,7 @@ TEST_CASE("a shard refuses run frames past its model's limits before sizing anyt
   CHECK(limits.max_answer_bytes() == 16 + 16 + 4 * 4 * 2 * 1024);
 }
 
-TEST_CASE("warm lists are capped at the model's experts and de-duplicated; error texts are capped",
+TEST_CASE("warm lists are capped at the model's experts and de-duplicated, error texts are capped",
           "[shards][link]") {
   model::shard_frame_limits limits;
   limits.n_experts = 4;
