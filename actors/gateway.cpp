@@ -212,7 +212,8 @@ void answer_stats(self_ptr self, const inbound_message& in) {
                     {"slow_readers", hc.slow_readers.load()},
                     {"refused_connections", hc.refused_connections.load()},
                     {"denied", hc.denied.load()},
-                    {"unroutable", hc.unroutable.load()}};
+                    {"unroutable", hc.unroutable.load()},
+                    {"rate_limited", hc.rate_limited.load()}};
   }
   auto sched = ctx->stages.scheduler.get();
   if (!sched) {

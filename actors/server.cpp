@@ -140,7 +140,11 @@ net::http_door_options http_options_from(const config::server_config& cfg, const
   o.max_pending_bytes = static_cast<size_t>(h.max_pending_bytes);
   o.max_connections = static_cast<size_t>(h.max_connections);
   o.max_connections_per_source = static_cast<size_t>(h.max_connections_per_source);
-  o.limits = limits;  // [frontend]'s: the same body, JSON and prompt bounds on both doors
+  o.limits = limits;  // [frontend]'s: the same body, JSON and prompt bounds on both doors, and read budgets
+  o.source_bytes_per_s = static_cast<double>(cfg.frontend.source_bytes_per_s);
+  o.source_burst_bytes = static_cast<double>(cfg.frontend.source_burst_bytes);
+  o.connection_requests_per_s = static_cast<double>(cfg.frontend.connection_messages_per_s);
+  o.connection_request_burst = static_cast<double>(cfg.frontend.connection_message_burst);
   return o;
 }
 

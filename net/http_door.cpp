@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include "net/openai.hpp"
+#include "net/source_budget.hpp"
 
 namespace rampart::net {
 namespace {
@@ -214,6 +215,9 @@ struct http_door::impl {
   std::mutex inbox_mu;
   std::vector<pending_event> inbox;
   std::shared_ptr<const admission::deny_list> deny;  // std::atomic_load / atomic_store only
+  // Read budgets (I/O thread only): bytes per address, requests per connection (keyed by peer name).
+  source_budget address_budget{options.source_bytes_per_s, options.source_burst_bytes, 1e18, 1e18};
+  source_budget connection_budget{1e18, 1e18, options.connection_requests_per_s, options.connection_request_burst};
 
   bool refused_outright(const std::string& address) const {
     auto list = std::atomic_load(&deny);
@@ -373,6 +377,21 @@ void session::on_header(const sys_error& ec) {
     } else {
       refuse(refusal_for(ec, options()));
     }
+    return;
+  }
+  // Charged before the body is read or anything is decoded, as on the ZeroMQ door.
+  const int64_t now_ms = admission::monotonic_ms();
+  int64_t retry_ms = 0;
+  const auto length = parser_->content_length();
+  const size_t bytes = static_cast<size_t>(length ? std::min<uint64_t>(*length, options().limits.max_body_bytes) : 0) +
+                       options().max_header_bytes / 8;
+  if (!door_->address_budget.take(address_, bytes, now_ms, &retry_ms) ||
+      !door_->connection_budget.take(peer_, 0, now_ms, &retry_ms)) {
+    door_->counters->rate_limited++;
+    openai::api_error e = openai::from_shed_event({{"reason", "rate_limited"}, {"retry_after_ms", retry_ms}});
+    keep_alive_ = false;
+    write(error_response(e, false));
+    finish_request();
     return;
   }
   header_verdict v = judge_header(*parser_, options());

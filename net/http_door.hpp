@@ -5,7 +5,8 @@
 //
 // Bounded before anything is copied: request line and headers (bytes and count), the body, the JSON inside it
 // (net/openai.hpp, the protocol's limits), time to send headers and body, time idle between requests, time a
-// write may wait for a client that does not read, bytes queued for one, connections in all and per address;
+// write may wait for a client that does not read, bytes queued for one, connections in all and per address,
+// bytes read per address and requests per connection (the ZeroMQ door's budgets, net/source_budget.hpp);
 // addresses the deny list refuses outright are closed at accept.
 #pragma once
 
@@ -37,6 +38,12 @@ struct http_door_options {
   size_t max_pending_bytes = 1 << 20;  // bytes written but not yet taken by the client; past it, it is closed
   size_t max_connections = 4096;
   size_t max_connections_per_source = 256;
+  // The ZeroMQ door's read budgets ([frontend]): bytes per address, requests per connection. A request past
+  // either is answered 429 rate_limited without its body being read, and its connection ends.
+  double source_bytes_per_s = 8 << 20;
+  double source_burst_bytes = 16 << 20;
+  double connection_requests_per_s = 500;
+  double connection_request_burst = 1000;
   decode_limits limits;  // max_body_bytes bounds the body; the rest as on the ZeroMQ door
 };
 
@@ -49,6 +56,7 @@ struct http_door_counters {
   std::atomic<uint64_t> timed_out{0};            // closed for a header, body or idle timeout
   std::atomic<uint64_t> slow_readers{0};         // closed for not taking what was written
   std::atomic<uint64_t> unroutable{0};           // events for connections that had gone
+  std::atomic<uint64_t> rate_limited{0};         // requests refused for their address's or connection's budget
   std::atomic<int64_t> open{0};                  // connections open now
 };
 

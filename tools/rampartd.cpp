@@ -17,18 +17,20 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: rampartd [--config FILE] [--check-config FILE] [--endpoint EP] [--metrics-listen ADDR|off]\n"
-    "                [--alerts-publish EP|off]\n"
+    "                [--alerts-publish EP|off] [--http-listen ADDR|off]\n"
     "                [--model DIR] [--tokenizer DIR] [--log-format text|json] [--log-level LEVEL]\n"
     "                [--fault-injection FILE] [--help] [--version]\n"
     "       rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N] [--config FILE]\n"
     "\n"
-    "Serves DeepSeek-V3-architecture models over ZeroMQ (docs/protocol.md).\n"
+    "Serves DeepSeek-V3-architecture models over ZeroMQ (docs/protocol.md) and OpenAI's HTTP API\n"
+    "(docs/http-api.md).\n"
     "  --config FILE        server configuration (TOML); default: the embedded config/rampart.toml\n"
     "  --check-config FILE  validate FILE (a server config, or a policy file when its root has [policy])\n"
     "                       and exit: 0 when valid, 2 with file:line:column when not\n"
     "  --endpoint EP        override [frontend].endpoint, e.g. tcp://127.0.0.1:5555\n"
     "  --metrics-listen A   override [metrics].listen (host:port), or off\n"
     "  --alerts-publish EP  override [alerts].publish (the operators' alert stream), or off\n"
+    "  --http-listen A      override [http].listen (the OpenAI-compatible HTTP door, host:port), or off\n"
     "  --model DIR          override [model].path (a Hugging Face checkpoint directory)\n"
     "  --tokenizer DIR      override [model].tokenizer\n"
     "  --log-format FMT     text (default) or json lines\n"
@@ -39,8 +41,8 @@ constexpr const char* kUsage =
 
 // Command-line settings that override the configuration file's.
 struct overrides {
-  std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, model, tokenizer, log_format,
-      log_level, fault_file;
+  std::string config_path, check_path, endpoint, metrics_listen, alerts_publish, http_listen, model, tokenizer,
+      log_format, log_level, fault_file;
 };
 
 overrides read_flags(rampart::tools::flags& f) {
@@ -55,6 +57,7 @@ overrides read_flags(rampart::tools::flags& f) {
     else if (f.is("--endpoint")) o.endpoint = f.value();
     else if (f.is("--metrics-listen")) o.metrics_listen = f.value();
     else if (f.is("--alerts-publish")) o.alerts_publish = f.value();
+    else if (f.is("--http-listen")) o.http_listen = f.value();
     else if (f.is("--model")) o.model = f.value();
     else if (f.is("--tokenizer")) o.tokenizer = f.value();
     else if (f.is("--fault-injection")) o.fault_file = f.value();
@@ -110,6 +113,12 @@ bool load_config(const overrides& o, rampart::actors::server_options* options) {
   } else if (!o.metrics_listen.empty()) {
     cfg.metrics.enabled = true;
     cfg.metrics.listen = o.metrics_listen;
+  }
+  if (o.http_listen == "off") {
+    cfg.http.enabled = false;
+  } else if (!o.http_listen.empty()) {
+    cfg.http.enabled = true;
+    cfg.http.listen = o.http_listen;
   }
   if (o.alerts_publish == "off") {
     cfg.alerts.publish.clear();

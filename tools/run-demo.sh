@@ -32,7 +32,8 @@ if [ ${#args[@]} -gt 0 ]; then
   "$bin/rampart-client" --chat "$chat" --max-tokens 32 --temperature 0.8 --seed 7 || true
   rm -f "$chat"
 fi
-echo "run: rampartd is serving on tcp://127.0.0.1:5555 (metrics on http://127.0.0.1:9464/metrics); Ctrl-C stops it"
+echo "run: rampartd is serving on tcp://127.0.0.1:5555 and, for OpenAI clients, http://127.0.0.1:8000/v1 (model \"demo\");"
+echo "     metrics on http://127.0.0.1:9464/metrics; Ctrl-C stops it"
 set +e
 wait $server
 status=$?

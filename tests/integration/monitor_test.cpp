@@ -32,7 +32,8 @@ struct monitored_server {
   monitored_server() {
     proc = std::make_unique<test::child_process>(
         test::bin("rampartd"),
-        std::vector<std::string>{"--endpoint", endpoint, "--alerts-publish", alerts, "--metrics-listen", "off"});
+        std::vector<std::string>{"--endpoint", endpoint, "--alerts-publish", alerts, "--metrics-listen", "off",
+                                 "--http-listen", "off"});
     bool ready = proc->wait_ready([&] {
       net::client c;
       c.connect(endpoint, nullptr);

@@ -31,7 +31,8 @@ struct running_server {
   explicit running_server(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--endpoint", endpoint, "--metrics-listen",
                                      "127.0.0.1:" + std::to_string(metrics_port), "--alerts-publish",
-                                     "tcp://127.0.0.1:" + std::to_string(test::free_port())};
+                                     "tcp://127.0.0.1:" + std::to_string(test::free_port()), "--http-listen",
+                                     "127.0.0.1:" + std::to_string(test::free_port())};
     args.insert(args.end(), extra.begin(), extra.end());
     proc = std::make_unique<test::child_process>(test::bin("rampartd"), args);
     bool ready = proc->wait_ready([&] {

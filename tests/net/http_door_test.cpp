@@ -329,3 +329,38 @@ TEST_CASE("stop ends every connection and reports the ones with work as gone", "
   CHECK(f.server.gone.size() == 1);
   CHECK(f.door->counters().open == 0);
 }
+
+TEST_CASE("requests past a connection's or an address's read budget are answered 429 unread and end the connection",
+          "[http_door]") {
+  net::http_door_options o;
+  o.connection_requests_per_s = 1;
+  o.connection_request_burst = 5;
+  o.source_bytes_per_s = 1000;
+  o.source_burst_bytes = 40000;
+  door_fixture f(o);
+  conn c(f.port());
+  std::string six;
+  for (int i = 0; i < 6; ++i) six += "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send_all(six);
+  CHECK(c.closed_within(3s));
+  const std::string r = c.received();
+  size_t ok = 0;
+  for (size_t at = 0; (at = r.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at) ++ok;
+  CHECK(ok == 5);
+  CHECK(r.find("HTTP/1.1 429 Too Many Requests") != std::string::npos);
+  CHECK(r.find("Retry-After: 1\r\n") != std::string::npos);
+  CHECK(r.find("\"code\":\"rate_limited\"") != std::string::npos);
+  // The address's bytes: a 30,000-byte body fits the 40,000-byte burst once, not twice; the second is refused
+  // before its body is read (the server never sees it).
+  const std::string big = chat_body("hold " + std::string(30000, 'a'), false);
+  conn first(f.port());
+  first.send_all(post("/v1/chat/completions", big));
+  for (int i = 0; i < 100 && f.server.messages == 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(f.server.messages == 1);
+  conn second(f.port());
+  second.send_all(post("/v1/chat/completions", big));
+  CHECK(second.closed_within(3s));
+  CHECK(second.received().rfind("HTTP/1.1 429", 0) == 0);
+  CHECK(f.server.messages == 1);
+  CHECK(f.door->counters().rate_limited == 2);
+}

@@ -91,7 +91,7 @@ TEST_CASE("alternatives are tried in order and the lookahead leaves the last spa
   CHECK(pieces("x \n \n y") == list{"x", " \n \n", " y"});
 }
 
-TEST_CASE("White_Space and CR/LF are taken from Unicode, not from a language's \\s", "[tokenizer]") {
+TEST_CASE("White_Space and CR/LF are taken from Unicode, not from a language's whitespace class", "[tokenizer]") {
   // U+0085 is whitespace but not a line break: it leads a letter like a space does.
   CHECK(pieces("\xC2\x85word") == list{"\xC2\x85word"});
   // U+001C and U+200B are not whitespace: they are gaps of their own.
