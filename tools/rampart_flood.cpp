@@ -1,6 +1,7 @@
 // rampart-flood: loopback-only attack traffic for tests and demonstrations of the monitor and the policy.
 // Refuses any target outside 127.0.0.0/8. syn and udp need root (raw sockets); connect and register do not.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +28,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: rampart-flood --kind syn|udp|connect|register|bigmsg|malformed|generate --target 127.0.0.1:PORT\n"
+    "usage: rampart-flood --kind syn|udp|connect|register|bigmsg|malformed|generate|http --target 127.0.0.1:PORT\n"
     "                     [--rate PPS]\n"
     "                     [--duration S] [--sources 127.66.0.0/16] [--connections N] [--threads N]\n"
     "                     [--payload BYTES] [--source 127.0.0.2]\n"
@@ -38,6 +40,9 @@ constexpr const char* kUsage =
     "  bigmsg    1 MiB `ping` messages (thousands of small strings each) as fast as the server takes them\n"
     "  malformed small malformed messages (`{bad` bodies) at --rate over one DEALER connection\n"
     "  generate  anonymous `generate` requests (16 prompt tokens, max_tokens 16) at --rate over one DEALER\n"
+    "  http      the same anonymous requests to the HTTP door (--target is its port: POST /v1/completions, not\n"
+    "            streamed) at --rate, pipelined over --connections keep-alive connections (reopened when the\n"
+    "            server closes one), reading every answer\n"
     "  (bigmsg and malformed read their answers, so the server keeps them as readers)\n"
     "Only loopback targets (127.0.0.0/8) are accepted. Prints what it sent as JSON.\n";
 
@@ -68,7 +73,7 @@ struct options {
   int connections = 200;
   int threads = 1;    // syn/udp: sending threads, each with its own socket
   int payload = 512;  // udp: payload bytes
-  std::string source;  // bigmsg/malformed: connect from this local address ("" = any)
+  std::string source;  // bigmsg/malformed/generate/http: connect from this local address ("" = any)
 };
 
 // Sends packets built by MAKE at RATE per second for the configured duration, in sendmmsg batches of up to
@@ -306,6 +311,115 @@ int message_flood(const options& o, const std::string& kind) {
   return 0;
 }
 
+// Anonymous completions to the HTTP door at --rate, pipelined over --connections keep-alive connections from
+// --source. Counts what was sent, the answers by status, and how often the server closed a connection.
+int http_flood(const options& o) {
+  const std::string body = "{\"model\":\"m\",\"prompt\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"
+                           "\"max_tokens\":16,\"ignore_eos\":true}";
+  std::string model_probe;
+  struct conn {
+    int fd = -1;
+    std::string in;
+  };
+  auto open_one = [&]() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (!o.source.empty()) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      inet_pton(AF_INET, o.source.c_str(), &src.sin_addr);
+      bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
+    }
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_addr = o.target;
+    dst.sin_port = htons(o.port);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+      close(fd);
+      return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+  };
+  // The served model's name, from GET /v1/models, so the requests are valid ones.
+  std::string model = "m";
+  if (int fd = open_one(); fd >= 0) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    const std::string get = "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) model_probe.append(buf, static_cast<size_t>(n));
+    close(fd);
+    const auto at = model_probe.find("\"id\":\"");
+    if (at != std::string::npos) model = model_probe.substr(at + 6, model_probe.find('"', at + 6) - at - 6);
+  }
+  std::string b = body;
+  b.replace(b.find("\"m\""), 3, "\"" + model + "\"");
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(b.size()) + "\r\n\r\n" + b;
+  std::vector<conn> conns(static_cast<size_t>(std::max(1, o.connections)));
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  uint64_t sent = 0, ok = 0, limited = 0, other = 0, reopened = 0, received = 0, closed_by_server = 0;
+  size_t next = 0;
+  auto count_answers = [&](conn& c) {
+    size_t at;
+    while ((at = c.in.find("HTTP/1.1 ")) != std::string::npos && c.in.size() >= at + 12) {
+      const int status = std::atoi(c.in.c_str() + at + 9);
+      if (status == 200) ++ok;
+      else if (status == 429) ++limited;
+      else ++other;
+      c.in.erase(0, at + 12);
+    }
+  };
+  while (clock::now() - start < std::chrono::duration<double>(o.duration)) {
+    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    while (sent < static_cast<uint64_t>(elapsed * o.rate)) {
+      conn& c = conns[next++ % conns.size()];
+      if (c.fd < 0) {
+        c.fd = open_one();
+        c.in.clear();
+        if (c.fd < 0) break;
+        ++reopened;
+      }
+      if (send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+        close(c.fd);
+        c.fd = -1;
+        break;  // its buffer is full or it was closed: the next one takes the next request
+      }
+      ++sent;
+    }
+    for (auto& c : conns) {
+      if (c.fd < 0) continue;
+      char buf[65536];
+      ssize_t n;
+      while ((n = recv(c.fd, buf, sizeof buf, 0)) > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        received += static_cast<uint64_t>(n);
+      }
+      count_answers(c);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        ++closed_by_server;
+        close(c.fd);
+        c.fd = -1;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  for (auto& c : conns) {
+    if (c.fd >= 0) close(c.fd);
+  }
+  const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+  std::printf("{\"kind\":\"http\",\"model\":\"%s\",\"sent\":%llu,\"ok\":%llu,\"rate_limited_or_shed\":%llu,"
+              "\"other\":%llu,\"bytes_received\":%llu,\"connections_opened\":%llu,\"closed_by_server\":%llu,"
+              "\"per_s\":%.0f}\n",
+              model.c_str(), static_cast<unsigned long long>(sent), static_cast<unsigned long long>(ok),
+              static_cast<unsigned long long>(limited), static_cast<unsigned long long>(other),
+              static_cast<unsigned long long>(received), static_cast<unsigned long long>(reopened),
+              static_cast<unsigned long long>(closed_by_server), static_cast<double>(sent) / seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -351,5 +465,6 @@ int main(int argc, char** argv) {
   if (o.kind == "connect") return connect_flood(o);
   if (o.kind == "register") return register_flood(o);
   if (o.kind == "bigmsg" || o.kind == "malformed" || o.kind == "generate") return message_flood(o, o.kind);
-  f.fail("--kind must be syn, udp, connect, register, bigmsg, malformed or generate");
+  if (o.kind == "http") return http_flood(o);
+  f.fail("--kind must be syn, udp, connect, register, bigmsg, malformed, generate or http");
 }
