@@ -1,6 +1,8 @@
 #include "config/monitor_config.hpp"
 
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "config/toml_schema.hpp"
 
@@ -9,6 +11,7 @@ namespace rampart::config {
 namespace {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
+constexpr size_t max_ports = 64;  // per list: each port is a term of the capture's kernel filter
 
 bool detector_table(const toml::table& t, const std::string& file, const std::string& path,
                     monitor::detector_id id, monitor::detector_config* d, config_error* err) {
@@ -48,6 +51,31 @@ bool detector_table(const toml::table& t, const std::string& file, const std::st
   return true;
 }
 
+// A list of ports under `key`, each in [1, 65535], at most `max` of them. Absent: `out` keeps its default.
+bool port_list(const toml::table& t, const char* key, size_t max, toml_section* s, std::vector<uint16_t>* out) {
+  const toml::node* ports = t.get(key);
+  if (!ports) return true;
+  const toml::array* arr = ports->as_array();
+  if (!arr) {
+    s->fail_at(ports, key, "expected an array of port numbers");
+    return false;
+  }
+  if (arr->size() > max) {
+    s->fail_at(ports, key, "at most " + std::to_string(max) + " ports");
+    return false;
+  }
+  out->clear();
+  for (const toml::node& p : *arr) {
+    const auto v = p.value_exact<int64_t>();
+    if (!v || *v < 1 || *v > 65535) {
+      s->fail_at(&p, key, "each port must be an integer in [1, 65535]");
+      return false;
+    }
+    out->push_back(static_cast<uint16_t>(*v));
+  }
+  return true;
+}
+
 }  // namespace
 
 bool parse_monitor_config(const toml::table& monitor_table, const std::string& file,
@@ -77,26 +105,13 @@ bool parse_monitor_config(const toml::table& monitor_table, const std::string& f
     *err = *s.error();
     return false;
   }
-  if (const toml::node* ports = monitor_table.get("service_ports")) {
-    const toml::array* arr = ports->as_array();
-    if (!arr) {
-      s.fail_at(ports, "service_ports", "expected an array of port numbers");
-      *err = *s.error();
-      return false;
-    }
-    c.service_ports.clear();
-    for (const toml::node& p : *arr) {
-      const auto v = p.value_exact<int64_t>();
-      if (!v || *v < 1 || *v > 65535) {
-        s.fail_at(&p, "service_ports", "each port must be an integer in [1, 65535]");
-        *err = *s.error();
-        return false;
-      }
-      c.service_ports.push_back(static_cast<uint16_t>(*v));
-    }
+  if (!port_list(monitor_table, "service_ports", max_ports, &s, &c.service_ports) ||
+      !port_list(monitor_table, "amplifier_ports", max_ports, &s, &c.amplifier_ports)) {
+    *err = *s.error();
+    return false;
   }
   const toml::table* detectors = s.table("detectors");
-  if (!s.finish({"service_ports"})) {
+  if (!s.finish({"service_ports", "amplifier_ports"})) {
     *err = *s.error();
     return false;
   }

@@ -28,6 +28,14 @@ std::string derived_bpf_filter(const monitor_config& cfg) {
     // where "tcp src port" looks for the ports.
     f = to_service + " or (" + from_service +
         " and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))";
+    // What `reflection` reads: datagrams from amplifier ports to any port, and IP fragments (IPv4: more
+    // fragments or an offset; IPv6: a fragment header right after the fixed one).
+    std::string amplifiers;
+    for (uint16_t p : cfg.amplifier_ports) {
+      amplifiers += (amplifiers.empty() ? "" : " or ") + std::string("udp src port ") + std::to_string(p);
+    }
+    if (!amplifiers.empty()) f += " or " + amplifiers;
+    f += " or (ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)";
   }
   return f;
 }

@@ -103,6 +103,8 @@ evidence_kind evidence_of(detector_id d, const metric_reading& m) {
     case detector_id::handshake_stall: return evidence_kind::stalled_handshakes;
     case detector_id::heavy_hitter: return evidence_kind::packets;
     case detector_id::entropy_shift: return evidence_kind::none;
+    case detector_id::reflection:
+      return name == "fragment_pps" ? evidence_kind::fragments : evidence_kind::reflected_udp;
     case detector_id::registration_flood:
     case detector_id::auth_failure_spike:
     case detector_id::request_flood:
@@ -135,6 +137,16 @@ std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, con
     case evidence_kind::udp_packets: {
       const culprit_filter f(dc, cfg, w, c.packets[static_cast<size_t>(l4_proto::udp)]);
       f.consider_all(w.top_udp_sources, w.n_udp_sources, false, cfg, &out);
+      break;
+    }
+    case evidence_kind::reflected_udp: {
+      const culprit_filter f(dc, cfg, w, c.reflected);
+      f.consider_all(w.top_reflector_sources, w.n_reflector_sources, false, cfg, &out);
+      break;
+    }
+    case evidence_kind::fragments: {
+      const culprit_filter f(dc, cfg, w, c.fragments);
+      f.consider_all(w.top_fragment_sources, w.n_fragment_sources, false, cfg, &out);
       break;
     }
     case evidence_kind::icmp_packets: {
@@ -199,6 +211,11 @@ metric_reading read_metric(detector_id d, const detector_config& cfg, const wind
     }
     case detector_id::udp_flood:
       return {"udp_pps", w.rate(c.packets[static_cast<size_t>(l4_proto::udp)]), true};
+    case detector_id::reflection: {
+      const double reflected = w.rate(c.reflected), fragments = w.rate(c.fragments);
+      if (fragments > reflected) return {"fragment_pps", fragments, true};
+      return {"reflected_udp_pps", reflected, true};
+    }
     case detector_id::icmp_flood:
       return {"icmp_pps",
               w.rate(c.packets[static_cast<size_t>(l4_proto::icmp)] + c.packets[static_cast<size_t>(l4_proto::icmp6)]),
@@ -360,6 +377,9 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
   }
   switch (d) {
     case detector_id::udp_flood: a->proto = l4_proto::udp; break;
+    case detector_id::reflection:
+      if (a->metric == "reflected_udp_pps") a->proto = l4_proto::udp;
+      break;
     case detector_id::icmp_flood:
       a->proto = w.sum.packets[static_cast<size_t>(l4_proto::icmp6)] > w.sum.packets[static_cast<size_t>(l4_proto::icmp)]
                      ? l4_proto::icmp6 : l4_proto::icmp;
@@ -399,6 +419,13 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
   if (which == culprits::prefixes) { list = &w.top_prefixes; n = w.n_prefixes; prefix = true; }
   if (which == culprits::syn_sources) { list = &w.top_syn_sources; n = w.n_syn_sources; }
   if (which == culprits::syn_prefixes) { list = &w.top_syn_prefixes; n = w.n_syn_prefixes; prefix = true; }
+  uint64_t total = w.inbound_packets;
+  if (d == detector_id::reflection) {  // its own senders: reflected traffic reaches ports outside the service's
+    const bool fragments = std::string(m.name) == "fragment_pps";
+    list = fragments ? &w.top_fragment_sources : &w.top_reflector_sources;
+    n = fragments ? w.n_fragment_sources : w.n_reflector_sources;
+    total = fragments ? w.sum.fragments : w.sum.reflected;
+  }
   for (size_t i = 0; i < n; ++i) {
     const auto& e = (*list)[i];
     std::string key = e.key.addr.to_string();
@@ -408,7 +435,7 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
     a->top_sources.push_back({std::move(key), e.lower_bound(), w.rate(e.lower_bound())});
   }
   const bool syn = which == culprits::syn_sources || which == culprits::syn_prefixes;
-  if (n > 0 && source_worth_naming((*list)[0].lower_bound(), syn ? w.sum.syn : w.inbound_packets)) {
+  if (n > 0 && source_worth_naming((*list)[0].lower_bound(), syn ? w.sum.syn : total)) {
     a->src = (*list)[0].key.addr;
   }
 }

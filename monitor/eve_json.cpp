@@ -23,6 +23,7 @@ const char* signatures[detector_count] = {
     "RAMPART registration flood",
     "RAMPART authentication failure spike",
     "RAMPART request flood from one key",
+    "RAMPART reflection: unsolicited UDP from amplifier ports, or IP fragments",
 };
 
 }  // namespace
@@ -56,6 +57,8 @@ const char* evidence_kind_name(evidence_kind k) {
     case evidence_kind::completed_handshakes: return "completed_handshakes";
     case evidence_kind::stalled_handshakes: return "stalled_handshakes";
     case evidence_kind::app_signals: return "app_signals";
+    case evidence_kind::reflected_udp: return "reflected_udp";
+    case evidence_kind::fragments: return "fragments";
   }
   return "unknown";
 }
@@ -66,6 +69,8 @@ bool evidence_spoofable(evidence_kind k) {
     case evidence_kind::udp_packets:
     case evidence_kind::icmp_packets:
     case evidence_kind::packets:
+    case evidence_kind::reflected_udp:  // a forged source port and address make anyone a "reflector"
+    case evidence_kind::fragments:
       return true;
     case evidence_kind::none:
     case evidence_kind::completed_handshakes:

@@ -43,6 +43,8 @@ enum class evidence_kind : uint8_t {
   completed_handshakes,  // conn_flood: handshakes whose SYN-ACK the address acknowledged
   stalled_handshakes,    // handshake_stall: completed handshakes that never sent a full ZMTP greeting
   app_signals,           // registration_flood, auth_failure_spike, request_flood: messages over a connection
+  reflected_udp,         // reflection: datagrams from amplifier ports
+  fragments,             // reflection: IP fragments
 };
 const char* evidence_kind_name(evidence_kind k);
 // True when a sender that forges its source address produces the evidence without receiving anything back

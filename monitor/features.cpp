@@ -45,6 +45,7 @@ void step_counters::add(const step_counters& o) {
   unsolicited_synack += o.unsolicited_synack;
   stalled += o.stalled;
   fragments += o.fragments;
+  reflected += o.reflected;
   for (size_t i = 0; i < app_signal_count; ++i) app[i] += o.app[i];
 }
 
@@ -64,6 +65,7 @@ feature_extractor::feature_extractor(const monitor_config& cfg)
       flows_(cfg.flow_table_entries, static_cast<int64_t>(cfg.handshake_timeout_s * 1e6)) {
   if (steps_ < 1) steps_ = 1;
   for (uint16_t p : cfg.service_ports) service_port_[p] = true;
+  for (uint16_t p : cfg.amplifier_ports) amplifier_port_[p] = true;
   for (step_slot& s : ring_) s.hist.assign(histogram_buckets, 0);
   scratch_.reserve(steps_ * 32 * 2);
   app_scratch_.reserve(steps_ * 32);
@@ -100,11 +102,24 @@ void feature_extractor::on_packet(const packet_summary& p) {
     if (f.completed) count_client(p.src, &s.completed_sources, &s.completed_prefixes);
     if (f.stalled > 0) count_client(f.stalled_client, &s.stalled_sources, &s.stalled_prefixes);
   }
+  // Reflection reaches any port of this host (the spoofed queries named it, not the service), so it is counted
+  // before the service-port test; a datagram from one of the service's own ports is its own traffic.
+  const bool reflected = p.proto == l4_proto::udp && !p.later_fragment && amplifier_port_[p.src_port] &&
+                         !service_port_[p.src_port] && p.ip_version != 0;
+  if (reflected) {
+    ++s.c.reflected;
+    const endpoint src{p.src, 0};
+    s.reflector_sources.add(src, src.hash_with(src_hash));
+  }
+  s.c.fragments += p.fragment;  // every fragment, whichever port its first one named
+  if (p.fragment && p.ip_version != 0) {
+    const endpoint src{p.src, 0};
+    s.fragment_sources.add(src, src.hash_with(src_hash));
+  }
   if (!inbound(p)) return;
   const size_t proto = static_cast<size_t>(p.proto);
   ++s.c.packets[proto];
   s.c.bytes[proto] += p.wire_len;
-  s.c.fragments += p.fragment;
   bool syn_only = false;
   if (p.proto == l4_proto::tcp && !p.later_fragment) {
     const uint8_t f = p.tcp_flags;
@@ -185,6 +200,8 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
   const space_saving<endpoint, 32>* stpre[64];
   const space_saving<endpoint, 32>* usrc[64];
   const space_saving<endpoint, 32>* isrc[64];
+  const space_saving<endpoint, 32>* rsrc[64];
+  const space_saving<endpoint, 32>* fsrc[64];
   const space_saving<endpoint, 16>* dst[64];
   const size_t n = ring_.size() < 64 ? ring_.size() : 64;
   for (size_t i = 0; i < n; ++i) {
@@ -201,6 +218,8 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
     stpre[i] = &s.stalled_prefixes;
     usrc[i] = &s.udp_sources;
     isrc[i] = &s.icmp_sources;
+    rsrc[i] = &s.reflector_sources;
+    fsrc[i] = &s.fragment_sources;
     dst[i] = &s.destinations;
   }
   out->inbound_packets = 0;
@@ -216,6 +235,8 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
   out->n_stalled_prefixes = merge_top(stpre, n, &scratch_, &out->top_stalled_prefixes);
   out->n_udp_sources = merge_top(usrc, n, &scratch_, &out->top_udp_sources);
   out->n_icmp_sources = merge_top(isrc, n, &scratch_, &out->top_icmp_sources);
+  out->n_reflector_sources = merge_top(rsrc, n, &scratch_, &out->top_reflector_sources);
+  out->n_fragment_sources = merge_top(fsrc, n, &scratch_, &out->top_fragment_sources);
   // Half-open evidence needs each SYN sender's completed handshakes from above: summed per step, where a
   // summary either holds the address or bounds every address it dropped by its smallest count.
   out->syn_sources_completed.fill(0);
@@ -246,6 +267,8 @@ void feature_extractor::close_step(int64_t end_us, window_features* out) {
   next.stalled_prefixes.clear();
   next.udp_sources.clear();
   next.icmp_sources.clear();
+  next.reflector_sources.clear();
+  next.fragment_sources.clear();
   next.destinations.clear();
   next.app.clear();
   stalled_scratch_.clear();

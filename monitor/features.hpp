@@ -61,6 +61,7 @@ struct step_counters {
   uint64_t syn = 0, synack = 0, ack = 0, rst = 0, fin = 0;  // inbound TCP; syn = SYN without ACK
   uint64_t handshakes_started = 0, handshakes_completed = 0;
   uint64_t unsolicited_synack = 0, stalled = 0, fragments = 0;
+  uint64_t reflected = 0;  // UDP from an amplifier port (any destination port), not from a service port
   std::array<uint64_t, app_signal_count> app{};
 
   void add(const step_counters& o);
@@ -91,8 +92,10 @@ struct window_features {
   std::array<counted_key<endpoint>, top_n> top_stalled_prefixes{};
   std::array<counted_key<endpoint>, top_n> top_udp_sources{};
   std::array<counted_key<endpoint>, top_n> top_icmp_sources{};
+  std::array<counted_key<endpoint>, top_n> top_reflector_sources{};  // senders of reflected UDP
+  std::array<counted_key<endpoint>, top_n> top_fragment_sources{};   // senders of IP fragments
   size_t n_completed_sources = 0, n_completed_prefixes = 0, n_stalled_sources = 0, n_stalled_prefixes = 0;
-  size_t n_udp_sources = 0, n_icmp_sources = 0;
+  size_t n_udp_sources = 0, n_icmp_sources = 0, n_reflector_sources = 0, n_fragment_sources = 0;
   // For entry i of top_syn_sources: an upper bound of the handshakes that address completed in the window, so
   // top_syn_sources[i].lower_bound() - syn_sources_completed[i] bounds its half-open SYNs from below.
   std::array<uint64_t, top_n> syn_sources_completed{};
@@ -131,7 +134,7 @@ class feature_extractor {
     std::vector<uint32_t> hist;  // inbound sources, hashed into histogram_buckets
     space_saving<endpoint, 32> sources, prefixes, syn_sources, syn_prefixes;
     space_saving<endpoint, 32> completed_sources, completed_prefixes, stalled_sources, stalled_prefixes;
-    space_saving<endpoint, 32> udp_sources, icmp_sources;
+    space_saving<endpoint, 32> udp_sources, icmp_sources, reflector_sources, fragment_sources;
     space_saving<endpoint, 16> destinations;
     app_step app;
   };
@@ -146,6 +149,7 @@ class feature_extractor {
   double window_s_;
   int prefix_v4_, prefix_v6_;
   std::bitset<65536> service_port_;
+  std::bitset<65536> amplifier_port_;
   bool all_ports_;
   std::vector<step_slot> ring_;
   size_t cur_ = 0;

@@ -9,6 +9,7 @@ namespace {
 constexpr const char* names[detector_count] = {
     "syn_flood",     "udp_flood",         "icmp_flood",         "conn_flood",         "handshake_stall",
     "heavy_hitter",  "entropy_shift",     "registration_flood", "auth_failure_spike", "request_flood",
+    "reflection",
 };
 }  // namespace
 
@@ -47,6 +48,9 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   set(detector_id::registration_flood, 20, 5, 1);  // registrations per second
   set(detector_id::auth_failure_spike, 20, 5, 2);  // authentication failures per second
   set(detector_id::request_flood, 1000, 5, 2);     // requests per second from the busiest key
+  // Reflected UDP (from amplifier ports) or IP fragments per second: a server that asks no DNS, NTP, ... server
+  // anything and is sent no fragmented requests receives close to none, so the floor is low.
+  set(detector_id::reflection, 100, 5, 2);
   d[static_cast<size_t>(detector_id::heavy_hitter)].min_share = 0.5;
   // What one source must do per second to be named a culprit: a tenth of its detector's floor, at least 5,
   // far above what one benign client does (it retries a SYN a few times a minute, reconnects about once a
@@ -61,6 +65,7 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   culprit_min(detector_id::registration_flood, 5);   // registrations
   culprit_min(detector_id::auth_failure_spike, 5);   // authentication failures
   culprit_min(detector_id::request_flood, 100);      // requests
+  culprit_min(detector_id::reflection, 10);          // reflected datagrams or fragments
   detector_config& e = d[static_cast<size_t>(detector_id::entropy_shift)];
   e.min_pps = 500;
   e.min_sources = 1;

@@ -22,6 +22,7 @@ enum class detector_id : uint8_t {
   registration_flood,
   auth_failure_spike,
   request_flood,
+  reflection,  // unsolicited UDP from amplifier ports, and IP fragments
   count_,
 };
 constexpr size_t detector_count = static_cast<size_t>(detector_id::count_);
@@ -76,6 +77,13 @@ struct monitor_config {
   // TCP/UDP destination ports of the protected service. Empty: every packet counts as traffic to it (the
   // capture filter already selected the server's traffic, or an offline file holds one service's traffic).
   std::vector<uint16_t> service_ports;
+  // UDP source ports of well-known amplifiers (QOTD, chargen, DNS, TFTP, portmap, NTP, NetBIOS, SNMP, CLDAP,
+  // ISAKMP (500, and 4500 for NAT traversal), RIP, SSDP, ARMS, WS-Discovery, mDNS, CoAP, memcached, Steam,
+  // BACnet): datagrams from them to any port of this host are reflection traffic, which a server that sends no
+  // such queries never asks for (`reflection`). The derived capture filter keeps them, and IP fragments, beside
+  // the service's traffic. At most 64.
+  std::vector<uint16_t> amplifier_ports = {17,   19,   53,   69,   111,  123,   137,   161,  389,  500,
+                                           520,  1900, 3283, 3702, 4500, 5353,  5683,  11211, 27015, 47808};
 
   double window_s = 1.0;          // features cover the last window_s seconds
   double step_s = 0.1;            // ... recomputed every step_s; window_s must be a multiple of step_s

@@ -86,6 +86,24 @@ std::vector<uint8_t> ethernet_ipv4_udp(const ip_address& src, uint16_t sport, co
   return f;
 }
 
+std::vector<uint8_t> ethernet_ipv4_udp_fragment(const ip_address& src, const ip_address& dst, uint16_t id,
+                                                uint16_t offset_units, bool more, uint16_t sport, uint16_t dport,
+                                                uint32_t payload) {
+  const bool first = offset_units == 0;
+  std::vector<uint8_t> f = frame(src, dst, 17, (first ? 8 : 0) + payload);
+  uint8_t* ip = &f[14];
+  put16(ip + 4, id);
+  put16(ip + 6, static_cast<uint32_t>((more ? 0x2000 : 0) | (offset_units & 0x1fff)));
+  put16(ip + 10, 0);
+  put16(ip + 10, fold(sum16(ip, 20)));
+  if (first) {  // the UDP header, with the length of the whole datagram (this and one more fragment of PAYLOAD)
+    put16(&f[34], sport);
+    put16(&f[36], dport);
+    put16(&f[38], 8 + 2 * payload);
+  }
+  return f;
+}
+
 std::vector<uint8_t> ethernet_ipv4_icmp_echo(const ip_address& src, const ip_address& dst, uint32_t payload) {
   std::vector<uint8_t> f = frame(src, dst, 1, 8 + payload);
   uint8_t* c = &f[34];
@@ -154,6 +172,32 @@ void traffic::udp_flood(int64_t start_us, double duration_s, double pps, const i
   for (int64_t i = 0; i < n; ++i) {
     add(at(start_us, i, pps),
         ethernet_ipv4_udp(src, static_cast<uint16_t>(1024 + i % 60000), server, port, payload));
+  }
+}
+
+void traffic::reflection(int64_t start_us, double duration_s, double pps, int n_reflectors, uint16_t sport,
+                         const ip_address& server, uint32_t payload) {
+  const int64_t n = span(duration_s, pps);
+  for (int64_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(i % n_reflectors) + 1;
+    const ip_address reflector = ip_address::v4(203, 0, static_cast<uint8_t>(113 + (k >> 8)), static_cast<uint8_t>(k));
+    add(at(start_us, i, pps),
+        ethernet_ipv4_udp(reflector, sport, server, static_cast<uint16_t>(1024 + next() % 60000), payload));
+  }
+}
+
+void traffic::fragment_flood(int64_t start_us, double duration_s, double pps, const ip_address& src,
+                             const ip_address& server, uint16_t port, uint32_t payload) {
+  const int64_t n = span(duration_s, pps);
+  const uint32_t body = payload & ~7u;  // fragment offsets count 8-octet units
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t id = static_cast<uint16_t>(i / 2);
+    if (i % 2 == 0) {
+      add(at(start_us, i, pps), ethernet_ipv4_udp_fragment(src, server, id, 0, true, 4000, port, body));
+    } else {
+      add(at(start_us, i, pps),
+          ethernet_ipv4_udp_fragment(src, server, id, static_cast<uint16_t>((8 + body) / 8), false, 4000, port, body));
+    }
   }
 }
 

@@ -24,6 +24,11 @@ std::vector<uint8_t> ethernet_ipv4_tcp(const tcp_segment& s);
 std::vector<uint8_t> ethernet_ipv4_udp(const ip_address& src, uint16_t sport, const ip_address& dst,
                                        uint16_t dport, uint32_t payload);
 std::vector<uint8_t> ethernet_ipv4_icmp_echo(const ip_address& src, const ip_address& dst, uint32_t payload);
+// One fragment of a UDP datagram: OFFSET_UNITS 0 is the first (it carries the UDP header; MORE set), any other
+// offset a later one (payload only).
+std::vector<uint8_t> ethernet_ipv4_udp_fragment(const ip_address& src, const ip_address& dst, uint16_t id,
+                                                uint16_t offset_units, bool more, uint16_t sport, uint16_t dport,
+                                                uint32_t payload);
 
 struct timed_packet {
   int64_t ts_us;
@@ -48,6 +53,14 @@ class traffic {
                  const ip_address& server, uint16_t port, uint32_t payload);
   void icmp_flood(int64_t start_us, double duration_s, double pps, const ip_address& src,
                   const ip_address& server);
+  // Reflected answers: UDP datagrams of PAYLOAD octets from SPORT (53 for DNS, ...) of N_REFLECTORS addresses
+  // (203.0.113.1, ...) to random high ports of SERVER, at PPS in total.
+  void reflection(int64_t start_us, double duration_s, double pps, int n_reflectors, uint16_t sport,
+                  const ip_address& server, uint32_t payload);
+  // Fragmented UDP datagrams from SRC to SERVER:PORT, each as a first and a later fragment, PPS fragments a
+  // second.
+  void fragment_flood(int64_t start_us, double duration_s, double pps, const ip_address& src,
+                      const ip_address& server, uint16_t port, uint32_t payload);
   // Complete TCP handshakes from N_SOURCES addresses (172.16.0.1, ...) at CONN_PER_S, each sending only
   // the first 10 greeting octets; the server closes each after HOLD_S.
   void stalled_connections(int64_t start_us, double duration_s, double conn_per_s, int n_sources,

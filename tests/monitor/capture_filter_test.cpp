@@ -23,11 +23,22 @@ constexpr uint16_t port = 5555;
 const ip_address server = ip_address::v4(10, 0, 0, 1);
 const ip_address client = ip_address::v4(10, 1, 0, 1);
 
+// What `reflection` reads, after the service's part: UDP from the default amplifier ports (the list in
+// monitor_config.hpp, from the amplification vectors CISA's TA14-017A and the fixtures name), IPv4 packets with
+// more-fragments or an offset (the low 14 bits of octets 6-7), IPv6 packets whose next header is a fragment
+// header (44).
+const std::string reflection_part =
+    " or udp src port 17 or udp src port 19 or udp src port 53 or udp src port 69 or udp src port 111 or "
+    "udp src port 123 or udp src port 137 or udp src port 161 or udp src port 389 or udp src port 500 or "
+    "udp src port 520 or udp src port 1900 or udp src port 3283 or udp src port 3702 or udp src port 4500 or "
+    "udp src port 5353 or udp src port 5683 or udp src port 11211 or udp src port 27015 or udp src port 47808 or "
+    "(ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)";
+
 // The filter for port 5555, written out from the rule: TCP and UDP to the port; from the port only TCP
 // segments with SYN, FIN or RST (IPv4 flags through tcp[tcpflags]; IPv6 flags at octet 40 + 13).
 const std::string one_port =
     "tcp dst port 5555 or udp dst port 5555 or (tcp src port 5555 and "
-    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))";
+    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))" + reflection_part;
 
 monitor_config with_ports(std::vector<uint16_t> ports) {
   monitor_config c;
@@ -141,7 +152,7 @@ TEST_CASE("the derived capture filter names the service ports and, from them, on
   CHECK(derived_bpf_filter(with_ports({5555, 5556})) ==
         "tcp dst port 5555 or udp dst port 5555 or tcp dst port 5556 or udp dst port 5556 or "
         "((tcp src port 5555 or tcp src port 5556) and "
-        "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))");
+        "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip6[53] & 7 != 0))" + reflection_part);
   CHECK(derived_bpf_filter(monitor_config{}).empty());
 
   monitor_config own = with_ports({5555});
@@ -168,9 +179,15 @@ TEST_CASE("libpcap passes exactly the packets the derived filter names", "[monit
   CHECK_FALSE(f.passes(tcp4(server, port, client, cport, tcp_flag::ack | tcp_flag::psh, 64)));
   CHECK_FALSE(f.passes(tcp4(server, port, client, cport, tcp_flag::ack)));
   CHECK_FALSE(f.passes(synth::ethernet_ipv4_udp(server, port, client, 500, 18)));
-  // Neither: another port, ICMP.
+  // Neither: another port, ICMP, UDP from a port that is no amplifier's.
   CHECK_FALSE(f.passes(tcp4(client, cport, server, 80, tcp_flag::syn)));
   CHECK_FALSE(f.passes(synth::ethernet_ipv4_icmp_echo(client, server, 56)));
+  CHECK_FALSE(f.passes(synth::ethernet_ipv4_udp(client, 5000, server, 40000, 100)));
+  // Reflection: UDP from an amplifier port to any port, and fragments (first and later) to any port.
+  CHECK(f.passes(synth::ethernet_ipv4_udp(client, 53, server, 40000, 512)));
+  CHECK(f.passes(synth::ethernet_ipv4_udp(client, 11211, server, 1234, 1400)));
+  CHECK(f.passes(synth::ethernet_ipv4_udp_fragment(client, server, 7, 0, true, 4000, 80, 512)));
+  CHECK(f.passes(synth::ethernet_ipv4_udp_fragment(client, server, 7, 65, false, 4000, 80, 512)));
   // IPv6 the same way.
   CHECK(f.passes(as_ipv6(tcp4(client, cport, server, port, tcp_flag::syn))));
   CHECK(f.passes(as_ipv6(tcp4(client, cport, server, port, tcp_flag::ack | tcp_flag::psh, 64))));

@@ -51,17 +51,23 @@ TEST_CASE("rampart-inspect prints EVE alerts on stdout and a summary on stderr",
   REQUIRE(r.exit_code == 0);
   INFO(r.err);
   std::vector<std::string> phases;
+  size_t reflection = 0;
   for (const std::string& line : r.out) {
     const nlohmann::json j = nlohmann::json::parse(line);
     if (j["event_type"] == "alert") {
-      CHECK(j["rampart"]["detector"] == "udp_flood");
       CHECK(j["proto"] == "UDP");
+      if (j["rampart"]["detector"] == "reflection") {  // every datagram is from source port 4500 (IKE)
+        ++reflection;
+        continue;
+      }
+      CHECK(j["rampart"]["detector"] == "udp_flood");
       phases.push_back(j["rampart"]["phase"]);
     } else {
       CHECK(j["event_type"] == "threat_level");
     }
   }
   CHECK(phases == std::vector<std::string>{"start", "update", "end"});
+  CHECK(reflection >= 2);  // at least its start and its end
   CHECK(r.err.find("packets: 3984,") != std::string::npos);
   CHECK(r.err.find("udp_flood 1/1/1") != std::string::npos);
   CHECK(r.err.find("malformed: 0") != std::string::npos);
@@ -70,6 +76,8 @@ TEST_CASE("rampart-inspect prints EVE alerts on stdout and a summary on stderr",
   CHECK(r.err.find("closest to alerting") != std::string::npos);
   CHECK(r.err.find("  udp_flood          udp_pps 3984 against 1000 (3.98x) over\n") != std::string::npos);
   CHECK(r.err.find("  icmp_flood         icmp_pps 0 against 1000 (0.00x)\n") != std::string::npos);
+  // All 3,984 are reflected (source port 4500) within one second, against reflection's floor of 100/s.
+  CHECK(r.err.find("  reflection         reflected_udp_pps 3984 against 100 (39.84x) over\n") != std::string::npos);
 }
 
 TEST_CASE("rampart-inspect refuses bad arguments, unreadable files and bad configs with exit 2",

@@ -2,6 +2,7 @@
 // of each kind is an error naming file:line:column and the key path.
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <string_view>
 
 #include "config/monitor_config.hpp"
@@ -43,6 +44,7 @@ TEST_CASE("the shipped monitor.example.toml holds exactly the built-in defaults"
   CHECK(c.immediate_mode == d.immediate_mode);
   CHECK(c.buffer_timeout_ms == d.buffer_timeout_ms);
   CHECK(c.service_ports == d.service_ports);
+  CHECK(c.amplifier_ports == d.amplifier_ports);
   CHECK(c.window_s == d.window_s);
   CHECK(c.step_s == d.step_s);
   CHECK(c.stats_interval_s == d.stats_interval_s);
@@ -81,6 +83,7 @@ interface = "eth0"
 immediate_mode = true
 buffer_timeout_ms = 20
 service_ports = [5555, 5556]
+amplifier_ports = [53, 27015]
 window_s = 2
 step_s = 0.25
 culprit_min_share = 0.2
@@ -96,6 +99,7 @@ min_share = 0.3
   CHECK(c.immediate_mode);
   CHECK(c.buffer_timeout_ms == 20);
   CHECK(c.service_ports == std::vector<uint16_t>{5555, 5556});
+  CHECK(c.amplifier_ports == std::vector<uint16_t>{53, 27015});
   CHECK(c.window_s == 2.0);
   CHECK(c.step_s == 0.25);
   CHECK(c.detector(monitor::detector_id::syn_flood).floor == 1000.0);
@@ -128,6 +132,15 @@ TEST_CASE("bad monitor settings are errors with file:line:column and key path", 
   CHECK(e.key == "monitor.service_ports");
   CHECK(e.line == 2);
 
+  e = error_of("[monitor]\namplifier_ports = [53, 0]\n");
+  CHECK(e.key == "monitor.amplifier_ports");
+  {
+    std::string ports = "[monitor]\namplifier_ports = [1";  // 65 ports: one more than the filter may name
+    for (int p = 2; p <= 65; ++p) ports += ", " + std::to_string(p);
+    e = error_of(ports + "]\n");
+    CHECK(e.key == "monitor.amplifier_ports");
+    CHECK(e.message.find("at most 64") != std::string::npos);
+  }
   e = error_of("[monitor]\nservice_ports = 80\n");
   CHECK(e.key == "monitor.service_ports");
 

@@ -254,3 +254,72 @@ TEST_CASE("a heavy hitter inside the clients' own prefix is named as a source, n
   CHECK(hh.front().metric == "top_source_pps");
   CHECK(hh.front().src == hitter);
 }
+
+TEST_CASE("reflected DNS answers to random ports raise reflection naming the reflectors", "[monitor][synthetic]") {
+  monitor_config cfg;
+  cfg.service_ports = {port};
+  synth::traffic t(21);
+  t.benign_clients(t0, 20, 20, 2000, server, port);
+  // 600 answers a second from 6 resolvers, 1,200 octets each: under udp_flood's floor (1,000/s) even if it
+  // counted them, and aimed at no service port.
+  t.reflection(t0 + 8 * sec, 5, 600, 6, 53, server, 1200);
+  const analysis a = run(t, "reflection", cfg);
+  const std::vector<timed_alert> r = alerts_of(a, detector_id::reflection);
+  INFO("phases: " << phases(r));
+  check_incident(r, t0 + 8 * sec, t0 + 13 * sec);
+  CHECK(r.front().metric == "reflected_udp_pps");
+  CHECK(r.front().value >= 100);
+  CHECK(r.front().proto == l4_proto::udp);
+  CHECK(r.front().evidence == evidence_kind::reflected_udp);
+  CHECK(r.front().src.to_string().rfind("203.0.113.", 0) == 0);
+  // Each resolver carries a sixth of the answers: all six are named, no client.
+  std::vector<std::string> named;
+  for (const culprit& c : r[1].culprits) named.push_back(c.key);
+  INFO(joined(named));
+  CHECK(named.size() == 6);
+  for (const std::string& k : named) CHECK(k.rfind("203.0.113.", 0) == 0);
+  for (const std::string& d : detectors_fired(a)) {
+    INFO(d);
+    CHECK(d == "reflection");
+  }
+}
+
+TEST_CASE("a flood of IP fragments raises reflection on its fragment rate", "[monitor][synthetic]") {
+  monitor_config cfg;
+  cfg.service_ports = {port};
+  synth::traffic t(22);
+  t.benign_clients(t0, 20, 20, 2000, server, port);
+  const ip_address attacker = ip_address::v4(198, 51, 100, 77);
+  t.fragment_flood(t0 + 8 * sec, 5, 800, attacker, server, port, 512);
+  const analysis a = run(t, "fragments", cfg);
+  const std::vector<timed_alert> r = alerts_of(a, detector_id::reflection);
+  INFO("phases: " << phases(r));
+  check_incident(r, t0 + 8 * sec, t0 + 13 * sec);
+  CHECK(r.front().metric == "fragment_pps");
+  CHECK(r.front().evidence == evidence_kind::fragments);
+  CHECK(r.front().src == attacker);
+  REQUIRE_FALSE(r[1].culprits.empty());
+  CHECK(r[1].culprits[0].key == "198.51.100.77");
+  for (const std::string& d : detectors_fired(a)) {
+    INFO(d);
+    CHECK(d == "reflection");
+  }
+}
+
+TEST_CASE("near misses: a resolver's answers and a few fragments a second raise nothing", "[monitor][synthetic]") {
+  monitor_config cfg;
+  cfg.service_ports = {port};
+  synth::traffic t(23);
+  t.benign_clients(t0, 20, 20, 2000, server, port);
+  t.reflection(t0 + 5 * sec, 10, 40, 2, 53, server, 300);    // the host's own lookups: 40 answers a second
+  t.reflection(t0 + 5 * sec, 10, 20, 1, 123, server, 48);    // and NTP
+  t.fragment_flood(t0 + 5 * sec, 10, 30, ip_address::v4(192, 0, 2, 5), server, port, 1400);  // large requests
+  // From a port outside the amplifier list (5000), at 2,000 a second: not reflection (udp_flood's business
+  // only if it were aimed at the service).
+  for (int i = 0; i < 10000; ++i) {
+    t.packets().push_back({t0 + 5 * sec + i * 500, synth::ethernet_ipv4_udp(ip_address::v4(192, 0, 2, 9), 5000, server,
+                                                                             static_cast<uint16_t>(2000 + i % 100), 100)});
+  }
+  const analysis a = run(t, "near_miss", cfg);
+  CHECK(detectors_fired(a).empty());
+}
