@@ -9,12 +9,15 @@ FUZZ_SECONDS ?= 10
 # room that reads untrusted bytes or holds pure logic, without the CAF stages and the model fixtures (`make
 # sanitize` runs everything, with gcc, in build-asan). Tests that run the rampartd binary are left to those.
 SANITIZE_UNITS := base_tests tokenizer_tests config_tests policy_tests monitor_tests accounts_tests shedder_tests \
-                  net_tests frontend_tests http_door_tests zap_tests shards_unit_tests engine_sampler_tests kernels_tests
+                  net_tests frontend_tests http_door_tests dashboard_tests zap_tests shards_unit_tests engine_sampler_tests \
+                  kernels_tests
 # The suites `make tsan-units` runs under ThreadSanitizer (clang, build-tsan-units/), suppressing only libzmq's own
 # hand-offs (tests/sanitizers/tsan-units.supp):
 # every room with threads of its own that does not run CAF stages (the front end's I/O thread, the ZAP handler, the
-# alert publisher, the capture thread and its watchdog, the shard link, the kernels' thread pool).
-TSAN_UNITS := base_tests config_tests monitor_tests monitor_live_tests net_tests frontend_tests http_door_tests zap_tests \
+# alert publisher, the dashboard's event streams, the capture thread and its watchdog, the shard link, the kernels' thread
+# pool).
+TSAN_UNITS := base_tests config_tests monitor_tests monitor_live_tests net_tests frontend_tests http_door_tests dashboard_tests \
+              zap_tests \
               shards_unit_tests kernels_tests
 SETUP_STAMP := build/.setup-done
 

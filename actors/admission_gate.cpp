@@ -171,7 +171,10 @@ void admission_gate::apply(const admission::policy_effects& fx) {
 
 void admission_gate::publish_deny_list() {
   auto list = engine_.deny_snapshot();
-  if (ctx_->metrics) ctx_->metrics->deny_list_entries->Set(static_cast<double>(list->size()));
+  if (ctx_->metrics) {
+    ctx_->metrics->deny_list_entries->Set(static_cast<double>(list->size()));
+    ctx_->metrics->set_deny_list(list);
+  }
   if (ctx_->frontend) ctx_->frontend->set_deny_list(list);
   if (ctx_->http) ctx_->http->set_deny_list(list);
   if (ctx_->zap) ctx_->zap->set_deny_list(std::move(list));

@@ -60,9 +60,12 @@ void emit_token(server_context& ctx, stream& s) {
     const int64_t old = ctx.load.recent_queue_ms.load();
     ctx.load.recent_queue_ms = old == 0 ? ttft_ms : (old * 7 + ttft_ms) / 8;
     if (ctx.metrics) {
-      ctx.metrics->time_to_first_token->Observe(std::chrono::duration<double>(now - r.received).count());
+      const double ttft = std::chrono::duration<double>(now - r.received).count();
+      ctx.metrics->time_to_first_token->Observe(ttft);
+      if (r.tenant_id != 0) ctx.metrics->registered_ttft->Observe(ttft);
     }
   }
+  if (ctx.metrics && r.tenant_id != 0) ctx.metrics->registered_tokens->Increment(static_cast<double>(ids.size()));
   r.last_token = now;
   ctx.reply(r.peer, "token",
                      {{"request_id", r.req.request_id}, {"index", r.token_events++}, {"text", text}, {"ids", ids}});
@@ -85,7 +88,10 @@ void send_done(server_context& ctx, stream& s, const char* reason, int64_t promp
                   {"total_ms", ms(now - r.received).count()}}},
   };
   if (ctx.ledger.ended(r)) return;
-  if (ctx.metrics && r.token_events > 1) ctx.metrics->time_per_output_token->Observe(tpot / 1000.0);
+  if (ctx.metrics && r.token_events > 1) {
+    ctx.metrics->time_per_output_token->Observe(tpot / 1000.0);
+    if (r.tenant_id != 0) ctx.metrics->registered_tpot->Observe(tpot / 1000.0);
+  }
   ctx.ledger.finish(r, outcome::done(std::move(body)));
 }
 

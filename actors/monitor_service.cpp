@@ -72,7 +72,7 @@ class monitor_service::fanout : public monitor::event_sink {
         }
         break;
     }
-    if (owner_->publisher_) owner_->publisher_->publish(topic, json);
+    owner_->publish(topic, json);
     if (owner_->eve_) owner_->eve_->write(e);
     if (owner_->listener_) owner_->listener_(e);
   }
@@ -202,8 +202,13 @@ void monitor_service::watch_loop() {
   }
 }
 
+void monitor_service::publish(const std::string& topic, const std::string& json) {
+  // The dashboard's stream shows what an operator acts on: alerts, levels and policy actions, not statistics.
+  if (metrics_ && topic != "stats") metrics_->feed().push(topic, json);
+  if (publisher_) publisher_->publish(topic, json);
+}
+
 void monitor_service::publish_capture_state(bool down, const std::string& error) {
-  if (!publisher_) return;
   // Shaped like the detectors' alerts (docs/operations.md), so rampart-alerts and EVE readers show it as one.
   nlohmann::json body = {
       {"event_type", "alert"},
@@ -217,7 +222,7 @@ void monitor_service::publish_capture_state(bool down, const std::string& error)
         {"value", down ? 0 : 1},
         {"threat_level", monitor::threat_level_name(monitor_->level())}}}};
   if (down) body["rampart"]["error"] = error;
-  publisher_->publish("alert.1", body.dump());
+  publish("alert.1", body.dump());
 }
 
 void monitor_service::stop() {
@@ -235,7 +240,7 @@ void monitor_service::signal(monitor::app_signal kind, std::string_view key, uin
 }
 
 void monitor_service::publish_notice(const std::string& topic, const nlohmann::json& body) {
-  if (publisher_) publisher_->publish(topic, body.dump());
+  publish(topic, body.dump());
 }
 
 void monitor_service::reopen_logs() {

@@ -65,6 +65,8 @@ class monitor_service {
   class fanout;
   void tick_loop();
   void watch_loop();
+  // An event to the alert stream and the dashboard's feed.
+  void publish(const std::string& topic, const std::string& json);
   // The monitor_down alert on the alert stream, its start (DOWN) or end.
   void publish_capture_state(bool down, const std::string& error);
 

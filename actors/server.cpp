@@ -401,7 +401,8 @@ class server {
       const std::vector<std::string> why = not_ready_reasons(*ctx);
       return net::probe_answer{why.empty(), nlohmann::json{{"ready", why.empty()}, {"not_ready", why}}.dump()};
     };
-    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, health, ready, &error)) {
+    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, health, ready, cfg_.metrics.dashboard,
+                                                cfg_.metrics.operator_token, &error)) {
       spdlog::critical("{}", error);
       return 1;
     }

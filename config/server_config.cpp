@@ -1,5 +1,9 @@
 #include "config/server_config.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
 #include "config/curve_keys.hpp"
 #include "config/monitor_config.hpp"
 #include "config/policy.hpp"
@@ -142,6 +146,36 @@ bool parse_engine(toml_section& s, engine_config* e) {
   return s.finish();
 }
 
+// [metrics].operator_token_file read and checked; the dashboard off loopback needs it.
+void parse_operator_token(toml_section& s, const std::string& base_dir, metrics_config* m) {
+  if (!m->operator_token_file.empty()) {
+    m->operator_token_file = resolve(base_dir, m->operator_token_file);
+    std::string token;
+    config_error why;
+    const bool read = read_config_file(m->operator_token_file, &token, &why);  // a regular file of sane size
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    const bool allowed = std::all_of(token.begin(), token.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("._~+/=-", ch) != nullptr;
+    });
+    if (!read) {
+      s.fail_at(s.node("operator_token_file"), "operator_token_file",
+                "cannot read the operator token file " + m->operator_token_file +
+                    (why.message.find(": ") == std::string::npos ? "" : why.message.substr(why.message.find(": "))));
+    } else if (token.size() < 16 || token.size() > 256 || !allowed) {
+      s.fail_at(s.node("operator_token_file"), "operator_token_file",
+                m->operator_token_file + " must hold one line of 16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -");
+    } else {
+      m->operator_token = token;
+    }
+    return;
+  }
+  if (m->enabled && m->dashboard && !is_loopback_endpoint("tcp://" + m->listen)) {
+    s.fail_at(s.node("listen"), "listen",
+              m->listen + " is off loopback: the dashboard there needs metrics.operator_token_file (or set "
+                          "metrics.dashboard = false)");
+  }
+}
+
 bool parse_shard(toml_section& s, shard_config* c) {
   s.get("curve_key_file", &c->curve_key_file);
   s.get("client_keys", &c->client_keys, 4096);
@@ -226,6 +260,9 @@ bool parse_server_config(std::string_view text, const std::string& file, const s
   toml_section s_metrics(metrics, file, "metrics");
   s_metrics.get("enabled", &c.metrics.enabled);
   s_metrics.get("listen", &c.metrics.listen);
+  s_metrics.get("dashboard", &c.metrics.dashboard);
+  s_metrics.get("operator_token_file", &c.metrics.operator_token_file);
+  if (!s_metrics.error()) parse_operator_token(s_metrics, base_dir, &c.metrics);
   if (!s_metrics.finish()) return fail(s_metrics);
 
   toml_section s_http(http, file, "http");

@@ -93,6 +93,11 @@ struct shard_config {
 struct metrics_config {
   bool enabled = true;
   std::string listen = "127.0.0.1:9464";
+  bool dashboard = true;  // the web dashboard beside /metrics (net/http_listener.hpp)
+  // A file holding the operator token the dashboard asks for (16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -,
+  // one line). Required when `listen` is off loopback and the dashboard is on.
+  std::string operator_token_file;
+  std::string operator_token;  // read from operator_token_file
 };
 
 // [http]: the OpenAI-compatible HTTP door (net/http_door.hpp). Its body and JSON limits are [frontend]'s.

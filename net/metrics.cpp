@@ -1,5 +1,11 @@
 #include "net/metrics.hpp"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "admission/deny_list.hpp"
+#include "config/server_config.hpp"
 #include "net/http_listener.hpp"
 
 #include <prometheus/counter.h>
@@ -57,6 +63,14 @@ server_metrics::server_metrics()
   client_gone_to_freed = &BuildHistogram().Name("rampart:client_gone_to_kv_freed_seconds")
                               .Help("Time from noticing a vanished client to its KV blocks being freed")
                               .Register(r).Add({}, latency_buckets());
+  registered_tokens = &BuildCounter().Name("rampart:registered_generation_tokens_total")
+                           .Help("Tokens streamed to registered tenants").Register(r).Add({});
+  registered_ttft = &BuildHistogram().Name("rampart:registered_time_to_first_token_seconds")
+                         .Help("Time from receipt to the first token event, registered tenants' requests").Register(r)
+                         .Add({}, latency_buckets());
+  registered_tpot = &BuildHistogram().Name("rampart:registered_time_per_output_token_seconds")
+                         .Help("Mean time between token events, registered tenants' requests").Register(r)
+                         .Add({}, latency_buckets());
   families_->finished = &BuildCounter().Name("rampart:request_success_total")
                              .Help("Requests finished, by finish reason").Register(r);
   families_->errored = &BuildCounter().Name("rampart:request_error_total")
@@ -102,7 +116,10 @@ server_metrics::server_metrics()
                               .Help("Client messages refused as malformed, by error code").Register(r);
 }
 
-server_metrics::~server_metrics() = default;
+server_metrics::~server_metrics() {
+  feed_.close();  // an open event stream returns at once
+  listener_.reset();
+}
 
 void server_metrics::stop_serving() { listener_.reset(); }
 
@@ -135,13 +152,54 @@ prometheus::Counter& server_metrics::alerts(const std::string& detector) {
 }
 
 bool server_metrics::serve(const std::string& listen, std::function<probe_answer()> health,
-                           std::function<probe_answer()> ready, std::string* error) {
+                           std::function<probe_answer()> ready, bool dashboard, const std::string& operator_token,
+                           std::string* error) {
   http_routes routes;
   routes.metrics = [this] { return render(); };
   routes.health = std::move(health);
   routes.ready = std::move(ready);
+  if (dashboard) {
+    if (operator_token.empty() && !config::is_loopback_endpoint("tcp://" + listen)) {
+      *error = "the dashboard on " + listen + " is off loopback: it needs an operator token "
+               "([metrics].operator_token_file), or [metrics].dashboard = false";
+      return false;
+    }
+    routes.dashboard.enabled = true;
+    routes.dashboard.operator_token = operator_token;
+    routes.dashboard.feed = &feed_;
+    routes.dashboard.deny_list = [this] { return deny_list_json(); };
+  }
   listener_ = http_listener::start(listen, std::move(routes), error);
   return listener_ != nullptr;
+}
+
+void server_metrics::set_deny_list(std::shared_ptr<const admission::deny_list> list) {
+  std::lock_guard<std::mutex> lock(deny_mutex_);
+  deny_ = std::move(list);
+}
+
+std::string server_metrics::deny_list_json() const {
+  std::shared_ptr<const admission::deny_list> list;
+  {
+    std::lock_guard<std::mutex> lock(deny_mutex_);
+    list = deny_;
+  }
+  nlohmann::json out = {{"entries", nlohmann::json::array()}, {"total", 0}};
+  if (!list) return out.dump();
+  const int64_t now = admission::monotonic_ms();
+  std::vector<admission::deny_list::entry> entries = list->entries();
+  entries.erase(std::remove_if(entries.begin(), entries.end(), [&](const auto& e) { return e.expires_at_ms <= now; }),
+                entries.end());
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.expires_at_ms != b.expires_at_ms ? a.expires_at_ms > b.expires_at_ms : a.prefix < b.prefix;
+  });
+  out["total"] = entries.size();
+  for (size_t i = 0; i < entries.size() && i < 1000; ++i) {
+    out["entries"].push_back({{"prefix", entries[i].prefix},
+                              {"expires_in_s", static_cast<double>(entries[i].expires_at_ms - now) / 1000.0},
+                              {"spares_tenants", entries[i].spares_tenants}});
+  }
+  return out.dump();
 }
 
 std::string server_metrics::render() const {

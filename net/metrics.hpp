@@ -4,7 +4,10 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+
+#include "net/event_feed.hpp"
 
 namespace prometheus {
 class Counter;
@@ -12,6 +15,10 @@ class Gauge;
 class Histogram;
 class Registry;
 }  // namespace prometheus
+
+namespace rampart::admission {
+class deny_list;
+}  // namespace rampart::admission
 
 namespace rampart::net {
 
@@ -24,9 +31,11 @@ class server_metrics {
   ~server_metrics();
 
   // Serves /metrics, and /healthz and /readyz answered by HEALTH and READY (called on the listener's threads),
-  // on LISTEN ("127.0.0.1:9464"). False with *error when the address cannot be bound.
+  // on LISTEN ("127.0.0.1:9464"); with DASHBOARD, the web dashboard beside them (net/http_listener.hpp), behind
+  // OPERATOR_TOKEN when it is not empty. False with *error when the address cannot be bound, or when the
+  // dashboard would be served off loopback without a token.
   bool serve(const std::string& listen, std::function<probe_answer()> health, std::function<probe_answer()> ready,
-             std::string* error);
+             bool dashboard, const std::string& operator_token, std::string* error);
   // Stops the listener (before what HEALTH and READY read goes away). Idempotent.
   void stop_serving();
   // The registry, so other rooms' counters can be added.
@@ -65,12 +74,27 @@ class server_metrics {
   prometheus::Gauge* monitor_capture_up;     // 1 while the live capture runs, 0 while it is down
   prometheus::Counter* monitor_capture_reopens;  // times the watchdog reopened a failed capture
   prometheus::Gauge* capture_kernel_drops;   // pcap_stats drops
+  // What registered tenants (requests with a tenant) get: the figures the promise to them is judged by.
+  prometheus::Counter* registered_tokens;    // rampart:registered_generation_tokens_total: tokens streamed to them
+  prometheus::Histogram* registered_ttft;    // rampart:registered_time_to_first_token_seconds
+  prometheus::Histogram* registered_tpot;    // rampart:registered_time_per_output_token_seconds
+
+  // The dashboard's live stream: the monitor's events and the policy's actions, as the alert stream has them.
+  event_feed& feed() { return feed_; }
+  // The deny list in force, for the dashboard (the admission gate hands over each new one). Thread-safe.
+  void set_deny_list(std::shared_ptr<const admission::deny_list> list);
+  // The deny list in force as JSON: {"entries":[{"prefix","expires_in_s","spares_tenants"}], "total"}, at most
+  // 1,000 entries listed (soonest to expire last).
+  std::string deny_list_json() const;
 
  private:
   struct families;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<families> families_;
-  std::unique_ptr<http_listener> listener_;
+  event_feed feed_;
+  mutable std::mutex deny_mutex_;
+  std::shared_ptr<const admission::deny_list> deny_;
+  std::unique_ptr<http_listener> listener_;  // last: stopped before what its routes read goes away
 };
 
 }  // namespace rampart::net

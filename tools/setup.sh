@@ -24,6 +24,8 @@ packages=(
   clang libclang-rt-14-dev python3 python3-zmq curl
   dpkg-dev systemd  # the Debian package (cpack, dpkg-shlibdeps) and its units (systemd-analyze verify)
   prometheus  # promtool checks the alerting rules and the dashboard's queries
+  libjs-chart.js  # the web dashboard's charts, embedded in rampartd (pinned by sha256 in net/CMakeLists.txt)
+  chromium python3-websocket  # the dashboard's test drives headless Chromium over the DevTools protocol
 )
 
 if [ "$do_apt" = 1 ]; then

@@ -196,3 +196,47 @@ TEST_CASE("a configuration, policy or key file is read only when it is a regular
   CHECK(err.to_string() == "t.toml:2:18: frontend.curve_key_file: cannot read the CURVE key file /dev/zero: not a "
                            "regular file");
 }
+
+TEST_CASE("the dashboard off loopback needs an operator token file, which is checked when read", "[config]") {
+  const std::string dir = rampart::test::make_temp_dir("config-token");
+  server_config c;
+  config_error err;
+  CHECK(c.metrics.dashboard);  // on by default, on loopback
+  REQUIRE(parse("[metrics]\nlisten = \"127.0.0.1:9464\"\n", &c, &err));
+  CHECK(c.metrics.operator_token.empty());
+  // Off loopback (a wildcard, another address, a bare port civetweb binds everywhere): refused without a token.
+  for (const std::string listen : {"0.0.0.0:9464", "10.1.2.3:9464", "9464"}) {
+    INFO(listen);
+    CHECK_FALSE(parse("[metrics]\nlisten = \"" + listen + "\"\n", &c, &err));
+    CHECK(err.key == "metrics.listen");
+    CHECK(err.line == 2);
+    CHECK(err.message.find("needs metrics.operator_token_file") != std::string::npos);
+  }
+  CHECK(parse("[metrics]\nlisten = \"0.0.0.0:9464\"\ndashboard = false\n", &c, &err));
+  CHECK(parse("[metrics]\nenabled = false\nlisten = \"0.0.0.0:9464\"\n", &c, &err));
+  // A good token: one line, 16 to 256 characters of the allowed set, the newline dropped.
+  std::ofstream(dir + "/good") << "Abc.def_ghi~jkl+mno/pq=rs-0123\n";
+  REQUIRE(parse("[metrics]\nlisten = \"0.0.0.0:9464\"\noperator_token_file = \"" + dir + "/good\"\n", &c, &err));
+  CHECK(c.metrics.operator_token == "Abc.def_ghi~jkl+mno/pq=rs-0123");
+  // Too short, too long, a character that could break a header or cookie, two lines, missing, not a file.
+  std::ofstream(dir + "/short") << "abc123\n";
+  std::ofstream(dir + "/long") << std::string(257, 'a');
+  std::ofstream(dir + "/semicolon") << "abcdefghijklmnop;q\n";
+  std::ofstream(dir + "/space") << "abcdefghijklmnop q\n";
+  std::ofstream(dir + "/lines") << "abcdefghijklmnop\nqrstuvwxyz\n";
+  for (const std::string f : {"short", "long", "semicolon", "space", "lines"}) {
+    INFO(f);
+    server_config before;
+    CHECK_FALSE(parse("[metrics]\noperator_token_file = \"" + dir + "/" + f + "\"\n", &before, &err));
+    CHECK(err.key == "metrics.operator_token_file");
+    CHECK(err.message.find("must hold one line of 16 to 256 characters") != std::string::npos);
+    CHECK(before.metrics.operator_token.empty());
+  }
+  CHECK_FALSE(parse("[metrics]\noperator_token_file = \"" + dir + "/missing\"\n", &c, &err));
+  CHECK(err.message == "cannot read the operator token file " + dir + "/missing");
+  CHECK_FALSE(parse("[metrics]\noperator_token_file = \"/dev/zero\"\n", &c, &err));
+  CHECK(err.message == "cannot read the operator token file /dev/zero: not a regular file");
+  // Relative to the configuration's folder.
+  CHECK_FALSE(parse("[metrics]\noperator_token_file = \"token\"\n", &c, &err));
+  CHECK(err.message == "cannot read the operator token file /base/token");
+}

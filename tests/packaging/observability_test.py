@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Grafana dashboard and the Prometheus rules against rampartd itself.
+"""The Grafana dashboard, the web dashboard and the Prometheus rules against rampartd itself.
 
 - promtool checks the alerting rules, and the PromQL of every dashboard panel (wrapped as recording rules).
 - Every metric either names is one rampartd declares (net/metrics.cpp), and the ones a running rampartd (a model,
@@ -107,14 +107,20 @@ with tempfile.TemporaryDirectory() as tmp:
         server.wait(timeout=30)
 live = set(re.findall(r"^# TYPE (rampart:[a-z_]+) ", text, re.M))
 
+# The web dashboard rampartd serves itself (net/dashboard/dashboard.js) reads /metrics by name too.
+web_js = open(os.path.join(src, "net/dashboard/dashboard.js")).read()
+web_names = set(re.findall(r"'(rampart:[a-z_]+)'", web_js))
+if len(web_names) < 10:
+    fail(f"net/dashboard/dashboard.js names only {len(web_names)} metrics: the pattern no longer finds them")
+
 referenced = set()
-for e in exprs + re.findall(r"expr: (.*)", rules_text):
+for e in exprs + re.findall(r"expr: (.*)", rules_text) + sorted(web_names):
     for name in re.findall(r"rampart:[a-z_]+", e):
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         referenced.add(base if base in declared else name)
 for name in sorted(referenced):
     if name not in declared:
-        fail(f"{name} is used by the dashboard or the rules but rampartd has no such metric")
+        fail(f"{name} is used by a dashboard or the rules but rampartd has no such metric")
     elif name not in live and name not in labelled:
         fail(f"{name} is not in a running rampartd's /metrics")
 unused = sorted(declared - referenced)
