@@ -74,6 +74,60 @@ TEST_CASE("the ISAKMP amplification capture raises udp_flood and reflection from
   CHECK(reflected.back().phase == alert_phase::end);
 }
 
+TEST_CASE("the SNMP amplification capture raises reflection on answers from port 161", "[monitor][pcap]") {
+  const analysis a = analyse_pcap(fixture("stopddos_amp.UDP.snmp.src161.pcapng"));
+  REQUIRE(a.ok);
+  CHECK(a.counters.packets == 4373);  // README: 4,373 packets
+  expect_only(a, {"udp_flood", "reflection"});
+  const std::vector<timed_alert> r = alerts_of(a, detector_id::reflection);
+  CHECK(r.front().phase == alert_phase::start);
+  CHECK(r.front().metric == "reflected_udp_pps");
+  CHECK(r.front().src.family == 0);  // README: 4,276 sources, none to name
+  CHECK(r.back().phase == alert_phase::end);
+}
+
+TEST_CASE("the fragmented DNS amplification capture raises reflection, twice, and nothing else", "[monitor][pcap]") {
+  const analysis a = analyse_pcap(fixture("stopddos_amp.dns.RRSIG.fragmented.pcap"));
+  REQUIRE(a.ok);
+  CHECK(a.counters.packets == 4412);  // README: 4,412 packets, about 1,200 of them IP fragments
+  CHECK(a.counters.fragments > 1100);
+  CHECK(a.counters.fragments < 1300);
+  // At most 267 UDP packets a second: under udp_flood's floor of 1,000, so only the reflection detector sees it.
+  expect_only(a, {"reflection"});
+  const std::vector<timed_alert> r = alerts_of(a, detector_id::reflection);
+  size_t starts = 0, ends = 0;
+  for (const timed_alert& e : r) {
+    starts += e.phase == alert_phase::start;
+    ends += e.phase == alert_phase::end;
+    CHECK((e.metric == "fragment_pps" || e.metric == "reflected_udp_pps"));
+  }
+  CHECK(starts == 2);  // two bursts in 29.7 s
+  CHECK(ends == 2);
+  CHECK(a.closest[static_cast<size_t>(detector_id::reflection)].ratio > 1);
+}
+
+TEST_CASE("ordinary traffic raises nothing: browsing with its DNS answers, IPv4 and IPv6, fragmented pings",
+          "[monitor][pcap]") {
+  for (const std::string name : {"ppa_http_espn.pcapng", "ppa_http_google.pcapng", "ppa_http_ip4and6.pcapng",
+                                 "ppa_ip_frag_source.pcapng", "ppa_ipv6_fragments.pcapng"}) {
+    INFO(name);
+    const analysis a = analyse_pcap(fixture(name));
+    REQUIRE(a.ok);
+    CHECK(a.counters.malformed == 0);
+    CHECK(detectors_fired(a).empty());
+    // Far from the floors, not just under them.
+    for (size_t d = 0; d < detector_count; ++d) {
+      INFO(detector_name(static_cast<detector_id>(d)));
+      CHECK(a.closest[d].ratio < 0.3);
+    }
+  }
+  const analysis espn = analyse_pcap(fixture("ppa_http_espn.pcapng"));
+  CHECK(espn.counters.packets == 956);  // the publisher's figure
+  CHECK(espn.closest[static_cast<size_t>(detector_id::reflection)].value > 0);  // its DNS answers were counted
+  const analysis frag = analyse_pcap(fixture("ppa_ipv6_fragments.pcapng"));
+  CHECK(frag.counters.fragments > 0);
+}
+
 TEST_CASE("a pcap file cut off mid-record is analysed up to the cut and reported", "[monitor][pcap]") {
   const std::string dir = rampart::test::make_temp_dir("rampart-monitor-");
   const std::string cut = dir + "/cut.pcap";
