@@ -87,6 +87,10 @@ class gateway_bridge : public net::frontend_handler {
     if (context_->monitor) context_->monitor->signal(monitor::app_signal::auth_failure, peer_address);
   }
 
+  void on_slow_reader(const std::string& peer_address) override {
+    if (context_->monitor) context_->monitor->signal(monitor::app_signal::slow_reader, peer_address);
+  }
+
   void on_malformed(net::error_code code) override {
     if (context_->metrics) context_->metrics->malformed(net::to_string(code)).Increment();
   }

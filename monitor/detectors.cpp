@@ -30,6 +30,7 @@ culprits culprits_of(detector_id d, const metric_reading& m) {
     case detector_id::registration_flood:
     case detector_id::auth_failure_spike:
     case detector_id::request_flood:
+    case detector_id::slow_readers:
       return culprits::app_keys;
     default:
       return culprits::sources;
@@ -40,6 +41,7 @@ app_signal app_signal_of(detector_id d) {
   switch (d) {
     case detector_id::registration_flood: return app_signal::registration;
     case detector_id::auth_failure_spike: return app_signal::auth_failure;
+    case detector_id::slow_readers: return app_signal::slow_reader;
     default: return app_signal::request;
   }
 }
@@ -108,6 +110,7 @@ evidence_kind evidence_of(detector_id d, const metric_reading& m) {
     case detector_id::registration_flood:
     case detector_id::auth_failure_spike:
     case detector_id::request_flood:
+    case detector_id::slow_readers:
       return evidence_kind::app_signals;
     case detector_id::count_: break;
   }
@@ -257,6 +260,8 @@ metric_reading read_metric(detector_id d, const detector_config& cfg, const wind
       const double top = w.n_app_keys[k] == 0 ? 0 : w.rate(w.top_app_keys[k][0].lower_bound());
       return {"requests_per_key_ps", top, true};
     }
+    case detector_id::slow_readers:
+      return {"slow_readers_ps", w.rate(c.app[idx(app_signal::slow_reader)]), true};
     case detector_id::count_: break;
   }
   return m;

@@ -24,6 +24,7 @@ const char* signatures[detector_count] = {
     "RAMPART authentication failure spike",
     "RAMPART request flood from one key",
     "RAMPART reflection: unsolicited UDP from amplifier ports, or IP fragments",
+    "RAMPART slow readers: connections that do not read what they are sent",
 };
 
 }  // namespace

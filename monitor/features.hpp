@@ -27,6 +27,7 @@ enum class app_signal : uint8_t {
   request,           // one request; key = the client's key or tenant
   zmtp_accepted,     // a connection accepted by the front-end socket; key = source address if known
   zmtp_succeeded,    // a ZMTP handshake completed; key as above
+  slow_reader,       // a connection dropped for not reading what it was sent; key = source address
   count_,
 };
 constexpr size_t app_signal_count = static_cast<size_t>(app_signal::count_);

@@ -9,7 +9,7 @@ namespace {
 constexpr const char* names[detector_count] = {
     "syn_flood",     "udp_flood",         "icmp_flood",         "conn_flood",         "handshake_stall",
     "heavy_hitter",  "entropy_shift",     "registration_flood", "auth_failure_spike", "request_flood",
-    "reflection",
+    "reflection",    "slow_readers",
 };
 }  // namespace
 
@@ -51,6 +51,10 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   // Reflected UDP (from amplifier ports) or IP fragments per second: a server that asks no DNS, NTP, ... server
   // anything and is sent no fragmented requests receives close to none, so the floor is low.
   set(detector_id::reflection, 100, 5, 2);
+  // Connections dropped for not reading (the front end's send queue for one filled; the HTTP door's write
+  // waited or its unsent bytes grew too large): ordinary clients read what they asked for, so a few a second
+  // is already many.
+  set(detector_id::slow_readers, 2, 5, 2);
   d[static_cast<size_t>(detector_id::heavy_hitter)].min_share = 0.5;
   // What one source must do per second to be named a culprit: a tenth of its detector's floor, at least 5,
   // far above what one benign client does (it retries a SYN a few times a minute, reconnects about once a
@@ -66,6 +70,7 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   culprit_min(detector_id::auth_failure_spike, 5);   // authentication failures
   culprit_min(detector_id::request_flood, 100);      // requests
   culprit_min(detector_id::reflection, 10);          // reflected datagrams or fragments
+  culprit_min(detector_id::slow_readers, 1);         // connections dropped for not reading
   detector_config& e = d[static_cast<size_t>(detector_id::entropy_shift)];
   e.min_pps = 500;
   e.min_sources = 1;

@@ -22,7 +22,8 @@ enum class detector_id : uint8_t {
   registration_flood,
   auth_failure_spike,
   request_flood,
-  reflection,  // unsolicited UDP from amplifier ports, and IP fragments
+  reflection,    // unsolicited UDP from amplifier ports, and IP fragments
+  slow_readers,  // connections dropped for not reading what they were sent (an application signal)
   count_,
 };
 constexpr size_t detector_count = static_cast<size_t>(detector_id::count_);

@@ -82,6 +82,7 @@ struct frontend::impl {
   struct connection {
     int fd = -1;
     std::string remote;
+    std::string address;  // the peer's address as text (the monitor's key for it)
     uint64_t deny_version = 0;  // the deny list its address was last checked against (0: never)
     int64_t deny_checked_ms = 0;
     bool denied = false;
@@ -292,7 +293,11 @@ void frontend::impl::send(const std::string& peer, const std::vector<std::string
 
 void frontend::impl::drop_slow_peer(const std::string& peer) {
   counters->unroutable++;
-  if (connections.count(peer) != 0) counters->slow_consumers++;
+  auto it = connections.find(peer);
+  if (it != connections.end()) {
+    counters->slow_consumers++;
+    if (!it->second.address.empty()) handler->on_slow_reader(it->second.address);
+  }
   drop_connection(peer);
 }
 
@@ -347,7 +352,7 @@ void frontend::impl::track_connection(const std::string& peer, const zmq::messag
   auto known = connections.find(peer);
   if (known != connections.end() && known->second.fd == fd) return;  // one getpeername per new connection
   if (known == connections.end() && connections.size() >= kMaxTrackedPeers) connections.clear();
-  connections[peer] = connection{fd, remote_of(fd, peer_address)};
+  connections[peer] = connection{fd, remote_of(fd, peer_address), *peer_address};
   auto flooder = flooder_addresses.find(*peer_address);
   if (flooder != flooder_addresses.end()) {
     const int64_t now_ms = steady_ms();

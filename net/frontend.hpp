@@ -75,6 +75,9 @@ class frontend_handler {
   // A credential from PEER_ADDRESS refused before it reached the gateway (the HTTP door: an Authorization
   // header that is not "Bearer <key>").
   virtual void on_auth_refused(const std::string& /*peer_address*/) {}
+  // A connection from PEER_ADDRESS dropped for not reading what it was sent (the front end's send queue for it
+  // was full; the HTTP door's write waited too long or its unsent bytes grew too large).
+  virtual void on_slow_reader(const std::string& /*peer_address*/) {}
 };
 
 // The standing answer to `register` while registrations are closed. The I/O thread sends it itself, with no hop

@@ -586,6 +586,7 @@ void session::write(std::string bytes) {
   pending_ += bytes.size();
   if (pending_ > options().max_pending_bytes) {  // the client does not read what it asked for
     door_->counters->slow_readers++;
+    door_->handler->on_slow_reader(address_);
     close();
     return;
   }
@@ -602,6 +603,7 @@ void session::do_write() {
   write_timer_.async_wait([self = shared_from_this()](const sys_error& ec) {
     if (ec || self->closed_ || !self->writing_) return;
     self->door_->counters->slow_readers++;
+    self->door_->handler->on_slow_reader(self->address_);
     self->close();
   });
   asio::async_write(socket_, asio::buffer(writing_buf_),

@@ -14,6 +14,7 @@
 
 #include "net/protocol.hpp"
 #include "tests/integration/server_fixture.hpp"
+#include "tests/support/alert_stream.hpp"
 
 using namespace rampart;
 using namespace std::chrono_literals;
@@ -222,8 +223,12 @@ TEST_CASE("a hostile client cannot crash rampartd, lose its own connection or st
   CHECK(server.proc->running());
 }
 
-TEST_CASE("a client that stops reading is dropped at sndhwm and its generation is cancelled", "[integration][hostile]") {
-  test::model_server server;
+TEST_CASE("a client that stops reading is dropped at sndhwm, its generation is cancelled and the monitor counts it",
+          "[integration][hostile]") {
+  test::model_server server("", "[monitor]\nstats_interval_s = 1\n");
+  zmq::context_t alerts_ctx(1);
+  zmq::socket_t alerts(alerts_ctx, zmq::socket_type::sub);
+  REQUIRE(test::subscribe_and_wait(alerts, "tcp://127.0.0.1:" + std::to_string(server.alerts_port), {"stats"}));
   net::client other;
   REQUIRE(other.connect(server.endpoint, nullptr));
   auto stats = [&] {
@@ -275,6 +280,24 @@ TEST_CASE("a client that stops reading is dropped at sndhwm and its generation i
   CHECK(s["requests"]["in_flight"] == 0);
   CHECK(other.ping(5s));
   CHECK(server.proc->running());
+  // The front end told the monitor (the slow_readers detector's signal, keyed by the client's address): the
+  // monitor's statistics on the alert stream, once a second here, count it.
+  uint64_t counted = 0;
+  const auto stats_deadline = std::chrono::steady_clock::now() + 5s;
+  while (counted == 0 && std::chrono::steady_clock::now() < stats_deadline) {
+    zmq::pollitem_t item{alerts.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, 100ms);
+    if (!(item.revents & ZMQ_POLLIN)) continue;
+    zmq::message_t topic, body;
+    (void)alerts.recv(topic);
+    if (!topic.more()) continue;
+    (void)alerts.recv(body);
+    const json e = json::parse(body.to_string_view(), nullptr, false);
+    if (e.is_object() && e.contains("stats")) {
+      counted = e["stats"]["rampart"]["app_signals"].value("slow_reader", uint64_t{0});
+    }
+  }
+  CHECK(counted >= 1);
 }
 
 TEST_CASE("a client that floods until its reads pause and then resets its connection cannot abort rampartd",

@@ -1,6 +1,6 @@
-// Application-signal detectors (registration_flood, auth_failure_spike, request_flood, handshake_stall via
-// ZMTP events), hysteresis, baselines and the threat-level mapping, driven by synthetic signal sequences
-// on a simulated clock.
+// Application-signal detectors (registration_flood, auth_failure_spike, request_flood, slow_readers,
+// handshake_stall via ZMTP events), hysteresis, baselines and the threat-level mapping, driven by synthetic
+// signal sequences on a simulated clock.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -240,4 +240,41 @@ TEST_CASE("application signals from several threads are all counted while steps 
   b.join();
   m.advance(now + step);
   CHECK(m.snapshot().app_signals[static_cast<size_t>(app_signal::request)] == 40000);
+}
+
+TEST_CASE("connections dropped for not reading raise slow_readers and name the address that holds them",
+          "[monitor][app]") {
+  monitor m{monitor_config{}};
+  // One dropped connection every 10 s from anywhere (a phone that lost its signal), then for 3 s one address
+  // whose connections are dropped 10 times a second, beside another at 2 a second.
+  const auto ev = drive(m, 400, [&](int i) {
+    if (i % 100 == 0) m.on_app_signal(app_signal::slow_reader, "10.3.0." + std::to_string(i / 100));
+    if (i >= 200 && i < 230) {
+      m.on_app_signal(app_signal::slow_reader, "203.0.113.7");
+      if (i % 5 == 0) m.on_app_signal(app_signal::slow_reader, "198.51.100.2");
+    }
+  });
+  const auto slow = alerts(ev, detector_id::slow_readers);
+  check_start_updates_end(slow);
+  const alert_event& start = slow.front();
+  CHECK(start.metric == "slow_readers_ps");
+  CHECK(start.value >= 2);  // the floor
+  CHECK(start.src == ip_address::v4(203, 0, 113, 7));
+  REQUIRE_FALSE(start.culprits.empty());
+  CHECK(start.culprits[0].key == "203.0.113.7");
+  CHECK(start.severity == 2);
+  CHECK(start.level == threat_level::orange);
+  CHECK(start.started_us >= t0 + 201 * step);
+  CHECK(start.started_us <= t0 + 206 * step);
+  CHECK(all_alerts(ev) == slow.size());
+  CHECK(m.snapshot().app_signals[static_cast<size_t>(app_signal::slow_reader)] == 4 + 30 + 6);
+}
+
+TEST_CASE("near miss: one connection dropped for not reading each second raises nothing", "[monitor][app]") {
+  monitor m{monitor_config{}};
+  const auto ev = drive(m, 600, [&](int i) {
+    if (i % 10 == 0) m.on_app_signal(app_signal::slow_reader, "10.4.0." + std::to_string(i % 250));
+  });
+  CHECK(alerts(ev, detector_id::slow_readers).empty());
+  CHECK(all_alerts(ev) == 0);
 }

@@ -58,6 +58,10 @@ class fake_server : public net::frontend_handler {
     gone.push_back(peer);
     cv.notify_all();
   }
+  void on_slow_reader(const std::string& address) override {
+    std::lock_guard<std::mutex> lock(mu);
+    slow_readers.push_back(address);
+  }
   bool wait_gone(size_t n, std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mu);
     return cv.wait_for(lock, timeout, [&] { return gone.size() >= n; });
@@ -65,6 +69,7 @@ class fake_server : public net::frontend_handler {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> gone;
+  std::vector<std::string> slow_readers;  // the addresses reported as slow readers (the monitor's signal)
   std::string last_address, last_key;
   std::atomic<int> messages{0};
 };
@@ -305,6 +310,8 @@ TEST_CASE("a client that goes away cancels its request, and one that does not re
   reader.send_all(post("/v1/chat/completions", chat_body("flood", true)));
   REQUIRE(f.server.wait_gone(2, 5s));
   CHECK(f.door->counters().slow_readers == 1);
+  std::lock_guard<std::mutex> lock(f.server.mu);
+  CHECK(f.server.slow_readers == std::vector<std::string>{"127.0.0.1"});
 }
 
 TEST_CASE("a shed becomes 429 with Retry-After and an error body naming the reason", "[http_door]") {
