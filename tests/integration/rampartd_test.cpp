@@ -99,7 +99,11 @@ TEST_CASE("without a model rampartd is healthy but not ready, and /readyz, /heal
   CHECK(status_of(metrics) == "HTTP/1.1 200 OK");
   CHECK(metrics.find("# TYPE rampart:num_requests_running gauge") != std::string::npos);
   CHECK(status_of(test::http_get(server.metrics_port, "/metrics/../etc/passwd")) == "HTTP/1.1 404 Not Found");
-  CHECK(status_of(test::http_get(server.metrics_port, "/")) == "HTTP/1.1 404 Not Found");
+  CHECK(status_of(test::http_get(server.metrics_port, "/nothing-here")) == "HTTP/1.1 404 Not Found");
+  // "/" is the web dashboard (on by default, on loopback).
+  const std::string page = test::http_get(server.metrics_port, "/");
+  CHECK(status_of(page) == "HTTP/1.1 200 OK");
+  CHECK(page.find("Content-Type: text/html; charset=utf-8") != std::string::npos);
   // A request line and headers past 8 KiB are refused without reaching a route, and the listener keeps serving.
   const std::string huge = test::http_get(server.metrics_port, "/healthz?" + std::string(20000, 'a'));
   CHECK(huge.rfind("HTTP/1.1 200", 0) != 0);
