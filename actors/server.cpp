@@ -389,7 +389,7 @@ class server {
     return 0;
   }
 
-  // The metrics endpoint and the packet monitor with its alert stream: they run before anything is served.
+  // The packet monitor with its alert stream, and the metrics endpoint: they run before anything is served.
   int start_defence() {
     std::string error;
     // /healthz and /readyz read only the context's own thread-safe parts (the stage directory, the draining
@@ -405,11 +405,8 @@ class server {
       const std::vector<std::string> why = not_ready_reasons(*ctx);
       return net::probe_answer{why.empty(), nlohmann::json{{"ready", why.empty()}, {"not_ready", why}}.dump()};
     };
-    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, health, ready, cfg_.metrics.dashboard,
-                                                cfg_.metrics.operator_token, &error)) {
-      spdlog::critical("{}", error);
-      return 1;
-    }
+    // The monitor first: a wrong operator token on the dashboard is an authentication failure for it
+    // (guessing shows as auth_failure_spike, and its address can be deny-listed).
     if (cfg_.alerts.enabled) {
       monitor_ = std::make_unique<monitor_service>(cfg_, &metrics_);
       if (!monitor_->start(&error)) {
@@ -417,6 +414,14 @@ class server {
         return 1;
       }
       context_->monitor = monitor_.get();
+      metrics_.on_operator_token_refused([m = monitor_.get()](const std::string& address) {
+        m->signal(monitor::app_signal::auth_failure, address);
+      });
+    }
+    if (cfg_.metrics.enabled && !metrics_.serve(cfg_.metrics.listen, health, ready, cfg_.metrics.dashboard,
+                                                cfg_.metrics.operator_token, &error)) {
+      spdlog::critical("{}", error);
+      return 1;
     }
     return 0;
   }

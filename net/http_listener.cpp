@@ -41,20 +41,32 @@ int send(mg_connection* conn, int status, const char* reason, std::string_view t
 
 constexpr std::string_view token_cookie = "rampart_operator";
 
-bool presents_token(mg_connection* conn, const std::string& token) {
+void report_refused(mg_connection* conn, const dashboard_routes& d) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (d.token_refused && info != nullptr) d.token_refused(info->remote_addr);
+}
+
+// The token as the login cookie or a Bearer header. A Bearer header with a wrong token is reported (a browser
+// that has no cookie yet is not).
+bool presents_token(mg_connection* conn, const dashboard_routes& d) {
   const char* cookies = mg_get_header(conn, "Cookie");
-  if (cookies != nullptr && same_secret(cookie_value(cookies, token_cookie), token)) return true;
+  if (cookies != nullptr && same_secret(cookie_value(cookies, token_cookie), d.operator_token)) return true;
   const char* auth = mg_get_header(conn, "Authorization");
-  return auth != nullptr && std::strncmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, token);
+  if (auth == nullptr || std::strncmp(auth, "Bearer ", 7) != 0) return false;
+  if (same_secret(auth + 7, d.operator_token)) return true;
+  report_refused(conn, d);
+  return false;
 }
 
 // GET /login?token=T: a right token becomes an HttpOnly, same-site cookie and the page; a wrong one, 401.
-int login(mg_connection* conn, const std::string& token) {
+int login(mg_connection* conn, const dashboard_routes& d) {
+  const std::string& token = d.operator_token;
   const mg_request_info* info = mg_get_request_info(conn);
   char given[512] = {0};
   const char* query = info != nullptr ? info->query_string : nullptr;
   const int n = query != nullptr ? mg_get_var(query, std::strlen(query), "token", given, sizeof given) : -1;
   if (n < 0 || !same_secret(std::string_view(given, static_cast<size_t>(n)), token)) {
+    report_refused(conn, d);
     return send(conn, 401, "Unauthorized", "application/json", R"({"error":"unauthorized","message":"wrong operator token"})");
   }
   const std::string headers = "Location: /\r\nSet-Cookie: " + std::string(token_cookie) + "=" + token +
@@ -126,8 +138,8 @@ int dashboard(mg_connection* conn, http_listener& listener, std::string_view pat
                   R"({"error":"forbidden","message":"the dashboard answers loopback Host names only"})");
     }
   } else if (path == "/login") {
-    return login(conn, d.operator_token);
-  } else if (!presents_token(conn, d.operator_token)) {
+    return login(conn, d);
+  } else if (!presents_token(conn, d)) {
     return send(conn, 401, "Unauthorized", "text/plain; charset=utf-8",
                 "An operator token is needed: open /login?token=TOKEN (the token is in the file "
                 "[metrics].operator_token_file names).\n");

@@ -32,6 +32,9 @@ struct dashboard_routes {
   std::string operator_token;              // empty: loopback Host headers only (see above)
   event_feed* feed = nullptr;              // /api/events; outlives the listener
   std::function<std::string()> deny_list;  // /api/deny: JSON
+  // Called with the client's address for each wrong operator token (at /login or as a Bearer header), so the
+  // monitor counts guessing as authentication failures. May be empty.
+  std::function<void(const std::string& address)> token_refused;
 };
 
 struct http_routes {

@@ -168,6 +168,7 @@ bool server_metrics::serve(const std::string& listen, std::function<probe_answer
     routes.dashboard.operator_token = operator_token;
     routes.dashboard.feed = &feed_;
     routes.dashboard.deny_list = [this] { return deny_list_json(); };
+    routes.dashboard.token_refused = token_refused_;
   }
   listener_ = http_listener::start(listen, std::move(routes), error);
   return listener_ != nullptr;

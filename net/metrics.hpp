@@ -86,6 +86,8 @@ class server_metrics {
   // The deny list in force as JSON: {"entries":[{"prefix","expires_in_s","spares_tenants"}], "total"}, at most
   // 1,000 entries listed (soonest to expire last).
   std::string deny_list_json() const;
+  // Called with the client's address for each wrong operator token the dashboard is shown. Set before serve().
+  void on_operator_token_refused(std::function<void(const std::string&)> f) { token_refused_ = std::move(f); }
 
  private:
   struct families;
@@ -94,6 +96,7 @@ class server_metrics {
   event_feed feed_;
   mutable std::mutex deny_mutex_;
   std::shared_ptr<const admission::deny_list> deny_;
+  std::function<void(const std::string&)> token_refused_;
   std::unique_ptr<http_listener> listener_;  // last: stopped before what its routes read goes away
 };
 

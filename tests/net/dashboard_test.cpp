@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,8 @@ std::unique_ptr<open_connection> open_stream(int port, const std::string& header
 struct dashboard_listener {
   int port = free_port();
   net::event_feed feed{8};
+  std::mutex mu;
+  std::vector<std::string> refused;  // addresses reported for a wrong token
   std::unique_ptr<net::http_listener> listener;
   explicit dashboard_listener(const std::string& token = "") {
     net::http_routes routes;
@@ -91,6 +94,10 @@ struct dashboard_listener {
     routes.dashboard.operator_token = token;
     routes.dashboard.feed = &feed;
     routes.dashboard.deny_list = [] { return std::string(R"({"entries":[],"total":0})"); };
+    routes.dashboard.token_refused = [this](const std::string& address) {
+      std::lock_guard<std::mutex> lock(mu);
+      refused.push_back(address);
+    };
     std::string err;
     listener = net::http_listener::start("127.0.0.1:" + std::to_string(port), routes, &err);
     INFO(err);
@@ -211,6 +218,10 @@ TEST_CASE("with a token the dashboard needs it as the login cookie or a bearer h
   // The page itself never carries the token.
   CHECK(get(d.port, "/", h + "Cookie: rampart_operator=" + token + "\r\n").find(token) == std::string::npos);
   CHECK(status_line(get(d.port, "/metrics", h)) == "HTTP/1.1 200 OK");
+  // Each wrong token (two Bearer headers, two logins) was reported with the client's address, for the monitor;
+  // a request with no credential (a browser before its login) and a wrong cookie were not.
+  std::lock_guard<std::mutex> lock(d.mu);
+  CHECK(d.refused == std::vector<std::string>(4, "127.0.0.1"));
 }
 
 TEST_CASE("the event stream sends the recent past, then each event as it comes, and resumes from Last-Event-ID",
