@@ -67,7 +67,8 @@ int login(mg_connection* conn, const dashboard_routes& d) {
   const int n = query != nullptr ? mg_get_var(query, std::strlen(query), "token", given, sizeof given) : -1;
   if (n < 0 || !same_secret(std::string_view(given, static_cast<size_t>(n)), token)) {
     report_refused(conn, d);
-    return send(conn, 401, "Unauthorized", "application/json", R"({"error":"unauthorized","message":"wrong operator token"})");
+    return send(conn, 401, "Unauthorized", "application/json",
+                R"({"error":"unauthorized","message":"wrong operator token"})");
   }
   const std::string headers = "Location: /\r\nSet-Cookie: " + std::string(token_cookie) + "=" + token +
                               "; Path=/; HttpOnly; SameSite=Strict\r\n";
@@ -101,7 +102,9 @@ int stream_events(mg_connection* conn, http_listener& listener) {
   const char* last_event = mg_get_header(conn, "Last-Event-ID");
   uint64_t after = last_event != nullptr ? parse_event_id(last_event) : 0;
   const uint64_t last = feed->last_id();
-  if (after == 0 || after > last) after = last > http_listener::stream_history ? last - http_listener::stream_history : 0;
+  if (after == 0 || after > last) {  // a new stream, or an id this feed never gave: the recent past
+    after = last > http_listener::stream_history ? last - http_listener::stream_history : 0;
+  }
   if (!write_all(conn, "retry: 1000\n\n")) return 200;
   auto quiet_since = std::chrono::steady_clock::now();
   while (!listener.stopping() && !feed->closed()) {

@@ -191,11 +191,15 @@ std::string server_metrics::deny_list_json() const {
   std::vector<admission::deny_list::entry> entries = list->entries();
   entries.erase(std::remove_if(entries.begin(), entries.end(), [&](const auto& e) { return e.expires_at_ms <= now; }),
                 entries.end());
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+  // Only the listed ones are ordered: a long list costs one pass, not a full sort, every time the page asks.
+  const size_t listed = std::min<size_t>(entries.size(), max_deny_listed);
+  const auto later_first = [](const auto& a, const auto& b) {
     return a.expires_at_ms != b.expires_at_ms ? a.expires_at_ms > b.expires_at_ms : a.prefix < b.prefix;
-  });
+  };
+  std::partial_sort(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(listed), entries.end(),
+                    later_first);
   out["total"] = entries.size();
-  for (size_t i = 0; i < entries.size() && i < 1000; ++i) {
+  for (size_t i = 0; i < listed; ++i) {
     out["entries"].push_back({{"prefix", entries[i].prefix},
                               {"expires_in_s", static_cast<double>(entries[i].expires_at_ms - now) / 1000.0},
                               {"spares_tenants", entries[i].spares_tenants}});

@@ -84,8 +84,9 @@ class server_metrics {
   // The deny list in force, for the dashboard (the admission gate hands over each new one). Thread-safe.
   void set_deny_list(std::shared_ptr<const admission::deny_list> list);
   // The deny list in force as JSON: {"entries":[{"prefix","expires_in_s","spares_tenants"}], "total"}, at most
-  // 1,000 entries listed (soonest to expire last).
+  // max_deny_listed entries listed (the latest to expire first), expired ones left out.
   std::string deny_list_json() const;
+  static constexpr size_t max_deny_listed = 1000;
   // Called with the client's address for each wrong operator token the dashboard is shown. Set before serve().
   void on_operator_token_refused(std::function<void(const std::string&)> f) { token_refused_ = std::move(f); }
 

@@ -27,6 +27,7 @@
 
 #include "net/client.hpp"
 #include "tests/support/alert_stream.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/paths.hpp"
 #include "tests/support/process.hpp"
 
@@ -74,15 +75,8 @@ class http_client {
 
  private:
   bool open() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{30, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
-    return reset();
+    fd_ = test::connect_loopback(port_, 30000);
+    return fd_ >= 0;
   }
   bool reset() {
     if (fd_ >= 0) close(fd_);

@@ -4,8 +4,6 @@
 // bounded streams, a prompt stop). Also net::event_feed, the ring the stream reads.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "admission/deny_list.hpp"
 #include "net/event_feed.hpp"
 #include "net/http_listener.hpp"
 #include "net/metrics.hpp"
@@ -35,18 +36,12 @@ std::string get(int port, const std::string& path, const std::string& headers = 
 // A connection kept open, read until a marker arrives (event streams never end by themselves).
 class open_connection {
  public:
-  open_connection(int port, const std::string& request) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{0, 100000};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-          send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
+  open_connection(int port, const std::string& request) : fd_(connect_loopback(port, 100)) {
+    ok_ = fd_ >= 0 && send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
   }
-  ~open_connection() { close(fd_); }
+  ~open_connection() {
+    if (fd_ >= 0) close(fd_);
+  }
   bool ok() const { return ok_; }
   // Reads until MARKER is in what was received or TIMEOUT passes; returns everything received so far.
   const std::string& read_until(const std::string& marker, std::chrono::milliseconds timeout) {
@@ -178,13 +173,16 @@ TEST_CASE("the dashboard's files come with their types and a page policy that al
 TEST_CASE("without a token the dashboard answers loopback Host names only", "[net][dashboard]") {
   dashboard_listener d;
   const std::string p = ":" + std::to_string(d.port);
-  for (const std::string& host : std::vector<std::string>{"127.0.0.1", "127.0.0.1" + p, "localhost", "localhost" + p, "[::1]", "[::1]" + p}) {
+  const std::vector<std::string> loopback = {"127.0.0.1", "127.0.0.1" + p, "localhost", "localhost" + p, "[::1]",
+                                            "[::1]" + p};
+  for (const std::string& host : loopback) {
     INFO(host);
     CHECK(status_line(get(d.port, "/", "Host: " + host + "\r\n")) == "HTTP/1.1 200 OK");
   }
   // A name rebound to 127.0.0.1 by someone else's page, look-alikes, and no Host at all.
-  for (const std::string& host : std::vector<std::string>{"attacker.example", "attacker.example" + p, "127.0.0.1.attacker.example",
-                                 "localhost.attacker.example", "[::1]x", "[::2]", "10.0.0.1" + p}) {
+  const std::vector<std::string> elsewhere = {"attacker.example", "attacker.example" + p, "127.0.0.1.attacker.example",
+                                             "localhost.attacker.example", "[::1]x", "[::2]", "10.0.0.1" + p};
+  for (const std::string& host : elsewhere) {
     INFO(host);
     CHECK(status_line(get(d.port, "/api/deny", "Host: " + host + "\r\n")) == "HTTP/1.1 403 Forbidden");
   }
@@ -311,6 +309,44 @@ TEST_CASE("server_metrics will not serve the dashboard off loopback without an o
   CHECK(m.serve("127.0.0.1:" + std::to_string(port), nullptr, nullptr, true, "", &err));
   CHECK(status_line(get(port, "/api/deny")) == "HTTP/1.1 200 OK");
   CHECK(get(port, "/api/deny").find(R"({"entries":[],"total":0})") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace rampart::test
+
+namespace rampart::test {
+namespace {
+
+TEST_CASE("the dashboard's deny list leaves expired entries out, latest expiry first, at most 1,000 listed",
+          "[net][dashboard]") {
+  net::server_metrics m;
+  CHECK(m.deny_list_json() == R"({"entries":[],"total":0})");  // none handed over yet
+  auto list = std::make_shared<admission::deny_list>();
+  const int64_t now = admission::monotonic_ms();
+  std::string error;
+  REQUIRE(list->add("10.0.0.0/8", now + 60000, &error));
+  REQUIRE(list->add("192.0.2.7", now + 600000, &error));
+  REQUIRE(list->add("198.51.100.1", now - 1, &error));  // expired, not yet swept
+  m.set_deny_list(list);
+  nlohmann::json j = nlohmann::json::parse(m.deny_list_json());
+  CHECK(j["total"] == 2);
+  REQUIRE(j["entries"].size() == 2);
+  CHECK(j["entries"][0]["prefix"] == "192.0.2.7/32");
+  CHECK(j["entries"][0]["expires_in_s"].get<double>() > 590);
+  CHECK(j["entries"][0]["spares_tenants"] == false);
+  CHECK(j["entries"][1]["prefix"] == "10.0.0.0/8");
+  CHECK(j["entries"][1]["spares_tenants"] == true);  // a prefix always spares tenant credentials
+  // A list longer than the page shows: the total says so, the entries stop at the bound.
+  auto big = std::make_shared<admission::deny_list>();
+  for (int i = 0; i < 1500; ++i) {
+    REQUIRE(big->add("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250), now + 1000 + i, &error));
+  }
+  m.set_deny_list(big);
+  j = nlohmann::json::parse(m.deny_list_json());
+  CHECK(j["total"] == 1500);
+  REQUIRE(j["entries"].size() == net::server_metrics::max_deny_listed);
+  CHECK(j["entries"][0]["prefix"] == "10.1.5.249/32");  // the latest expiry (i = 1499)
+  CHECK(j["entries"][999]["prefix"] == "10.1.2.0/32");   // i = 500: the 1,000th latest
 }
 
 }  // namespace
