@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
+#include "actors/monitor_service.hpp"
 #include "actors/stages.hpp"
 #include "tokenizer/detokenizer.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -66,6 +67,7 @@ void emit_token(server_context& ctx, stream& s) {
     }
   }
   if (ctx.metrics && r.tenant_id != 0) ctx.metrics->registered_tokens->Increment(static_cast<double>(ids.size()));
+  if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::generated_tokens, r.monitor_key, ids.size());
   r.last_token = now;
   ctx.reply(r.peer, "token",
                      {{"request_id", r.req.request_id}, {"index", r.token_events++}, {"text", text}, {"ids", ids}});

@@ -125,8 +125,11 @@ void start_generate(self_ptr self, const inbound_message& in) {
   r->peer_address = in.peer_address;
   r->req = g;
   if (in.user_id.rfind("tenant:", 0) == 0) r->curve_tenant_id = std::strtoll(in.user_id.c_str() + 7, nullptr, 10);
-  if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::request, in.peer_address);
   auto verdict = st.gate->admit_generate(*r);
+  // Counted whether admitted or not (a flood is mostly refused), by tenant when the request authenticated: a
+  // tenant is judged against its own rate, and its address (shared, maybe, with others) is not its name.
+  r->monitor_key = r->tenant_id != 0 ? "tenant:" + std::to_string(r->tenant_id) : r->peer_address;
+  if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::request, r->monitor_key);
   if (!verdict.admitted) {
     if (verdict.is_error) {
       ctx.counters.requests_errored++;

@@ -38,6 +38,9 @@ struct request_state {
 
   int64_t tenant_id = 0;  // 0: anonymous
   int64_t curve_tenant_id = 0;  // the tenant whose CURVE key the connection was admitted with; 0: none
+  // The monitor's key for this request's signals (requests, generated tokens): "tenant:<id>" once
+  // authenticated, else the source address. Written by the gateway before the request is handed on.
+  std::string monitor_key;
 
   std::atomic<bool> cancel_requested{false};
   // Set by the gateway before it turns cancel_requested on when the policy ends the request: its terminal event

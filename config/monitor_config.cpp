@@ -35,6 +35,13 @@ bool detector_table(const toml::table& t, const std::string& file, const std::st
     s.get("culprit_min", &d->culprit_min, 1, 1e12);  // entropy_shift names no culprits
   }
   if (id == monitor::detector_id::heavy_hitter) s.get("min_share", &d->min_share, 0, 1);
+  int64_t outlier_severity = d->outlier_severity;
+  if (id == monitor::detector_id::conn_flood || id == monitor::detector_id::request_flood) {
+    s.get("outlier_floor", &d->outlier_floor, 0, 1e12);
+    s.get("outlier_factor", &d->outlier_factor, 1, 1e6);
+    s.get("outlier_severity", &outlier_severity, 1, 3);
+  }
+  if (id == monitor::detector_id::request_flood) s.get("token_outlier_floor", &d->token_outlier_floor, 0, 1e12);
   if (!s.finish()) {
     *err = *s.error();
     return false;
@@ -48,6 +55,7 @@ bool detector_table(const toml::table& t, const std::string& file, const std::st
   d->clear_after = static_cast<int>(clear);
   d->update_every = static_cast<int>(every);
   d->severity = static_cast<int>(severity);
+  d->outlier_severity = static_cast<int>(outlier_severity);
   return true;
 }
 

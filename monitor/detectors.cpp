@@ -16,7 +16,7 @@ size_t idx(app_signal s) { return static_cast<size_t>(s); }
 bool source_worth_naming(uint64_t top_count, uint64_t total) { return top_count >= 2 && top_count * 100 >= total; }
 
 // Which top list names the culprits of each detector's metric.
-enum class culprits { sources, prefixes, syn_sources, syn_prefixes, app_keys };
+enum class culprits { sources, prefixes, syn_sources, syn_prefixes, completed_sources, app_keys };
 
 culprits culprits_of(detector_id d, const metric_reading& m) {
   const std::string name = m.name;
@@ -24,6 +24,7 @@ culprits culprits_of(detector_id d, const metric_reading& m) {
     case detector_id::syn_flood:
       return name == "half_open_syn_pps" ? culprits::syn_sources : culprits::sources;
     case detector_id::conn_flood:
+      if (name == "outlier_sessions_ps") return culprits::completed_sources;
       return name == "conn_per_prefix_ps" ? culprits::syn_prefixes : culprits::syn_sources;
     case detector_id::heavy_hitter:
       return name == "top_prefix_pps" ? culprits::prefixes : culprits::sources;
@@ -37,7 +38,10 @@ culprits culprits_of(detector_id d, const metric_reading& m) {
   }
 }
 
-app_signal app_signal_of(detector_id d) {
+bool is_token_reading(const metric_reading& m) { return std::string(m.name) == "outlier_tokens_ps"; }
+
+app_signal app_signal_of(detector_id d, const metric_reading& m) {
+  if (d == detector_id::request_flood && is_token_reading(m)) return app_signal::generated_tokens;
   switch (d) {
     case detector_id::registration_flood: return app_signal::registration;
     case detector_id::auth_failure_spike: return app_signal::auth_failure;
@@ -67,6 +71,11 @@ class culprit_filter {
     min_share_ = cfg.culprit_min_share;
   }
   void raise_min_share(double share) { min_share_ = std::max(min_share_, share); }
+  // A relative rule's culprits are the keys over its bar, whatever their share of a large population.
+  void relative(double bar_per_s, double window_s) {
+    min_count_ = std::max<uint64_t>(2, static_cast<uint64_t>(std::ceil(bar_per_s * window_s - 1e-9)));
+    min_share_ = 0;
+  }
 
   // Keeps KEY when EVIDENCE passes; returns whether it did.
   bool consider(std::string key, uint64_t evidence, std::vector<culprit>* out) const {
@@ -167,8 +176,11 @@ std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, con
       break;
     }
     case evidence_kind::completed_handshakes: {
-      const culprit_filter f(dc, cfg, w, c.handshakes_completed);
-      if (name == "conn_per_prefix_ps") {
+      culprit_filter f(dc, cfg, w, c.handshakes_completed);
+      if (m.threshold >= 0) {
+        f.relative(m.threshold, w.window_s);
+        f.consider_all(w.top_completed_sources, w.n_completed_sources, false, cfg, &out);
+      } else if (name == "conn_per_prefix_ps") {
         f.consider_all(w.top_completed_prefixes, w.n_completed_prefixes, true, cfg, &out);
       } else {
         f.consider_all(w.top_completed_sources, w.n_completed_sources, false, cfg, &out);
@@ -184,12 +196,15 @@ std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, con
     }
     case evidence_kind::app_signals: {
       // Keys that are addresses only: request keys may name a tenant, which is no source to deny.
-      const size_t k = idx(app_signal_of(d));
-      const culprit_filter f(dc, cfg, w, c.app[k]);
+      const size_t k = idx(app_signal_of(d, m));
+      culprit_filter f(dc, cfg, w, c.app[k]);
+      if (m.threshold >= 0) f.relative(0, w.window_s);  // the reading chose its keys, each against its own bar
       for (size_t i = 0; i < w.n_app_keys[k]; ++i) {
         const auto& e = w.top_app_keys[k][i];
+        const std::string key(e.key.view());
+        if (m.threshold >= 0 && std::find(m.outliers.begin(), m.outliers.end(), key) == m.outliers.end()) continue;
         ip_address a;
-        if (!ip_address::parse(std::string(e.key.view()), &a)) continue;
+        if (!ip_address::parse(key, &a)) continue;
         f.consider(a.to_string(), e.lower_bound(), &out);
       }
       break;
@@ -267,7 +282,105 @@ metric_reading read_metric(detector_id d, const detector_config& cfg, const wind
   return m;
 }
 
-detector_bank::detector_bank(const monitor_config& cfg) : cfg_(cfg), step_s_(cfg.step_s) {
+metric_reading read_session_outlier(const detector_config& cfg, const window_features& w) {
+  metric_reading m;
+  m.name = "outlier_sessions_ps";
+  m.severity = cfg.outlier_severity;
+  const double ref = population_reference(w, w.top_completed_sources, w.n_completed_sources);
+  m.eligible = cfg.outlier_floor > 0 && ref >= 0;
+  if (!m.eligible) return m;
+  m.value = w.rate(w.top_completed_sources[0].lower_bound());
+  m.reference = ref;
+  m.threshold = std::max(cfg.outlier_floor, cfg.outlier_factor * ref);
+  return m;
+}
+
+key_rates::learned key_rates::get(const app_key& key, uint64_t hash) const {
+  for (const entry& e : entries_) {
+    if (e.hash == hash && e.key == key) return {e.rate, e.steps >= warmup_steps_};
+  }
+  return {};
+}
+
+void key_rates::learn(const app_key& key, uint64_t hash, double rate, double alpha, int64_t now_us) {
+  for (entry& e : entries_) {
+    if (e.hash == hash && e.key == key) {
+      ++e.steps;
+      e.rate += (e.steps <= warmup_steps_ ? 1.0 / e.steps : alpha) * (rate - e.rate);
+      e.seen_us = now_us;
+      return;
+    }
+  }
+  if (capacity_ == 0) return;
+  const entry fresh{key, hash, rate, 1, now_us};
+  if (entries_.size() < capacity_) {
+    entries_.push_back(fresh);
+    return;
+  }
+  auto oldest = std::min_element(entries_.begin(), entries_.end(),
+                                 [](const entry& a, const entry& b) { return a.seen_us < b.seen_us; });
+  *oldest = fresh;
+}
+
+metric_reading detector_bank::key_outliers(const detector_config& dc, const window_features& w, app_signal sig,
+                                           double floor, key_rates* rates) {
+  metric_reading m{sig == app_signal::generated_tokens ? "outlier_tokens_ps" : "outlier_requests_ps", 0, false};
+  m.severity = dc.outlier_severity;
+  if (floor <= 0) return m;
+  const size_t k = idx(sig);
+  const auto& list = w.top_app_keys[k];
+  const size_t n = w.n_app_keys[k];
+  const double population = population_reference(w, list, n);
+  const double alpha = 1.0 - std::exp(-step_s_ / dc.baseline_tau_s);
+  double best_ratio = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const double rate = w.rate(list[i].lower_bound());
+    const key_rates::learned own = rates->get(list[i].key, list[i].hash);
+    ip_address address;
+    const bool is_address = ip_address::parse(std::string(list[i].key.view()), &address);
+    const double reference = std::max(own.warm ? own.rate : -1.0, is_address ? population : -1.0);
+    if (reference < 0) {  // nothing to judge it by yet: a tenant (or a lone address) warming up
+      rates->learn(list[i].key, list[i].hash, rate, alpha, w.end_us);
+      continue;
+    }
+    const double bar = std::max(floor, dc.outlier_factor * reference);
+    if (rate >= bar) m.outliers.emplace_back(list[i].key.view());
+    else rates->learn(list[i].key, list[i].hash, rate, alpha, w.end_us);
+    if (rate / bar > best_ratio) {
+      best_ratio = rate / bar;
+      m.eligible = true;
+      m.value = rate;
+      m.threshold = bar;
+      m.reference = reference;
+    }
+  }
+  return m;
+}
+
+metric_reading detector_bank::relative(detector_id d, const detector_config& dc, const window_features& w) {
+  if (d == detector_id::conn_flood) return read_session_outlier(dc, w);
+  if (d != detector_id::request_flood) {
+    metric_reading none;
+    none.eligible = false;
+    return none;
+  }
+  metric_reading req = key_outliers(dc, w, app_signal::request, dc.outlier_floor, &request_rates_);
+  metric_reading tok = key_outliers(dc, w, app_signal::generated_tokens, dc.token_outlier_floor, &token_rates_);
+  if (!tok.eligible) return req;
+  if (!req.eligible) return tok;
+  return tok.value / tok.threshold > req.value / req.threshold ? tok : req;
+}
+
+namespace {
+// A key's first ten seconds of windows teach its rate before its own rate judges it.
+constexpr double key_warmup_s = 10;
+uint32_t warmup_steps(const monitor_config& cfg) {
+  return static_cast<uint32_t>(std::ceil(key_warmup_s / cfg.step_s - 1e-9));
+}
+}  // namespace
+
+detector_bank::detector_bank(const monitor_config& cfg)
+    : cfg_(cfg), step_s_(cfg.step_s), request_rates_(4096, warmup_steps(cfg)), token_rates_(4096, warmup_steps(cfg)) {
   for (size_t i = 0; i < detector_count; ++i) {
     const detector_config& dc = cfg_.detectors[i];
     state_[i].baseline = dc.initial_baseline >= 0 ? dc.initial_baseline : 0;
@@ -292,9 +405,11 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
     const detector_config& dc = cfg_.detectors[i];
     state& s = state_[i];
     if (!dc.enabled) continue;
-    const metric_reading m = read_metric(d, dc, w);
+    metric_reading m = read_metric(d, dc, w);
     bool over = false;
     double thr = threshold(d, s);
+    const double learn_value = m.value;  // the baseline learns the absolute metric only
+    const bool learn_ok = m.eligible;
     if (m.eligible) {
       if (d == detector_id::entropy_shift) {
         if (!s.baseline_set) {
@@ -312,14 +427,30 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
                                                           : 0.0;
       if (ratio > closest_[i].ratio) closest_[i] = {m.name, m.value, thr, ratio, w.end_us};
     }
+    metric_reading rel = relative(d, dc, w);
+    if (rel.eligible && rel.threshold > 0) {
+      // The relative rule stands in for the absolute one when it is over and the absolute one is not (or
+      // neither is and it came closer): an alert held up by the absolute rule keeps that rule's severity.
+      const bool rel_over = rel.value >= rel.threshold;
+      const double rel_ratio = rel.value / rel.threshold;
+      const double abs_ratio = m.eligible && thr > 0 ? m.value / thr : 0;
+      if (rel_ratio > closest_[i].ratio) closest_[i] = {rel.name, rel.value, rel.threshold, rel_ratio, w.end_us};
+      if ((rel_over && !over) || (!rel_over && !over && rel_ratio > abs_ratio)) {
+        m = std::move(rel);
+        thr = m.threshold;
+        over = rel_over;
+      }
+    }
+    const int severity = m.severity > 0 ? m.severity : dc.severity;
     if (!s.active) {
       if (!over) {
         s.over = 0;
-        if (m.eligible) learn(d, &s, m.value);
+        if (learn_ok) learn(d, &s, learn_value);
         continue;
       }
       if (++s.over < dc.raise_after) continue;
       s.active = true;
+      s.severity = severity;
       s.under = 0;
       s.since_update = 0;
       s.update_seq = 0;
@@ -336,6 +467,7 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
     }
     s.peak = std::max(s.peak, m.value);
     s.under = over ? 0 : s.under + 1;
+    if (over) s.severity = std::min(s.severity, severity);  // an outlier alert that became a flood
     if (s.under >= dc.clear_after) {
       s.active = false;
       s.over = 0;
@@ -366,11 +498,11 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
   a->phase = phase;
   a->incident = s.incident;
   a->update_seq = s.update_seq;
-  a->severity = dc.severity;
+  a->severity = s.severity > 0 ? s.severity : dc.severity;
   a->metric = m.name;
   a->value = m.value;
   a->threshold = thr;
-  a->baseline = s.baseline;
+  a->baseline = m.threshold >= 0 ? m.reference : s.baseline;
   a->peak = s.peak;
   a->window_s = w.window_s;
   a->started_us = s.started_us;
@@ -408,7 +540,7 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
   a->top_sources.clear();
   const culprits which = culprits_of(d, m);
   if (which == culprits::app_keys) {
-    const size_t k = idx(app_signal_of(d));
+    const size_t k = idx(app_signal_of(d, m));
     for (size_t i = 0; i < w.n_app_keys[k]; ++i) {
       const auto& e = w.top_app_keys[k][i];
       a->top_sources.push_back({std::string(e.key.view()), e.lower_bound(), w.rate(e.lower_bound())});
@@ -425,6 +557,11 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
   if (which == culprits::syn_sources) { list = &w.top_syn_sources; n = w.n_syn_sources; }
   if (which == culprits::syn_prefixes) { list = &w.top_syn_prefixes; n = w.n_syn_prefixes; prefix = true; }
   uint64_t total = w.inbound_packets;
+  if (which == culprits::completed_sources) {
+    list = &w.top_completed_sources;
+    n = w.n_completed_sources;
+    total = w.sum.handshakes_completed;
+  }
   if (d == detector_id::reflection) {  // its own senders: reflected traffic reaches ports outside the service's
     const bool fragments = std::string(m.name) == "fragment_pps";
     list = fragments ? &w.top_fragment_sources : &w.top_reflector_sources;

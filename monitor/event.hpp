@@ -109,7 +109,7 @@ struct monitor_counters {
   // from pcap_stats, read errors.
   uint64_t capture_packets = 0, kernel_drops = 0, interface_drops = 0, capture_errors = 0;
   uint64_t flow_evictions = 0, half_open_expired = 0;
-  std::array<uint64_t, 6> app_signals{};  // by app_signal (eve_json.cpp checks the size)
+  std::array<uint64_t, 7> app_signals{};  // by app_signal (eve_json.cpp checks the size)
   std::array<uint64_t, detector_count> alerts_started{};
   std::array<bool, detector_count> active{};
   threat_level level = threat_level::green;

@@ -13,6 +13,7 @@ const char* app_signal_name(app_signal s) {
     case app_signal::zmtp_accepted: return "zmtp_accepted";
     case app_signal::zmtp_succeeded: return "zmtp_succeeded";
     case app_signal::slow_reader: return "slow_reader";
+    case app_signal::generated_tokens: return "generated_tokens";
     case app_signal::count_: break;
   }
   return "unknown";

@@ -24,10 +24,11 @@ namespace rampart::monitor {
 enum class app_signal : uint8_t {
   registration,      // a registration attempt; key = source address
   auth_failure,      // a failed authentication (ZAP 400, bad key); key = source address
-  request,           // one request; key = the client's key or tenant
+  request,           // one request; key = its tenant ("tenant:<id>") when authenticated, else source address
   zmtp_accepted,     // a connection accepted by the front-end socket; key = source address if known
   zmtp_succeeded,    // a ZMTP handshake completed; key as above
   slow_reader,       // a connection dropped for not reading what it was sent; key = source address
+  generated_tokens,  // tokens streamed to a request's client; key as for request, count = tokens
   count_,
 };
 constexpr size_t app_signal_count = static_cast<size_t>(app_signal::count_);

@@ -6,17 +6,23 @@
 
 namespace rampart::monitor {
 
-threat_level threat_level_for(const std::array<bool, detector_count>& active, const monitor_config& cfg) {
+threat_level threat_level_for(const std::array<int, detector_count>& active_severity) {
   int n = 0, best = 4;
-  for (size_t i = 0; i < detector_count; ++i) {
-    if (!active[i]) continue;
+  for (int severity : active_severity) {
+    if (severity <= 0) continue;
     ++n;
-    best = std::min(best, cfg.detectors[i].severity);
+    best = std::min(best, severity);
   }
   if (n == 0) return threat_level::green;
   if (best <= 1) return threat_level::red;
   if (best == 2) return n >= 3 ? threat_level::red : threat_level::orange;
   return n >= 3 ? threat_level::orange : threat_level::yellow;
+}
+
+threat_level threat_level_for(const std::array<bool, detector_count>& active, const monitor_config& cfg) {
+  std::array<int, detector_count> severity{};
+  for (size_t i = 0; i < detector_count; ++i) severity[i] = active[i] ? cfg.detectors[i].severity : 0;
+  return threat_level_for(severity);
 }
 
 namespace {
@@ -115,11 +121,13 @@ void monitor::close_step(int64_t end_us, std::vector<event>* out) {
   detectors_.evaluate(*window_, out);
 
   std::array<bool, detector_count> active{};
+  std::array<int, detector_count> severity{};
   for (size_t i = 0; i < detector_count; ++i) {
     active[i] = detectors_.active(static_cast<detector_id>(i));
+    severity[i] = detectors_.active_severity(static_cast<detector_id>(i));
     counters_.alerts_started[i] = detectors_.started(static_cast<detector_id>(i));
   }
-  const threat_level now = threat_level_for(active, cfg_);
+  const threat_level now = threat_level_for(severity);
   for (size_t i = first_alert; i < out->size(); ++i) (*out)[i].alert.level = now;
   if (now != current_) {
     event e;

@@ -31,7 +31,10 @@ struct capture_stats {
   uint64_t errors = 0;           // read errors (e.g. a truncated pcap file)
 };
 
-// Threat level from a set of active detectors (see threat_level for the mapping).
+// Threat level from the severities of the active alerts, 0 for a detector not active (see threat_level for
+// the mapping).
+threat_level threat_level_for(const std::array<int, detector_count>& active_severity);
+// The same, each active detector at its configured severity.
 threat_level threat_level_for(const std::array<bool, detector_count>& active, const monitor_config& cfg);
 
 class monitor {

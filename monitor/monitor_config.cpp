@@ -71,6 +71,15 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   culprit_min(detector_id::request_flood, 100);      // requests
   culprit_min(detector_id::reflection, 10);          // reflected datagrams or fragments
   culprit_min(detector_id::slow_readers, 1);         // connections dropped for not reading
+  // The relative rules: an inference API's ordinary client opens a session every few seconds and sends a
+  // request every few seconds; one that does tens a second, ten times the busiest of the others, is worth
+  // naming long before it reaches the absolute floors, but is one client, not an attack on the service: its
+  // alerts are severity 3 (the level rises to yellow).
+  detector_config& cf = d[static_cast<size_t>(detector_id::conn_flood)];
+  cf.outlier_floor = 30;  // completed handshakes a second from one address
+  detector_config& rf = d[static_cast<size_t>(detector_id::request_flood)];
+  rf.outlier_floor = 50;           // requests a second from one key
+  rf.token_outlier_floor = 2000;   // generated tokens a second for one key
   detector_config& e = d[static_cast<size_t>(detector_id::entropy_shift)];
   e.min_pps = 500;
   e.min_sources = 1;

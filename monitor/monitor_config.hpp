@@ -54,6 +54,15 @@ struct detector_config {
   // The least of the detector's own evidence per second (in the metric's unit) one source must carry to be
   // named a culprit of its alert (see monitor_config::culprit_min_share for the other condition).
   double culprit_min = 0;
+  // conn_flood and request_flood: the relative rule (0: off). One source's new sessions a second (conn_flood),
+  // or one key's requests or generated tokens a second (request_flood), against the population: at least
+  // outlier_floor (token_outlier_floor for tokens), at least outlier_factor times the busiest ordinary
+  // key's rate (the fourth busiest, or the last of three or more), and for request_flood at least
+  // outlier_factor times the key's own learned rate. Such an alert has outlier_severity.
+  double outlier_floor = 0;
+  double token_outlier_floor = 0;
+  double outlier_factor = 10;
+  int outlier_severity = 3;
 };
 
 struct monitor_config {

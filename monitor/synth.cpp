@@ -242,6 +242,29 @@ void traffic::new_clients(int64_t start_us, double interval_s, int n_clients, co
   }
 }
 
+void traffic::short_sessions(int64_t start_us, double duration_s, int n_clients, double sessions_per_s,
+                             const ip_address& first, const ip_address& server, uint16_t port) {
+  const int64_t n = span(duration_s, sessions_per_s);
+  for (int c = 0; c < n_clients; ++c) {
+    ip_address cl = first;
+    cl.bytes[15] = static_cast<uint8_t>(first.bytes[15] + c);
+    // Clients start a little apart, so their sessions do not all fall on the same instants.
+    const int64_t begin = start_us + static_cast<int64_t>(next() % 1000000 / std::max(1.0, sessions_per_s));
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t sp = static_cast<uint16_t>(20000 + i % 40000);
+      const int64_t t = at(begin, i, sessions_per_s);
+      add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));
+      add(t + 50, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::syn | tcp_flag::ack, 7, 2, 0}));
+      add(t + 100, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack, 2, 8, 0}));
+      add(t + 150, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 2, 8, 64}));
+      add(t + 200, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 66, 8, 80}));
+      add(t + 400, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 8, 146, 120}));
+      add(t + 450, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::fin | tcp_flag::ack, 146, 128, 0}));
+      add(t + 500, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::fin | tcp_flag::ack, 128, 147, 0}));
+    }
+  }
+}
+
 void traffic::data_stream(int64_t start_us, double duration_s, double pps, const ip_address& src, uint16_t sport,
                           const ip_address& server, uint16_t port) {
   const int64_t n = span(duration_s, pps);

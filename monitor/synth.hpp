@@ -70,6 +70,12 @@ class traffic {
   // gets its answer. Innocent addresses that appear during an attack.
   void new_clients(int64_t start_us, double interval_s, int n_clients, const ip_address& first,
                    const ip_address& server, uint16_t port);
+  // N_CLIENTS addresses (FIRST, then FIRST with its last octet + 1, ...) each opening SESSIONS_PER_S short
+  // sessions a second from START for DURATION: handshake, 64-octet greeting, one request and its answer, then
+  // the client's FIN and the server's FIN-ACK (8 packets, 5 of them the client's). Clients that reconnect for
+  // every request; with a high rate, one address opening sessions far faster than the others.
+  void short_sessions(int64_t start_us, double duration_s, int n_clients, double sessions_per_s,
+                      const ip_address& first, const ip_address& server, uint16_t port);
   // ACK-flagged data packets at PPS from one established client (a heavy hitter that looks legitimate).
   void data_stream(int64_t start_us, double duration_s, double pps, const ip_address& src, uint16_t sport,
                    const ip_address& server, uint16_t port);

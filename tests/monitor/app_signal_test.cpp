@@ -278,3 +278,133 @@ TEST_CASE("near miss: one connection dropped for not reading each second raises 
   CHECK(alerts(ev, detector_id::slow_readers).empty());
   CHECK(all_alerts(ev) == 0);
 }
+
+// The relative rule of request_flood (defaults: outlier_floor 50 requests/s, token_outlier_floor 2,000
+// tokens/s, outlier_factor 10, outlier_severity 3). Windows are 1 s, so a key's rate is its signals in the
+// last ten steps; the population's reference is the fourth busiest key.
+namespace {
+
+// Twelve ordinary addresses (10.5.0.1-12), each sending a request every fifth step: 2 a second.
+void ordinary_population(monitor& m, int i) {
+  for (int c = 0; c < 12; ++c) {
+    if (i % 5 == c % 5) m.on_app_signal(app_signal::request, "10.5.0." + std::to_string(c + 1));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("one address sending requests at many times the others' rate raises request_flood far below its floor",
+          "[monitor][app][outlier]") {
+  monitor m{monitor_config{}};
+  const auto ev = drive(m, 300, [&](int i) {
+    ordinary_population(m, i);
+    if (i >= 100 && i < 200) m.on_app_signal(app_signal::request, "198.51.100.30", 8);  // 80 a second
+  });
+  const auto rf = alerts(ev, detector_id::request_flood);
+  check_start_updates_end(rf);
+  const alert_event& start = rf.front();
+  CHECK(start.metric == "outlier_requests_ps");
+  // Over from the step its window holds 56 (7 steps of 8), started at the third evaluation over: 9 steps, 72.
+  CHECK(start.value == Approx(72));
+  // The bar: max(50, 10 x the fourth busiest key's 2 a second).
+  CHECK(start.threshold == Approx(50));
+  CHECK(start.baseline == Approx(2));
+  CHECK(start.severity == 3);
+  CHECK(start.level == threat_level::yellow);
+  CHECK(start.src == ip_address::v4(198, 51, 100, 30));
+  REQUIRE(start.culprits.size() == 1);
+  CHECK(start.culprits[0].key == "198.51.100.30");
+  CHECK(all_alerts(ev) == rf.size());
+}
+
+TEST_CASE("half the relative bar, or a population whose busiest are as busy, raises nothing",
+          "[monitor][app][outlier]") {
+  SECTION("40 requests a second is under the 50 a second floor") {
+    monitor m{monitor_config{}};
+    const auto ev = drive(m, 300, [&](int i) {
+      ordinary_population(m, i);
+      if (i >= 100 && i < 200) m.on_app_signal(app_signal::request, "198.51.100.30", 4);
+    });
+    CHECK(all_alerts(ev) == 0);
+    CHECK(m.detectors().closest(detector_id::request_flood).ratio == Approx(40.0 / 50).epsilon(0.01));
+  }
+  SECTION("four addresses at 80 a second are each other's population") {
+    monitor m{monitor_config{}};
+    const auto ev = drive(m, 300, [&](int i) {
+      ordinary_population(m, i);
+      for (int c = 0; c < 4; ++c) {
+        if (i >= 100 && i < 200) m.on_app_signal(app_signal::request, "198.51.100." + std::to_string(40 + c), 8);
+      }
+    });
+    CHECK(all_alerts(ev) == 0);
+  }
+}
+
+TEST_CASE("a tenant is judged by its own rate: steady heavy use raises nothing, a tenfold jump does",
+          "[monitor][app][outlier]") {
+  SECTION("150 requests a second from the start, beside twelve addresses at 2") {
+    monitor m{monitor_config{}};
+    const auto ev = drive(m, 400, [&](int i) {
+      ordinary_population(m, i);
+      m.on_app_signal(app_signal::request, "tenant:7", 15);
+    });
+    CHECK(all_alerts(ev) == 0);
+  }
+  SECTION("10 a second for 20 s, then 150 a second") {
+    monitor m{monitor_config{}};
+    const auto ev = drive(m, 400, [&](int i) {
+      ordinary_population(m, i);
+      m.on_app_signal(app_signal::request, "tenant:7", i < 200 ? 1 : 15);
+    });
+    const auto rf = alerts(ev, detector_id::request_flood);
+    REQUIRE_FALSE(rf.empty());
+    const alert_event& start = rf.front();
+    CHECK(start.metric == "outlier_requests_ps");
+    // Its own rate, learned over its first 10 s and then as an EWMA: 10 a second, so the bar is 100.
+    CHECK(start.baseline == Approx(10).epsilon(0.05));
+    CHECK(start.threshold == Approx(100).epsilon(0.05));
+    CHECK(start.severity == 3);
+    REQUIRE_FALSE(start.top_sources.empty());
+    CHECK(start.top_sources.front().key == "tenant:7");
+    CHECK(start.culprits.empty());   // a tenant is no address to deny-list
+    CHECK(start.src.family == 0);
+  }
+}
+
+TEST_CASE("generated tokens at ten times a key's own rate raise request_flood on tokens",
+          "[monitor][app][outlier]") {
+  monitor m{monitor_config{}};
+  const auto ev = drive(m, 400, [&](int i) {
+    ordinary_population(m, i);
+    m.on_app_signal(app_signal::request, "tenant:9", 1);
+    m.on_app_signal(app_signal::generated_tokens, "tenant:9", i < 200 ? 20 : 300);  // 200, then 3,000 a second
+    // An address streaming 1,500 tokens a second: far above the others, but under the 2,000 floor.
+    m.on_app_signal(app_signal::generated_tokens, "10.5.0.1", 150);
+    for (int c = 2; c <= 5; ++c) m.on_app_signal(app_signal::generated_tokens, "10.5.0." + std::to_string(c), 2);
+  });
+  const auto rf = alerts(ev, detector_id::request_flood);
+  REQUIRE_FALSE(rf.empty());
+  const alert_event& start = rf.front();
+  CHECK(start.metric == "outlier_tokens_ps");
+  CHECK(start.threshold == Approx(2000).epsilon(0.05));  // max(2,000, 10 x its own 200)
+  REQUIRE_FALSE(start.top_sources.empty());
+  CHECK(start.top_sources.front().key == "tenant:9");
+  CHECK(start.culprits.empty());
+  CHECK(std::abs(start.started_us - (t0 + 200 * step)) < 1000000);  // within a second of the jump
+  for (const alert_event& a : rf) {
+    for (const auto& c : a.culprits) CHECK(c.key != "10.5.0.1");
+  }
+}
+
+TEST_CASE("churning through keys keeps the learned rates bounded", "[monitor][app][outlier]") {
+  monitor m{monitor_config{}};
+  drive(m, 700, [&](int i) {
+    // The newest keys are the busiest, so every step's top list is eight keys never seen before.
+    for (int k = 0; k < 8; ++k) {
+      m.on_app_signal(app_signal::request, "churn-" + std::to_string(i * 8 + k), static_cast<uint64_t>(i + 3));
+    }
+  });
+  const key_rates& rates = m.detectors().request_rates();
+  CHECK(rates.capacity() == 4096);
+  CHECK(rates.size() == rates.capacity());  // 5,600 keys were seen
+}

@@ -322,3 +322,69 @@ TEST_CASE("stalled handshakes name addresses when one qualifies, the prefix only
   cfg.culprit_min_share = 0.95;
   CHECK(find_culprits(detector_id::handshake_stall, cfg, m, w).empty());
 }
+
+// conn_flood's relative rule (defaults: outlier_floor 30 completed handshakes a second, outlier_factor 10,
+// severity 3): twelve addresses (10.2.0.1-12) that reconnect for every request, and one that opens sessions
+// far faster, at a few hundred packets a second, a hundredth of heavy_hitter's floor.
+namespace {
+
+analysis session_capture(double population_rate, double heavy_rate, const std::string& name) {
+  synth::traffic t(11);
+  t.short_sessions(t0, 12, 12, population_rate, ip_address::v4(10, 2, 0, 1), server, port);
+  if (heavy_rate > 0) t.short_sessions(t0 + 4 * sec, 4, 1, heavy_rate, ip_address::v4(198, 51, 100, 20), server, port);
+  return run(t, name);
+}
+
+}  // namespace
+
+TEST_CASE("one address opening sessions at many times the others' rate raises conn_flood, naming only it",
+          "[monitor][culprits][outlier]") {
+  const analysis a = session_capture(1, 60, "session-outlier");
+  CHECK(detectors_fired(a) == std::vector<std::string>{"conn_flood"});
+  const auto cf = alerts_of(a, detector_id::conn_flood);
+  CHECK(phases(cf).rfind("start,", 0) == 0);
+  CHECK(cf.back().phase == alert_phase::end);
+  const timed_alert& start = cf.front();
+  CHECK(start.metric == "outlier_sessions_ps");
+  CHECK(start.threshold == Approx(30));  // max(30, 10 x the fourth busiest address's 1 a second)
+  CHECK(start.baseline == Approx(1));
+  CHECK(start.value >= 30);
+  CHECK(start.severity == 3);
+  CHECK(start.level == threat_level::yellow);
+  CHECK(start.src == ip_address::v4(198, 51, 100, 20));
+  CHECK(keys(start.culprits) == std::set<std::string>{"198.51.100.20"});
+  CHECK(joined(all_culprits(a)) == "198.51.100.20 ");
+  // Within a second of the first session; over by the end of the sessions plus the clearing (10 steps).
+  CHECK(start.ts_us > t0 + 4 * sec);
+  CHECK(start.ts_us < t0 + 5 * sec);
+  CHECK(cf.back().ts_us < t0 + 10 * sec);
+}
+
+TEST_CASE("near misses of the relative session rule raise nothing", "[monitor][culprits][outlier]") {
+  SECTION("25 sessions a second: under the 30 a second floor") {
+    const analysis a = session_capture(1, 25, "session-under-floor");
+    CHECK(detectors_fired(a).empty());
+    const closest_approach& c = a.closest[static_cast<size_t>(detector_id::conn_flood)];
+    CHECK(std::string(c.metric) == "outlier_sessions_ps");
+    CHECK(c.ratio < 1);
+    CHECK(c.ratio > 0.7);
+  }
+  SECTION("40 a second beside addresses that open 5 a second each (bar 50)") {
+    CHECK(detectors_fired(session_capture(5, 40, "session-busy-population")).empty());
+  }
+  SECTION("100 a second beside one other address: two are no population to stand out from") {
+    synth::traffic t(12);
+    t.short_sessions(t0, 8, 1, 1, ip_address::v4(10, 2, 0, 1), server, port);
+    t.short_sessions(t0, 8, 1, 100, ip_address::v4(198, 51, 100, 20), server, port);
+    CHECK(detectors_fired(run(t, "session-pair")).empty());
+  }
+}
+
+TEST_CASE("the relative session rule is the population's: 80 a second beside addresses at 5 raises it",
+          "[monitor][culprits][outlier]") {
+  const analysis a = session_capture(5, 80, "session-over-busy-population");
+  const auto cf = alerts_of(a, detector_id::conn_flood);
+  REQUIRE_FALSE(cf.empty());
+  CHECK(cf.front().threshold >= 50);  // 10 x the fourth busiest address's 5 (or 6) a second
+  CHECK(keys(cf.front().culprits) == std::set<std::string>{"198.51.100.20"});
+}

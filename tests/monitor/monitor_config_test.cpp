@@ -72,6 +72,10 @@ TEST_CASE("the shipped monitor.example.toml holds exactly the built-in defaults"
     CHECK(a.culprit_min == b.culprit_min);
     CHECK(a.min_pps == b.min_pps);
     CHECK(a.min_sources == b.min_sources);
+    CHECK(a.outlier_floor == b.outlier_floor);
+    CHECK(a.token_outlier_floor == b.token_outlier_floor);
+    CHECK(a.outlier_factor == b.outlier_factor);
+    CHECK(a.outlier_severity == b.outlier_severity);
   }
 }
 
