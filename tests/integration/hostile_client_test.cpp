@@ -281,10 +281,11 @@ TEST_CASE("a client that stops reading is dropped at sndhwm, its generation is c
   CHECK(other.ping(5s));
   CHECK(server.proc->running());
   // The front end told the monitor (the slow_readers detector's signal, keyed by the client's address): the
-  // monitor's statistics on the alert stream, once a second here, count it.
-  uint64_t counted = 0;
+  // monitor's statistics on the alert stream, once a second here, count it. The gateway and the detokenizer
+  // told it too: one request, and the tokens streamed to it (request_flood's signals).
+  uint64_t counted = 0, requests = 0, tokens = 0;
   const auto stats_deadline = std::chrono::steady_clock::now() + 5s;
-  while (counted == 0 && std::chrono::steady_clock::now() < stats_deadline) {
+  while ((counted == 0 || tokens == 0) && std::chrono::steady_clock::now() < stats_deadline) {
     zmq::pollitem_t item{alerts.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, 100ms);
     if (!(item.revents & ZMQ_POLLIN)) continue;
@@ -294,10 +295,15 @@ TEST_CASE("a client that stops reading is dropped at sndhwm, its generation is c
     (void)alerts.recv(body);
     const json e = json::parse(body.to_string_view(), nullptr, false);
     if (e.is_object() && e.contains("stats")) {
-      counted = e["stats"]["rampart"]["app_signals"].value("slow_reader", uint64_t{0});
+      const json& app = e["stats"]["rampart"]["app_signals"];
+      counted = app.value("slow_reader", uint64_t{0});
+      requests = app.value("request", uint64_t{0});
+      tokens = app.value("generated_tokens", uint64_t{0});
     }
   }
   CHECK(counted >= 1);
+  CHECK(requests >= 1);  // the stats requests are no generations: the one `generate`
+  CHECK(tokens >= 1);
 }
 
 TEST_CASE("a client that floods until its reads pause and then resets its connection cannot abort rampartd",
