@@ -293,7 +293,7 @@ void fill_evenly(const std::vector<size_t>& indices, const std::vector<int64_t>&
 }
 }  // namespace
 
-void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, double* credit, uint64_t* turn) const {
+void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, budget_state* budget) const {
   const size_t n = running_.size();
   chunk->assign(n, 0);
   std::vector<int64_t> remaining(n);
@@ -312,28 +312,36 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, double* credit, u
   auto client_of = [&](size_t i) -> const std::string& { return running_[i]->req.client; };
   fill_evenly(other, remaining, client_of, chunk, &left);
   if (budgeted.empty()) {
-    *credit = 0;  // nothing is banked while no budgeted work runs
+    budget->tokens = budget->sequences = 0;  // nothing is banked while no budgeted work runs
     return;
   }
   // Budgeted work: the whole rest of the step when nothing else runs; otherwise STEP_SHARE of the step, earned
-  // as credit in proportion to the other work's tokens.
+  // as credit in proportion to the other work's tokens, and as much of the step's sequences, earned in
+  // proportion to the other work's sequences: a sequence costs a step more than its tokens say (its own
+  // attention, and a row of logits over the whole vocabulary when it yields a token), so thirty budgeted
+  // sequences of one token each would cost a step of six registered ones several times over.
   const double share = std::clamp(options_.budget.step_share, 0.0, 1.0);
   int64_t allowance = std::max<int64_t>(0, left);
+  const size_t k = budgeted.size();
+  size_t seq_allowance = k;
   const bool rationed = !other.empty() && share < 1.0;
   if (rationed) {
     int64_t other_tokens = 0;
     for (size_t i : other) other_tokens += (*chunk)[i];
-    *credit = std::min(*credit + share / (1.0 - share) * static_cast<double>(other_tokens),
-                       static_cast<double>(options_.max_step_tokens));
-    allowance = std::min<int64_t>(allowance, static_cast<int64_t>(std::floor(*credit)));
+    const double earn = share / (1.0 - share);
+    budget->tokens = std::min(budget->tokens + earn * static_cast<double>(other_tokens),
+                              static_cast<double>(options_.max_step_tokens));
+    allowance = std::min<int64_t>(allowance, static_cast<int64_t>(std::floor(budget->tokens)));
+    budget->sequences = std::min(budget->sequences + earn * static_cast<double>(other.size()),
+                                 static_cast<double>(options_.max_running));
+    seq_allowance = std::min(k, static_cast<size_t>(std::floor(budget->sequences)));
   }
   // Budgeted sequences take turns: one token each from where the last step stopped, then prefill evenly.
-  const size_t k = budgeted.size();
-  const size_t first = static_cast<size_t>(*turn % k);
+  const size_t first = static_cast<size_t>(budget->turn % k);
   int64_t used = 0;
   size_t served = 0;
   std::vector<size_t> picked;
-  for (; served < k && used < allowance; ++served) {
+  for (; served < seq_allowance && used < allowance; ++served) {
     const size_t i = budgeted[(first + served) % k];
     (*chunk)[i] = 1;
     ++used;
@@ -342,17 +350,18 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, double* credit, u
   int64_t rest = allowance - used;
   fill_evenly(picked, remaining, client_of, chunk, &rest);
   used = allowance - rest;
-  *turn += served;
-  if (rationed) *credit -= static_cast<double>(used);
+  budget->turn += served;
+  if (rationed) {
+    budget->tokens -= static_cast<double>(used);
+    budget->sequences -= static_cast<double>(served);
+  }
 }
 
 bool batch_scheduler::plan_step(std::vector<int64_t>* chunk, step_report* out) {
-  double credit = 0;
-  uint64_t turn = 0;
+  budget_state budget;
   for (;;) {
-    credit = budget_credit_;
-    turn = budget_turn_;
-    plan_tokens(chunk, &credit, &turn);
+    budget = budget_;
+    plan_tokens(chunk, &budget);
     int64_t need = 0;
     for (size_t i = 0; i < running_.size(); ++i) {
       if ((*chunk)[i] > 0) need += engine_->blocks_needed(running_[i]->kv, (*chunk)[i]);
@@ -365,8 +374,7 @@ bool batch_scheduler::plan_step(std::vector<int64_t>* chunk, step_report* out) {
       return false;
     }
   }
-  budget_credit_ = credit;
-  budget_turn_ = turn;
+  budget_ = budget;
   return !running_.empty();
 }
 

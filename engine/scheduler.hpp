@@ -13,7 +13,7 @@
 // Budgeted work (anonymous and sheddable requests, sequence_request::budgeted) is a share of the engine, not a
 // queue that fills it. It ranks below all other work of every class; it holds at most scheduler_budget::batch_share of
 // the sequence slots; and while other work is in a step, it gets at most step_share of that step's
-// tokens (a deficit counter carries fractions from step to step, and its sequences take turns). With no other
+// tokens and of its sequences (deficit counters carry fractions from step to step, and its sequences take turns). With no other
 // work running it may use the whole step. The step's prefill tokens are split evenly between clients, so one
 // client's long prompts cannot hold another's back.
 //
@@ -136,7 +136,14 @@ class batch_scheduler {
   bool preempt_one(int max_rank_to_spare);
   // The step's tokens per running sequence (0: a budgeted sequence waiting for its turn), from the budget
   // credit *CREDIT and turn *TURN, which it advances.
-  void plan_tokens(std::vector<int64_t>* chunk, double* credit, uint64_t* turn) const;
+  // Budgeted work's standing between steps (deficit round robin): tokens and sequences earned and not yet
+  // used, and which budgeted sequence goes first in the next step.
+  struct budget_state {
+    double tokens = 0;
+    double sequences = 0;
+    uint64_t turn = 0;
+  };
+  void plan_tokens(std::vector<int64_t>* chunk, budget_state* budget) const;
   // Plans the step's tokens (*CHUNK per running sequence) within the KV cache, preempting when blocks run short.
   // False when nothing runs this step (every sequence was ended for want of blocks).
   bool plan_step(std::vector<int64_t>* chunk, step_report* out);
@@ -157,8 +164,7 @@ class batch_scheduler {
   std::map<uint64_t, sequence*> by_id_;
   std::map<std::string, int> running_per_client_;
   int64_t budgeted_running_ = 0;
-  double budget_credit_ = 0;    // budgeted tokens earned and not yet used (deficit round robin)
-  uint64_t budget_turn_ = 0;    // which budgeted sequence goes first in the next step
+  budget_state budget_;
   int64_t preemptions_ = 0;
   uint64_t admissions_ = 0;
   int64_t steps_ = 0;

@@ -434,6 +434,39 @@ TEST_CASE("while other work runs, budgeted work gets its step share of tokens an
   CHECK(r.tokens.size() == 8);
 }
 
+TEST_CASE("budgeted work's sequences per step are rationed like its tokens: a registered prefill earns tokens, "
+          "not sequences", "[scheduler]") {
+  // A sequence costs a step more than its tokens (its attention, a row of logits when it yields a token): a
+  // prefill of 128 registered tokens must not let eight budgeted sequences into the next step beside two.
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 16;
+  o.budget = {1.0, 0.2};  // each other token earns 0.25 budgeted tokens, each other sequence 0.25 sequences
+  batch_scheduler s(e.get(), o);
+  REQUIRE(s.add(make_request(101, 64, 50, 2, "t1")).code == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(make_request(102, 64, 50, 2, "t2")).code == batch_scheduler::add_result::queued);
+  for (uint64_t id = 1; id <= 8; ++id) {  // one-token prompts: each step a budgeted sequence moves, it yields a token
+    REQUIRE(s.add(budgeted_request(id, 1, 50, "a" + std::to_string(id))).code == batch_scheduler::add_result::queued);
+  }
+  std::vector<int> budgeted_per_step;
+  for (int i = 0; i < 10; ++i) {
+    step_report r;
+    s.step(&r);
+    int n = 0;
+    for (const auto& t : r.tokens) n += t.id < 100;
+    budgeted_per_step.push_back(n);
+  }
+  // Step 1 prefills 128 tokens (32 budgeted tokens earned) but two sequences (0.5 of a sequence): none moves.
+  CHECK(budgeted_per_step[0] == 0);
+  // From then on the two registered sequences earn half a budgeted sequence a step: one every other step.
+  int total = 0;
+  for (int n : budgeted_per_step) {
+    CHECK(n <= 1);
+    total += n;
+  }
+  CHECK(total == 5);  // 10 steps x 2 sequences x 0.25
+}
+
 TEST_CASE("prefill tokens are split between clients, so one client's long prompts do not hold another's back",
           "[scheduler]") {
   auto e = make_engine(4096);

@@ -111,23 +111,25 @@ class benign_load {
   struct window {
     double requests_per_s = 0;
     double ttft_p99_ms = 0;
+    // The same, as the server measured it (from the gateway's receipt of the request to its first token), for
+    // the ZeroMQ clients: what is left of the client's TTFT is the way in (sockets, front end, mailboxes).
+    double server_ttft_p99_ms = 0;
     int failed = 0;
   };
   window measure(clock_type::time_point from, clock_type::time_point to, door which = door::any) const {
     std::lock_guard<std::mutex> lock(mutex_);
     window w;
-    std::vector<double> ttft;
+    std::vector<double> ttft, server_ttft;
     for (const auto& c : completions_) {
       if (c.at < from || c.at > to) continue;
       if ((which == door::zeromq && c.http) || (which == door::http && !c.http)) continue;
       if (c.ok) ttft.push_back(c.ttft_ms);
       else ++w.failed;
+      if (c.ok && c.server_ttft_ms >= 0) server_ttft.push_back(c.server_ttft_ms);
     }
+    w.server_ttft_p99_ms = p99(&server_ttft);
     w.requests_per_s = static_cast<double>(ttft.size()) / std::chrono::duration<double>(to - from).count();
-    if (!ttft.empty()) {
-      std::sort(ttft.begin(), ttft.end());
-      w.ttft_p99_ms = ttft[std::min(ttft.size() - 1, static_cast<size_t>(0.99 * static_cast<double>(ttft.size())))];
-    }
+    w.ttft_p99_ms = p99(&ttft);
     return w;
   }
 
@@ -137,7 +139,13 @@ class benign_load {
     double ttft_ms;
     bool ok;
     bool http = false;
+    double server_ttft_ms = -1;  // from the `done` event's timing; -1: not known (HTTP)
   };
+  static double p99(std::vector<double>* v) {
+    if (v->empty()) return 0;
+    std::sort(v->begin(), v->end());
+    return (*v)[std::min(v->size() - 1, static_cast<size_t>(0.99 * static_cast<double>(v->size())))];
+  }
   // As run, through the HTTP door: the same prompt and settings as a streamed completion.
   void run_http(int port, const std::string& key, size_t index) {
     http_client c(port);
@@ -167,6 +175,7 @@ class benign_load {
                           {"ignore_eos", true}, {"api_key", key}, {"priority", "high"}});
       clock_type::time_point first{};
       bool ok = false, finished = false;
+      double server_ttft = -1;
       // A request that has not ended 30 s after it was sent never will: it counts as failed, not as absent.
       const auto give_up = sent + 30s;
       while (!finished && !stop_) {
@@ -180,11 +189,13 @@ class benign_load {
         if (ev->type == "done" || ev->type == "error" || ev->type == "shed") {
           ok = ev->type == "done";
           finished = true;
+          if (ok) server_ttft = ev->body["timing"].value("time_to_first_token_ms", -1.0);
         }
       }
       if (!finished) break;
       std::lock_guard<std::mutex> lock(mutex_);
-      completions_.push_back({clock_type::now(), std::chrono::duration<double, std::milli>(first - sent).count(), ok});
+      completions_.push_back(
+          {clock_type::now(), std::chrono::duration<double, std::milli>(first - sent).count(), ok, false, server_ttft});
     }
   }
   std::atomic<bool> stop_{false};
@@ -294,6 +305,7 @@ struct phase_result {
   double capture_cpu = -1;  // cores the capture thread used during the attack
   double baseline_rps = 0;  // the registered clients' completed requests per second it is compared with
   double http_rps_ratio = 0, http_ttft_ratio = 0;  // the HTTP door's registered clients alone
+  double server_ttft_ratio = 0;  // the ZeroMQ clients' TTFT p99 as the server measured it
   std::string detector;
 };
 
@@ -429,6 +441,19 @@ TEST_CASE("registered users keep their service through SYN, connection, registra
         {"--kind", "generate", "--target", target, "--rate", "4500", "--duration", "6", "--source", "127.99.0.4"}},
        {"127.99.0.0/24"}},
   };
+  // RAMPART_ATTACKS=name,...: only the attacks whose names contain one of these (for studying one of them).
+  if (const char* only = std::getenv("RAMPART_ATTACKS")) {
+    std::vector<std::string> wanted;
+    std::stringstream list(only);
+    for (std::string w; std::getline(list, w, ',');) wanted.push_back(w);
+    attacks.erase(std::remove_if(attacks.begin(), attacks.end(),
+                                 [&](const attack& a) {
+                                   return std::none_of(wanted.begin(), wanted.end(), [&](const std::string& w) {
+                                     return a.name.find(w) != std::string::npos;
+                                   });
+                                 }),
+                  attacks.end());
+  }
   std::vector<phase_result> results;
   std::printf("baseline measured: %.1f req/s\n", baseline.requests_per_s);
   std::fflush(stdout);
@@ -471,6 +496,15 @@ TEST_CASE("registered users keep their service through SYN, connection, registra
     r.rps_ratio = during.requests_per_s / before.requests_per_s;
     r.failed = during.failed;
     r.ttft_ratio = before.ttft_p99_ms > 0 ? during.ttft_p99_ms / before.ttft_p99_ms : 0;
+    {
+      const auto zmq_before = load.measure(before_from, start, benign_load::door::zeromq);
+      const auto zmq_during = load.measure(start, end, benign_load::door::zeromq);
+      r.server_ttft_ratio =
+          zmq_before.server_ttft_p99_ms > 0 ? zmq_during.server_ttft_p99_ms / zmq_before.server_ttft_p99_ms : 0;
+      std::printf("  ZeroMQ clients' TTFT p99: %.1f ms before, %.1f ms during (server's view: %.1f, %.1f ms)\n",
+                  zmq_before.ttft_p99_ms, zmq_during.ttft_p99_ms, zmq_before.server_ttft_p99_ms,
+                  zmq_during.server_ttft_p99_ms);
+    }
     {  // the HTTP door's clients alone, against their own window before the attack
       const auto http_before = load.measure(before_from, start, benign_load::door::http);
       const auto http_during = load.measure(start, end, benign_load::door::http);
@@ -557,5 +591,7 @@ TEST_CASE("registered users keep their service through SYN, connection, registra
     CHECK(r.green_again_s >= 0);
     CHECK(r.reopened);
   }
-  CHECK(results[1].deny_listed);  // the connection flood's real sources are deny-listed at orange
+  for (const auto& r : results) {  // the connection flood's real sources are deny-listed at orange
+    if (r.detector == "handshake_stall") CHECK(r.deny_listed);
+  }
 }
