@@ -22,6 +22,7 @@
 #include "actors/stages.hpp"
 #include "actors/supervisor.hpp"
 #include "admission/accounts.hpp"
+#include "base/cpu_affinity.hpp"
 #include "base/file.hpp"
 #include "config/policy.hpp"
 #include "engine/engine.hpp"
@@ -161,7 +162,10 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     return false;
   }
   model::engine_options eo;
-  eo.threads = static_cast<int>(cfg.engine.threads);
+  eo.cpus.assign(cfg.engine.cpus.begin(), cfg.engine.cpus.end());
+  // Pinned without a thread count: one thread per CPU given (not one per core of the machine on fewer CPUs).
+  eo.threads = cfg.engine.threads > 0 || eo.cpus.empty() ? static_cast<int>(cfg.engine.threads)
+                                                          : static_cast<int>(eo.cpus.size());
   eo.pack_weights = cfg.engine.pack_weights;
   eo.kv_block_tokens = static_cast<int>(cfg.engine.kv_block_size);
   eo.kv_cache_tokens = cfg.engine.kv_blocks * cfg.engine.kv_block_size;
@@ -171,7 +175,8 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     so.endpoints = cfg.engine.shard_endpoints;
     so.deadline_ms = static_cast<int>(cfg.engine.shard_deadline_ms);
     so.step_deadline_ms = static_cast<int>(cfg.engine.shard_step_deadline_ms);
-    so.threads = static_cast<int>(cfg.engine.threads);
+    so.threads = eo.threads;
+    so.cpus = eo.cpus;
     so.require_connected = false;  // a shard process may come later; until then its steps fail
     so.backend.rebalance_window_steps = static_cast<int>(cfg.engine.rebalance_window_steps);
     so.backend.rebalance_replicas = static_cast<int>(cfg.engine.rebalance_replicas);
@@ -295,6 +300,7 @@ class server {
     context_ = std::make_unique<server_context>();
     context_->config = cfg_;
     context_->metrics = &metrics_;
+    if (int rc = place_threads()) return rc;
     if (int rc = load_model_and_policy()) return rc;
     if (int rc = start_defence()) return rc;
     start_actor_system();
@@ -358,6 +364,38 @@ class server {
   }
 
   // The model (when configured), the policy and the accounts database.
+  // [engine] cpus: the engine's threads pin themselves there (model::thread_pool); this thread, and with it
+  // every thread started from here on (network, actors, capture), keeps to the CPUs left, so nothing a flood
+  // makes the front end do can take the engine's CPU.
+  int place_threads() {
+    if (cfg_.engine.cpus.empty()) return 0;
+    const std::vector<int> allowed = allowed_cpus();
+    const std::vector<int> engine(cfg_.engine.cpus.begin(), cfg_.engine.cpus.end());
+    for (int c : engine) {
+      if (std::find(allowed.begin(), allowed.end(), c) == allowed.end()) {
+        spdlog::critical("engine.cpus: CPU {} is not one this process may run on ({})", c, cpu_list_text(allowed));
+        return 1;
+      }
+    }
+    std::vector<int> rest;
+    for (int c : allowed) {
+      if (std::find(engine.begin(), engine.end(), c) == engine.end()) rest.push_back(c);
+    }
+    if (rest.empty()) {
+      spdlog::warn("engine.cpus lists every CPU this process may run on ({}): the other threads share them",
+                   cpu_list_text(allowed));
+      return 0;
+    }
+    std::string error;
+    if (!pin_current_thread(rest, &error)) {
+      spdlog::critical("cannot keep the server's threads on CPUs {}: {}", cpu_list_text(rest), error);
+      return 1;
+    }
+    spdlog::info("the engine runs on CPUs {}, the server's other threads on {}", cpu_list_text(engine),
+                 cpu_list_text(rest));
+    return 0;
+  }
+
   int load_model_and_policy() {
     if (!cfg_.model.path.empty()) {
       loaded_model model;

@@ -49,13 +49,13 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
 }  // namespace
 
 actor_shard_transport::actor_shard_transport(std::shared_ptr<const model::model_weights> weights, int hidden,
-                                             int n_shards, int threads_each)
+                                             int n_shards, int threads_each, std::vector<int> cpus)
     : cfg_(std::make_unique<caf::actor_system_config>()), done_(std::make_shared<shard_completion>()) {
   cfg_->set("scheduler.max-threads", 1);  // the shards are detached: the scheduler only routes messages
   system_ = std::make_unique<caf::actor_system>(*cfg_);
   actors_.resize(static_cast<size_t>(n_shards));
   for (int s = 0; s < n_shards; ++s) {
-    computes_.push_back(std::make_shared<model::shard_compute>(weights, hidden, threads_each));
+    computes_.push_back(std::make_shared<model::shard_compute>(weights, hidden, threads_each, cpus));
     dead_.push_back(std::make_shared<std::atomic<bool>>(false));
     crash_next_.push_back(std::make_shared<std::atomic<bool>>(false));
     warms_.emplace_back();
@@ -189,7 +189,7 @@ std::shared_ptr<model::sharded_expert_backend> make_expert_shards(std::shared_pt
     if (!weights) return nullptr;
     const int all = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     transport = std::make_shared<actor_shard_transport>(weights, static_cast<int>(c.hidden_size), n,
-                                                        std::max(1, all / n));
+                                                        std::max(1, all / n), o.cpus);
   } else {
     model::shard_frame_limits limits;  // what one answer may hold: a step slice's rows x experts x the width
     limits.max_rows = model::engine_options{}.max_step_tokens;

@@ -50,9 +50,9 @@ using shard_actor = caf::typed_actor<caf::reacts_to<shard_job>, caf::reacts_to<s
 
 class actor_shard_transport final : public model::shard_transport {
  public:
-  // N_SHARDS actors over WEIGHTS (HIDDEN wide), each computing with THREADS_EACH threads.
+  // N_SHARDS actors over WEIGHTS (HIDDEN wide), each computing with THREADS_EACH threads (on CPUS when given).
   actor_shard_transport(std::shared_ptr<const model::model_weights> weights, int hidden, int n_shards,
-                        int threads_each);
+                        int threads_each, std::vector<int> cpus = {});
   ~actor_shard_transport() override;
 
   int size() const override { return static_cast<int>(actors_.size()); }

@@ -19,6 +19,7 @@ struct expert_shards_options {
   int deadline_ms = 1000;              // per MoE layer exchange
   int step_deadline_ms = 0;            // all MoE layers of one forward pass (0: none)
   int threads = 0;                     // in-process: threads of all shards together (0: all cores)
+  std::vector<int> cpus;               // in-process: the CPUs their threads run on (empty: anywhere)
   int connect_timeout_ms = 10000;      // processes: how long to wait for every shard to answer a ping
   bool require_connected = true;       // false: start even when shards do not answer yet (they may come later)
   net::shard_link_keys keys;           // processes: CURVE (this rank's keypair, each shard's public key) or plain

@@ -105,6 +105,13 @@ bool parse_frontend(toml_section& s, frontend_config* f) {
 
 bool parse_engine(toml_section& s, engine_config* e) {
   s.get("threads", &e->threads, 0, 1024);
+  s.get("cpus", &e->cpus, 1024, 0, 1023);
+  if (!s.error()) {
+    std::vector<int64_t> sorted = e->cpus;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      s.fail_at(s.node("cpus"), "cpus", "lists a CPU twice");
+  }
   s.get("pack_weights", &e->pack_weights);
   s.get("kv_block_size", &e->kv_block_size, 1, 1024);
   s.get("kv_blocks", &e->kv_blocks, 1, int64_t{1} << 24);

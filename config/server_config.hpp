@@ -57,6 +57,9 @@ struct model_config {
 
 struct engine_config {
   int64_t threads = 0;            // 0: all cores
+  // CPUs the engine's threads run on; every other thread of the process (network, actors, capture) is kept
+  // off them when CPUs are left for it. Empty: no pinning.
+  std::vector<int64_t> cpus;
   bool pack_weights = true;       // rewrite the matrices into the kernels' layout at load (model::engine_options)
   int64_t kv_block_size = 16;     // tokens per KV block
   int64_t kv_blocks = 4096;       // blocks in the pool

@@ -138,6 +138,36 @@ bool toml_section::get(std::string_view key, std::vector<std::string>* out, size
   return true;
 }
 
+bool toml_section::get(std::string_view key, std::vector<int64_t>* out, size_t max_items, int64_t min,
+                       int64_t max) {
+  seen_.emplace_back(key);
+  if (!table_) return true;
+  const toml::node* n = table_->get(key);
+  if (!n) return true;
+  const toml::array* a = n->as_array();
+  if (!a) {
+    fail_at(n, key, std::string("expected an array of integers, found ") + type_name(*n));
+    return false;
+  }
+  if (a->size() > max_items) {
+    fail_at(n, key, "at most " + std::to_string(max_items) + " entries, found " + std::to_string(a->size()));
+    return false;
+  }
+  std::vector<int64_t> items;
+  for (const toml::node& item : *a) {
+    const auto v = item.value_exact<int64_t>();
+    if (!v || *v < min || *v > max) {
+      fail_at(&item, key, v ? "expected integers in [" + std::to_string(min) + ", " + std::to_string(max) +
+                                  "], found " + std::to_string(*v)
+                            : std::string("expected integers, found ") + type_name(item));
+      return false;
+    }
+    items.push_back(*v);
+  }
+  *out = std::move(items);
+  return true;
+}
+
 bool toml_section::get_choice(std::string_view key, std::string* out,
                               std::initializer_list<std::string_view> choices) {
   std::string value = *out;

@@ -28,6 +28,8 @@ class toml_section {
   bool get(std::string_view key, std::string* out);
   // An array of non-empty strings, at most MAX_ITEMS of them.
   bool get(std::string_view key, std::vector<std::string>* out, size_t max_items);
+  // An array of integers, each in [MIN, MAX], at most MAX_ITEMS of them.
+  bool get(std::string_view key, std::vector<int64_t>* out, size_t max_items, int64_t min, int64_t max);
   // A string that must be one of CHOICES.
   bool get_choice(std::string_view key, std::string* out, std::initializer_list<std::string_view> choices);
   // A sub-table (null when absent); a non-table value is an error.

@@ -69,7 +69,7 @@ struct engine::impl {
         cfg(ck->config()),
         w(std::move(weights)),
         k(kernels()),
-        pool(o.threads),
+        pool(o.threads, o.cpus),
         experts(o.experts ? o.experts : std::make_shared<local_expert_backend>(w, k, pool)),
         n_blocks(blocks_n),
         kv(cfg.num_hidden_layers, blocks_n, o.kv_block_tokens, cfg.kv_lora_rank + cfg.qk_rope_head_dim),

@@ -21,6 +21,7 @@ namespace rampart::model {
 
 struct engine_options {
   int threads = 0;              // 0: one per hardware thread
+  std::vector<int> cpus;        // non-empty: the engine's threads run only on these CPUs (thread_pool)
   int kv_block_tokens = 16;     // tokens per KV block
   int64_t kv_cache_tokens = 0;  // KV capacity in tokens (rounded up to blocks); 0: min(max_position, 16384)
   bool prefix_cache = true;     // reuse published full blocks of identical prompt prefixes

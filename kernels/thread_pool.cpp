@@ -1,5 +1,9 @@
 #include "kernels/thread_pool.hpp"
 
+#include <string>
+
+#include "base/cpu_affinity.hpp"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define RAMPART_CPU_RELAX() _mm_pause()
@@ -15,10 +19,25 @@ namespace {
 constexpr int spin_rounds = 4000;
 }  // namespace
 
-thread_pool::thread_pool(int n_threads) {
+thread_pool::thread_pool(int n_threads, std::vector<int> cpus) : cpus_(std::move(cpus)) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
   n_threads_ = n_threads < 1 ? 1 : n_threads;
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < n_threads_; ++i) {
+    workers_.emplace_back([this, i] {
+      if (!cpus_.empty()) pin(&pin_failures_);
+      worker(i);
+    });
+  }
+}
+
+void thread_pool::pin(std::atomic<int>* failures) const {
+  std::string error;
+  if (!pin_current_thread(cpus_, &error)) failures->fetch_add(1);
+}
+
+void thread_pool::pin_caller() {
+  pin(&pin_failures_);
+  pinned_caller_ = std::this_thread::get_id();
 }
 
 thread_pool::~thread_pool() {

@@ -13,13 +13,18 @@ namespace rampart::model {
 
 class thread_pool {
  public:
-  // N_THREADS <= 0 means one per hardware thread. Starts n_threads - 1 workers.
-  explicit thread_pool(int n_threads);
+  // N_THREADS <= 0 means one per hardware thread. Starts n_threads - 1 workers. CPUS non-empty: every thread
+  // of the pool, the workers from their start and the calling thread from its first loop, runs only on those
+  // CPUs (the kernel places them among them).
+  explicit thread_pool(int n_threads, std::vector<int> cpus = {});
   ~thread_pool();
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
 
   int size() const { return n_threads_; }
+  const std::vector<int>& cpus() const { return cpus_; }
+  // Threads the kernel would not pin to cpus() (they run wherever they are allowed to).
+  int pin_failures() const { return pin_failures_.load(); }
 
   // Calls fn(begin, end, thread_index) on contiguous, disjoint ranges covering [0, n), thread t taking
   // [n*t/T, n*(t+1)/T), and returns when all are done. Not reentrant: one loop at a time, from one caller.
@@ -27,6 +32,7 @@ class thread_pool {
   template <class F>
   void parallel_for(int64_t n, F&& fn) {
     if (n <= 0) return;
+    if (!cpus_.empty() && pinned_caller_ != std::this_thread::get_id()) pin_caller();
     if (n_threads_ == 1 || n == 1) {
       fn(int64_t{0}, n, 0);
       return;
@@ -41,8 +47,13 @@ class thread_pool {
   void run(int64_t n, task_fn fn, void* ctx);
   void worker(int index);
   void run_share(int index);
+  void pin(std::atomic<int>* failures) const;
+  void pin_caller();
 
   int n_threads_ = 1;
+  std::vector<int> cpus_;
+  std::thread::id pinned_caller_;  // the calling thread last pinned (a restarted caller is pinned again)
+  std::atomic<int> pin_failures_{0};
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;

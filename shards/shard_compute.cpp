@@ -41,11 +41,12 @@ std::shared_ptr<const model_weights> load_shared_weights(std::shared_ptr<const c
   return std::shared_ptr<const model_weights>(h, &h->w);
 }
 
-shard_compute::shard_compute(std::shared_ptr<const model_weights> weights, int hidden, int threads)
+shard_compute::shard_compute(std::shared_ptr<const model_weights> weights, int hidden, int threads,
+                             std::vector<int> cpus)
     : w_(std::move(weights)),
       hidden_(hidden),
       n_experts_(count_experts(*w_)),
-      pool_(threads),
+      pool_(threads, std::move(cpus)),
       local_(*w_, kernels(), pool_) {}
 
 bool shard_compute::run(shard_batch& b, std::string* err) {

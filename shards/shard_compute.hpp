@@ -17,8 +17,9 @@ namespace rampart::model {
 
 class shard_compute {
  public:
-  // WEIGHTS (with the checkpoint behind them) must outlive this. THREADS: its own pool (<= 0: all cores).
-  shard_compute(std::shared_ptr<const model_weights> weights, int hidden, int threads);
+  // WEIGHTS (with the checkpoint behind them) must outlive this. THREADS: its own pool (<= 0: all cores), on
+  // CPUS when given (thread_pool).
+  shard_compute(std::shared_ptr<const model_weights> weights, int hidden, int threads, std::vector<int> cpus = {});
 
   // Fills B.out and B.compute_ns. False + *err, touching nothing, when B is inconsistent: a layer that is not
   // a MoE layer, another hidden size, sizes that do not match, a row index or expert id out of range.

@@ -1,10 +1,13 @@
 // The shared vocabulary: one IP address type (IPv4 kept mapped, prefixes in the family's own bits), the
-// priority names of the protocol and the policy, and the status value. Expected texts and bytes are written
-// out by hand.
+// priority names of the protocol and the policy, the status value, and CPU affinity. Expected texts and bytes
+// are written out by hand.
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "base/cpu_affinity.hpp"
 #include "base/ip_address.hpp"
 #include "base/priority.hpp"
 #include "base/status.hpp"
@@ -73,4 +76,29 @@ TEST_CASE("a status is ok only with the success code", "[base]") {
   CHECK_FALSE(s.ok());
   CHECK(s.code == why::full);
   CHECK(s.message == "the queue is full");
+}
+
+TEST_CASE("CPU lists are written as ranges, and a thread pinned to one CPU may run only there", "[base]") {
+  CHECK(rampart::cpu_list_text({}) == "");
+  CHECK(rampart::cpu_list_text({3}) == "3");
+  CHECK(rampart::cpu_list_text({6, 0, 2, 1, 3, 6}) == "0-3,6");
+  CHECK(rampart::cpu_list_text({1, 3, 5}) == "1,3,5");
+  const std::vector<int> allowed = rampart::allowed_cpus();
+  REQUIRE_FALSE(allowed.empty());
+  // On a thread of its own, so the test runner keeps its CPUs.
+  std::vector<int> seen;
+  bool pinned = false;
+  std::string error;
+  std::thread t([&] {
+    pinned = rampart::pin_current_thread({allowed.back()}, &error);
+    seen = rampart::allowed_cpus();
+  });
+  t.join();
+  INFO(error);
+  CHECK(pinned);
+  CHECK(seen == std::vector<int>{allowed.back()});
+  CHECK(rampart::allowed_cpus() == allowed);
+  CHECK_FALSE(rampart::pin_current_thread({}, &error));
+  CHECK_FALSE(rampart::pin_current_thread({-1}, &error));
+  CHECK(error == "CPU -1 is outside 0-1023");
 }

@@ -123,6 +123,25 @@ TEST_CASE("an unreadable file is an error without a position", "[config]") {
   CHECK(err.to_string() == "/nonexistent/rampart.toml: cannot read file");
 }
 
+TEST_CASE("engine.cpus is a list of distinct CPU numbers", "[config]") {
+  server_config c;
+  config_error err;
+  CHECK(c.engine.cpus.empty());
+  REQUIRE(parse("[engine]\ncpus = [0, 2, 3]\n", &c, &err));
+  CHECK(c.engine.cpus == std::vector<int64_t>{0, 2, 3});
+  REQUIRE_FALSE(parse("[engine]\ncpus = [1, 1]\n", &c, &err));
+  CHECK(err.key == "engine.cpus");
+  CHECK(err.message == "lists a CPU twice");
+  REQUIRE_FALSE(parse("[engine]\ncpus = [1024]\n", &c, &err));
+  CHECK(err.message == "expected integers in [0, 1023], found 1024");
+  CHECK(err.line == 2);
+  CHECK(err.column == 9);
+  REQUIRE_FALSE(parse("[engine]\ncpus = \"0-3\"\n", &c, &err));
+  CHECK(err.message == "expected an array of integers, found a string");
+  REQUIRE_FALSE(parse("[engine]\ncpus = [0, \"1\"]\n", &c, &err));
+  CHECK(err.message == "expected integers, found a string");
+}
+
 TEST_CASE("automatic expert rebalancing is configured in [engine]", "[config]") {
   server_config c;
   config_error err;

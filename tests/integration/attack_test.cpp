@@ -25,6 +25,7 @@
 
 #include <zmq.hpp>
 
+#include "base/cpu_affinity.hpp"
 #include "net/client.hpp"
 #include "tests/support/alert_stream.hpp"
 #include "tests/support/http.hpp"
@@ -388,11 +389,15 @@ TEST_CASE("registered users keep their service through SYN, connection, registra
   const int port = test::free_port(), alerts_port = test::free_port(), http_port = test::free_port();
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
   // The engine gets one core: the attack traffic is generated on this machine, and the other core stands in for
-  // the attackers' machines and the network (flood tools, the kernel's packet handling, the capture).
+  // the attackers' machines and the network (flood tools, the kernel's packet handling, the capture). With two
+  // CPUs or more it is pinned there ([engine] cpus), and the server's other threads kept off it, as a
+  // deployment would.
+  const std::vector<int> allowed = allowed_cpus();
+  const std::string engine_cpus = allowed.size() >= 2 ? "cpus = [" + std::to_string(allowed.back()) + "]\n" : "";
   std::ofstream(dir + "/rampart.toml")
       << "[frontend]\nendpoint = \"" << endpoint << "\"\n"
       << "[model]\npath = \"" << RAMPART_SERVER_MODEL_DIR << "\"\ntokenizer = \"" << test::tokenizer_dir() << "\"\n"
-      << "[engine]\nthreads = 1\n"
+      << "[engine]\nthreads = 1\n" << engine_cpus
       << "[metrics]\nenabled = false\n"
       << "[alerts]\npublish = \"tcp://127.0.0.1:" << alerts_port << "\"\n"
       << "[http]\nenabled = true\nlisten = \"127.0.0.1:" << http_port << "\"\n"

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 
+#include "base/cpu_affinity.hpp"
 #include "net/client.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/paths.hpp"
@@ -316,4 +318,68 @@ TEST_CASE("started as root with server.user set, rampartd captures and then runs
   net::client c;
   REQUIRE(c.connect(server.endpoint, nullptr));
   CHECK(c.ping(2s));
+}
+
+namespace {
+
+// Each thread of PID: its name and the CPUs it may run on (Cpus_allowed_list in /proc).
+std::vector<std::pair<std::string, std::string>> thread_cpus(pid_t pid) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(dir + "/" + e->d_name + "/comm"), status(dir + "/" + e->d_name + "/status");
+    std::string name, line, cpus;
+    std::getline(comm, name);
+    while (std::getline(status, line)) {
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) cpus = line.substr(line.find_first_not_of(" \t", 18));
+    }
+    out.emplace_back(name, cpus);
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("with engine.cpus the engine computes on those CPUs and the server's other threads on the rest",
+          "[integration]") {
+  const std::vector<int> allowed = allowed_cpus();
+  if (allowed.size() < 2) {
+    std::cout << "SKIPPED: needs two CPUs, this process may use " << allowed.size() << "\n";
+    return;
+  }
+  const int engine_cpu = allowed.back();
+  std::vector<int> rest(allowed.begin(), allowed.end() - 1);
+  const std::string dir = test::make_temp_dir("rampart-cpus");
+  const std::string cfg = write_file(dir, "rampart.toml",
+                                     "[model]\npath = \"" + std::string(RAMPART_SERVER_MODEL_DIR) + "\"\ntokenizer = \"" +
+                                         test::tokenizer_dir() + "\"\n[engine]\ncpus = [" +
+                                         std::to_string(engine_cpu) + "]\n");
+  running_server s({"--config", cfg});
+  net::client c;
+  REQUIRE(c.connect(s.endpoint, nullptr));
+  c.send("generate", {{"request_id", "pinned"}, {"ids", {1000, 1001, 1002}}, {"max_tokens", 4}, {"temperature", 0}});
+  bool done = false;
+  for (int i = 0; i < 100 && !done; ++i) {
+    auto ev = c.receive(200ms);
+    done = ev && ev->type == "done";
+  }
+  REQUIRE(done);
+  CHECK(s.proc->log().find("the engine runs on CPUs " + std::to_string(engine_cpu) + ", the server's other threads on " +
+                           cpu_list_text(rest)) != std::string::npos);
+  const auto threads = thread_cpus(s.proc->pid());
+  REQUIRE_FALSE(threads.empty());
+  int on_engine_cpu = 0;
+  for (const auto& [name, cpus] : threads) {
+    INFO(name << " on " << cpus);
+    if (cpus == std::to_string(engine_cpu)) {
+      ++on_engine_cpu;  // the engine's thread (one: engine.threads defaults to one per CPU given)
+    } else {
+      CHECK(cpus == cpu_list_text(rest));  // the network, the actors, the capture: none on the engine's CPU
+    }
+  }
+  CHECK(on_engine_cpu == 1);
 }

@@ -6,9 +6,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <vector>
 
+#include "base/cpu_affinity.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/thread_pool.hpp"
 
 namespace rampart::model {
 namespace {
@@ -387,3 +390,22 @@ TEST_CASE("weighted_rows sums probability-weighted rows per output on every supp
 
 }  // namespace
 }  // namespace rampart::model
+
+TEST_CASE("a thread pool given CPUs runs every thread, the caller's included, only on them", "[kernels]") {
+  const std::vector<int> allowed = rampart::allowed_cpus();
+  REQUIRE_FALSE(allowed.empty());
+  const std::vector<int> cpus = {allowed.back()};
+  std::vector<std::vector<int>> seen(3);
+  std::thread caller([&] {
+    rampart::model::thread_pool pool(3, cpus);
+    pool.parallel_for(3, [&](int64_t, int64_t, int t) { seen[static_cast<size_t>(t)] = rampart::allowed_cpus(); });
+    CHECK(pool.pin_failures() == 0);
+  });
+  caller.join();
+  for (const auto& s : seen) CHECK(s == cpus);
+  // Without CPUs nothing is pinned.
+  std::vector<std::vector<int>> free(2);
+  rampart::model::thread_pool pool(2);
+  pool.parallel_for(2, [&](int64_t, int64_t, int t) { free[static_cast<size_t>(t)] = rampart::allowed_cpus(); });
+  for (const auto& s : free) CHECK(s == allowed);
+}
