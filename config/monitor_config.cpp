@@ -38,10 +38,14 @@ bool detector_table(const toml::table& t, const std::string& file, const std::st
   int64_t outlier_severity = d->outlier_severity;
   if (id == monitor::detector_id::conn_flood || id == monitor::detector_id::request_flood) {
     s.get("outlier_floor", &d->outlier_floor, 0, 1e12);
-    s.get("outlier_factor", &d->outlier_factor, 1, 1e6);
+    s.get("outlier_factor", &d->outlier_factor, 2, 1e6);
     s.get("outlier_severity", &outlier_severity, 1, 3);
   }
   if (id == monitor::detector_id::request_flood) s.get("token_outlier_floor", &d->token_outlier_floor, 0, 1e12);
+  for (const char* key : {"outlier_floor", "token_outlier_floor"}) {  // 0 turns the rule off; else at least 1/s
+    const double v = std::string(key) == "outlier_floor" ? d->outlier_floor : d->token_outlier_floor;
+    if (!s.error() && v > 0 && v < 1) s.fail_at(t.get(key), key, "must be 0 (off) or at least 1");
+  }
   if (!s.finish()) {
     *err = *s.error();
     return false;

@@ -111,6 +111,9 @@ bool parse_engine(toml_section& s, engine_config* e) {
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
       s.fail_at(s.node("cpus"), "cpus", "lists a CPU twice");
+    else if (!e->cpus.empty() && e->threads > static_cast<int64_t>(e->cpus.size()))
+      s.fail_at(s.node("threads"), "threads",
+                "more threads than engine.cpus lists: the engine's threads would share CPUs and wait on each other");
   }
   s.get("pack_weights", &e->pack_weights);
   s.get("kv_block_size", &e->kv_block_size, 1, 1024);

@@ -328,12 +328,16 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, budget_state* bud
   if (rationed) {
     int64_t other_tokens = 0;
     for (size_t i : other) other_tokens += (*chunk)[i];
+    // What a step earns is spent in that step or the next: the banks carry fractions (at most one token, one
+    // sequence beyond the step's earning), not a prefill's worth of tokens into a later step of decodes.
     const double earn = share / (1.0 - share);
-    budget->tokens = std::min(budget->tokens + earn * static_cast<double>(other_tokens),
-                              static_cast<double>(options_.max_step_tokens));
+    const double earned_tokens = earn * static_cast<double>(other_tokens);
+    const double earned_sequences = earn * static_cast<double>(other.size());
+    budget->tokens = std::min({budget->tokens + earned_tokens, earned_tokens + 1.0,
+                               static_cast<double>(options_.max_step_tokens)});
     allowance = std::min<int64_t>(allowance, static_cast<int64_t>(std::floor(budget->tokens)));
-    budget->sequences = std::min(budget->sequences + earn * static_cast<double>(other.size()),
-                                 static_cast<double>(options_.max_running));
+    budget->sequences = std::min({budget->sequences + earned_sequences, earned_sequences + 1.0,
+                                  static_cast<double>(options_.max_running)});
     seq_allowance = std::min(k, static_cast<size_t>(std::floor(budget->sequences)));
   }
   // Budgeted sequences take turns: one token each from where the last step stopped, then prefill evenly.

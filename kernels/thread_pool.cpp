@@ -35,9 +35,11 @@ void thread_pool::pin(std::atomic<int>* failures) const {
   if (!pin_current_thread(cpus_, &error)) failures->fetch_add(1);
 }
 
+thread_local const thread_pool* thread_pool::pinned_for_ = nullptr;
+
 void thread_pool::pin_caller() {
   pin(&pin_failures_);
-  pinned_caller_ = std::this_thread::get_id();
+  pinned_for_ = this;
 }
 
 thread_pool::~thread_pool() {

@@ -32,7 +32,7 @@ class thread_pool {
   template <class F>
   void parallel_for(int64_t n, F&& fn) {
     if (n <= 0) return;
-    if (!cpus_.empty() && pinned_caller_ != std::this_thread::get_id()) pin_caller();
+    if (!cpus_.empty() && pinned_for_ != this) pin_caller();
     if (n_threads_ == 1 || n == 1) {
       fn(int64_t{0}, n, 0);
       return;
@@ -52,7 +52,9 @@ class thread_pool {
 
   int n_threads_ = 1;
   std::vector<int> cpus_;
-  std::thread::id pinned_caller_;  // the calling thread last pinned (a restarted caller is pinned again)
+  // The pool that last pinned the calling thread (a new caller, such as a restarted engine thread, is pinned
+  // again even where the system reuses a dead thread's id).
+  static thread_local const thread_pool* pinned_for_;
   std::atomic<int> pin_failures_{0};
   std::vector<std::thread> workers_;
   std::mutex mutex_;

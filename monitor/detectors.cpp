@@ -71,11 +71,6 @@ class culprit_filter {
     min_share_ = cfg.culprit_min_share;
   }
   void raise_min_share(double share) { min_share_ = std::max(min_share_, share); }
-  // A relative rule's culprits are the keys over its bar, whatever their share of a large population.
-  void relative(double bar_per_s, double window_s) {
-    min_count_ = std::max<uint64_t>(2, static_cast<uint64_t>(std::ceil(bar_per_s * window_s - 1e-9)));
-    min_share_ = 0;
-  }
 
   // Keeps KEY when EVIDENCE passes; returns whether it did.
   bool consider(std::string key, uint64_t evidence, std::vector<culprit>* out) const {
@@ -129,6 +124,9 @@ evidence_kind evidence_of(detector_id d, const metric_reading& m) {
 std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, const metric_reading& m,
                                    const window_features& w) {
   std::vector<culprit> out;
+  // A client far busier than the rest is worth an operator's look, not proof of an attack (a NAT, a batch
+  // job): a relative rule's reading names no culprit, so nobody is deny-listed on it.
+  if (m.threshold >= 0) return out;
   const detector_config& dc = cfg.detector(d);
   const step_counters& c = w.sum;
   const std::string name = m.name;
@@ -176,11 +174,8 @@ std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, con
       break;
     }
     case evidence_kind::completed_handshakes: {
-      culprit_filter f(dc, cfg, w, c.handshakes_completed);
-      if (m.threshold >= 0) {
-        f.relative(m.threshold, w.window_s);
-        f.consider_all(w.top_completed_sources, w.n_completed_sources, false, cfg, &out);
-      } else if (name == "conn_per_prefix_ps") {
+      const culprit_filter f(dc, cfg, w, c.handshakes_completed);
+      if (name == "conn_per_prefix_ps") {
         f.consider_all(w.top_completed_prefixes, w.n_completed_prefixes, true, cfg, &out);
       } else {
         f.consider_all(w.top_completed_sources, w.n_completed_sources, false, cfg, &out);
@@ -197,14 +192,11 @@ std::vector<culprit> find_culprits(detector_id d, const monitor_config& cfg, con
     case evidence_kind::app_signals: {
       // Keys that are addresses only: request keys may name a tenant, which is no source to deny.
       const size_t k = idx(app_signal_of(d, m));
-      culprit_filter f(dc, cfg, w, c.app[k]);
-      if (m.threshold >= 0) f.relative(0, w.window_s);  // the reading chose its keys, each against its own bar
+      const culprit_filter f(dc, cfg, w, c.app[k]);
       for (size_t i = 0; i < w.n_app_keys[k]; ++i) {
         const auto& e = w.top_app_keys[k][i];
-        const std::string key(e.key.view());
-        if (m.threshold >= 0 && std::find(m.outliers.begin(), m.outliers.end(), key) == m.outliers.end()) continue;
         ip_address a;
-        if (!ip_address::parse(key, &a)) continue;
+        if (!ip_address::parse(std::string(e.key.view()), &a)) continue;
         f.consider(a.to_string(), e.lower_bound(), &out);
       }
       break;
@@ -285,13 +277,17 @@ metric_reading read_metric(detector_id d, const detector_config& cfg, const wind
 metric_reading read_session_outlier(const detector_config& cfg, const window_features& w) {
   metric_reading m;
   m.name = "outlier_sessions_ps";
-  m.severity = cfg.outlier_severity;
   const double ref = population_reference(w, w.top_completed_sources, w.n_completed_sources);
   m.eligible = cfg.outlier_floor > 0 && ref >= 0;
   if (!m.eligible) return m;
   m.value = w.rate(w.top_completed_sources[0].lower_bound());
   m.reference = ref;
   m.threshold = std::max(cfg.outlier_floor, cfg.outlier_factor * ref);
+  for (size_t i = 0; i < w.n_completed_sources; ++i) {
+    if (w.rate(w.top_completed_sources[i].lower_bound()) >= m.threshold) {
+      m.outliers.push_back(w.top_completed_sources[i].key.addr.to_string());
+    }
+  }
   return m;
 }
 
@@ -300,6 +296,15 @@ key_rates::learned key_rates::get(const app_key& key, uint64_t hash) const {
     if (e.hash == hash && e.key == key) return {e.rate, e.steps >= warmup_steps_};
   }
   return {};
+}
+
+void key_rates::touch(const app_key& key, uint64_t hash, int64_t now_us) {
+  for (entry& e : entries_) {
+    if (e.hash == hash && e.key == key) {
+      e.seen_us = now_us;
+      return;
+    }
+  }
 }
 
 void key_rates::learn(const app_key& key, uint64_t hash, double rate, double alpha, int64_t now_us) {
@@ -325,7 +330,6 @@ void key_rates::learn(const app_key& key, uint64_t hash, double rate, double alp
 metric_reading detector_bank::key_outliers(const detector_config& dc, const window_features& w, app_signal sig,
                                            double floor, key_rates* rates) {
   metric_reading m{sig == app_signal::generated_tokens ? "outlier_tokens_ps" : "outlier_requests_ps", 0, false};
-  m.severity = dc.outlier_severity;
   if (floor <= 0) return m;
   const size_t k = idx(sig);
   const auto& list = w.top_app_keys[k];
@@ -339,13 +343,20 @@ metric_reading detector_bank::key_outliers(const detector_config& dc, const wind
     ip_address address;
     const bool is_address = ip_address::parse(std::string(list[i].key.view()), &address);
     const double reference = std::max(own.warm ? own.rate : -1.0, is_address ? population : -1.0);
-    if (reference < 0) {  // nothing to judge it by yet: a tenant (or a lone address) warming up
-      rates->learn(list[i].key, list[i].hash, rate, alpha, w.end_us);
+    if (reference < 0) {
+      // Nothing to judge it by yet (a tenant, or a lone address, warming up): its windows teach its rate, but
+      // never more than the floor, so a key that floods from its first request cannot learn the flood as its
+      // normal (its bar is then at most outlier_factor x the floor).
+      rates->learn(list[i].key, list[i].hash, std::min(rate, floor), alpha, w.end_us);
       continue;
     }
     const double bar = std::max(floor, dc.outlier_factor * reference);
-    if (rate >= bar) m.outliers.emplace_back(list[i].key.view());
-    else rates->learn(list[i].key, list[i].hash, rate, alpha, w.end_us);
+    if (rate >= bar) {
+      m.outliers.emplace_back(list[i].key.view());
+      rates->touch(list[i].key, list[i].hash, w.end_us);  // an active outlier is not the one evicted for room
+    } else {
+      rates->learn(list[i].key, list[i].hash, rate, alpha, w.end_us);
+    }
     if (rate / bar > best_ratio) {
       best_ratio = rate / bar;
       m.eligible = true;
@@ -441,7 +452,8 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
         over = rel_over;
       }
     }
-    const int severity = m.severity > 0 ? m.severity : dc.severity;
+    const bool relative_reading = m.threshold >= 0;
+    const int severity = relative_reading ? dc.outlier_severity : dc.severity;
     if (!s.active) {
       if (!over) {
         s.over = 0;
@@ -451,6 +463,8 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
       if (++s.over < dc.raise_after) continue;
       s.active = true;
       s.severity = severity;
+      s.relative = relative_reading;
+      s.peak_metric = m.name;
       s.under = 0;
       s.since_update = 0;
       s.update_seq = 0;
@@ -465,9 +479,16 @@ void detector_bank::evaluate(const window_features& w, std::vector<event>* out) 
       out->push_back(std::move(e));
       continue;
     }
+    if (std::string(s.peak_metric) != m.name) {  // another rule holds the alert now: a peak in its own unit
+      s.peak_metric = m.name;
+      s.peak = m.value;
+    }
     s.peak = std::max(s.peak, m.value);
     s.under = over ? 0 : s.under + 1;
-    if (over) s.severity = std::min(s.severity, severity);  // an outlier alert that became a flood
+    if (over) {  // whichever rule holds the alert up now sets its severity and whether it counts for the level
+      s.severity = severity;
+      s.relative = relative_reading;
+    }
     if (s.under >= dc.clear_after) {
       s.active = false;
       s.over = 0;
@@ -545,7 +566,9 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
       const auto& e = w.top_app_keys[k][i];
       a->top_sources.push_back({std::string(e.key.view()), e.lower_bound(), w.rate(e.lower_bound())});
     }
-    if (source_worth_naming(w.n_app_keys[k] > 0 ? w.top_app_keys[k][0].lower_bound() : 0, w.sum.app[k])) {
+    if (m.threshold >= 0) {  // a relative reading names its outlier, when that is an address
+      if (!m.outliers.empty()) ip_address::parse(m.outliers.front(), &a->src);
+    } else if (source_worth_naming(w.n_app_keys[k] > 0 ? w.top_app_keys[k][0].lower_bound() : 0, w.sum.app[k])) {
       ip_address::parse(a->top_sources[0].key, &a->src);
     }
     return;
@@ -577,7 +600,9 @@ void detector_bank::fill(detector_id d, const window_features& w, const metric_r
     a->top_sources.push_back({std::move(key), e.lower_bound(), w.rate(e.lower_bound())});
   }
   const bool syn = which == culprits::syn_sources || which == culprits::syn_prefixes;
-  if (n > 0 && source_worth_naming((*list)[0].lower_bound(), syn ? w.sum.syn : total)) {
+  if (m.threshold >= 0) {
+    if (!m.outliers.empty()) ip_address::parse(m.outliers.front(), &a->src);
+  } else if (n > 0 && source_worth_naming((*list)[0].lower_bound(), syn ? w.sum.syn : total)) {
     a->src = (*list)[0].key.addr;
   }
 }

@@ -23,10 +23,9 @@ struct metric_reading {
   bool eligible = true;  // false: the window is too thin for a verdict (counts as under, learns nothing)
   // A relative rule's reading (conn_flood's and request_flood's outliers) brings its own threshold for this
   // window, the rate it was compared with (the key's own learned rate or the population's, whichever set the
-  // bar), its alert's severity, and the keys over their bars (the only culprits it names).
+  // bar), and the keys over their bars (busiest first; the alert's src when an address). It names no culprit.
   double threshold = -1;  // < 0: an absolute reading, judged against max(floor, factor x baseline)
   double reference = 0;
-  int severity = 0;
   std::vector<std::string> outliers;
 };
 
@@ -34,8 +33,8 @@ struct metric_reading {
 metric_reading read_metric(detector_id d, const detector_config& cfg, const window_features& w);
 
 // The relative rules compare a key with the population's busiest ordinary keys: among a window's top list
-// (busiest first) of N keys, the rate of the fourth busiest (the last, when there are three), so up to three
-// keys at once can each stand out. Below three keys there is no population: -1.
+// (busiest first) of N keys, the rate of the fourth busiest (the last, when there are three), so with four or
+// more keys up to three can each stand out (two of three). Below three keys there is no population: -1.
 constexpr size_t outlier_min_keys = 3;
 constexpr size_t outlier_reference_rank = 3;
 template <typename Key>
@@ -62,6 +61,8 @@ class key_rates {
   learned get(const app_key& key, uint64_t hash) const;
   // Teaches KEY's rate one window's RATE (ALPHA: the EWMA's weight once warm).
   void learn(const app_key& key, uint64_t hash, double rate, double alpha, int64_t now_us);
+  // Marks KEY seen at NOW_US without teaching it anything (a key over its bar).
+  void touch(const app_key& key, uint64_t hash, int64_t now_us);
   size_t size() const { return entries_.size(); }
   size_t capacity() const { return capacity_; }
 
@@ -110,11 +111,12 @@ class detector_bank {
   void evaluate(const window_features& w, std::vector<event>* out);
 
   bool active(detector_id d) const { return state_[static_cast<size_t>(d)].active; }
-  // The severity of D's alert while active (its configured severity, or outlier_severity while only a relative
-  // rule holds it up); 0 while inactive.
+  // The severity D's alert gives the threat level while active: its configured severity; 0 while inactive, or
+  // while only a relative rule holds it up (one client busier than the rest is not an attack on the service:
+  // such an alert, at outlier_severity, is for the operators and changes nothing for anyone else).
   int active_severity(detector_id d) const {
     const state& s = state_[static_cast<size_t>(d)];
-    return s.active ? s.severity : 0;
+    return s.active && !s.relative ? s.severity : 0;
   }
   const key_rates& request_rates() const { return request_rates_; }
   double baseline(detector_id d) const { return state_[static_cast<size_t>(d)].baseline; }
@@ -135,6 +137,8 @@ class detector_bank {
     double peak = 0;
     uint64_t starts = 0;
     int severity = 0;
+    bool relative = false;       // held up by a relative rule's reading (the last one over)
+    const char* peak_metric = "";  // the metric `peak` is in
   };
 
   // request_flood's relative rule over one application signal's top keys (requests or generated tokens): each

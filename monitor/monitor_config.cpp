@@ -74,7 +74,7 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   // The relative rules: an inference API's ordinary client opens a session every few seconds and sends a
   // request every few seconds; one that does tens a second, ten times the busiest of the others, is worth
   // naming long before it reaches the absolute floors, but is one client, not an attack on the service: its
-  // alerts are severity 3 (the level rises to yellow).
+  // alerts (EVE severity 3) name no culprit and leave the threat level as it is.
   detector_config& cf = d[static_cast<size_t>(detector_id::conn_flood)];
   cf.outlier_floor = 30;  // completed handshakes a second from one address
   detector_config& rf = d[static_cast<size_t>(detector_id::request_flood)];
@@ -126,6 +126,14 @@ std::string monitor_config::validate() const {
     if (!(d.culprit_min >= 0) || !std::isfinite(d.culprit_min)) {
       return n + "culprit_min must be a finite number >= 0";
     }
+    // The relative rules: a floor of 0 turns one off; below 1 a second, two events would stand out.
+    for (double f : {d.outlier_floor, d.token_outlier_floor}) {
+      if (!(f == 0 || (f >= 1 && std::isfinite(f)))) return n + "outlier floors must be 0 (off) or at least 1";
+    }
+    if (!(d.outlier_factor >= 2) || !std::isfinite(d.outlier_factor)) {
+      return n + "outlier_factor must be a finite number >= 2";
+    }
+    if (d.outlier_severity < 1 || d.outlier_severity > 3) return n + "outlier_severity must be 1, 2 or 3";
   }
   if (!(culprit_min_share >= 0 && culprit_min_share <= 1)) return "culprit_min_share must be in [0, 1]";
   const detector_config& e = detectors[static_cast<size_t>(detector_id::entropy_shift)];

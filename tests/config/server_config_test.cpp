@@ -140,6 +140,9 @@ TEST_CASE("engine.cpus is a list of distinct CPU numbers", "[config]") {
   CHECK(err.message == "expected an array of integers, found a string");
   REQUIRE_FALSE(parse("[engine]\ncpus = [0, \"1\"]\n", &c, &err));
   CHECK(err.message == "expected integers, found a string");
+  REQUIRE(parse("[engine]\nthreads = 2\ncpus = [0, 1]\n", &c, &err));
+  REQUIRE_FALSE(parse("[engine]\nthreads = 3\ncpus = [0, 1]\n", &c, &err));
+  CHECK(err.key == "engine.threads");
 }
 
 TEST_CASE("automatic expert rebalancing is configured in [engine]", "[config]") {

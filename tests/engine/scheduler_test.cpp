@@ -467,6 +467,32 @@ TEST_CASE("budgeted work's sequences per step are rationed like its tokens: a re
   CHECK(total == 5);  // 10 steps x 2 sequences x 0.25
 }
 
+TEST_CASE("budgeted credit earned by a registered prefill is not saved for a later step of decodes", "[scheduler]") {
+  // The 128 prefill tokens of step 1 earn 32 budgeted tokens; spent in a later step by one budgeted prompt,
+  // they would make a step of two registered decodes 17 times as long. What carries over is at most one token
+  // beyond a step's own earning (here 2 x 0.25).
+  auto e = make_engine(4096);
+  scheduler_options o;
+  o.max_running = 16;
+  o.budget = {1.0, 0.2};
+  batch_scheduler s(e.get(), o);
+  REQUIRE(s.add(make_request(101, 64, 50, 2, "t1")).code == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(make_request(102, 64, 50, 2, "t2")).code == batch_scheduler::add_result::queued);
+  REQUIRE(s.add(budgeted_request(1, 64, 4, "a1")).code == batch_scheduler::add_result::queued);
+  step_report first;
+  s.step(&first);
+  CHECK(first.prefill_tokens == 128);  // the registered prompts only: half a budgeted sequence earned
+  int64_t budgeted_prefill = 0;
+  for (int i = 0; i < 9; ++i) {
+    step_report r;
+    s.step(&r);
+    CHECK(r.decode_tokens >= 2);
+    CHECK(r.prefill_tokens <= 1);  // floor(2 x 0.25 + 1) at most
+    budgeted_prefill += r.prefill_tokens;
+  }
+  CHECK(budgeted_prefill >= 4);  // it still moves: about a token every other step
+}
+
 TEST_CASE("prefill tokens are split between clients, so one client's long prompts do not hold another's back",
           "[scheduler]") {
   auto e = make_engine(4096);

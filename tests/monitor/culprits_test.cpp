@@ -337,7 +337,7 @@ analysis session_capture(double population_rate, double heavy_rate, const std::s
 
 }  // namespace
 
-TEST_CASE("one address opening sessions at many times the others' rate raises conn_flood, naming only it",
+TEST_CASE("one address opening sessions at many times the others' rate raises conn_flood, naming it as src",
           "[monitor][culprits][outlier]") {
   const analysis a = session_capture(1, 60, "session-outlier");
   CHECK(detectors_fired(a) == std::vector<std::string>{"conn_flood"});
@@ -350,10 +350,13 @@ TEST_CASE("one address opening sessions at many times the others' rate raises co
   CHECK(start.baseline == Approx(1));
   CHECK(start.value >= 30);
   CHECK(start.severity == 3);
-  CHECK(start.level == threat_level::yellow);
+  // One client busier than the rest is for the operators: the level stays green and nobody is a culprit (so
+  // nobody is deny-listed on it); the alert names it as its source.
+  CHECK(start.level == threat_level::green);
   CHECK(start.src == ip_address::v4(198, 51, 100, 20));
-  CHECK(keys(start.culprits) == std::set<std::string>{"198.51.100.20"});
-  CHECK(joined(all_culprits(a)) == "198.51.100.20 ");
+  CHECK(start.culprits.empty());
+  CHECK(all_culprits(a).empty());
+  for (const event& e : a.events) CHECK(e.type != event_type::threat_level);
   // Within a second of the first session; over by the end of the sessions plus the clearing (10 steps).
   CHECK(start.ts_us > t0 + 4 * sec);
   CHECK(start.ts_us < t0 + 5 * sec);
@@ -386,5 +389,5 @@ TEST_CASE("the relative session rule is the population's: 80 a second beside add
   const auto cf = alerts_of(a, detector_id::conn_flood);
   REQUIRE_FALSE(cf.empty());
   CHECK(cf.front().threshold >= 50);  // 10 x the fourth busiest address's 5 (or 6) a second
-  CHECK(keys(cf.front().culprits) == std::set<std::string>{"198.51.100.20"});
+  CHECK(cf.front().src == ip_address::v4(198, 51, 100, 20));
 }

@@ -171,6 +171,26 @@ TEST_CASE("bad monitor settings are errors with file:line:column and key path", 
   CHECK(e.message.find("out of range") != std::string::npos);
   e = error_of("[monitor.detectors.entropy_shift]\nculprit_min = 5\n");
   CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.entropy_shift.culprit_min: unknown key");
+  // The relative rules: a floor is 0 (off) or at least 1 a second, the factor at least 2, only where they apply.
+  e = error_of("[monitor.detectors.conn_flood]\noutlier_floor = 0.5\n");
+  CHECK(e.to_string() == "m.toml:2:17: monitor.detectors.conn_flood.outlier_floor: must be 0 (off) or at least 1");
+  e = error_of("[monitor.detectors.request_flood]\ntoken_outlier_floor = 0.001\n");
+  CHECK(e.key == "monitor.detectors.request_flood.token_outlier_floor");
+  e = error_of("[monitor.detectors.request_flood]\noutlier_factor = 1.5\n");
+  CHECK(e.key == "monitor.detectors.request_flood.outlier_factor");
+  CHECK(e.message.find("out of range") != std::string::npos);
+  e = error_of("[monitor.detectors.conn_flood]\ntoken_outlier_floor = 10\n");
+  CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.conn_flood.token_outlier_floor: unknown key");
+  e = error_of("[monitor.detectors.udp_flood]\noutlier_floor = 10\n");
+  CHECK(e.to_string() == "m.toml:2:1: monitor.detectors.udp_flood.outlier_floor: unknown key");
+  {
+    monitor::monitor_config bad;
+    bad.detectors[static_cast<size_t>(monitor::detector_id::conn_flood)].outlier_severity = 7;
+    CHECK(bad.validate() == "detectors.conn_flood.outlier_severity must be 1, 2 or 3");
+    bad.detectors[static_cast<size_t>(monitor::detector_id::conn_flood)].outlier_severity = 3;
+    bad.detectors[static_cast<size_t>(monitor::detector_id::conn_flood)].outlier_floor = 0.2;
+    CHECK(bad.validate() == "detectors.conn_flood.outlier floors must be 0 (off) or at least 1");
+  }
 
   e = error_of("[monitor.detectors.syn_fluod]\nfloor = 1.0\n");
   CHECK(e.key == "monitor.detectors.syn_fluod");
