@@ -411,7 +411,7 @@ TEST_CASE("generated tokens at ten times a key's own rate raise request_flood on
   }
 }
 
-TEST_CASE("the learned rates make room by dropping the key seen longest ago; a key over its bar counts as seen",
+TEST_CASE("the learned rates make room by dropping the key seen longest ago, and a key over its bar counts as seen",
           "[monitor][app][outlier]") {
   key_rates rates(3, 2);
   const app_key a = app_key::from("a"), b = app_key::from("b"), c = app_key::from("c"), d = app_key::from("d");
