@@ -110,20 +110,27 @@ bool toml_section::get(std::string_view key, std::string* out) {
   return true;
 }
 
-bool toml_section::get(std::string_view key, std::vector<std::string>* out, size_t max_items) {
+const toml::array* toml_section::array_at(std::string_view key, const char* of, size_t max_items, bool* ok) {
+  *ok = true;
   seen_.emplace_back(key);
-  if (!table_) return true;
-  const toml::node* n = table_->get(key);
-  if (!n) return true;
+  const toml::node* n = table_ ? table_->get(key) : nullptr;
+  if (!n) return nullptr;
   const toml::array* a = n->as_array();
   if (!a) {
-    fail_at(n, key, std::string("expected an array of strings, found ") + type_name(*n));
-    return false;
-  }
-  if (a->size() > max_items) {
+    fail_at(n, key, std::string("expected an array of ") + of + ", found " + type_name(*n));
+  } else if (a->size() > max_items) {
     fail_at(n, key, "at most " + std::to_string(max_items) + " entries, found " + std::to_string(a->size()));
-    return false;
+  } else {
+    return a;
   }
+  *ok = false;
+  return nullptr;
+}
+
+bool toml_section::get(std::string_view key, std::vector<std::string>* out, size_t max_items) {
+  bool ok = true;
+  const toml::array* a = array_at(key, "strings", max_items, &ok);
+  if (!a) return ok;
   std::vector<std::string> items;
   for (const toml::node& item : *a) {
     const auto v = item.value_exact<std::string>();
@@ -140,19 +147,9 @@ bool toml_section::get(std::string_view key, std::vector<std::string>* out, size
 
 bool toml_section::get(std::string_view key, std::vector<int64_t>* out, size_t max_items, int64_t min,
                        int64_t max) {
-  seen_.emplace_back(key);
-  if (!table_) return true;
-  const toml::node* n = table_->get(key);
-  if (!n) return true;
-  const toml::array* a = n->as_array();
-  if (!a) {
-    fail_at(n, key, std::string("expected an array of integers, found ") + type_name(*n));
-    return false;
-  }
-  if (a->size() > max_items) {
-    fail_at(n, key, "at most " + std::to_string(max_items) + " entries, found " + std::to_string(a->size()));
-    return false;
-  }
+  bool ok = true;
+  const toml::array* a = array_at(key, "integers", max_items, &ok);
+  if (!a) return ok;
   std::vector<int64_t> items;
   for (const toml::node& item : *a) {
     const auto v = item.value_exact<int64_t>();

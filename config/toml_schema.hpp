@@ -49,6 +49,10 @@ class toml_section {
   const toml::table* table_;
   std::string file_;
   std::string path_;
+  // The array under KEY (marked seen), at most MAX_ITEMS long; nullptr when absent (*OK true) or when it is not
+  // an array of OF or too long (*OK false, the error recorded).
+  const toml::array* array_at(std::string_view key, const char* of, size_t max_items, bool* ok);
+
   std::optional<config_error> error_;
   std::vector<std::string> seen_;
 };

@@ -132,10 +132,7 @@ void traffic::benign_clients(int64_t start_us, double duration_s, int n_clients,
     const ip_address cl = ip_address::v4(10, 1, static_cast<uint8_t>((c + 1) >> 8), static_cast<uint8_t>(c + 1));
     const uint16_t sp = static_cast<uint16_t>(40000 + c);
     const int64_t t = start_us + c * 1000;
-    add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));
-    add(t + 50, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::syn | tcp_flag::ack, 7, 2, 0}));
-    add(t + 100, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack, 2, 8, 0}));
-    add(t + 150, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 2, 8, 64}));
+    open_connection(t, cl, sp, server, port);
     add(t + 200, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 8, 66, 64}));
   }
   const int64_t n = span(duration_s, req_per_s);
@@ -225,6 +222,14 @@ void traffic::stalled_connections(int64_t start_us, double duration_s, double co
   }
 }
 
+void traffic::open_connection(int64_t t, const ip_address& cl, uint16_t sp, const ip_address& server,
+                              uint16_t port) {
+  add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));
+  add(t + 50, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::syn | tcp_flag::ack, 7, 2, 0}));
+  add(t + 100, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack, 2, 8, 0}));
+  add(t + 150, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 2, 8, 64}));
+}
+
 void traffic::new_clients(int64_t start_us, double interval_s, int n_clients, const ip_address& first,
                           const ip_address& server, uint16_t port) {
   for (int c = 0; c < n_clients; ++c) {
@@ -232,10 +237,7 @@ void traffic::new_clients(int64_t start_us, double interval_s, int n_clients, co
     cl.bytes[15] = static_cast<uint8_t>(first.bytes[15] + c);
     const uint16_t sp = static_cast<uint16_t>(50000 + c);
     const int64_t t = start_us + static_cast<int64_t>(std::llround(c * interval_s * 1e6));
-    add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));
-    add(t + 50, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::syn | tcp_flag::ack, 7, 2, 0}));
-    add(t + 100, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack, 2, 8, 0}));
-    add(t + 150, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 2, 8, 64}));
+    open_connection(t, cl, sp, server, port);
     add(t + 200, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 8, 66, 64}));
     add(t + 300, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 66, 72, 80}));
     add(t + 500, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 72, 146, 120}));
@@ -253,10 +255,7 @@ void traffic::short_sessions(int64_t start_us, double duration_s, int n_clients,
     for (int64_t i = 0; i < n; ++i) {
       const uint16_t sp = static_cast<uint16_t>(20000 + i % 40000);
       const int64_t t = at(begin, i, sessions_per_s);
-      add(t, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::syn, 1, 0, 0}));
-      add(t + 50, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::syn | tcp_flag::ack, 7, 2, 0}));
-      add(t + 100, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack, 2, 8, 0}));
-      add(t + 150, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 2, 8, 64}));
+      open_connection(t, cl, sp, server, port);
       add(t + 200, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::ack | tcp_flag::psh, 66, 8, 80}));
       add(t + 400, ethernet_ipv4_tcp({server, cl, port, sp, tcp_flag::ack | tcp_flag::psh, 8, 146, 120}));
       add(t + 450, ethernet_ipv4_tcp({cl, server, sp, port, tcp_flag::fin | tcp_flag::ack, 146, 128, 0}));

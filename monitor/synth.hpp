@@ -87,6 +87,8 @@ class traffic {
  private:
   uint64_t next();
   void add(int64_t ts, std::vector<uint8_t> bytes) { packets_.push_back({ts, std::move(bytes)}); }
+  // A client's connection from port SP opened at T: SYN, SYN-ACK, ACK, then its 64-octet greeting at T + 150 us.
+  void open_connection(int64_t t, const ip_address& client, uint16_t sp, const ip_address& server, uint16_t port);
 
   uint64_t rng_;
   std::vector<timed_packet> packets_;

@@ -383,3 +383,20 @@ TEST_CASE("with engine.cpus the engine computes on those CPUs and the server's o
   }
   CHECK(on_engine_cpu == 1);
 }
+
+TEST_CASE("engine.cpus naming a CPU this process may not run on stops rampartd at start, naming it",
+          "[integration]") {
+  const std::vector<int> allowed = allowed_cpus();
+  REQUIRE_FALSE(allowed.empty());
+  if (allowed.back() >= 1023) {
+    std::cout << "SKIPPED: every CPU number up to 1023 is allowed here\n";
+    return;
+  }
+  const std::string dir = test::make_temp_dir("rampart-cpus-bad");
+  const std::string cfg = write_file(dir, "rampart.toml", "[engine]\ncpus = [1023]\n");
+  std::string out;
+  CHECK(test::run_command(test::bin("rampartd"), {"--config", cfg, "--metrics-listen", "off", "--alerts-publish",
+                                                  "off"}, &out) == 1);
+  CHECK(out.find("engine.cpus: CPU 1023 is not one this process may run on (" + cpu_list_text(allowed) + ")") !=
+        std::string::npos);
+}
