@@ -236,6 +236,7 @@ scheduler_actor::behavior_type scheduler_stage(self_ptr self, server_context* ct
   model::scheduler_options opts;
   opts.max_running = ctx->config.engine.max_batch_sequences;
   opts.max_step_tokens = ctx->config.engine.max_step_tokens;
+  opts.budget_guard_s = static_cast<double>(ctx->config.engine.budget_guard_ms) / 1000.0;
   opts.max_waiting = ctx->config.frontend.max_queued_requests;
   opts.priority_classes = priority_count;
   st.sched = std::make_unique<model::batch_scheduler>(ctx->model->engine.get(), opts);

@@ -120,6 +120,7 @@ bool parse_engine(toml_section& s, engine_config* e) {
   s.get("kv_blocks", &e->kv_blocks, 1, int64_t{1} << 24);
   s.get("max_batch_sequences", &e->max_batch_sequences, 1, 4096);
   s.get("max_step_tokens", &e->max_step_tokens, 1, 1 << 20);
+  s.get("budget_guard_ms", &e->budget_guard_ms, 0, 600000);
   s.get("shards", &e->shards, 1, 256);
   s.get("shard_deadline_ms", &e->shard_deadline_ms, 1, 600000);
   s.get("shard_step_deadline_ms", &e->shard_step_deadline_ms, 0, 3600000);

@@ -65,6 +65,9 @@ struct engine_config {
   int64_t kv_blocks = 4096;       // blocks in the pool
   int64_t max_batch_sequences = 64;
   int64_t max_step_tokens = 512;  // per-step token budget (prefill chunks + decode tokens)
+  // Budgeted (anonymous, sheddable) work that runs alone stays rationed this long after other work last ran
+  // (model::scheduler_options::budget_guard_s).
+  int64_t budget_guard_ms = 100;
   int64_t shards = 1;             // in-process expert shards
   std::vector<std::string> shard_endpoints;  // expert shards in `rampartd --role shard` processes
   int64_t shard_deadline_ms = 1000;  // per MoE layer, all shards must answer within this, else the step fails

@@ -311,6 +311,14 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, budget_state* bud
   }
   auto client_of = [&](size_t i) -> const std::string& { return running_[i]->req.client; };
   fill_evenly(other, remaining, client_of, chunk, &left);
+  int64_t other_tokens = 0;
+  for (size_t i : other) other_tokens += (*chunk)[i];
+  budget->alone = other.empty() && !budgeted.empty();
+  if (!other.empty()) {
+    budget->last_other_tokens = static_cast<double>(other_tokens);
+    budget->last_other_sequences = static_cast<double>(other.size());
+    budget->alone_s = 0;
+  }
   if (budgeted.empty()) {
     budget->tokens = budget->sequences = 0;  // nothing is banked while no budgeted work runs
     return;
@@ -324,21 +332,29 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, budget_state* bud
   int64_t allowance = std::max<int64_t>(0, left);
   const size_t k = budgeted.size();
   size_t seq_allowance = k;
-  const bool rationed = !other.empty() && share < 1.0;
+  // Alone in the step shortly after other work ran: still rationed, as if that work were here, so that a
+  // step begun in the gap between two of its requests stays as short as the steps beside it.
+  const bool guarded = other.empty() && budget->last_other_sequences > 0 &&
+                       budget->alone_s < options_.budget_guard_s;
+  const bool rationed = (!other.empty() || guarded) && share < 1.0;
   if (rationed) {
-    int64_t other_tokens = 0;
-    for (size_t i : other) other_tokens += (*chunk)[i];
+    const double base_tokens = other.empty() ? budget->last_other_tokens : static_cast<double>(other_tokens);
+    const double base_sequences = other.empty() ? budget->last_other_sequences : static_cast<double>(other.size());
     // What a step earns is spent in that step or the next: the banks carry fractions (at most one token, one
     // sequence beyond the step's earning), not a prefill's worth of tokens into a later step of decodes.
     const double earn = share / (1.0 - share);
-    const double earned_tokens = earn * static_cast<double>(other_tokens);
-    const double earned_sequences = earn * static_cast<double>(other.size());
+    const double earned_tokens = earn * base_tokens;
+    const double earned_sequences = earn * base_sequences;
     budget->tokens = std::min({budget->tokens + earned_tokens, earned_tokens + 1.0,
                                static_cast<double>(options_.max_step_tokens)});
     allowance = std::min<int64_t>(allowance, static_cast<int64_t>(std::floor(budget->tokens)));
     budget->sequences = std::min({budget->sequences + earned_sequences, earned_sequences + 1.0,
                                   static_cast<double>(options_.max_running)});
     seq_allowance = std::min(k, static_cast<size_t>(std::floor(budget->sequences)));
+    if (other.empty()) {  // a step must move something: one sequence by one token at least
+      allowance = std::max<int64_t>(allowance, std::min<int64_t>(1, left));
+      seq_allowance = std::max<size_t>(seq_allowance, 1);
+    }
   }
   // Budgeted sequences take turns: one token each from where the last step stopped, then prefill evenly.
   const size_t first = static_cast<size_t>(budget->turn % k);
@@ -355,9 +371,9 @@ void batch_scheduler::plan_tokens(std::vector<int64_t>* chunk, budget_state* bud
   fill_evenly(picked, remaining, client_of, chunk, &rest);
   used = allowance - rest;
   budget->turn += served;
-  if (rationed) {
-    budget->tokens -= static_cast<double>(used);
-    budget->sequences -= static_cast<double>(served);
+  if (rationed) {  // a guarded step's minimum may overdraw the banks, by at most one step's minimum
+    budget->tokens = std::max(budget->tokens - static_cast<double>(used), -1.0);
+    budget->sequences = std::max(budget->sequences - static_cast<double>(served), -1.0);
   }
 }
 
@@ -464,6 +480,7 @@ void batch_scheduler::step(step_report* out) {
   const bool ok = engine_->step(batch, &result_, &err);
   out->step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out->batch_sequences = static_cast<int64_t>(batch.size());
+  if (budget_.alone) budget_.alone_s += out->step_seconds;
   ++steps_;
   if (!ok) {
     for (auto& s : running_) finish(s.get(), finish_reason::error, out, err);

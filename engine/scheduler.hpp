@@ -14,7 +14,9 @@
 // queue that fills it. It ranks below all other work of every class; it holds at most scheduler_budget::batch_share of
 // the sequence slots; and while other work is in a step, it gets at most step_share of that step's
 // tokens and of its sequences (deficit counters carry fractions from step to step, and its sequences take turns). With no other
-// work running it may use the whole step. The step's prefill tokens are split evenly between clients, so one
+// work running it stays rationed, at the last such step's earning and at least one sequence a step, until it
+// has run budget_guard_s alone (a registered client between two requests comes back to a short step, not a
+// whole step of anonymous work); after that it may use the whole step. The step's prefill tokens are split evenly between clients, so one
 // client's long prompts cannot hold another's back.
 //
 // Plain C++, single-threaded: one owner calls every method.
@@ -61,6 +63,9 @@ struct scheduler_options {
   int64_t max_waiting = 1024;     // queued sequences, all classes together
   int priority_classes = 4;
   scheduler_budget budget;
+  // Seconds of steps that budgeted work runs alone, after the last step with other work, before it may take
+  // whole steps (0: at once).
+  double budget_guard_s = 0.1;
 };
 
 struct generated_token {
@@ -142,6 +147,12 @@ class batch_scheduler {
     double tokens = 0;
     double sequences = 0;
     uint64_t turn = 0;
+    // The last step that held other work: its tokens and sequences (what a step alone earns while guarded),
+    // and the seconds of steps budgeted work has run alone since.
+    double last_other_tokens = 0;
+    double last_other_sequences = 0;
+    double alone_s = 0;
+    bool alone = false;  // the step being planned holds budgeted work only
   };
   void plan_tokens(std::vector<int64_t>* chunk, budget_state* budget) const;
   // Plans the step's tokens (*CHUNK per running sequence) within the KV cache, preempting when blocks run short.

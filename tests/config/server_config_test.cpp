@@ -145,6 +145,21 @@ TEST_CASE("engine.cpus is a list of distinct CPU numbers", "[config]") {
   CHECK(err.key == "engine.threads");
 }
 
+TEST_CASE("engine.budget_guard_ms is milliseconds from 0 to 600000, 100 by default", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("", &c, &err));
+  CHECK(c.engine.budget_guard_ms == 100);
+  REQUIRE(parse("[engine]\nbudget_guard_ms = 0\n", &c, &err));
+  CHECK(c.engine.budget_guard_ms == 0);
+  REQUIRE(parse("[engine]\nbudget_guard_ms = 250\n", &c, &err));
+  CHECK(c.engine.budget_guard_ms == 250);
+  REQUIRE_FALSE(parse("[engine]\nbudget_guard_ms = -1\n", &c, &err));
+  CHECK(err.key == "engine.budget_guard_ms");
+  REQUIRE_FALSE(parse("[engine]\nbudget_guard_ms = 600001\n", &c, &err));
+  CHECK(err.key == "engine.budget_guard_ms");
+}
+
 TEST_CASE("automatic expert rebalancing is configured in [engine]", "[config]") {
   server_config c;
   config_error err;

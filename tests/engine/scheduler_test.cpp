@@ -426,12 +426,69 @@ TEST_CASE("while other work runs, budgeted work gets its step share of tokens an
   }
   CHECK(budgeted >= 39);
   CHECK(budgeted <= 41);
-  // With the other work gone, budgeted work takes the whole step: all 8 move every step.
+  // With the other work gone, budgeted work stays rationed at the last step's earning (one sequence, one
+  // token) until it has run budget_guard_s (0.1 s) alone; then it takes the whole step: all 8 move every step.
   for (uint64_t id = 101; id <= 104; ++id) s.cancel(id);
+  double alone_s = 0;
+  int guarded_steps = 0;
   step_report r;
-  s.step(&r);
+  for (;;) {
+    s.step(&r);
+    if (r.tokens.size() == 8) break;
+    CHECK(r.tokens.size() >= 1);
+    CHECK(r.tokens.size() <= 2);  // a carried fraction may add one
+    alone_s += r.step_seconds;
+    REQUIRE(++guarded_steps < 100000);
+  }
+  CHECK(guarded_steps >= 1);
+  CHECK(alone_s >= o.budget_guard_s);
   s.step(&r);
   CHECK(r.tokens.size() == 8);
+}
+
+TEST_CASE("between two registered requests, budgeted work alone still gets short steps, and the next request "
+          "starts in the next one", "[scheduler]") {
+  // Registered clients in a closed loop leave the batch together and come back a round trip later. A whole
+  // step of budgeted work begun in that gap would hold their next requests back by its length.
+  auto run_gap = [](double guard_s) {
+    auto e = make_engine(4096);
+    scheduler_options o;
+    o.max_running = 16;
+    o.budget = {1.0, 0.2};
+    o.budget_guard_s = guard_s;
+    batch_scheduler s(e.get(), o);
+    REQUIRE(s.add(make_request(101, 4, 3, 2, "t1")).code == batch_scheduler::add_result::queued);
+    REQUIRE(s.add(make_request(102, 4, 3, 2, "t2")).code == batch_scheduler::add_result::queued);
+    for (uint64_t id = 1; id <= 8; ++id) {
+      REQUIRE(s.add(budgeted_request(id, 1, 100, "a" + std::to_string(id))).code ==
+              batch_scheduler::add_result::queued);
+    }
+    int registered_left = 2;
+    for (int i = 0; i < 100 && registered_left > 0; ++i) {
+      step_report r;
+      s.step(&r);
+      for (const auto& f : r.finished) registered_left -= f.id > 100;
+    }
+    REQUIRE(registered_left == 0);
+    std::vector<size_t> budgeted_per_step;  // the gap: budgeted work alone
+    for (int i = 0; i < 3; ++i) {
+      step_report r;
+      s.step(&r);
+      budgeted_per_step.push_back(r.tokens.size());
+    }
+    REQUIRE(s.add(make_request(103, 4, 3, 2, "t1")).code == batch_scheduler::add_result::queued);
+    step_report next;
+    s.step(&next);
+    bool started = false;
+    for (const auto& t : next.tokens) started |= t.id == 103;
+    CHECK(started);  // its 4-token prompt fits the step: its first token is out
+    return budgeted_per_step;
+  };
+  // Guarded (the gap is far shorter than 10 s): two registered sequences earned half a budgeted sequence a
+  // step; alone, budgeted work moves one sequence a step (the least that moves anything), not eight.
+  for (size_t n : run_gap(10.0)) CHECK(n == 1);
+  // Unguarded: budgeted work alone takes the whole step at once.
+  for (size_t n : run_gap(0.0)) CHECK(n == 8);
 }
 
 TEST_CASE("budgeted work's sequences per step are rationed like its tokens: a registered prefill earns tokens, "

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -126,15 +127,22 @@ int run_command(const std::string& program, const std::vector<std::string>& args
   if (pipe(out_pipe) != 0 || pipe(in_pipe) != 0) throw std::runtime_error("run_command: pipe failed");
   std::vector<std::string> storage;
   auto argv = make_argv(program, args, &storage);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out_pipe[1], STDOUT_FILENO);
-    dup2(out_pipe[1], STDERR_FILENO);
-    dup2(in_pipe[0], STDIN_FILENO);
-    close(out_pipe[0]);
-    close(in_pipe[1]);
-    execv(program.c_str(), argv.data());
-    _exit(127);
+  // posix_spawn, not fork: a fork copies this process's page tables with its memory map locked, and every
+  // other thread of the test (clients being timed) stalls on its next page fault until the child has exec'd.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
+  posix_spawn_file_actions_addclose(&actions, in_pipe[1]);
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1]}) close(fd);
+    if (output) output->clear();
+    return 127;  // what a shell reports for a program it cannot run
   }
   close(out_pipe[1]);
   close(in_pipe[0]);
