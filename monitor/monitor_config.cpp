@@ -53,8 +53,11 @@ std::array<detector_config, detector_count> monitor_config::default_detectors() 
   set(detector_id::reflection, 100, 5, 2);
   // Connections dropped for not reading (the front end's send queue for one filled; the HTTP door's write
   // waited or its unsent bytes grew too large): ordinary clients read what they asked for, so a few a second
-  // is already many.
-  set(detector_id::slow_readers, 2, 5, 2);
+  // is already many. But one client that never reads and reconnects after each drop (a ZeroMQ DEALER does,
+  // within 100 ms, and what it queued meanwhile fills the new connection's send queue at once) was dropped
+  // twice in a second, which at a floor of 2 raised the level to orange for everyone and deny-listed its
+  // address: the floor is 5, a slow-read attack's rate, not one faulty client's.
+  set(detector_id::slow_readers, 5, 5, 2);
   d[static_cast<size_t>(detector_id::heavy_hitter)].min_share = 0.5;
   // What one source must do per second to be named a culprit: a tenth of its detector's floor, at least 5,
   // far above what one benign client does (it retries a SYN a few times a minute, reconnects about once a
