@@ -11,6 +11,9 @@
 # server and the in-process runs are pinned to the first N CPUs and the clients to the others, so the load
 # generator does not take the server's cores (on a machine where clients and server must share, as they do not
 # in production); everything the server does besides the engine then runs on the engine's cores and counts.
+# ENGINE_CPU=1 (environment) instead: the layout of a deployment with `[engine] cpus`: the engine runs one thread
+# on the last CPU, alone; rampartd keeps its other threads (network, actors, detokenizer) off it, and the clients
+# run on the other CPUs with them. The in-process runs get the last CPU to themselves too.
 # Unset: all on all cores.
 set -euo pipefail
 bin=${BIN:-build/bin}
@@ -27,7 +30,17 @@ requests=3
 threads=${ENGINE_THREADS:-0}
 pin=()
 server_pin=()
-if [ "$threads" -gt 0 ]; then
+engine_pin=()
+engine_cpus_line=""
+if [ -n "${ENGINE_CPU:-}" ]; then
+  cpus=$(nproc)
+  [ "$cpus" -ge 2 ] || { echo "ENGINE_CPU needs two CPUs or more" >&2; exit 2; }
+  threads=1
+  last=$((cpus - 1))
+  pin=(taskset -c "0-$((last - 1))")
+  engine_pin=(taskset -c "$last")
+  engine_cpus_line="cpus = [$last]"
+elif [ "$threads" -gt 0 ]; then
   cpus=$(nproc)
   [ "$threads" -lt "$cpus" ] || { echo "ENGINE_THREADS must leave a CPU for the clients ($cpus CPUs)" >&2; exit 2; }
   pin=(taskset -c "$threads-$((cpus - 1))")
@@ -36,12 +49,13 @@ fi
 prompt_ids=$(seq -s ' ' 1000 1015)  # 16 prompt tokens, as the clients send
 
 # shellcheck disable=SC2086 # SAMPLING is a list of options
-engine=$("${server_pin[@]}" "$bin/rampart-generate" --model "$checkpoint" --ids "$prompt_ids" -n "$tokens" --bench --threads "$threads" \
+[ -n "${ENGINE_CPU:-}" ] || engine_pin=("${server_pin[@]}")
+engine=$("${engine_pin[@]}" "$bin/rampart-generate" --model "$checkpoint" --ids "$prompt_ids" -n "$tokens" --bench --threads "$threads" \
          --batch "$batch" $sampling | grep "^decode batch $batch:")
 engine_tok_s=$(echo "$engine" | sed -E 's/.*: ([0-9.]+) tok\/s.*/\1/')
 engine_step_ms=$(echo "$engine" | sed -E 's/.*\(([0-9.]+) ms\/step.*/\1/')
 # shellcheck disable=SC2086
-served=$("${server_pin[@]}" "$bin/rampart-generate" --model "$checkpoint" --ids "$prompt_ids" -n "$tokens" --serve "$requests" --threads "$threads" \
+served=$("${engine_pin[@]}" "$bin/rampart-generate" --model "$checkpoint" --ids "$prompt_ids" -n "$tokens" --serve "$requests" --threads "$threads" \
          --batch "$batch" $sampling)
 served_tok_s=$(echo "$served" | sed -E 's/.*: ([0-9.]+) tok\/s.*/\1/')
 served_tpot_p50=$(echo "$served" | sed -E 's/.*p50 ([0-9.]+) ms.*/\1/')
@@ -49,7 +63,8 @@ served_tpot_p99=$(echo "$served" | sed -E 's/.*p99 ([0-9.]+) ms.*/\1/')
 
 # The clients are a registered tenant: anonymous work would be held to its budget of the batch (policy).
 api_key=$("$bin/rampart-admin" --db "$model/accounts.db" create bench --class registered | sed -n 's/^api_key: //p')
-printf '[admission]\naccounts_db = "%s"\n[engine]\nthreads = %d\n' "$model/accounts.db" "$threads" > "$model/rampart.toml"
+printf '[admission]\naccounts_db = "%s"\n[engine]\nthreads = %d\n%s\n' "$model/accounts.db" "$threads" "$engine_cpus_line" \
+  > "$model/rampart.toml"
 port=$((20000 + RANDOM % 20000))
 "${server_pin[@]}" "$bin/rampartd" --config "$model/rampart.toml" --model "$checkpoint" --tokenizer "$here/models/deepseek-v3-tokenizer" \
   --endpoint "tcp://127.0.0.1:$port" --metrics-listen off --alerts-publish off --log-level warn &
