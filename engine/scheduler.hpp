@@ -11,13 +11,14 @@
 // Queues are bounded: add() refuses what does not fit.
 //
 // Budgeted work (anonymous and sheddable requests, sequence_request::budgeted) is a share of the engine, not a
-// queue that fills it. It ranks below all other work of every class; it holds at most scheduler_budget::batch_share of
-// the sequence slots; and while other work is in a step, it gets at most step_share of that step's
-// tokens and of its sequences (deficit counters carry fractions from step to step, and its sequences take turns). With no other
-// work running it stays rationed, at the last such step's earning and at least one sequence a step, until it
-// has run budget_guard_s alone (a registered client between two requests comes back to a short step, not a
-// whole step of anonymous work); after that it may use the whole step. The step's prefill tokens are split evenly between clients, so one
-// client's long prompts cannot hold another's back.
+// queue that fills it. It ranks below all other work of every class; it holds at most
+// scheduler_budget::batch_share of the sequence slots; and while other work is in a step, it gets at most
+// step_share of that step's tokens and of its sequences (deficit counters carry fractions from step to step, and
+// its sequences take turns). With no other work running it stays rationed, at the last such step's earning and
+// at least one sequence a step, until it has run budget_guard_s alone (a registered client between two requests
+// comes back to a short step, not a whole step of anonymous work); after that it may use the whole step. The
+// step's prefill tokens are split evenly between clients, so one client's long prompts cannot hold another's
+// back.
 //
 // Plain C++, single-threaded: one owner calls every method.
 #pragma once

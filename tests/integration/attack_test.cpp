@@ -2,9 +2,9 @@
 // monitor capturing on lo; registered clients load it throughout; then a SYN flood, a connection flood with
 // stalled ZMTP handshakes, a registration flood, a UDP flood and an anonymous request flood, in turn. For each:
 // the alert, registrations closing, the registered clients' throughput, failures and time to first token against
-// the quiet windows on either side of it, deny-listing and its collateral (entries naming no attacker), the capture thread's CPU,
-// and the return to green. Two of the registered clients use the OpenAI-compatible HTTP door; their service is
-// measured on its own. Also runnable by hand: `make attack-demo`.
+// the quiet windows on either side of it, deny-listing and its collateral (entries naming no attacker), the
+// capture thread's CPU, and the return to green. Two of the registered clients use the OpenAI-compatible HTTP
+// door; their service is measured on its own. Also runnable by hand: `make attack-demo`.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -156,9 +156,9 @@ class benign_load {
     bool ok;
     bool http = false;
     double server_ttft_ms = -1;  // from the `done` event's timing; -1: not known (HTTP)
-    double total_ms = 0;         // sent to ended, as the client saw it
+    double total_ms = 0;          // sent to ended, as the client saw it
     double server_total_ms = -1;  // the `done` event's total_ms; -1: not known (HTTP)
-    double queue_ms = -1;          // the `done` event's queue_ms; -1: not known (HTTP)
+    double queue_ms = -1;         // the `done` event's queue_ms; -1: not known (HTTP)
     clock_type::time_point sent{};
   };
 
