@@ -144,6 +144,20 @@ struct server_context {
     }
     frontend->post(peer, type, body);
   }
+  // A `token` event: written directly for a ZeroMQ client (net::token_event_body), as a document for the HTTP
+  // door, which translates it.
+  void reply_token(const std::string& peer, const std::string& request_id, int64_t index, const std::string& text,
+                   const int32_t* ids, size_t n_ids) const {
+    if (net::is_http_peer(peer)) {
+      if (http) {
+        http->post(peer, "token",
+                   {{"request_id", request_id}, {"index", index}, {"text", text},
+                    {"ids", std::vector<int32_t>(ids, ids + n_ids)}});
+      }
+      return;
+    }
+    frontend->post_encoded(peer, "token", net::token_event_body(request_id, index, text, ids, n_ids));
+  }
 };
 
 }  // namespace rampart::actors

@@ -50,8 +50,7 @@ void emit_token(server_context& ctx, stream& s) {
   const std::string text = std::move(s.pending);
   s.pending.clear();
   if (ctx.ledger.ended(r) || r.peer_gone) return;
-  nlohmann::json ids = nlohmann::json::array();
-  for (size_t i = s.ids_sent; i < s.ids.size(); ++i) ids.push_back(s.ids[i]);
+  const size_t first_id = s.ids_sent, n_ids = s.ids.size() - s.ids_sent;
   s.ids_sent = s.ids.size();
   const auto now = clock::now();
   if (r.token_events == 0) {
@@ -66,11 +65,10 @@ void emit_token(server_context& ctx, stream& s) {
       if (r.tenant_id != 0) ctx.metrics->registered_ttft->Observe(ttft);
     }
   }
-  if (ctx.metrics && r.tenant_id != 0) ctx.metrics->registered_tokens->Increment(static_cast<double>(ids.size()));
-  if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::generated_tokens, r.monitor_key, ids.size());
+  if (ctx.metrics && r.tenant_id != 0) ctx.metrics->registered_tokens->Increment(static_cast<double>(n_ids));
+  if (ctx.monitor) ctx.monitor->signal(monitor::app_signal::generated_tokens, r.monitor_key, n_ids);
   r.last_token = now;
-  ctx.reply(r.peer, "token",
-                     {{"request_id", r.req.request_id}, {"index", r.token_events++}, {"text", text}, {"ids", ids}});
+  ctx.reply_token(r.peer, r.req.request_id, r.token_events++, text, s.ids.data() + first_id, n_ids);
 }
 
 void send_done(server_context& ctx, stream& s, const char* reason, int64_t prompt_tokens, int64_t completion,

@@ -234,8 +234,15 @@ thread_local bool wake_owed = false;
 }  // namespace
 
 void frontend::post(const std::string& peer, std::string_view type, const nlohmann::json& body) {
+  post_frames(peer, encode_event(type, body));
+}
+
+void frontend::post_encoded(const std::string& peer, std::string_view type, std::string body) {
+  post_frames(peer, {std::string(protocol_id), std::string(type), std::move(body)});
+}
+
+void frontend::post_frames(const std::string& peer, std::vector<std::string> frames) {
   auto& m = *impl_;
-  std::vector<std::string> frames = encode_event(type, body);
   {
     std::lock_guard<std::mutex> lock(m.outbox_mutex);
     m.outbox.push_back(outgoing{peer, std::move(frames)});

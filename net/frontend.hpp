@@ -117,6 +117,8 @@ class frontend {
 
   // Queues an event for PEER. Thread-safe, never blocks on the network.
   void post(const std::string& peer, std::string_view type, const nlohmann::json& body);
+  // The same for a body already encoded as JSON text (net::token_event_body).
+  void post_encoded(const std::string& peer, std::string_view type, std::string body);
 
   // While one of these lives, this thread's posts to F queue in order without waking F's I/O thread; the last
   // one to end wakes it once if anything was posted (a step's events: one wake for all of them).
@@ -150,6 +152,7 @@ class frontend {
   void* zmq_context();
 
  private:
+  void post_frames(const std::string& peer, std::vector<std::string> frames);
   struct impl;
   std::unique_ptr<impl> impl_;
   frontend_counters counters_;

@@ -144,6 +144,13 @@ std::optional<client_message> decode_generate_body(const nlohmann::json& body, c
 // The three frames of a server event: protocol id, event type, JSON body.
 std::vector<std::string> encode_event(std::string_view type, const nlohmann::json& body);
 
+// The body of a `token` event written directly, without building a JSON document (the one event sent per
+// stream per step): byte for byte what encode_event writes for {request_id, index, text, ids} (keys in its
+// order: ids, index, request_id, text). Strings that are not valid UTF-8 go through the document path, which
+// replaces what is invalid.
+std::string token_event_body(std::string_view request_id, int64_t index, std::string_view text,
+                             const int32_t* ids, size_t n_ids);
+
 // The three frames of a client message (used by the client library and tests).
 std::vector<std::string> encode_client_message(std::string_view type, const nlohmann::json& body);
 

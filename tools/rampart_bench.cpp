@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "net/client.hpp"
+#include "net/protocol.hpp"
 #include "tools/flags.hpp"
 #include "tools/stats.hpp"
 
@@ -26,13 +27,17 @@ constexpr const char* kUsage =
     "                     [--max-tokens C..D] [--temperature T] [--top-p P] [--top-k K] [--min-p P]\n"
     "                     [--priority P] [--api-key KEY] [--seed S]\n"
     "                     [--timeout-ms MS] [--http HOST:PORT --model NAME]\n"
+    "       rampart-bench --encode-events N\n"
     "\n"
     "Each of N clients runs M requests one after another (token-id prompts of A..B tokens, max_tokens C..D,\n"
     "ignore_eos) and the run prints requests/s, output tokens/s, time to first token and time per output token\n"
     "percentiles (client-observed), and the counts of done, error and shed. The clock starts once every client\n"
     "has connected and been answered a ping; the clients share one ZeroMQ I/O thread.\n"
     "--http sends the same requests to the OpenAI-compatible HTTP door instead (POST /v1/completions, streamed,\n"
-    "one keep-alive connection per client; MODEL is the served model's name), for comparing the two doors.\n";
+    "one keep-alive connection per client; MODEL is the served model's name), for comparing the two doors.\n"
+    "--encode-events N connects nowhere: it encodes N token events (a word of text and one id each, as a decode\n"
+    "step sends them) as a JSON document and with the direct writer the server uses, alternating rounds, and\n"
+    "prints the nanoseconds per event of each.\n";
 
 struct range {
   int64_t lo = 0, hi = 0;
@@ -82,6 +87,7 @@ struct options {
   std::string http;  // HOST:PORT of the HTTP door; empty: ZeroMQ
   std::string model;
   int clients = 4, requests = 8;
+  int64_t encode_events = 0;  // --encode-events: time the token event's two encodings instead
   long timeout_ms = 60000;
   double temperature = 0.0, top_p = 1.0, min_p = 0.0;
   int top_k = 0;
@@ -109,6 +115,7 @@ options read_flags(rampart::tools::flags& f) {
     else if (f.is("--timeout-ms")) o.timeout_ms = static_cast<long>(f.integer(1, INT32_MAX));
     else if (f.is("--http")) o.http = f.value();
     else if (f.is("--model")) o.model = f.value();
+    else if (f.is("--encode-events")) o.encode_events = f.integer(1, int64_t{1} << 30);
     else f.unknown();
   }
   if (!o.http.empty() && o.model.empty()) f.fail("--http needs --model NAME (the served model, GET /v1/models)");
@@ -333,9 +340,44 @@ void run_client(const options& o, int c, rampart::net::client_context* context, 
 
 }  // namespace
 
+// The token event's two encodings, N events each, in alternating rounds: nanoseconds per event (best round).
+nlohmann::json encode_events(int64_t n) {
+  const std::string request_id = "bench-request-0017";
+  const std::vector<std::string> words = {" the", " model", " streams", ",", " caf\xc3\xa9", "\n", " \"quoted\""};
+  std::vector<double> document_ns, direct_ns;
+  size_t bytes = 0;  // kept live, so neither loop is optimised away
+  for (int round = 0; round < 5; ++round) {
+    for (int path = 0; path < 2; ++path) {
+      const auto t0 = clock_type::now();
+      for (int64_t i = 0; i < n; ++i) {
+        const std::string& text = words[static_cast<size_t>(i) % words.size()];
+        const int32_t id = static_cast<int32_t>(1000 + i % 128000);
+        if (path == 0) {
+          bytes += rampart::net::encode_event(
+                       "token", {{"request_id", request_id}, {"index", i}, {"text", text}, {"ids", {id}}})[2]
+                       .size();
+        } else {
+          bytes += rampart::net::token_event_body(request_id, i, text, &id, 1).size();
+        }
+      }
+      const double ns = std::chrono::duration<double, std::nano>(clock_type::now() - t0).count() /
+                        static_cast<double>(n);
+      (path == 0 ? document_ns : direct_ns).push_back(ns);
+    }
+  }
+  const double document = *std::min_element(document_ns.begin(), document_ns.end());
+  const double direct = *std::min_element(direct_ns.begin(), direct_ns.end());
+  return {{"events", n}, {"document_ns_per_event", document}, {"direct_ns_per_event", direct},
+          {"speedup", document / direct}, {"bytes", bytes}};
+}
+
 int main(int argc, char** argv) {
   rampart::tools::flags f(argc, argv, "rampart-bench", kUsage);
   const options o = read_flags(f);
+  if (o.encode_events > 0) {
+    std::printf("%s\n", encode_events(o.encode_events).dump().c_str());
+    return 0;
+  }
   results res;
   rampart::net::client_context context;
   start_line line;

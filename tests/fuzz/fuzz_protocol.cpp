@@ -64,6 +64,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (g.input_bytes > limits.max_input_bytes) __builtin_trap();
     if (depth(g.messages) + 1 > limits.max_depth) __builtin_trap();  // + 1: the body object around them
     if (g.kind == input_kind::chat) (void)encode_event("x", g.messages);
+    // A token event for this request, with the input's bytes as its text (valid UTF-8 or not): the direct
+    // writer says exactly what the document would.
+    const std::vector<int32_t> ids(g.ids.begin(), g.ids.begin() + std::min<size_t>(g.ids.size(), 4));
+    const std::string direct = token_event_body(copy.request_id(), 7, all, ids.data(), ids.size());
+    const std::string document =
+        nlohmann::json{{"request_id", copy.request_id()}, {"index", 7}, {"text", all}, {"ids", ids}}
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (direct != document) __builtin_trap();
   }
   if (msg->type == message_type::ping) {
     // The echo: encoded into a pong, then read back as a client would send it again.

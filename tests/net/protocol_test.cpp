@@ -16,6 +16,54 @@ std::optional<client_message> decode_generate(const json& body, decode_error* er
 }
 }  // namespace
 
+namespace {
+// The reference: the token event as a JSON document, dumped the way encode_event dumps bodies.
+std::string token_document(const std::string& request_id, int64_t index, const std::string& text,
+                           const std::vector<int32_t>& ids) {
+  return json{{"request_id", request_id}, {"index", index}, {"text", text}, {"ids", ids}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+std::string token_direct(const std::string& request_id, int64_t index, const std::string& text,
+                         const std::vector<int32_t>& ids) {
+  return token_event_body(request_id, index, text, ids.data(), ids.size());
+}
+}  // namespace
+
+TEST_CASE("a token event written directly is byte for byte the JSON document's encoding", "[protocol]") {
+  CHECK(token_direct("r1", 0, "Hello", {9906}) == R"({"ids":[9906],"index":0,"request_id":"r1","text":"Hello"})");
+  CHECK(token_direct("", 12, "", {}) == R"({"ids":[],"index":12,"request_id":"","text":""})");
+  std::vector<std::string> texts = {
+      "plain", "quote \" and backslash \\ and slash /", "tab\tnewline\ncr\rbs\bff\f",
+      std::string("nul \0 and \x01 \x1f \x7f", 15), "two-byte \xc3\xa9, three \xe2\x82\xac, four \xf0\x9f\x98\x80",
+      "edges \xc2\x80 \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80 \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf",
+      // Not UTF-8: lone continuation, truncated sequences, overlong forms, surrogates, past U+10FFFF, 0xff.
+      "\x80", "a\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xed\xa0\x80",
+      "\xf0\x80\x80\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "ok \xfe then ok"};
+  for (const auto& t : texts) {
+    INFO(json(t).dump(-1, ' ', true, json::error_handler_t::replace));
+    CHECK(token_direct("id-\"x\"", 3, t, {1, 2, 129279}) == token_document("id-\"x\"", 3, t, {1, 2, 129279}));
+    CHECK(token_direct(t, 3, "t", {}) == token_document(t, 3, "t", {}));
+  }
+  // Random bytes, mostly ASCII with some of every kind: 20,000 texts of up to 40 bytes.
+  uint64_t x = 88172645463325252ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const char* pieces[] = {"a", "\"", "\\", "\n", "\x01", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xed\xa0\x80", "\xf8"};
+  int mismatches = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string t;
+    const int parts = static_cast<int>(next() % 12);
+    for (int p = 0; p < parts; ++p) t += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    const std::vector<int32_t> ids = {static_cast<int32_t>(next() % 129280)};
+    mismatches += token_direct("r", n, t, ids) != token_document("r", n, t, ids);
+  }
+  CHECK(mismatches == 0);
+}
+
 TEST_CASE("a generate with text and sampling parameters decodes field by field", "[protocol]") {
   decode_error err;
   auto m = decode_generate({{"request_id", "r1"}, {"text", "Hello"}, {"max_tokens", 7}, {"temperature", 0.5},
