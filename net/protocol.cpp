@@ -476,48 +476,12 @@ std::vector<std::string> encode_event(std::string_view type, const nlohmann::jso
 }
 
 namespace {
-// Length of the valid UTF-8 sequence at S[I] (a lead byte >= 0x80), or 0 when it is not one: no overlong forms,
-// no surrogates, nothing above U+10FFFF.
-size_t utf8_sequence(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
-// Appends S as a JSON string the way nlohmann's dump writes it (ensure_ascii off); false, with OUT unspecified,
-// when S is not valid UTF-8.
-bool append_json_string(std::string* out, std::string_view s) {
+// Appends S, valid UTF-8, as a JSON string the way nlohmann's dump writes it (ensure_ascii off).
+void append_json_string(std::string* out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t n = utf8_sequence(s, i);
-      if (n == 0) return false;
-      out->append(s.data() + i, n);
-      i += n;
-      continue;
-    }
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -532,18 +496,23 @@ bool append_json_string(std::string* out, std::string_view s) {
           out->push_back(hex[c >> 4]);
           out->push_back(hex[c & 15]);
         } else {
-          out->push_back(static_cast<char>(c));
+          out->push_back(ch);
         }
     }
-    ++i;
   }
   out->push_back('"');
-  return true;
 }
 }  // namespace
 
 std::string token_event_body(std::string_view request_id, int64_t index, std::string_view text,
                              const int32_t* ids, size_t n_ids) {
+  if (!valid_utf8(request_id) || !valid_utf8(text)) {  // the document path, which replaces invalid UTF-8
+    return nlohmann::json{{"request_id", request_id},
+                          {"index", index},
+                          {"text", text},
+                          {"ids", std::vector<int32_t>(ids, ids + n_ids)}}
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   std::string out;
   out.reserve(48 + request_id.size() + text.size() + 8 * n_ids);
   out.append("{\"ids\":[");
@@ -554,18 +523,9 @@ std::string token_event_body(std::string_view request_id, int64_t index, std::st
   out.append("],\"index\":");
   out.append(std::to_string(index));
   out.append(",\"request_id\":");
-  bool valid = append_json_string(&out, request_id);
-  if (valid) {
-    out.append(",\"text\":");
-    valid = append_json_string(&out, text);
-  }
-  if (!valid) {  // the document path, which replaces invalid UTF-8
-    return nlohmann::json{{"request_id", request_id},
-                          {"index", index},
-                          {"text", text},
-                          {"ids", std::vector<int32_t>(ids, ids + n_ids)}}
-        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
+  append_json_string(&out, request_id);
+  out.append(",\"text\":");
+  append_json_string(&out, text);
   out.push_back('}');
   return out;
 }
