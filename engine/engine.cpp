@@ -46,6 +46,7 @@ struct engine::impl {
   const kernel_ops& k;
   thread_pool pool;
   std::shared_ptr<expert_backend> experts;
+  std::unique_ptr<device_forward> dev;  // set: the forward pass runs there
   int64_t n_blocks;
   kv_cache kv;
   block_manager blocks;
@@ -62,8 +63,9 @@ struct engine::impl {
   std::vector<float> x, xn, tmp;
   std::vector<token_slot> slots;
   std::vector<int32_t> tokens;
-  std::vector<int64_t> logit_rows;
+  std::vector<int64_t> logit_rows, dev_rows;
 
+  // With a device (O.device) the CPU KV cache and attention scratch are empty: the device holds the cache.
   impl(std::shared_ptr<const checkpoint> c, model_weights weights, const engine_options& o, int64_t blocks_n)
       : ck(std::move(c)),
         cfg(ck->config()),
@@ -72,9 +74,9 @@ struct engine::impl {
         pool(o.threads, o.cpus),
         experts(o.experts ? o.experts : std::make_shared<local_expert_backend>(w, k, pool)),
         n_blocks(blocks_n),
-        kv(cfg.num_hidden_layers, blocks_n, o.kv_block_tokens, cfg.kv_lora_rank + cfg.qk_rope_head_dim),
+        kv(cfg.num_hidden_layers, o.device ? 0 : blocks_n, o.kv_block_tokens, cfg.kv_lora_rank + cfg.qk_rope_head_dim),
         blocks(blocks_n, o.kv_block_tokens),
-        attn(cfg, k, pool, blocks_n * o.kv_block_tokens),
+        attn(cfg, k, pool, o.device ? 0 : blocks_n * o.kv_block_tokens),
         ffn(cfg, k, pool, *experts),
         prefix_cache(o.prefix_cache),
         max_step_tokens(o.max_step_tokens),
@@ -121,7 +123,7 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
   model_weights w;
   size_t packed = 0;
   if (!model_weights::load(*ck, &w, err)) return nullptr;
-  if (options.pack_weights) {
+  if (options.pack_weights && !options.device) {
     const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
     try {
       packed = w.pack_for(c, kernels(), threads, /*routed_experts=*/options.experts == nullptr);
@@ -143,7 +145,12 @@ std::unique_ptr<engine> engine::create(std::shared_ptr<const checkpoint> ck, con
     return nullptr;
   }
   p->packed_bytes = packed;
-  if (options.prefault_weights) p->prefault();
+  if (options.device) {
+    p->dev = options.device(p->cfg, p->w, n_blocks, options.kv_block_tokens, err);
+    if (!p->dev) return nullptr;
+  } else if (options.prefault_weights) {
+    p->prefault();
+  }
   return std::unique_ptr<engine>(new engine(std::move(p)));
 }
 
@@ -166,7 +173,7 @@ void engine::impl::prefault() {
 }
 
 const model_config& engine::config() const { return p_->cfg; }
-const char* engine::kernel_name() const { return p_->k.name; }
+const char* engine::kernel_name() const { return p_->dev ? p_->dev->name() : p_->k.name; }
 int engine::threads() const { return p_->pool.size(); }
 
 int64_t engine::start(kv_sequence* seq, const int32_t* prompt, int64_t n, std::string* err) {
@@ -298,7 +305,9 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   const step_profile before = p.prof;  // a failed step leaves the profile as it was
   try {
     p.forward_sliced(n, rows, out->logits.data());
-  } catch (const expert_shard_failure& e) {
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const expert_shard_failure*>(&e) == nullptr && dynamic_cast<const device_failure*>(&e) == nullptr)
+      throw;
     // Lengths did not advance, so KV rows written for this step are dead; return the blocks it took.
     for (const seq_input& in : batch) {
       kv_sequence& s = *in.seq;
@@ -325,6 +334,12 @@ void engine::impl::forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, fl
   const int64_t D = cfg.hidden_size, V = cfg.vocab_size;
   const double eps = cfg.rms_norm_eps;
   const token_slot* sl = slots.data() + t0;
+  if (dev) {
+    grow(dev_rows, static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) dev_rows[r] = logit_rows[row0 + r] - t0;
+    dev->forward(tokens.data() + t0, sl, n, dev_rows.data(), rows, logits + row0 * V);
+    return;
+  }
   grow(x, static_cast<size_t>(n * D));
   grow(xn, static_cast<size_t>(n * D));
   grow(tmp, static_cast<size_t>(n * D));
@@ -375,7 +390,7 @@ kv_usage engine::kv() const {
   u.block_tokens = p_->blocks.block_tokens();
   u.cached_blocks = p_->blocks.cached_blocks();
   u.prefix_hit_tokens = p_->prefix_hit_tokens;
-  u.bytes = p_->kv.bytes();
+  u.bytes = p_->dev ? p_->dev->kv_bytes() : p_->kv.bytes();
   return u;
 }
 

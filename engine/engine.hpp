@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_forward.hpp"
 #include "model/checkpoint.hpp"
 #include "model/expert_backend.hpp"
 #include "model/step_profile.hpp"
@@ -33,6 +34,10 @@ struct engine_options {
   int64_t max_step_tokens = 1024;  // a longer step runs as consecutive slices (bounds scratch memory)
   // Where routed experts run; nullptr: in this process (local_expert_backend).
   std::shared_ptr<expert_backend> experts;
+  // Set: the forward pass runs on that device (gpu::cuda_device, say), which holds the weights and the KV
+  // cache; the engine keeps sequences, blocks and the prefix cache. Weights are then not packed, EXPERTS is
+  // unused, and no CPU KV cache is allocated. Empty: the CPU forward pass.
+  device_factory device;
 };
 
 class engine;

@@ -79,4 +79,46 @@ inline float max_abs_diff(const float* a, const float* b, int64_t n) {
   return m;
 }
 
+// Every case of fixture NAME's golden file through E: the prompt prefilled in one step, then greedy decoding one
+// token per step; every recorded position's logits within the file's tolerance (default 1e-4) and the greedy
+// tokens identical.
+inline void check_golden_cases(model::engine& e, const std::string& name) {
+  const nlohmann::json golden = load_golden(name);
+  const double tol = golden.value("tolerance_abs_fp32", 1e-4);
+  const int64_t V = e.config().vocab_size;
+  for (const auto& c : golden["cases"]) {
+    const std::string case_name = c["name"];
+    INFO("fixture " << name << ", case " << case_name);
+    const std::vector<int32_t> prompt = c["prompt"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> greedy = c["greedy"].get<std::vector<int32_t>>();
+    // logits after fed position p: the prompt's rows come from the prefill, the rest from decode steps.
+    std::vector<float> rows((prompt.size() + greedy.size()) * static_cast<size_t>(V));
+    std::string err;
+    model::kv_sequence seq;
+    REQUIRE(e.start(&seq, nullptr, 0, &err) == 0);
+    model::step_output out;
+    INFO(err);
+    REQUIRE(e.step({model::seq_input{&seq, prompt.data(), static_cast<int64_t>(prompt.size()), true}}, &out, &err));
+    std::copy(out.row(0, 0), out.row(0, 0) + prompt.size() * V, rows.begin());
+    std::vector<int32_t> generated;
+    int32_t next = argmax(out.row(0), V);
+    for (size_t i = 0; i < greedy.size(); ++i) {
+      generated.push_back(next);
+      if (i + 1 == greedy.size()) break;
+      REQUIRE(e.step({model::seq_input{&seq, &next, 1, false}}, &out, &err));
+      std::copy(out.row(0), out.row(0) + V, rows.begin() + (prompt.size() + i) * V);
+      next = argmax(out.row(0), V);
+    }
+    CHECK(generated == greedy);
+    for (const auto& rec : c["logits"]) {
+      const int64_t pos = rec["position"];
+      const std::vector<float> want = rec["values"].get<std::vector<float>>();
+      REQUIRE(static_cast<int64_t>(want.size()) == V);
+      INFO("position " << pos);
+      CHECK(max_abs_diff(want.data(), &rows[pos * V], V) <= tol);
+    }
+    e.release(&seq);
+  }
+}
+
 }  // namespace rampart::test

@@ -1,0 +1,15 @@
+// The CUDA engine's plain C++ face: an engine_options.device that runs the forward pass on a CUDA device. No
+// CUDA types cross this header.
+#pragma once
+
+#include <string>
+
+#include "engine/device_forward.hpp"
+
+namespace rampart::gpu {
+
+// The exact program (gpu/exact_program.hpp) on device INDEX: weights in their stored dtype, fp32 activations,
+// accumulation and KV cache. The factory fails with a one-line error when the device does not exist.
+model::device_factory cuda_device(int index);
+
+}  // namespace rampart::gpu

@@ -1,0 +1,40 @@
+#include "gpu/exact_program.hpp"
+
+namespace rampart::gpu {
+
+void pack_block_tables(const model::token_slot* slots, int64_t n, int64_t block_tokens, packed_tables* out) {
+  out->tables.clear();
+  out->at.resize(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n;) {
+    // A run of tokens sharing one sequence's block table; positions ascend, so its last token needs most blocks.
+    int64_t end = t + 1;
+    while (end < n && slots[end].blocks == slots[t].blocks) ++end;
+    int64_t last = slots[t].pos;
+    for (int64_t u = t; u < end; ++u) last = std::max(last, slots[u].pos);
+    const int64_t offset = static_cast<int64_t>(out->tables.size());
+    out->tables.insert(out->tables.end(), slots[t].blocks, slots[t].blocks + last / block_tokens + 1);
+    for (int64_t u = t; u < end; ++u) out->at[static_cast<size_t>(u)] = offset;
+    t = end;
+  }
+}
+
+int64_t attention_chunk(int64_t n, int64_t heads, int64_t keys, int64_t budget) {
+  const int64_t per_token = std::max<int64_t>(1, heads * keys);
+  return std::max<int64_t>(1, std::min(n, budget / per_token));
+}
+
+router_params router_params_for(const model::model_config& c) {
+  router_params p;
+  p.experts = c.n_routed_experts;
+  p.k = c.num_experts_per_tok;
+  p.groups = std::max<int64_t>(1, c.n_group);
+  p.topk_group = c.topk_group;
+  p.sigmoid = c.scoring == model::router_scoring::sigmoid;
+  p.group_limited = c.n_group > 1 && c.topk_method != model::router_topk::greedy;
+  p.top2_group_score = c.topk_method == model::router_topk::noaux_tc;
+  p.normalise = c.norm_topk_prob;
+  p.scale = static_cast<float>(c.routed_scaling_factor);
+  return p;
+}
+
+}  // namespace rampart::gpu

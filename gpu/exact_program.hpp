@@ -1,0 +1,353 @@
+// The exact forward pass as a program over an executor: weights uploaded once in their stored dtype, a paged
+// fp32 latent KV cache in the executor's memory, and one forward step as a sequence of the ops in
+// gpu/exact_ops.hpp. EXEC is gpu::cuda_exec (gpu/cuda_exec.cuh: device memory, one thread per index) or
+// gpu::host_exec (gpu/host_exec.hpp: host memory, a loop), with:
+//   void* alloc(size_t bytes)                 zeroed; throws model::device_failure
+//   void release(void* p)
+//   void to_device(void* dst, const void* src, size_t bytes), to_host(void* dst, const void* src, size_t bytes)
+//   template <class F> void each(int64_t n, const F& f)   f(i) for every i < n, in any order
+//   void finish()                              waits for the ops; throws model::device_failure on an error
+//   std::string describe() const
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/device_forward.hpp"
+#include "gpu/exact_ops.hpp"
+#include "model/rope.hpp"
+
+namespace rampart::gpu {
+
+// Block tables of a step's tokens packed for the device: token t's table starts at TABLES[AT[t]]. Tokens of one
+// sequence are consecutive and share one table (their slots point at the same block vector); each table holds
+// the blocks up to the one of its sequence's last position in the step.
+struct packed_tables {
+  std::vector<int32_t> tables;
+  std::vector<int64_t> at;
+};
+void pack_block_tables(const model::token_slot* slots, int64_t n, int64_t block_tokens, packed_tables* out);
+
+// Attention scores are computed for CHUNK tokens at a time, CHUNK * heads * keys <= BUDGET floats (at least 1).
+int64_t attention_chunk(int64_t n, int64_t heads, int64_t keys, int64_t budget);
+
+// The router's parameters from a config.
+router_params router_params_for(const model::model_config& c);
+
+inline constexpr int64_t score_budget_floats = int64_t{1} << 26;  // 256 MiB of attention scores at most
+
+template <class Exec>
+class exact_program final : public model::device_forward {
+ public:
+  // Uploads W and allocates the KV cache; nullptr + *err when the executor runs out of memory or fails.
+  static std::unique_ptr<exact_program> create(Exec exec, const model::model_config& c, const model::model_weights& w,
+                                               int64_t n_blocks, int block_tokens, std::string* err) {
+    std::unique_ptr<exact_program> p(new exact_program(std::move(exec), c, n_blocks, block_tokens));
+    try {
+      p->upload(w);
+      p->kv_ = static_cast<float*>(p->own(p->kv_bytes_));
+      p->exec_.finish();
+    } catch (const model::device_failure& e) {
+      *err = std::string("device ") + p->name_ + ": " + e.what();
+      return nullptr;
+    }
+    return p;
+  }
+
+  ~exact_program() override {
+    for (void* q : owned_) exec_.release(q);
+    for (buffer* b : {&b_tokens_, &b_pos_, &b_tables_, &b_at_, &b_rows_, &b_cos_, &b_sin_, &b_x_, &b_xn_, &b_tmp_,
+                      &b_q_, &b_qa_, &b_kva_, &b_qabs_, &b_scores_, &b_olat_, &b_o_, &b_logits_r_, &b_scratch_,
+                      &b_ids_, &b_wts_, &b_h_, &b_shared_, &b_out_})
+      if (b->p != nullptr) exec_.release(b->p);
+  }
+
+  const char* name() const override { return name_.c_str(); }
+  size_t kv_bytes() const override { return kv_bytes_; }
+  size_t weight_bytes() const override { return weight_bytes_; }
+
+  void forward(const int32_t* tokens, const model::token_slot* slots, int64_t n, const int64_t* logit_rows,
+               int64_t rows, float* logits) override {
+    if (n <= 0) return;
+    const int64_t D = c_.hidden_size, V = c_.vocab_size, H = c_.num_attention_heads, C = c_.kv_lora_rank;
+    const int64_t nope = c_.qk_nope_head_dim, r = c_.qk_rope_head_dim, v = c_.v_head_dim, half = r / 2;
+    const int64_t kw = C + r, qw = H * (nope + r), Q = c_.q_lora_rank;
+    const double eps = c_.rms_norm_eps;
+
+    // Host side of the step: positions, packed block tables, rope angles (in double, as the CPU engine).
+    pos_h_.resize(static_cast<size_t>(n));
+    int64_t keys = 0;
+    for (int64_t t = 0; t < n; ++t) keys = std::max(keys, (pos_h_[t] = slots[t].pos) + 1);
+    pack_block_tables(slots, n, block_tokens_, &tables_h_);
+    cos_h_.resize(static_cast<size_t>(n * half));
+    sin_h_.resize(static_cast<size_t>(n * half));
+    for (int64_t t = 0; t < n; ++t) rope_.angles(pos_h_[t], &cos_h_[t * half], &sin_h_[t * half]);
+
+    int32_t* d_tokens = put(b_tokens_, tokens, n);
+    const int64_t* d_pos = put(b_pos_, pos_h_.data(), n);
+    const int32_t* d_tables = put(b_tables_, tables_h_.tables.data(), static_cast<int64_t>(tables_h_.tables.size()));
+    const int64_t* d_at = put(b_at_, tables_h_.at.data(), n);
+    const int64_t* d_rows = put(b_rows_, logit_rows, rows);
+    const float* d_cos = put(b_cos_, cos_h_.data(), n * half);
+    const float* d_sin = put(b_sin_, sin_h_.data(), n * half);
+    float* x = grow<float>(b_x_, n * D);
+    float* xn = grow<float>(b_xn_, n * D);
+    float* tmp = grow<float>(b_tmp_, n * D);
+
+    exec_.each(n * D, embed_op{embed_, d_tokens, x, D});
+    if (!layers_.empty()) exec_.each(n, residual_norm_op{x, nullptr, layers_[0].input_norm, xn, D, eps});
+    const int64_t chunk = attention_chunk(n, H, keys, score_budget_floats);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const layer& L = layers_[l];
+      // Attention.
+      float* q = grow<float>(b_q_, n * qw);
+      if (L.q_lora) {
+        float* qa = grow<float>(b_qa_, n * Q);
+        exec_.each(n * Q, matmul_op{L.q_a, xn, D, qa, Q});
+        exec_.each(n, norm_rows_op{qa, Q, Q, L.q_a_norm, eps});
+        exec_.each(n * qw, matmul_op{L.q_b, qa, Q, q, qw});
+      } else {
+        exec_.each(n * qw, matmul_op{L.q, xn, D, q, qw});
+      }
+      float* kva = grow<float>(b_kva_, n * kw);
+      exec_.each(n * kw, matmul_op{L.kv_a, xn, D, kva, kw});
+      float* layer_cache = kv_ + static_cast<int64_t>(l) * n_blocks_ * block_tokens_ * kw;
+      exec_.each(n, kv_store_op{kva, C, kw, half, L.kv_a_norm, eps, d_cos, d_sin, d_pos, d_tables, d_at, layer_cache,
+                                block_tokens_});
+      float* qabs = grow<float>(b_qabs_, n * H * kw);
+      exec_.each(n * H * C, absorb_op{L.kv_b, q, qw, H, C, kw, nope, r, v, qabs});
+      exec_.each(n * H, query_rope_op{q, qw, H, C, kw, nope, r, half, d_cos, d_sin, qabs});
+      float* olat = grow<float>(b_olat_, n * H * C);
+      float* scores = grow<float>(b_scores_, chunk * H * keys);
+      const kv_rows cache{layer_cache, d_tables, d_at, block_tokens_, kw};
+      for (int64_t t0 = 0; t0 < n; t0 += chunk) {
+        const int64_t nt = std::min(chunk, n - t0);
+        exec_.each(nt * H * keys, scores_op{cache, qabs, d_pos, t0, H, keys, scores});
+        exec_.each(nt * H, softmax_op{scores, d_pos, t0, H, keys, scale_});
+        exec_.each(nt * H * C, weighted_op{cache, scores, d_pos, t0, H, C, keys, olat});
+      }
+      float* o = grow<float>(b_o_, n * H * v);
+      exec_.each(n * H * v, values_op{L.kv_b, olat, H, C, nope, v, o});
+      exec_.each(n * D, matmul_op{L.o, o, H * v, tmp, D});
+      exec_.each(n, residual_norm_op{x, tmp, L.post_norm, xn, D, eps});
+      // Feed-forward.
+      if (!L.moe) {
+        mlp(L, xn, n, tmp);
+      } else {
+        const int64_t E = c_.n_routed_experts, K = c_.num_experts_per_tok, M = L.expert_width;
+        float* logits_r = grow<float>(b_logits_r_, n * E);
+        exec_.each(n * E, matmul_op{L.router, xn, D, logits_r, E});
+        float* scratch = grow<float>(b_scratch_, n * (3 * E + 2 * router_.groups));
+        int32_t* ids = grow<int32_t>(b_ids_, n * K);
+        float* wts = grow<float>(b_wts_, n * K);
+        exec_.each(n, route_op{router_, logits_r, L.bias, scratch, ids, wts});
+        float* h = grow<float>(b_h_, n * K * M);
+        exec_.each(n * K * M, swiglu_op{L.gates, L.ups, ids, xn, D, K, M, h});
+        exec_.each(n * D, experts_down_op{L.downs, ids, wts, h, D, K, M, tmp});
+        if (L.has_shared) {
+          float* shared = grow<float>(b_shared_, n * D);
+          mlp(L, xn, n, shared);
+          exec_.each(n * D, add_op{tmp, shared});
+        }
+      }
+      const float* next_norm = l + 1 < layers_.size() ? layers_[l + 1].input_norm : nullptr;
+      exec_.each(n, residual_norm_op{x, tmp, next_norm, xn, D, eps});
+    }
+    if (rows > 0) {
+      exec_.each(rows, select_norm_op{x, d_rows, final_norm_, xn, D, eps});
+      float* out = grow<float>(b_out_, rows * V);
+      exec_.each(rows * V, matmul_op{lm_head_, xn, D, out, V});
+      exec_.finish();
+      exec_.to_host(logits, out, sizeof(float) * static_cast<size_t>(rows * V));
+    }
+    exec_.finish();
+  }
+
+ private:
+  struct buffer {
+    void* p = nullptr;
+    size_t bytes = 0;
+  };
+  struct layer {
+    bool q_lora = false, moe = false, has_shared = false;
+    dweight q_a, q_b, q, kv_a, kv_b, o;
+    const float *q_a_norm = nullptr, *kv_a_norm = nullptr, *input_norm = nullptr, *post_norm = nullptr;
+    dweight down;  // the dense MLP, or the shared experts of an MoE layer: down, and gate and up as a table
+    const dweight* gate_up = nullptr;  // {gate, up} in device memory
+    int64_t width = 0;
+    dweight router;
+    const float* bias = nullptr;
+    const dweight *gates = nullptr, *ups = nullptr, *downs = nullptr;  // per routed expert, in device memory
+    int64_t expert_width = 0;
+  };
+
+  exact_program(Exec exec, const model::model_config& c, int64_t n_blocks, int block_tokens)
+      : exec_(std::move(exec)),
+        c_(c),
+        rope_(c),
+        scale_(static_cast<float>(model::attention_softmax_scale(c))),
+        router_(router_params_for(c)),
+        n_blocks_(n_blocks),
+        block_tokens_(block_tokens),
+        kv_bytes_(sizeof(float) * static_cast<size_t>(c.num_hidden_layers * n_blocks * block_tokens *
+                                                      (c.kv_lora_rank + c.qk_rope_head_dim))),
+        name_(exec_.describe() + ", exact") {}
+
+  void* own(size_t bytes) {
+    void* q = exec_.alloc(bytes);
+    owned_.push_back(q);
+    return q;
+  }
+
+  template <class T>
+  T* grow(buffer& b, int64_t count) {
+    const size_t bytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1));
+    if (b.bytes < bytes) {
+      if (b.p != nullptr) exec_.release(b.p);
+      b.p = nullptr;
+      b.bytes = 0;
+      b.p = exec_.alloc(bytes);
+      b.bytes = bytes;
+    }
+    return static_cast<T*>(b.p);
+  }
+
+  template <class T>
+  T* put(buffer& b, const T* src, int64_t count) {
+    T* d = grow<T>(b, count);
+    if (count > 0) exec_.to_device(d, src, sizeof(T) * static_cast<size_t>(count));
+    return d;
+  }
+
+  const float* upload_floats(const std::vector<float>& v) {
+    if (v.empty()) return nullptr;
+    void* d = own(sizeof(float) * v.size());
+    exec_.to_device(d, v.data(), sizeof(float) * v.size());
+    weight_bytes_ += sizeof(float) * v.size();
+    return static_cast<const float*>(d);
+  }
+
+  // One copy per distinct stored matrix (tied embeddings and views of one tensor share it).
+  dweight upload(const model::weight_matrix& m) {
+    dweight d;
+    if (m.data == nullptr) return d;
+    d.type = m.type;
+    d.rows = m.rows;
+    d.cols = m.cols;
+    const std::byte* src = m.row_ptr(0);
+    const size_t bytes = static_cast<size_t>(m.rows * m.cols) * model::dtype_size(m.type);
+    auto key = std::make_pair(src, bytes);
+    auto it = uploaded_.find(key);
+    if (it == uploaded_.end()) {
+      void* p = own(bytes);
+      exec_.to_device(p, src, bytes);
+      weight_bytes_ += bytes;
+      it = uploaded_.emplace(key, p).first;
+    }
+    d.data = it->second;
+    if (m.type == model::dtype::f8_e4m3) {
+      const int64_t first = m.row0 / 128, last = (m.row0 + m.rows - 1) / 128;
+      const float* s = m.scale + first * m.scale_cols;
+      const size_t sbytes = sizeof(float) * static_cast<size_t>((last - first + 1) * m.scale_cols);
+      auto skey = std::make_pair(reinterpret_cast<const std::byte*>(s), sbytes);
+      auto sit = uploaded_.find(skey);
+      if (sit == uploaded_.end()) {
+        void* p = own(sbytes);
+        exec_.to_device(p, s, sbytes);
+        weight_bytes_ += sbytes;
+        sit = uploaded_.emplace(skey, p).first;
+      }
+      d.scale = static_cast<const float*>(sit->second);
+      d.scale_cols = m.scale_cols;
+      d.srow0 = m.row0 % 128;
+    }
+    return d;
+  }
+
+  const dweight* upload_table(const std::vector<dweight>& v) {
+    void* d = own(sizeof(dweight) * v.size());
+    exec_.to_device(d, v.data(), sizeof(dweight) * v.size());
+    return static_cast<const dweight*>(d);
+  }
+
+  void upload(const model::model_weights& w) {
+    embed_ = upload(w.embed);
+    lm_head_ = upload(w.lm_head);
+    final_norm_ = upload_floats(w.final_norm);
+    for (const model::layer_weights& src : w.layers) {
+      layer L;
+      const model::attention_weights& a = src.attn;
+      L.q_lora = a.q_lora;
+      L.q_a = upload(a.q_a);
+      L.q_b = upload(a.q_b);
+      L.q = upload(a.q);
+      L.kv_a = upload(a.kv_a);
+      L.kv_b = upload(a.kv_b);
+      L.o = upload(a.o);
+      L.q_a_norm = upload_floats(a.q_a_norm);
+      L.kv_a_norm = upload_floats(a.kv_a_norm);
+      L.input_norm = upload_floats(src.input_norm);
+      L.post_norm = upload_floats(src.post_attention_norm);
+      L.moe = src.is_moe;
+      const model::mlp_weights* plain = src.is_moe ? (src.moe.has_shared ? &src.moe.shared : nullptr) : &src.dense;
+      if (plain != nullptr) {
+        L.gate_up = upload_table({upload(plain->gate), upload(plain->up)});
+        L.down = upload(plain->down);
+        L.width = plain->width();
+      }
+      if (src.is_moe) {
+        L.has_shared = src.moe.has_shared;
+        L.router = upload(src.moe.router);
+        L.bias = upload_floats(src.moe.bias);
+        std::vector<dweight> g, u, dn;
+        for (const model::mlp_weights& e : src.moe.experts) {
+          g.push_back(upload(e.gate));
+          u.push_back(upload(e.up));
+          dn.push_back(upload(e.down));
+        }
+        L.expert_width = src.moe.experts.empty() ? 0 : src.moe.experts[0].width();
+        L.gates = upload_table(g);
+        L.ups = upload_table(u);
+        L.downs = upload_table(dn);
+      }
+      layers_.push_back(L);
+    }
+  }
+
+  // L's plain SwiGLU MLP (the dense layer or the shared experts): out = down(silu(gate x) * up x).
+  void mlp(const layer& L, const float* xn, int64_t n, float* out) {
+    const int64_t D = c_.hidden_size, M = L.width;
+    float* h = grow<float>(b_h_, n * M);
+    exec_.each(n * M, swiglu_op{L.gate_up, L.gate_up + 1, nullptr, xn, D, 1, M, h});
+    exec_.each(n * D, matmul_op{L.down, h, M, out, D});
+  }
+
+  Exec exec_;
+  const model::model_config c_;
+  model::rope rope_;
+  float scale_;
+  router_params router_;
+  int64_t n_blocks_;
+  int64_t block_tokens_;
+  size_t kv_bytes_;
+  size_t weight_bytes_ = 0;
+  std::string name_;
+  std::vector<void*> owned_;
+  std::map<std::pair<const std::byte*, size_t>, void*> uploaded_;
+  dweight embed_, lm_head_;
+  const float* final_norm_ = nullptr;
+  std::vector<layer> layers_;
+  float* kv_ = nullptr;
+  // Step buffers, grown on demand.
+  buffer b_tokens_, b_pos_, b_tables_, b_at_, b_rows_, b_cos_, b_sin_, b_x_, b_xn_, b_tmp_, b_q_, b_qa_, b_kva_,
+      b_qabs_, b_scores_, b_olat_, b_o_, b_logits_r_, b_scratch_, b_ids_, b_wts_, b_h_, b_shared_, b_out_;
+  std::vector<int64_t> pos_h_;
+  std::vector<float> cos_h_, sin_h_;
+  packed_tables tables_h_;
+};
+
+}  // namespace rampart::gpu

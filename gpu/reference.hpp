@@ -1,0 +1,13 @@
+// The exact device program run on the host (gpu/host_exec.hpp): an engine_options.device that needs no GPU.
+// It exists to check the program the CUDA engine runs, op for op, on any machine; it is far slower than the
+// CPU engine and is not a serving option.
+#pragma once
+
+#include "engine/device_forward.hpp"
+
+namespace rampart::gpu {
+
+// THREADS: the loop's threads (0: one per hardware thread).
+model::device_factory host_reference_device(int threads = 0);
+
+}  // namespace rampart::gpu
