@@ -31,6 +31,11 @@ function(rampart_add_test name)
     list(JOIN T_FIXTURES ";" fixtures)
     list(APPEND props FIXTURES_REQUIRED "${fixtures}")
   endif()
+  if(NOT COMMAND catch_discover_tests)  # engine-only build with the carried catch.hpp: one CTest entry per executable
+    add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    set_tests_properties(${name} PROPERTIES ${props})
+    return()
+  endif()
   # --warn NoTests: an entry whose name matches no TEST_CASE fails instead of passing with nothing run (a name
   # that CMake's list splitting cut, e.g. at a semicolon, would otherwise pass silently).
   catch_discover_tests(${name} TEST_PREFIX "${T_PREFIX}" EXTRA_ARGS --warn NoTests PROPERTIES ${props}

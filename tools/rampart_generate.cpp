@@ -13,10 +13,15 @@
 #include <string>
 #include <vector>
 
+#if RAMPART_WITH_SHARDS
 #include "actors/shard_server.hpp"
+#endif
 #include "engine/engine.hpp"
 #include "engine/sampler.hpp"
 #include "engine/scheduler.hpp"
+#if RAMPART_WITH_CUDA
+#include "gpu/cuda_engine.hpp"
+#endif
 #include "testkit/kernels_bench.hpp"
 #include "tools/flags.hpp"
 #include "tools/stats.hpp"
@@ -30,6 +35,7 @@ const char* const usage =
     "                        [--min-p P] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
     "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...] [--serve R]\n"
+    "                        [--device cpu|cuda:N]\n"
     "\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
     "--serve R: BATCH clients each send R requests one after another (prompts as long as --ids, N tokens each)\n"
@@ -37,7 +43,9 @@ const char* const usage =
     "  median of 3 runs), the engine's rate on the work tools/bench-pipeline.sh sends to the server.\n"
     "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
     "--bench also prints what sampling one sequence's next token costs with common settings.\n"
-    "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n";
+    "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n"
+    "--device cuda:N: the forward pass on CUDA device N (the exact program: fp32 activations and KV cache).\n"
+    "  Builds without CUDA (or, for --shards, without the actors) refuse the flag with the reason.\n";
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "rampart-generate: %s\n", message.c_str());
@@ -65,6 +73,7 @@ struct options {
   long long serve = 0;  // requests per client for --serve (0: off)
   bool bench = false, profile = false;
   bool pack = true;
+  std::string device = "cpu";
 };
 
 // CPU seconds used by this process so far (all threads).
@@ -518,6 +527,7 @@ int main(int argc, char** argv) {
     else if (f.is("--min-p")) o.min_p = static_cast<float>(f.real(-1e30, 1e30));
     else if (f.is("--top-k")) o.top_k = static_cast<int>(f.integer(0, 1 << 30));
     else if (f.is("--serve")) o.serve = f.integer(1, 1000000);
+    else if (f.is("--device")) o.device = f.value();
     else f.unknown();
   }
   if (o.model.empty()) f.fail("--model DIR is required");
@@ -540,16 +550,32 @@ int main(int argc, char** argv) {
   eo.profile = o.profile;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
-  std::shared_ptr<sharded_expert_backend> shards;
+  const int device = parse_device_name(o.device, &err);
+  if (device == -2) return fail("--device: " + err);
+  if (device >= 0) {
+#if RAMPART_WITH_CUDA
+    eo.device = rampart::gpu::cuda_device(device);
+#else
+    return fail("--device " + o.device + ": this build has no CUDA backend (CUDA was not found when it was configured)");
+#endif
+  }
   if (o.shards > 0 || !o.shard_endpoints.empty()) {
-    shards = rampart::actors::expert_shards_from_flags(ck, static_cast<int>(o.shards), o.shard_endpoints,
-                                                       static_cast<int>(o.threads), &err);
+#if RAMPART_WITH_SHARDS
+    if (device >= 0) return fail("--shards and --shard-endpoints run the experts on the CPU; not with --device");
+    std::shared_ptr<sharded_expert_backend> shards = rampart::actors::expert_shards_from_flags(
+        ck, static_cast<int>(o.shards), o.shard_endpoints, static_cast<int>(o.threads), &err);
     if (!shards) return fail(err);
     eo.experts = shards;
+    auto e = engine::create(ck, eo, &err);
+    if (!e) return fail(err);
+    const int rc = o.serve > 0 ? serve(*e, o) : o.bench ? bench(*e, o) : generate(*e, o);
+    if (o.bench) std::printf("%s\n", shards->costs_summary().c_str());
+    return rc;
+#else
+    return fail("--shards and --shard-endpoints need the actors, which this engine-only build leaves out");
+#endif
   }
   auto e = engine::create(ck, eo, &err);
   if (!e) return fail(err);
-  const int rc = o.serve > 0 ? serve(*e, o) : o.bench ? bench(*e, o) : generate(*e, o);
-  if (shards && o.bench) std::printf("%s\n", shards->costs_summary().c_str());
-  return rc;
+  return o.serve > 0 ? serve(*e, o) : o.bench ? bench(*e, o) : generate(*e, o);
 }
