@@ -23,9 +23,13 @@
 #include "actors/supervisor.hpp"
 #include "admission/accounts.hpp"
 #include "base/cpu_affinity.hpp"
+#include "base/device_name.hpp"
 #include "base/file.hpp"
 #include "config/policy.hpp"
 #include "engine/engine.hpp"
+#if RAMPART_WITH_CUDA
+#include "gpu/cuda_engine.hpp"
+#endif
 #include "model/checkpoint.hpp"
 #include "net/http_listener.hpp"
 #include "net/curve_gate.hpp"
@@ -196,6 +200,16 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
     out->shards = std::dynamic_pointer_cast<model::sharded_expert_backend>(eo.experts);
   }
   std::string err;
+  const int device = rampart::parse_device_name(cfg.engine.device, &err);  // validated with the config
+  if (device >= 0) {
+#if RAMPART_WITH_CUDA
+    eo.device = gpu::cuda_device(device);
+#else
+    *error = "engine.device = \"" + cfg.engine.device +
+             "\": this rampartd has no CUDA backend (CUDA was not found when it was built)";
+    return false;
+#endif
+  }
   auto engine = model::engine::create(ck, eo, &err);
   if (!engine) {
     *error = "cannot start the engine: " + err;

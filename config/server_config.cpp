@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "base/device_name.hpp"
 #include "config/curve_keys.hpp"
 #include "config/monitor_config.hpp"
 #include "config/policy.hpp"
@@ -116,6 +117,10 @@ bool parse_engine(toml_section& s, engine_config* e) {
                 "more threads than engine.cpus lists: the engine's threads would share CPUs and wait on each other");
   }
   s.get("pack_weights", &e->pack_weights);
+  s.get("device", &e->device);
+  std::string device_error;
+  if (!s.error() && rampart::parse_device_name(e->device, &device_error) == -2)
+    s.fail_at(s.node("device"), "device", device_error);
   s.get("kv_block_size", &e->kv_block_size, 1, 1024);
   s.get("kv_blocks", &e->kv_blocks, 1, int64_t{1} << 24);
   s.get("max_batch_sequences", &e->max_batch_sequences, 1, 4096);
@@ -136,6 +141,10 @@ bool parse_engine(toml_section& s, engine_config* e) {
   s.get("shard_server_keys", &e->shard_server_keys, 4096);
   if (!s.error() && !e->shard_endpoints.empty() && e->shards > 1)
     s.fail_at(s.node("shard_endpoints"), "shard_endpoints", "excludes engine.shards > 1 (in-process shards)");
+  if (!s.error() && e->device != "cpu" && (e->shards > 1 || !e->shard_endpoints.empty()))
+    s.fail_at(s.node("device"), "device",
+              "expert shards run on CPUs: engine.device = \"" + e->device +
+                  "\" runs the whole forward pass on the GPU and excludes engine.shards > 1 and shard_endpoints");
   check_public_keys(s, "shard_server_keys", e->shard_server_keys);
   const bool curve = !e->shard_curve_key_file.empty();
   if (!s.error() && curve && e->shard_endpoints.empty())

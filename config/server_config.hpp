@@ -61,6 +61,7 @@ struct engine_config {
   // off them when CPUs are left for it. Empty: no pinning.
   std::vector<int64_t> cpus;
   bool pack_weights = true;       // rewrite the matrices into the kernels' layout at load (model::engine_options)
+  std::string device = "cpu";     // where the forward pass runs: "cpu" or "cuda:N" (model::engine_options::device)
   int64_t kv_block_size = 16;     // tokens per KV block
   int64_t kv_blocks = 4096;       // blocks in the pool
   int64_t max_batch_sequences = 64;

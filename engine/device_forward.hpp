@@ -43,8 +43,4 @@ class device_forward {
 using device_factory = std::function<std::unique_ptr<device_forward>(
     const model_config& config, const model_weights& weights, int64_t n_blocks, int block_tokens, std::string* err)>;
 
-// Where the forward pass runs, as configured: "cpu" -> -1, "cuda:N" (N a device index, 0-255) -> N; anything
-// else -> -2 with a one-line *err.
-int parse_device_name(const std::string& text, std::string* err);
-
 }  // namespace rampart::model

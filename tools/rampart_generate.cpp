@@ -16,6 +16,7 @@
 #if RAMPART_WITH_SHARDS
 #include "actors/shard_server.hpp"
 #endif
+#include "base/device_name.hpp"
 #include "engine/engine.hpp"
 #include "engine/sampler.hpp"
 #include "engine/scheduler.hpp"
@@ -550,7 +551,7 @@ int main(int argc, char** argv) {
   eo.profile = o.profile;
   const long long per_seq = static_cast<long long>(o.ids.size()) + o.batch + std::max<long long>(o.n, 33) + 16;
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
-  const int device = parse_device_name(o.device, &err);
+  const int device = rampart::parse_device_name(o.device, &err);
   if (device == -2) return fail("--device: " + err);
   if (device >= 0) {
 #if RAMPART_WITH_CUDA

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/cpu_affinity.hpp"
+#include "base/device_name.hpp"
 #include "base/ip_address.hpp"
 #include "base/priority.hpp"
 #include "base/status.hpp"
@@ -101,4 +102,18 @@ TEST_CASE("CPU lists are written as ranges, and a thread pinned to one CPU may r
   CHECK_FALSE(rampart::pin_current_thread({}, &error));
   CHECK_FALSE(rampart::pin_current_thread({-1}, &error));
   CHECK(error == "CPU -1 is outside 0-1023");
+}
+
+TEST_CASE("device names parse as cpu or cuda:N", "[base]") {
+  std::string err;
+  CHECK(rampart::parse_device_name("cpu", &err) == -1);
+  CHECK(rampart::parse_device_name("cuda:0", &err) == 0);
+  CHECK(rampart::parse_device_name("cuda:13", &err) == 13);
+  CHECK(rampart::parse_device_name("cuda:255", &err) == 255);
+  for (const char* bad : {"", "gpu", "cuda", "cuda:", "cuda:256", "cuda:-1", "cuda:01", "cuda:1x", "CUDA:0", "cuda:1000"}) {
+    INFO(bad);
+    err.clear();
+    CHECK(rampart::parse_device_name(bad, &err) == -2);
+    CHECK(err.find("device must be") == 0);
+  }
 }

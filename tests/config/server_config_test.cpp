@@ -277,3 +277,20 @@ TEST_CASE("the dashboard off loopback needs an operator token file, which is che
   CHECK_FALSE(parse("[metrics]\noperator_token_file = \"token\"\n", &c, &err));
   CHECK(err.message == "cannot read the operator token file /base/token");
 }
+
+TEST_CASE("engine.device is cpu or cuda:N, and a GPU forward pass excludes CPU expert shards", "[config]") {
+  server_config c;
+  config_error err;
+  REQUIRE(parse("", &c, &err));
+  CHECK(c.engine.device == "cpu");
+  REQUIRE(parse("[engine]\ndevice = \"cuda:1\"\n", &c, &err));
+  CHECK(c.engine.device == "cuda:1");
+  for (const char* bad : {"\"gpu\"", "\"cuda:\"", "\"cuda:300\"", "3"}) {
+    INFO(bad);
+    CHECK_FALSE(parse(std::string("[engine]\ndevice = ") + bad + "\n", &c, &err));
+    CHECK(err.line == 2);
+  }
+  CHECK_FALSE(parse("[engine]\ndevice = \"cuda:0\"\nshards = 2\n", &c, &err));
+  CHECK(err.message.find("excludes engine.shards > 1") != std::string::npos);
+}
+

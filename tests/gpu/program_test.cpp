@@ -180,19 +180,5 @@ TEST_CASE("attention score chunks respect the budget and cover the step", "[gpu]
   CHECK(gpu::attention_chunk(10, 128, 100000, 1000) == 1);  // over budget: one token at a time
 }
 
-TEST_CASE("device names parse as cpu or cuda:N", "[gpu][program]") {
-  std::string err;
-  CHECK(model::parse_device_name("cpu", &err) == -1);
-  CHECK(model::parse_device_name("cuda:0", &err) == 0);
-  CHECK(model::parse_device_name("cuda:13", &err) == 13);
-  CHECK(model::parse_device_name("cuda:255", &err) == 255);
-  for (const char* bad : {"", "gpu", "cuda", "cuda:", "cuda:256", "cuda:-1", "cuda:01", "cuda:1x", "CUDA:0", "cuda:1000"}) {
-    INFO(bad);
-    err.clear();
-    CHECK(model::parse_device_name(bad, &err) == -2);
-    CHECK(err.find("device must be") == 0);
-  }
-}
-
 }  // namespace
 }  // namespace rampart::test

@@ -1,6 +1,6 @@
-#include "engine/device_forward.hpp"
+#include "base/device_name.hpp"
 
-namespace rampart::model {
+namespace rampart {
 
 int parse_device_name(const std::string& text, std::string* err) {
   if (text == "cpu") return -1;
@@ -18,4 +18,4 @@ int parse_device_name(const std::string& text, std::string* err) {
   return -2;
 }
 
-}  // namespace rampart::model
+}  // namespace rampart
