@@ -16,6 +16,8 @@
 
 namespace rampart::model {
 
+struct sampling_params;
+
 // Thrown by device_forward::forward when the device fails a step (a launch or copy error, out of memory).
 // engine::step turns it into a failed step (false + *err) and changes no sequence.
 class device_failure : public std::runtime_error {
@@ -32,8 +34,13 @@ class device_forward {
   // those sequences is in the device's cache already) through every layer, writes their KV rows, and writes
   // the logits of tokens LOGIT_ROWS[0..ROWS) (ascending indexes into 0..N) as ROWS rows of vocab_size floats
   // to LOGITS. Throws device_failure.
+  // With SAMPLE (ROWS entries), a row whose SAMPLE[r] is set is not written to LOGITS: the device picks its
+  // token with those parameters and the draw UNIFORM[r] (the CPU sampler's rules, gpu/sample_ops.hpp) and
+  // writes it to ROW_TOKENS[r]. Only for a device whose samples() is true.
   virtual void forward(const int32_t* tokens, const token_slot* slots, int64_t n, const int64_t* logit_rows,
-                       int64_t rows, float* logits) = 0;
+                       int64_t rows, float* logits, const sampling_params* const* sample = nullptr,
+                       const double* uniform = nullptr, int32_t* row_tokens = nullptr) = 0;
+  virtual bool samples() const { return false; }
   virtual size_t kv_bytes() const = 0;
   virtual size_t weight_bytes() const = 0;  // weights held on the device
 };

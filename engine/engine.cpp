@@ -64,6 +64,11 @@ struct engine::impl {
   std::vector<token_slot> slots;
   std::vector<int32_t> tokens;
   std::vector<int64_t> logit_rows, dev_rows;
+  // Rows the device samples (seq_input::sample): parameters (nullptr: the row's logits are returned), draws, tokens.
+  std::vector<const sampling_params*> row_sample;
+  std::vector<double> row_uniform;
+  std::vector<int32_t> row_tokens;
+  bool any_sample = false;
 
   // With a device (O.device) the CPU KV cache and attention scratch are empty: the device holds the cache.
   impl(std::shared_ptr<const checkpoint> c, model_weights weights, const engine_options& o, int64_t blocks_n)
@@ -173,6 +178,7 @@ void engine::impl::prefault() {
 }
 
 const model_config& engine::config() const { return p_->cfg; }
+bool engine::samples_on_device() const { return p_->dev && p_->dev->samples(); }
 const char* engine::kernel_name() const { return p_->dev ? p_->dev->name() : p_->k.name; }
 int engine::threads() const { return p_->pool.size(); }
 
@@ -256,6 +262,19 @@ int64_t engine::impl::lay_out(const std::vector<seq_input>& batch, int64_t n, st
     }
   }
   out->logits.resize(static_cast<size_t>(rows * cfg.vocab_size));
+  out->tokens.assign(batch.size(), -2);
+  any_sample = false;
+  if (dev && dev->samples()) {
+    row_sample.assign(static_cast<size_t>(rows), nullptr);
+    row_uniform.assign(static_cast<size_t>(rows), 0.0);
+    row_tokens.assign(static_cast<size_t>(rows), -2);
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (batch[i].sample != nullptr && !batch[i].all_logits) {
+        row_sample[out->first_row[i]] = batch[i].sample;
+        row_uniform[out->first_row[i]] = batch[i].uniform;
+        any_sample = true;
+      }
+  }
   return rows;
 }
 
@@ -293,6 +312,7 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
   impl& p = *p_;
   if (batch.empty()) {
     out->vocab_size = p.cfg.vocab_size;
+    out->tokens.clear();
     out->logits.clear();
     out->first_row.clear();
     out->n_rows.clear();
@@ -317,6 +337,9 @@ bool engine::step(const std::vector<seq_input>& batch, step_output* out, std::st
     p.prof = before;
     return *err = e.what(), false;
   }
+  if (p.any_sample)
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (p.row_sample[out->first_row[i]] != nullptr) out->tokens[i] = p.row_tokens[out->first_row[i]];
   p.commit(batch);  // the new tokens are in the cache: advance lengths, publish blocks that became full
   if (p.profiling) {
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
@@ -337,7 +360,11 @@ void engine::impl::forward(int64_t t0, int64_t n, int64_t row0, int64_t rows, fl
   if (dev) {
     grow(dev_rows, static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) dev_rows[r] = logit_rows[row0 + r] - t0;
-    dev->forward(tokens.data() + t0, sl, n, dev_rows.data(), rows, logits + row0 * V);
+    if (any_sample)
+      dev->forward(tokens.data() + t0, sl, n, dev_rows.data(), rows, logits + row0 * V, row_sample.data() + row0,
+                   row_uniform.data() + row0, row_tokens.data() + row0);
+    else
+      dev->forward(tokens.data() + t0, sl, n, dev_rows.data(), rows, logits + row0 * V);
     return;
   }
   grow(x, static_cast<size_t>(n * D));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/device_forward.hpp"
+#include "engine/sampler.hpp"
 #include "model/checkpoint.hpp"
 #include "model/expert_backend.hpp"
 #include "model/step_profile.hpp"
@@ -74,6 +75,12 @@ struct seq_input {
   const int32_t* tokens = nullptr;
   int64_t n_tokens = 0;
   bool all_logits = false;  // logits of every new position, else of the last one only
+  // When the engine samples on its device (engine::samples_on_device()) and SAMPLE is set (and not all_logits),
+  // the device picks the next token from the last position's logits with these parameters and the uniform
+  // draw UNIFORM in [0, 1) (sampler::next_uniform of the sequence's sampler): step_output::tokens has it and the
+  // entry's logits row is left unfilled. Otherwise both are ignored.
+  const sampling_params* sample = nullptr;
+  double uniform = 0;
 };
 
 // Logits of a step: entry i of the batch owns rows [first_row[i], first_row[i] + n_rows[i]) of LOGITS.
@@ -81,6 +88,9 @@ struct step_output {
   int64_t vocab_size = 0;
   std::vector<float> logits;
   std::vector<int64_t> first_row, n_rows;
+  // Per batch entry: the token its device chose (seq_input::sample), or -2 when it was not sampled there (-1:
+  // no candidate logit).
+  std::vector<int32_t> tokens;
   // Row J of entry I (J = -1: its last row).
   const float* row(size_t i, int64_t j = -1) const {
     return logits.data() + (first_row[i] + (j < 0 ? n_rows[i] - 1 : j)) * vocab_size;
@@ -108,6 +118,9 @@ class engine {
 
   const model_config& config() const;
   const char* kernel_name() const;
+  // Whether step() samples entries that ask (seq_input::sample) where the logits are, so that only tokens
+  // cross to the host: true with a device that samples (the CUDA engine).
+  bool samples_on_device() const;
   int threads() const;
 
   // Starts the sequence recorded in SEQ (not started). With the prefix cache on, PROMPT's leading full blocks are

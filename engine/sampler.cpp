@@ -168,7 +168,8 @@ int32_t sampler::sample(const float* logits, size_t vocab) {
   if (!(max > -infinity)) return -1;
   ids_.resize(vocab);
   if (max == infinity) {  // the +infinity logits share all the probability
-    const size_t count = ops.collect(logits, vocab, infinity, infinity, ids_.data(), vocab);
+    size_t count = ops.collect(logits, vocab, infinity, infinity, ids_.data(), vocab);
+    if (params_.top_k > 0) count = std::min(count, static_cast<size_t>(params_.top_k));  // ids ascend: ties by id
     list_.clear();
     for (size_t i = 0; i < count; ++i) list_.push_back({0.0f, static_cast<int32_t>(ids_[i]), 0.0});
     return sample_candidates();

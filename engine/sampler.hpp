@@ -53,6 +53,9 @@ class sampler {
   int32_t sample(const float* logits, size_t vocab);
 
   const sampling_params& params() const { return params_; }
+  // The next uniform draw in [0, 1) of this sampler's seeded generator, for a device that samples the row where
+  // its logits are (seq_input::uniform): one per token, so a seed gives the same tokens there run after run.
+  double next_uniform() { return rng_.uniform(); }
 
  private:
   struct candidate {

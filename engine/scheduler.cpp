@@ -411,6 +411,12 @@ std::vector<seq_input> batch_scheduler::build_batch(const std::vector<int64_t>& 
     in.tokens = s->tokens.data() + s->kv.length();
     in.n_tokens = chunk[i];
     (*row)[i] = batch.size();
+    // The prompt is fed by this step: its next token is due. A device that samples picks it where the logits
+    // are, with this sequence's next draw.
+    if (engine_->samples_on_device() && s->kv.length() + chunk[i] == static_cast<int64_t>(s->tokens.size())) {
+      in.sample = &s->smp->params();
+      in.uniform = s->smp->next_uniform();
+    }
     batch.push_back(in);
     if (s->kv.length() + chunk[i] == static_cast<int64_t>(s->tokens.size()) && s->generated > 0) {
       out->decode_tokens += 1;
@@ -432,7 +438,9 @@ void batch_scheduler::take_tokens(const std::vector<int64_t>& chunk, const std::
     const size_t i = static_cast<size_t>(j);
     const sequence& s = *running_[i];
     if (chunk[i] > 0 && s.kv.length() >= static_cast<int64_t>(s.tokens.size()))
-      sampled_[i] = s.smp->sample(result.row(row[i]), static_cast<size_t>(result.vocab_size));
+      sampled_[i] = result.tokens[row[i]] != -2
+                        ? result.tokens[row[i]]  // sampled on the device
+                        : s.smp->sample(result.row(row[i]), static_cast<size_t>(result.vocab_size));
   });
   std::vector<std::unique_ptr<sequence>> still_running;
   still_running.reserve(running_.size());

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "engine/device_forward.hpp"
+#include "engine/sampler.hpp"
 #include "gpu/exact_ops.hpp"
+#include "gpu/sample_ops.hpp"
 #include "model/rope.hpp"
 
 namespace rampart::gpu {
@@ -62,7 +64,8 @@ class exact_program final : public model::device_forward {
     for (void* q : owned_) exec_.release(q);
     for (buffer* b : {&b_tokens_, &b_pos_, &b_tables_, &b_at_, &b_rows_, &b_cos_, &b_sin_, &b_x_, &b_xn_, &b_tmp_,
                       &b_q_, &b_qa_, &b_kva_, &b_qabs_, &b_scores_, &b_olat_, &b_o_, &b_logits_r_, &b_scratch_,
-                      &b_ids_, &b_wts_, &b_h_, &b_shared_, &b_out_})
+                      &b_ids_, &b_wts_, &b_h_, &b_shared_, &b_out_, &b_sample_rows_, &b_sample_params_,
+                      &b_sample_tokens_})
       if (b->p != nullptr) exec_.release(b->p);
   }
 
@@ -70,8 +73,11 @@ class exact_program final : public model::device_forward {
   size_t kv_bytes() const override { return kv_bytes_; }
   size_t weight_bytes() const override { return weight_bytes_; }
 
+  bool samples() const override { return true; }
+
   void forward(const int32_t* tokens, const model::token_slot* slots, int64_t n, const int64_t* logit_rows,
-               int64_t rows, float* logits) override {
+               int64_t rows, float* logits, const model::sampling_params* const* sample = nullptr,
+               const double* uniform = nullptr, int32_t* row_tokens = nullptr) override {
     if (n <= 0) return;
     const int64_t D = c_.hidden_size, V = c_.vocab_size, H = c_.num_attention_heads, C = c_.kv_lora_rank;
     const int64_t nope = c_.qk_nope_head_dim, r = c_.qk_rope_head_dim, v = c_.v_head_dim, half = r / 2;
@@ -161,8 +167,32 @@ class exact_program final : public model::device_forward {
       exec_.each(rows, select_norm_op{x, d_rows, final_norm_, xn, D, eps});
       float* out = grow<float>(b_out_, rows * V);
       exec_.each(rows * V, matmul_op{lm_head_, xn, D, out, V});
+      // Rows sampled here send only their token; the others their logits (all of them, when any is asked).
+      sampled_at_.clear();
+      sampled_params_.clear();
+      bool logits_wanted = sample == nullptr;
+      for (int64_t r = 0; r < rows; ++r) {
+        const model::sampling_params* sp = sample != nullptr ? sample[r] : nullptr;
+        if (sp == nullptr) {
+          logits_wanted = true;
+          continue;
+        }
+        sampled_at_.push_back(r);
+        sampled_params_.push_back(row_sampling{sp->temperature, sp->top_k, sp->top_p, sp->min_p, uniform[r]});
+      }
+      const int64_t ns = static_cast<int64_t>(sampled_at_.size());
+      if (ns > 0) {
+        const int64_t* d_at_rows = put(b_sample_rows_, sampled_at_.data(), ns);
+        const row_sampling* d_params = put(b_sample_params_, sampled_params_.data(), ns);
+        int32_t* d_tokens_out = grow<int32_t>(b_sample_tokens_, ns);
+        exec_.each(ns, sample_op{out, d_at_rows, d_params, V, d_tokens_out});
+        sampled_tokens_.resize(static_cast<size_t>(ns));
+        exec_.finish();
+        exec_.to_host(sampled_tokens_.data(), d_tokens_out, sizeof(int32_t) * static_cast<size_t>(ns));
+        for (int64_t j = 0; j < ns; ++j) row_tokens[sampled_at_[j]] = sampled_tokens_[j];
+      }
       exec_.finish();
-      exec_.to_host(logits, out, sizeof(float) * static_cast<size_t>(rows * V));
+      if (logits_wanted) exec_.to_host(logits, out, sizeof(float) * static_cast<size_t>(rows * V));
     }
     exec_.finish();
   }
@@ -344,7 +374,11 @@ class exact_program final : public model::device_forward {
   float* kv_ = nullptr;
   // Step buffers, grown on demand.
   buffer b_tokens_, b_pos_, b_tables_, b_at_, b_rows_, b_cos_, b_sin_, b_x_, b_xn_, b_tmp_, b_q_, b_qa_, b_kva_,
-      b_qabs_, b_scores_, b_olat_, b_o_, b_logits_r_, b_scratch_, b_ids_, b_wts_, b_h_, b_shared_, b_out_;
+      b_qabs_, b_scores_, b_olat_, b_o_, b_logits_r_, b_scratch_, b_ids_, b_wts_, b_h_, b_shared_, b_out_,
+      b_sample_rows_, b_sample_params_, b_sample_tokens_;
+  std::vector<int64_t> sampled_at_;
+  std::vector<row_sampling> sampled_params_;
+  std::vector<int32_t> sampled_tokens_;
   std::vector<int64_t> pos_h_;
   std::vector<float> cos_h_, sin_h_;
   packed_tables tables_h_;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/scheduler.hpp"
 #include "model/checkpoint.hpp"
 
 namespace rampart::test {
@@ -119,6 +121,29 @@ inline void check_golden_cases(model::engine& e, const std::string& name) {
     }
     e.release(&seq);
   }
+}
+
+// Three requests of 6 tokens each (prompts of 9, 13 and 17 tokens; top_p 0.9, seeds 1-3) through a batch
+// scheduler on E at TEMPERATURE: each request's tokens.
+inline std::map<uint64_t, std::vector<int32_t>> scheduler_tokens(model::engine& e, float temperature) {
+  model::batch_scheduler s(&e, {});
+  for (uint64_t id = 1; id <= 3; ++id) {
+    model::sequence_request r;
+    r.id = id;
+    for (int i = 0; i < 5 + static_cast<int>(id) * 4; ++i) r.prompt.push_back(static_cast<int32_t>((id * 131 + i * 17) % 997));
+    r.max_tokens = 6;
+    r.sampling.temperature = temperature;
+    r.sampling.top_p = 0.9f;
+    r.sampling.seed = id;
+    REQUIRE(s.add(r).code == model::batch_scheduler::add_result::queued);
+  }
+  std::map<uint64_t, std::vector<int32_t>> tokens;
+  for (int i = 0; i < 100 && s.has_work(); ++i) {
+    model::step_report rep;
+    s.step(&rep);
+    for (const auto& t : rep.tokens) tokens[t.id].push_back(t.token);
+  }
+  return tokens;
 }
 
 }  // namespace rampart::test

@@ -178,6 +178,10 @@ TEST_CASE("infinite and NaN logits are handled without NaN probabilities", "[sam
   const std::vector<float> none = {-inf, std::nanf("")};
   sampler s(sampled(1.0f));
   CHECK(s.sample(none.data(), none.size()) == -1);
+  // top-k applies to +infinity ties as to any ties: the lower ids first.
+  sampling_params k1 = sampled(1.0f);
+  k1.top_k = 1;
+  check_close(frequencies(k1, two_inf, 2000), {0, 1, 0, 0});
   sampler tiny_t(sampled(1e-45f));  // subnormal temperature: behaves like greedy
   const std::vector<float> l = log_probs();
   CHECK(tiny_t.sample(l.data(), l.size()) == 0);

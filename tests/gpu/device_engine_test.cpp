@@ -58,6 +58,18 @@ TEST_CASE("cuda:0 exact engine equals the host executor's results within 1e-5, a
   CHECK(got == got_chunked);  // chunked prefill: the same bits, whatever the step's other tokens
 }
 
+TEST_CASE("cuda:0 samples where the logits are: greedy tokens equal the CPU engine's, seeds repeat",
+          "[gpu][device][sampling]") {
+  if (!have_device()) return;
+  auto dev = device_engine("v3-bf16");
+  REQUIRE(dev->samples_on_device());
+  auto cpu = make_engine("v3-bf16");
+  CHECK(scheduler_tokens(*dev, 0.0f) == scheduler_tokens(*cpu, 0.0f));
+  const auto first = scheduler_tokens(*dev, 1.0f);
+  CHECK(first == scheduler_tokens(*dev, 1.0f));
+  CHECK(first.at(2).size() == 6);
+}
+
 TEST_CASE("a device that does not exist is refused with a clear error", "[gpu][device]") {
   model::engine_options o;
   o.device = gpu::cuda_device(250);

@@ -6,8 +6,14 @@
 #include <cmath>
 #include <random>
 
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <numeric>
+
 #include "gpu/exact_program.hpp"
 #include "gpu/reference.hpp"
+#include "gpu/sample_ops.hpp"
 #include "model/moe.hpp"
 #include "tests/engine/engine_test_helpers.hpp"
 
@@ -178,6 +184,138 @@ TEST_CASE("attention score chunks respect the budget and cover the step", "[gpu]
   CHECK(gpu::attention_chunk(10, 4, 100, 1000) == 2);    // 2 tokens x 4 heads x 100 keys = 800 <= 1000
   CHECK(gpu::attention_chunk(10, 4, 100, 100000) == 10);  // all at once
   CHECK(gpu::attention_chunk(10, 128, 100000, 1000) == 1);  // over budget: one token at a time
+}
+
+
+// The sampling distribution written from its definition with a sort (engine/sampler.hpp's rules), as the
+// reference for both samplers: candidates, top-k, weights, top-p, min-p, then probabilities.
+std::vector<double> reference_probabilities(const std::vector<float>& l, const gpu::row_sampling& s) {
+  const size_t n = l.size();
+  std::vector<double> p(n, 0.0);
+  const float inf = std::numeric_limits<float>::infinity();
+  const bool inf_row = std::any_of(l.begin(), l.end(), [&](float v) { return v == inf; });
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (inf_row ? l[i] == inf : std::isfinite(l[i])) order.push_back(i);
+  if (order.empty()) return p;
+  auto key = [&](size_t i) { return inf_row ? 0.0f : l[i]; };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) > key(b); });
+  if (s.top_k > 0 && static_cast<size_t>(s.top_k) < order.size()) order.resize(static_cast<size_t>(s.top_k));
+  const float mx = key(order[0]);
+  std::vector<double> w(n, 0.0);
+  double total = 0;
+  for (size_t i : order) total += w[i] = inf_row ? 1.0 : std::exp((static_cast<double>(l[i]) - mx) / s.temperature);
+  std::vector<size_t> kept;
+  double before = 0;
+  for (size_t i : order) {
+    if (s.top_p < 1 && !(before < s.top_p * total)) break;
+    before += w[i];
+    if (w[i] >= s.min_p && w[i] > 0) kept.push_back(i);
+  }
+  double kept_total = 0;
+  for (size_t i : kept) kept_total += w[i];
+  for (size_t i : kept) p[i] = w[i] / kept_total;
+  return p;
+}
+
+// The device sampler's probabilities, read off exactly: the token it picks for uniforms on a fine grid.
+std::vector<double> grid_probabilities(const std::vector<float>& l, gpu::row_sampling s, int points) {
+  std::vector<double> p(l.size(), 0.0);
+  int missing = 0;
+  for (int j = 0; j < points; ++j) {
+    s.uniform = (j + 0.5) / points;
+    const int32_t t = gpu::sample_row(l.data(), static_cast<int64_t>(l.size()), s);
+    if (t < 0)
+      ++missing;
+    else
+      p[static_cast<size_t>(t)] += 1.0 / points;
+  }
+  CHECK(missing == 0);
+  return p;
+}
+
+TEST_CASE("the device sampler's greedy choice is the CPU's on rows with ties, NaN and infinities",
+          "[gpu][program][sampling]") {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> pick(0, 9);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<float> l(1 + trial % 300);
+    for (auto& v : l) {
+      const int k = pick(rng);
+      v = k == 0 ? nan : k == 1 ? -inf : k == 2 && trial % 5 == 0 ? inf : static_cast<float>(pick(rng) % 4);
+    }
+    INFO("trial " << trial);
+    REQUIRE(gpu::sample_row(l.data(), static_cast<int64_t>(l.size()), gpu::row_sampling{}) ==
+            model::greedy_token(l.data(), l.size()));
+  }
+}
+
+TEST_CASE("the device sampler keeps and weighs tokens as the sampler's rules say", "[gpu][program][sampling]") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<gpu::row_sampling> settings = {
+      {1.0f, 0, 1.0f, 0.0f, 0}, {0.7f, 5, 1.0f, 0.0f, 0}, {1.0f, 0, 0.9f, 0.0f, 0}, {1.3f, 0, 1.0f, 0.05f, 0},
+      {0.8f, 20, 0.8f, 0.02f, 0}, {1.0f, 1, 1.0f, 0.0f, 0}, {2.0f, 0, 0.3f, 0.0f, 0}, {0.5f, 3, 0.95f, 0.1f, 0}};
+  for (int trial = 0; trial < 60; ++trial) {
+    std::vector<float> l(40 + trial % 50);
+    for (auto& v : l) v = trial % 3 == 0 ? std::round(nd(rng)) : nd(rng);  // rounded: ties at the cuts
+    if (trial % 10 == 1) l[3] = -inf;
+    if (trial % 10 == 2) l[7] = std::nanf("");
+    if (trial % 20 == 3) l[5] = l[9] = l[30] = inf;
+    if (trial % 3 == 0) l[11] = -0.0f;  // equal to +0: ties by id, not a smaller value
+    for (const gpu::row_sampling& s : settings) {
+      INFO("trial " << trial << ", temperature " << s.temperature << ", top_k " << s.top_k << ", top_p " << s.top_p
+                    << ", min_p " << s.min_p);
+      const std::vector<double> want = reference_probabilities(l, s);
+      const std::vector<double> got = grid_probabilities(l, s, 10000);
+      double worst = 0;
+      int dropped_but_drawn = 0;
+      for (size_t i = 0; i < l.size(); ++i) {
+        dropped_but_drawn += want[i] == 0 && got[i] != 0;
+        worst = std::max(worst, std::fabs(want[i] - got[i]));
+      }
+      CHECK(dropped_but_drawn == 0);
+      CHECK(worst <= 2.0 / 10000);
+    }
+  }
+}
+
+TEST_CASE("the CPU sampler draws from the distribution the device sampler draws from", "[gpu][program][sampling]") {
+  const std::vector<float> l = {2.0f, 1.0f, 1.0f, 0.5f, -1.0f, 3.0f, 3.0f, 0.0f, -0.5f, 1.5f};
+  for (const gpu::row_sampling& s : {gpu::row_sampling{1.0f, 0, 1.0f, 0.0f, 0}, gpu::row_sampling{0.8f, 4, 1.0f, 0.0f, 0},
+                                     gpu::row_sampling{1.0f, 0, 0.7f, 0.0f, 0}, gpu::row_sampling{1.2f, 6, 0.9f, 0.1f, 0}}) {
+    const std::vector<double> device = grid_probabilities(l, s, 100000);
+    model::sampler cpu(model::sampling_params{s.temperature, s.top_k, s.top_p, s.min_p, 42});
+    std::vector<double> freq(l.size(), 0.0);
+    const int draws = 40000;
+    for (int i = 0; i < draws; ++i) freq[static_cast<size_t>(cpu.sample(l.data(), l.size()))] += 1.0 / draws;
+    for (size_t i = 0; i < l.size(); ++i) {
+      INFO("token " << i << ", top_k " << s.top_k << ", top_p " << s.top_p << ", min_p " << s.min_p);
+      if (device[i] == 0) CHECK(freq[i] == 0);
+      CHECK(std::fabs(freq[i] - device[i]) < 0.012);  // 40,000 draws: 5 standard deviations at p = 0.25 is 0.011
+    }
+  }
+}
+
+// The scheduler with a device that samples: only tokens come back, greedy requests get the CPU engine's tokens,
+// and a seeded sampled request gets the same tokens run after run.
+TEST_CASE("the scheduler samples on a device that samples: greedy equals the CPU engine, seeds repeat",
+          "[gpu][program][sampling]") {
+  auto run = [](bool device, float temperature) {
+    model::engine_options o;
+    if (device) o.device = gpu::host_reference_device(2);
+    auto e = make_engine("v3-bf16", o);
+    CHECK(e->samples_on_device() == device);
+    return scheduler_tokens(*e, temperature);
+  };
+  const auto greedy_cpu = run(false, 0.0f), greedy_dev = run(true, 0.0f);
+  CHECK(greedy_dev == greedy_cpu);
+  CHECK(greedy_dev.at(1).size() == 6);
+  const auto sampled1 = run(true, 1.0f), sampled2 = run(true, 1.0f);
+  CHECK(sampled1 == sampled2);
+  CHECK(sampled1.at(3).size() == 6);
 }
 
 }  // namespace
