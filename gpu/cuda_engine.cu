@@ -5,8 +5,8 @@
 
 namespace rampart::gpu {
 
-model::device_factory cuda_device(int index) {
-  return [index](const model::model_config& c, const model::model_weights& w, int64_t n_blocks, int block_tokens,
+model::device_factory cuda_device(int index, bool graphs) {
+  return [index, graphs](const model::model_config& c, const model::model_weights& w, int64_t n_blocks, int block_tokens,
                  std::string* err) -> std::unique_ptr<model::device_forward> {
     int count = 0;
     const cudaError_t e = cudaGetDeviceCount(&count);
@@ -20,7 +20,13 @@ model::device_factory cuda_device(int index) {
     cuda_exec exec;
     exec.device = index;
     exec.label = "cuda:" + std::to_string(index) + " " + prop.name;
-    return exact_program<cuda_exec>::create(exec, c, w, n_blocks, block_tokens, err);
+    try {
+      exec.make_stream();
+    } catch (const model::device_failure& f) {
+      *err = exec.label + ": " + f.what();
+      return nullptr;
+    }
+    return exact_program<cuda_exec>::create(exec, c, w, n_blocks, block_tokens, err, graphs);
   };
 }
 

@@ -9,7 +9,8 @@
 namespace rampart::gpu {
 
 // The exact program (gpu/exact_program.hpp) on device INDEX: weights in their stored dtype, fp32 activations,
-// accumulation and KV cache. The factory fails with a one-line error when the device does not exist.
-model::device_factory cuda_device(int index);
+// accumulation and KV cache; decode steps replay CUDA graphs (GRAPHS false: every step launches op by op). The
+// factory fails with a one-line error when the device does not exist.
+model::device_factory cuda_device(int index, bool graphs = true);
 
 }  // namespace rampart::gpu

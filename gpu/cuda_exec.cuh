@@ -1,10 +1,13 @@
 // The executor that runs the exact program's ops on a CUDA device: device memory, one thread per output index,
-// ops in launch order on the device's default stream.
+// ops in launch order on one stream of the executor's own (capturable into CUDA graphs, unlike the legacy
+// default stream).
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/device_forward.hpp"
@@ -20,6 +23,17 @@ __global__ void each_index(int64_t n, F f) {
 struct cuda_exec {
   int device = 0;
   std::string label;
+  std::shared_ptr<CUstream_st> stream_owner;  // created by make_stream(); destroyed with the last copy
+  cudaStream_t stream = nullptr;
+
+  // Creates the executor's stream on DEVICE.
+  void make_stream() {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+    stream_owner.reset(s, [](cudaStream_t p) { cudaStreamDestroy(p); });
+    stream = s;
+  }
 
   static void check(cudaError_t e, const char* what) {
     if (e != cudaSuccess) throw model::device_failure(std::string(what) + ": " + cudaGetErrorString(e));
@@ -28,24 +42,52 @@ struct cuda_exec {
     check(cudaSetDevice(device), "cudaSetDevice");
     void* p = nullptr;
     check(cudaMalloc(&p, std::max<size_t>(bytes, 1)), "cudaMalloc");
-    check(cudaMemset(p, 0, std::max<size_t>(bytes, 1)), "cudaMemset");
+    check(cudaMemsetAsync(p, 0, std::max<size_t>(bytes, 1), stream), "cudaMemset");
     return p;
   }
-  void release(void* p) { cudaFree(p); }
+  void release(void* p) {
+    cudaStreamSynchronize(stream);  // nothing queued may still use it
+    cudaFree(p);
+  }
+  // From pageable host memory: returns once SRC is staged, so the caller may reuse it at once.
   void to_device(void* dst, const void* src, size_t bytes) {
-    if (bytes > 0) check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to device");
+    if (bytes > 0) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream), "copy to device");
   }
   void to_host(void* dst, const void* src, size_t bytes) {
-    if (bytes > 0) check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy to host");
+    if (bytes == 0) return;
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream), "copy to host");
+    check(cudaStreamSynchronize(stream), "copy to host");
   }
   template <class F>
   void each(int64_t n, const F& f) {
     if (n <= 0) return;
     constexpr int threads = 128;
-    each_index<<<static_cast<unsigned>((n + threads - 1) / threads), threads>>>(n, f);
+    each_index<<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, stream>>>(n, f);
     check(cudaGetLastError(), "kernel launch");
   }
-  void finish() { check(cudaDeviceSynchronize(), "device step"); }
+  void finish() { check(cudaStreamSynchronize(stream), "device step"); }
+
+  using graph = std::shared_ptr<CUgraphExec_st>;
+  // Records BODY's launches on the stream as a graph (nothing runs); BODY must not synchronise or allocate.
+  graph capture(const std::function<void()>& body) {
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
+    try {
+      body();
+    } catch (...) {
+      cudaGraph_t discard = nullptr;
+      cudaStreamEndCapture(stream, &discard);
+      if (discard != nullptr) cudaGraphDestroy(discard);
+      throw;
+    }
+    cudaGraph_t g = nullptr;
+    check(cudaStreamEndCapture(stream, &g), "graph capture");
+    cudaGraphExec_t e = nullptr;
+    const cudaError_t rc = cudaGraphInstantiate(&e, g, 0);
+    cudaGraphDestroy(g);
+    check(rc, "graph instantiate");
+    return graph(e, [](cudaGraphExec_t p) { cudaGraphExecDestroy(p); });
+  }
+  void launch(const graph& g) { check(cudaGraphLaunch(g.get(), stream), "graph launch"); }
   std::string describe() const { return label; }
 };
 

@@ -8,6 +8,8 @@
 //   template <class F> void each(int64_t n, const F& f)   f(i) for every i < n, in any order
 //   void finish()                              waits for the ops; throws model::device_failure on an error
 //   std::string describe() const
+//   graph capture(std::function<void()> body)  records BODY's ops without running them (a CUDA graph)
+//   void launch(const graph& g)                replays them
 #pragma once
 
 #include <algorithm>
@@ -40,15 +42,31 @@ int64_t attention_chunk(int64_t n, int64_t heads, int64_t keys, int64_t budget);
 // The router's parameters from a config.
 router_params router_params_for(const model::model_config& c);
 
+// Decode steps replay a captured graph per bucket of batch sizes; a step of N sequences uses the smallest bucket
+// that holds it (-1: none, it runs uncaptured).
+inline const std::vector<int64_t> default_graph_buckets = {1, 2, 4, 8, 16, 32, 48, 64, 96, 128};
+int64_t graph_bucket(int64_t n, const std::vector<int64_t>& buckets);
+// Whether a step is a decode step: one token per sequence (consecutive tokens never share a block table) and
+// every token's logits asked, in order.
+bool decode_step(const model::token_slot* slots, int64_t n, const int64_t* logit_rows, int64_t rows);
+// Block tables of a decode step padded to M tokens, STRIDE entries per token (token t's table at t * STRIDE):
+// each sequence's blocks up to its position's, then PAD; the padding tokens' tables are all PAD (a block no
+// sequence owns, where their KV rows land).
+void pad_block_tables(const model::token_slot* slots, int64_t n, int64_t m, int64_t block_tokens, int64_t stride,
+                      int32_t pad, packed_tables* out);
+
 inline constexpr int64_t score_budget_floats = int64_t{1} << 26;  // 256 MiB of attention scores at most
 
 template <class Exec>
 class exact_program final : public model::device_forward {
  public:
   // Uploads W and allocates the KV cache; nullptr + *err when the executor runs out of memory or fails.
+  // GRAPHS: decode steps replay captured graphs (default_graph_buckets); false runs every step op by op.
   static std::unique_ptr<exact_program> create(Exec exec, const model::model_config& c, const model::model_weights& w,
-                                               int64_t n_blocks, int block_tokens, std::string* err) {
+                                               int64_t n_blocks, int block_tokens, std::string* err,
+                                               bool graphs = true) {
     std::unique_ptr<exact_program> p(new exact_program(std::move(exec), c, n_blocks, block_tokens));
+    p->graphs_ = graphs;
     try {
       p->upload(w);
       p->kv_ = static_cast<float*>(p->own(p->kv_bytes_));
@@ -74,99 +92,66 @@ class exact_program final : public model::device_forward {
   size_t weight_bytes() const override { return weight_bytes_; }
 
   bool samples() const override { return true; }
+  // Graphs captured so far (a bucket's first decode step, and again after a buffer it reads has moved).
+  int64_t graph_captures() const { return captures_; }
+  std::vector<int64_t> graph_buckets = default_graph_buckets;
 
   void forward(const int32_t* tokens, const model::token_slot* slots, int64_t n, const int64_t* logit_rows,
                int64_t rows, float* logits, const model::sampling_params* const* sample = nullptr,
                const double* uniform = nullptr, int32_t* row_tokens = nullptr) override {
     if (n <= 0) return;
-    const int64_t D = c_.hidden_size, V = c_.vocab_size, H = c_.num_attention_heads, C = c_.kv_lora_rank;
-    const int64_t nope = c_.qk_nope_head_dim, r = c_.qk_rope_head_dim, v = c_.v_head_dim, half = r / 2;
-    const int64_t kw = C + r, qw = H * (nope + r), Q = c_.q_lora_rank;
-    const double eps = c_.rms_norm_eps;
+    const int64_t V = c_.vocab_size, half = c_.qk_rope_head_dim / 2;
+    // A decode step (one token per sequence, each with its logits) of at most the largest bucket runs as the
+    // captured graph of its bucket: padded to the bucket's size, attention over every key a sequence may have.
+    const int64_t bucket = graphs_ && decode_step(slots, n, logit_rows, rows) ? graph_bucket(n, graph_buckets) : -1;
+    const int64_t m = bucket > 0 ? bucket : n;
 
-    // Host side of the step: positions, packed block tables, rope angles (in double, as the CPU engine).
-    pos_h_.resize(static_cast<size_t>(n));
+    // Host side of the step: tokens, positions, block tables, rope angles (in double, as the CPU engine).
+    tokens_h_.assign(tokens, tokens + n);
+    tokens_h_.resize(static_cast<size_t>(m), 0);
+    pos_h_.assign(static_cast<size_t>(m), 0);
     int64_t keys = 0;
     for (int64_t t = 0; t < n; ++t) keys = std::max(keys, (pos_h_[t] = slots[t].pos) + 1);
-    pack_block_tables(slots, n, block_tokens_, &tables_h_);
-    cos_h_.resize(static_cast<size_t>(n * half));
-    sin_h_.resize(static_cast<size_t>(n * half));
-    for (int64_t t = 0; t < n; ++t) rope_.angles(pos_h_[t], &cos_h_[t * half], &sin_h_[t * half]);
+    if (bucket > 0) {
+      keys = max_keys_;
+      pad_block_tables(slots, n, m, block_tokens_, max_blocks_, pad_block_, &tables_h_);
+      rows_h_.resize(static_cast<size_t>(m));
+      for (int64_t t = 0; t < m; ++t) rows_h_[t] = t;
+    } else {
+      pack_block_tables(slots, n, block_tokens_, &tables_h_);
+      rows_h_.assign(logit_rows, logit_rows + rows);
+    }
+    const int64_t out_rows = static_cast<int64_t>(rows_h_.size());
+    cos_h_.resize(static_cast<size_t>(m * half));
+    sin_h_.resize(static_cast<size_t>(m * half));
+    for (int64_t t = 0; t < m; ++t) rope_.angles(pos_h_[t], &cos_h_[t * half], &sin_h_[t * half]);
+    put(b_tokens_, tokens_h_.data(), m);
+    put(b_pos_, pos_h_.data(), m);
+    put(b_tables_, tables_h_.tables.data(), static_cast<int64_t>(tables_h_.tables.size()));
+    put(b_at_, tables_h_.at.data(), m);
+    put(b_rows_, rows_h_.data(), out_rows);
+    put(b_cos_, cos_h_.data(), m * half);
+    put(b_sin_, sin_h_.data(), m * half);
 
-    int32_t* d_tokens = put(b_tokens_, tokens, n);
-    const int64_t* d_pos = put(b_pos_, pos_h_.data(), n);
-    const int32_t* d_tables = put(b_tables_, tables_h_.tables.data(), static_cast<int64_t>(tables_h_.tables.size()));
-    const int64_t* d_at = put(b_at_, tables_h_.at.data(), n);
-    const int64_t* d_rows = put(b_rows_, logit_rows, rows);
-    const float* d_cos = put(b_cos_, cos_h_.data(), n * half);
-    const float* d_sin = put(b_sin_, sin_h_.data(), n * half);
-    float* x = grow<float>(b_x_, n * D);
-    float* xn = grow<float>(b_xn_, n * D);
-    float* tmp = grow<float>(b_tmp_, n * D);
-
-    exec_.each(n * D, embed_op{embed_, d_tokens, x, D});
-    if (!layers_.empty()) exec_.each(n, residual_norm_op{x, nullptr, layers_[0].input_norm, xn, D, eps});
-    const int64_t chunk = attention_chunk(n, H, keys, score_budget_floats);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const layer& L = layers_[l];
-      // Attention.
-      float* q = grow<float>(b_q_, n * qw);
-      if (L.q_lora) {
-        float* qa = grow<float>(b_qa_, n * Q);
-        exec_.each(n * Q, matmul_op{L.q_a, xn, D, qa, Q});
-        exec_.each(n, norm_rows_op{qa, Q, Q, L.q_a_norm, eps});
-        exec_.each(n * qw, matmul_op{L.q_b, qa, Q, q, qw});
+    if (bucket > 0) {
+      graph_entry& g = graphs_by_bucket_[bucket];
+      if (g.captured && g.generation == generation_) {
+        exec_.launch(g.graph);
       } else {
-        exec_.each(n * qw, matmul_op{L.q, xn, D, q, qw});
+        // First step of this bucket, or buffers moved since its capture: run it, then capture the same ops
+        // with the buffers as they now are.
+        run(m, keys, out_rows);
+        exec_.finish();
+        g.graph = exec_.capture([this, m, keys, out_rows] { run(m, keys, out_rows); });
+        g.generation = generation_;
+        g.captured = true;
+        ++captures_;
       }
-      float* kva = grow<float>(b_kva_, n * kw);
-      exec_.each(n * kw, matmul_op{L.kv_a, xn, D, kva, kw});
-      float* layer_cache = kv_ + static_cast<int64_t>(l) * n_blocks_ * block_tokens_ * kw;
-      exec_.each(n, kv_store_op{kva, C, kw, half, L.kv_a_norm, eps, d_cos, d_sin, d_pos, d_tables, d_at, layer_cache,
-                                block_tokens_});
-      float* qabs = grow<float>(b_qabs_, n * H * kw);
-      exec_.each(n * H * C, absorb_op{L.kv_b, q, qw, H, C, kw, nope, r, v, qabs});
-      exec_.each(n * H, query_rope_op{q, qw, H, C, kw, nope, r, half, d_cos, d_sin, qabs});
-      float* olat = grow<float>(b_olat_, n * H * C);
-      float* scores = grow<float>(b_scores_, chunk * H * keys);
-      const kv_rows cache{layer_cache, d_tables, d_at, block_tokens_, kw};
-      for (int64_t t0 = 0; t0 < n; t0 += chunk) {
-        const int64_t nt = std::min(chunk, n - t0);
-        exec_.each(nt * H * keys, scores_op{cache, qabs, d_pos, t0, H, keys, scores});
-        exec_.each(nt * H, softmax_op{scores, d_pos, t0, H, keys, scale_});
-        exec_.each(nt * H * C, weighted_op{cache, scores, d_pos, t0, H, C, keys, olat});
-      }
-      float* o = grow<float>(b_o_, n * H * v);
-      exec_.each(n * H * v, values_op{L.kv_b, olat, H, C, nope, v, o});
-      exec_.each(n * D, matmul_op{L.o, o, H * v, tmp, D});
-      exec_.each(n, residual_norm_op{x, tmp, L.post_norm, xn, D, eps});
-      // Feed-forward.
-      if (!L.moe) {
-        mlp(L, xn, n, tmp);
-      } else {
-        const int64_t E = c_.n_routed_experts, K = c_.num_experts_per_tok, M = L.expert_width;
-        float* logits_r = grow<float>(b_logits_r_, n * E);
-        exec_.each(n * E, matmul_op{L.router, xn, D, logits_r, E});
-        float* scratch = grow<float>(b_scratch_, n * (3 * E + 2 * router_.groups));
-        int32_t* ids = grow<int32_t>(b_ids_, n * K);
-        float* wts = grow<float>(b_wts_, n * K);
-        exec_.each(n, route_op{router_, logits_r, L.bias, scratch, ids, wts});
-        float* h = grow<float>(b_h_, n * K * M);
-        exec_.each(n * K * M, swiglu_op{L.gates, L.ups, ids, xn, D, K, M, h});
-        exec_.each(n * D, experts_down_op{L.downs, ids, wts, h, D, K, M, tmp});
-        if (L.has_shared) {
-          float* shared = grow<float>(b_shared_, n * D);
-          mlp(L, xn, n, shared);
-          exec_.each(n * D, add_op{tmp, shared});
-        }
-      }
-      const float* next_norm = l + 1 < layers_.size() ? layers_[l + 1].input_norm : nullptr;
-      exec_.each(n, residual_norm_op{x, tmp, next_norm, xn, D, eps});
+    } else {
+      run(m, keys, out_rows);
     }
     if (rows > 0) {
-      exec_.each(rows, select_norm_op{x, d_rows, final_norm_, xn, D, eps});
-      float* out = grow<float>(b_out_, rows * V);
-      exec_.each(rows * V, matmul_op{lm_head_, xn, D, out, V});
+      float* out = static_cast<float*>(b_out_.p);
       // Rows sampled here send only their token; the others their logits (all of them, when any is asked).
       sampled_at_.clear();
       sampled_params_.clear();
@@ -223,7 +208,10 @@ class exact_program final : public model::device_forward {
         router_(router_params_for(c)),
         n_blocks_(n_blocks),
         block_tokens_(block_tokens),
-        kv_bytes_(sizeof(float) * static_cast<size_t>(c.num_hidden_layers * n_blocks * block_tokens *
+        max_keys_(std::min<int64_t>(n_blocks * block_tokens, c.max_position_embeddings)),
+        max_blocks_((max_keys_ + block_tokens - 1) / block_tokens),
+        pad_block_(static_cast<int32_t>(n_blocks)),
+        kv_bytes_(sizeof(float) * static_cast<size_t>(c.num_hidden_layers * (n_blocks + 1) * block_tokens *
                                                       (c.kv_lora_rank + c.qk_rope_head_dim))),
         name_(exec_.describe() + ", exact") {}
 
@@ -237,6 +225,7 @@ class exact_program final : public model::device_forward {
   T* grow(buffer& b, int64_t count) {
     const size_t bytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1));
     if (b.bytes < bytes) {
+      ++generation_;  // captured graphs read the old address
       if (b.p != nullptr) exec_.release(b.p);
       b.p = nullptr;
       b.bytes = 0;
@@ -348,6 +337,91 @@ class exact_program final : public model::device_forward {
     }
   }
 
+  // The step's ops over M tokens already uploaded (tokens, positions, tables, angles, logit rows), attention
+  // over KEYS keys, logits of ROWS rows into b_out_. Enqueues only: no host synchronisation, and no allocation
+  // once the buffers have grown to a step of this shape, so that a graph can capture it.
+  void run(int64_t n, int64_t keys, int64_t rows) {
+    const int64_t D = c_.hidden_size, V = c_.vocab_size, H = c_.num_attention_heads, C = c_.kv_lora_rank;
+    const int64_t nope = c_.qk_nope_head_dim, r = c_.qk_rope_head_dim, v = c_.v_head_dim, half = r / 2;
+    const int64_t kw = C + r, qw = H * (nope + r), Q = c_.q_lora_rank;
+    const double eps = c_.rms_norm_eps;
+    const int32_t* d_tokens = static_cast<const int32_t*>(b_tokens_.p);
+    const int64_t* d_pos = static_cast<const int64_t*>(b_pos_.p);
+    const int32_t* d_tables = static_cast<const int32_t*>(b_tables_.p);
+    const int64_t* d_at = static_cast<const int64_t*>(b_at_.p);
+    const int64_t* d_rows = static_cast<const int64_t*>(b_rows_.p);
+    const float* d_cos = static_cast<const float*>(b_cos_.p);
+    const float* d_sin = static_cast<const float*>(b_sin_.p);
+    float* x = grow<float>(b_x_, n * D);
+    float* xn = grow<float>(b_xn_, n * D);
+    float* tmp = grow<float>(b_tmp_, n * D);
+
+    exec_.each(n * D, embed_op{embed_, d_tokens, x, D});
+    if (!layers_.empty()) exec_.each(n, residual_norm_op{x, nullptr, layers_[0].input_norm, xn, D, eps});
+    const int64_t chunk = attention_chunk(n, H, keys, score_budget_floats);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const layer& L = layers_[l];
+      // Attention.
+      float* q = grow<float>(b_q_, n * qw);
+      if (L.q_lora) {
+        float* qa = grow<float>(b_qa_, n * Q);
+        exec_.each(n * Q, matmul_op{L.q_a, xn, D, qa, Q});
+        exec_.each(n, norm_rows_op{qa, Q, Q, L.q_a_norm, eps});
+        exec_.each(n * qw, matmul_op{L.q_b, qa, Q, q, qw});
+      } else {
+        exec_.each(n * qw, matmul_op{L.q, xn, D, q, qw});
+      }
+      float* kva = grow<float>(b_kva_, n * kw);
+      exec_.each(n * kw, matmul_op{L.kv_a, xn, D, kva, kw});
+      float* layer_cache = kv_ + static_cast<int64_t>(l) * (n_blocks_ + 1) * block_tokens_ * kw;  // + the pad block
+      exec_.each(n, kv_store_op{kva, C, kw, half, L.kv_a_norm, eps, d_cos, d_sin, d_pos, d_tables, d_at, layer_cache,
+                                block_tokens_});
+      float* qabs = grow<float>(b_qabs_, n * H * kw);
+      exec_.each(n * H * C, absorb_op{L.kv_b, q, qw, H, C, kw, nope, r, v, qabs});
+      exec_.each(n * H, query_rope_op{q, qw, H, C, kw, nope, r, half, d_cos, d_sin, qabs});
+      float* olat = grow<float>(b_olat_, n * H * C);
+      float* scores = grow<float>(b_scores_, chunk * H * keys);
+      const kv_rows cache{layer_cache, d_tables, d_at, block_tokens_, kw};
+      for (int64_t t0 = 0; t0 < n; t0 += chunk) {
+        const int64_t nt = std::min(chunk, n - t0);
+        exec_.each(nt * H * keys, scores_op{cache, qabs, d_pos, t0, H, keys, scores});
+        exec_.each(nt * H, softmax_op{scores, d_pos, t0, H, keys, scale_});
+        exec_.each(nt * H * C, weighted_op{cache, scores, d_pos, t0, H, C, keys, olat});
+      }
+      float* o = grow<float>(b_o_, n * H * v);
+      exec_.each(n * H * v, values_op{L.kv_b, olat, H, C, nope, v, o});
+      exec_.each(n * D, matmul_op{L.o, o, H * v, tmp, D});
+      exec_.each(n, residual_norm_op{x, tmp, L.post_norm, xn, D, eps});
+      // Feed-forward.
+      if (!L.moe) {
+        mlp(L, xn, n, tmp);
+      } else {
+        const int64_t E = c_.n_routed_experts, K = c_.num_experts_per_tok, M = L.expert_width;
+        float* logits_r = grow<float>(b_logits_r_, n * E);
+        exec_.each(n * E, matmul_op{L.router, xn, D, logits_r, E});
+        float* scratch = grow<float>(b_scratch_, n * (3 * E + 2 * router_.groups));
+        int32_t* ids = grow<int32_t>(b_ids_, n * K);
+        float* wts = grow<float>(b_wts_, n * K);
+        exec_.each(n, route_op{router_, logits_r, L.bias, scratch, ids, wts});
+        float* h = grow<float>(b_h_, n * K * M);
+        exec_.each(n * K * M, swiglu_op{L.gates, L.ups, ids, xn, D, K, M, h});
+        exec_.each(n * D, experts_down_op{L.downs, ids, wts, h, D, K, M, tmp});
+        if (L.has_shared) {
+          float* shared = grow<float>(b_shared_, n * D);
+          mlp(L, xn, n, shared);
+          exec_.each(n * D, add_op{tmp, shared});
+        }
+      }
+      const float* next_norm = l + 1 < layers_.size() ? layers_[l + 1].input_norm : nullptr;
+      exec_.each(n, residual_norm_op{x, tmp, next_norm, xn, D, eps});
+    }
+    if (rows > 0) {
+      exec_.each(rows, select_norm_op{x, d_rows, final_norm_, xn, D, eps});
+      float* out = grow<float>(b_out_, rows * V);
+      exec_.each(rows * V, matmul_op{lm_head_, xn, D, out, V});
+    }
+  }
+
   // L's plain SwiGLU MLP (the dense layer or the shared experts): out = down(silu(gate x) * up x).
   void mlp(const layer& L, const float* xn, int64_t n, float* out) {
     const int64_t D = c_.hidden_size, M = L.width;
@@ -363,7 +437,19 @@ class exact_program final : public model::device_forward {
   router_params router_;
   int64_t n_blocks_;
   int64_t block_tokens_;
+  int64_t max_keys_;    // keys a sequence may have: the cache's tokens, at most max_position_embeddings
+  int64_t max_blocks_;  // block-table entries that takes
+  int32_t pad_block_;   // the extra block padding tokens write to (index n_blocks)
   size_t kv_bytes_;
+  bool graphs_ = true;
+  struct graph_entry {
+    typename Exec::graph graph{};
+    uint64_t generation = 0;
+    bool captured = false;
+  };
+  std::map<int64_t, graph_entry> graphs_by_bucket_;
+  uint64_t generation_ = 0;  // bumped whenever a buffer moves
+  int64_t captures_ = 0;
   size_t weight_bytes_ = 0;
   std::string name_;
   std::vector<void*> owned_;
@@ -379,7 +465,8 @@ class exact_program final : public model::device_forward {
   std::vector<int64_t> sampled_at_;
   std::vector<row_sampling> sampled_params_;
   std::vector<int32_t> sampled_tokens_;
-  std::vector<int64_t> pos_h_;
+  std::vector<int32_t> tokens_h_;
+  std::vector<int64_t> pos_h_, rows_h_;
   std::vector<float> cos_h_, sin_h_;
   packed_tables tables_h_;
 };

@@ -7,7 +7,8 @@
 
 namespace rampart::gpu {
 
-// THREADS: the loop's threads (0: one per hardware thread).
-model::device_factory host_reference_device(int threads = 0);
+// THREADS: the loop's threads (0: one per hardware thread). GRAPHS: decode steps take the padded, captured path
+// the CUDA engine replays as graphs (here the recorded ops run again).
+model::device_factory host_reference_device(int threads = 0, bool graphs = true);
 
 }  // namespace rampart::gpu

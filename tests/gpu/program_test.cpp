@@ -12,6 +12,7 @@
 #include <numeric>
 
 #include "gpu/exact_program.hpp"
+#include "gpu/host_exec.hpp"
 #include "gpu/reference.hpp"
 #include "gpu/sample_ops.hpp"
 #include "model/moe.hpp"
@@ -316,6 +317,89 @@ TEST_CASE("the scheduler samples on a device that samples: greedy equals the CPU
   const auto sampled1 = run(true, 1.0f), sampled2 = run(true, 1.0f);
   CHECK(sampled1 == sampled2);
   CHECK(sampled1.at(3).size() == 6);
+}
+
+
+TEST_CASE("decode steps pick the smallest graph bucket that holds them", "[gpu][program][graphs]") {
+  const std::vector<int64_t> b = gpu::default_graph_buckets;
+  CHECK(gpu::graph_bucket(1, b) == 1);
+  CHECK(gpu::graph_bucket(3, b) == 4);
+  CHECK(gpu::graph_bucket(33, b) == 48);
+  CHECK(gpu::graph_bucket(128, b) == 128);
+  CHECK(gpu::graph_bucket(129, b) == -1);
+  const std::vector<int32_t> t1 = {4, 5}, t2 = {6};
+  const model::token_slot decode[2] = {{17, t1.data()}, {3, t2.data()}};
+  const model::token_slot prefill[2] = {{0, t1.data()}, {1, t1.data()}};
+  const int64_t rows01[2] = {0, 1}, rows1[1] = {1};
+  CHECK(gpu::decode_step(decode, 2, rows01, 2));
+  CHECK_FALSE(gpu::decode_step(prefill, 2, rows01, 2));  // two tokens of one sequence
+  CHECK_FALSE(gpu::decode_step(decode, 2, rows1, 1));     // a token without its logits
+  gpu::packed_tables out;
+  gpu::pad_block_tables(decode, 2, 4, 16, 3, 99, &out);  // blocks of 16: position 17 needs 2, position 3 one
+  CHECK(out.tables == std::vector<int32_t>{4, 5, 99, 6, 99, 99, 99, 99, 99, 99, 99, 99});
+  CHECK(out.at == std::vector<int64_t>{0, 3, 6, 9});
+}
+
+// The decode path a GPU replays as graphs (padded to a bucket, attention over every possible key), run by the
+// host executor: the same bits as the step run op by op, a capture per bucket, and a new one when a longer step
+// has moved the buffers the graph reads.
+TEST_CASE("graph-replayed decode steps give the logits of uncaptured ones, bit for bit", "[gpu][program][graphs]") {
+  auto ck = open_checkpoint("v3-bf16");
+  model::model_weights w;
+  std::string err;
+  REQUIRE(model::model_weights::load(*ck, &w, &err));
+  const model::model_config& c = ck->config();
+  auto pool = std::make_shared<model::thread_pool>(2);
+  auto with = gpu::exact_program<gpu::host_exec>::create(gpu::host_exec{pool}, c, w, 64, 4, &err, true);
+  auto without = gpu::exact_program<gpu::host_exec>::create(gpu::host_exec{pool}, c, w, 64, 4, &err, false);
+  REQUIRE(with);
+  REQUIRE(without);
+  const int64_t V = c.vocab_size;
+  // Three sequences with disjoint blocks; each step feeds every sequence one token (a batch of 3: bucket 4).
+  std::vector<std::vector<int32_t>> tables = {{0, 1, 2, 3, 4, 5}, {10, 11, 12, 13, 14, 15}, {20, 21, 22, 23, 24, 25}};
+  std::vector<int64_t> len = {0, 0, 0};
+  auto step = [&](gpu::exact_program<gpu::host_exec>& p, const std::vector<int>& seqs, int64_t tokens_each) {
+    std::vector<model::token_slot> slots;
+    std::vector<int32_t> toks;
+    std::vector<int64_t> rows;
+    for (int q : seqs)
+      for (int64_t j = 0; j < tokens_each; ++j) {
+        slots.push_back({len[q] + j, tables[q].data()});
+        toks.push_back(static_cast<int32_t>((q * 97 + len[q] * 13 + j * 7) % V));
+        rows.push_back(static_cast<int64_t>(rows.size()));
+      }
+    std::vector<float> logits(rows.size() * V);
+    p.forward(toks.data(), slots.data(), static_cast<int64_t>(toks.size()), rows.data(),
+              static_cast<int64_t>(rows.size()), logits.data());
+    return logits;
+  };
+  auto both = [&](const std::vector<int>& seqs, int64_t tokens_each) {
+    const std::vector<int64_t> before = len;
+    const std::vector<float> a = step(*with, seqs, tokens_each);
+    len = before;
+    const std::vector<float> b = step(*without, seqs, tokens_each);
+    for (int q : seqs) len[q] += tokens_each;
+    return a == b;
+  };
+  CHECK(both({0, 1, 2}, 1));
+  CHECK(with->graph_captures() == 1);
+  for (int i = 0; i < 4; ++i) CHECK(both({0, 1, 2}, 1));
+  CHECK(with->graph_captures() == 1);  // replayed, not captured again
+  CHECK(both({1}, 1));                 // bucket 1: its own graph
+  CHECK(with->graph_captures() == 2);
+  CHECK(both({2}, 9));                 // a prefill-like step: runs uncaptured and grows the buffers
+  CHECK(both({0, 1, 2}, 1));           // bucket 4 again, with moved buffers: captured anew
+  CHECK(with->graph_captures() == 3);
+  CHECK(without->graph_captures() == 0);
+}
+
+TEST_CASE("the engine over graph-replayed decode matches the engine without graphs", "[gpu][program][graphs]") {
+  model::engine_options a, b;
+  a.device = gpu::host_reference_device(2, true);
+  b.device = gpu::host_reference_device(2, false);
+  auto e1 = make_engine("v2lite-bf16", a), e2 = make_engine("v2lite-bf16", b);
+  CHECK(scheduler_tokens(*e1, 0.0f) == scheduler_tokens(*e2, 0.0f));
+  CHECK(scheduler_tokens(*e1, 1.0f) == scheduler_tokens(*e2, 1.0f));
 }
 
 }  // namespace
