@@ -203,7 +203,8 @@ bool load_model(const config::server_config& cfg, loaded_model* out, std::string
   const int device = rampart::parse_device_name(cfg.engine.device, &err);  // validated with the config
   if (device >= 0) {
 #if RAMPART_WITH_CUDA
-    eo.device = gpu::cuda_device(device);
+    eo.device = gpu::cuda_device(device, true,
+                                 cfg.engine.precision == "fast" ? gpu::precision::fast : gpu::precision::exact);
 #else
     *error = "engine.device = \"" + cfg.engine.device +
              "\": this rampartd has no CUDA backend (CUDA was not found when it was built)";

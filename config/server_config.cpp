@@ -121,6 +121,11 @@ bool parse_engine(toml_section& s, engine_config* e) {
   std::string device_error;
   if (!s.error() && rampart::parse_device_name(e->device, &device_error) == -2)
     s.fail_at(s.node("device"), "device", device_error);
+  s.get("precision", &e->precision);
+  if (!s.error() && e->precision != "exact" && e->precision != "fast")
+    s.fail_at(s.node("precision"), "precision", "must be \"exact\" or \"fast\"");
+  if (!s.error() && e->precision == "fast" && e->device == "cpu")
+    s.fail_at(s.node("precision"), "precision", "\"fast\" is a GPU precision: it needs engine.device = \"cuda:N\"");
   s.get("kv_block_size", &e->kv_block_size, 1, 1024);
   s.get("kv_blocks", &e->kv_blocks, 1, int64_t{1} << 24);
   s.get("max_batch_sequences", &e->max_batch_sequences, 1, 4096);

@@ -62,6 +62,7 @@ struct engine_config {
   std::vector<int64_t> cpus;
   bool pack_weights = true;       // rewrite the matrices into the kernels' layout at load (model::engine_options)
   std::string device = "cpu";     // where the forward pass runs: "cpu" or "cuda:N" (model::engine_options::device)
+  std::string precision = "exact";  // on a GPU: "exact" or "fast" (gpu::precision)
   int64_t kv_block_size = 16;     // tokens per KV block
   int64_t kv_blocks = 4096;       // blocks in the pool
   int64_t max_batch_sequences = 64;

@@ -5,8 +5,8 @@
 
 namespace rampart::gpu {
 
-model::device_factory cuda_device(int index, bool graphs) {
-  return [index, graphs](const model::model_config& c, const model::model_weights& w, int64_t n_blocks, int block_tokens,
+model::device_factory cuda_device(int index, bool graphs, precision mode) {
+  return [index, graphs, mode](const model::model_config& c, const model::model_weights& w, int64_t n_blocks, int block_tokens,
                  std::string* err) -> std::unique_ptr<model::device_forward> {
     int count = 0;
     const cudaError_t e = cudaGetDeviceCount(&count);
@@ -26,7 +26,7 @@ model::device_factory cuda_device(int index, bool graphs) {
       *err = exec.label + ": " + f.what();
       return nullptr;
     }
-    return exact_program<cuda_exec>::create(exec, c, w, n_blocks, block_tokens, err, graphs);
+    return exact_program<cuda_exec>::create(exec, c, w, n_blocks, block_tokens, err, graphs, mode);
   };
 }
 

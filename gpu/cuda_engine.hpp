@@ -5,12 +5,13 @@
 #include <string>
 
 #include "engine/device_forward.hpp"
+#include "gpu/precision.hpp"
 
 namespace rampart::gpu {
 
-// The exact program (gpu/exact_program.hpp) on device INDEX: weights in their stored dtype, fp32 activations,
-// accumulation and KV cache; decode steps replay CUDA graphs (GRAPHS false: every step launches op by op). The
-// factory fails with a one-line error when the device does not exist.
-model::device_factory cuda_device(int index, bool graphs = true);
+// The device program (gpu/exact_program.hpp) on device INDEX: weights in their stored dtype, fp32 KV cache,
+// activations and accumulation in MODE's precision; decode steps replay CUDA graphs (GRAPHS false: every step
+// launches op by op). The factory fails with a one-line error when the device does not exist.
+model::device_factory cuda_device(int index, bool graphs = true, precision mode = precision::exact);
 
 }  // namespace rampart::gpu

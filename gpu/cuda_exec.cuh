@@ -3,6 +3,7 @@
 // default stream).
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "engine/device_forward.hpp"
+#include "gpu/exact_ops.hpp"
 
 namespace rampart::gpu {
 
@@ -25,14 +27,38 @@ struct cuda_exec {
   std::string label;
   std::shared_ptr<CUstream_st> stream_owner;  // created by make_stream(); destroyed with the last copy
   cudaStream_t stream = nullptr;
+  std::shared_ptr<cublasContext> blas;  // fast precision's products, on the stream, with a fixed workspace
+  std::shared_ptr<void> blas_workspace;
 
-  // Creates the executor's stream on DEVICE.
+  // Creates the executor's stream on DEVICE, and a cuBLAS handle on it whose workspace is fixed (graph capture
+  // needs that: cuBLAS must not allocate while captured).
   void make_stream() {
     check(cudaSetDevice(device), "cudaSetDevice");
     cudaStream_t s = nullptr;
     check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
     stream_owner.reset(s, [](cudaStream_t p) { cudaStreamDestroy(p); });
     stream = s;
+    cublasHandle_t h = nullptr;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) throw model::device_failure("cublasCreate failed");
+    blas.reset(h, [](cublasHandle_t p) { cublasDestroy(p); });
+    constexpr size_t workspace_bytes = size_t{32} << 20;
+    void* ws = nullptr;
+    check(cudaMalloc(&ws, workspace_bytes), "cudaMalloc (cuBLAS workspace)");
+    blas_workspace.reset(ws, [](void* p) { cudaFree(p); });
+    if (cublasSetStream(h, stream) != CUBLAS_STATUS_SUCCESS || cublasSetWorkspace(h, ws, workspace_bytes) != CUBLAS_STATUS_SUCCESS)
+      throw model::device_failure("cublasSetStream / cublasSetWorkspace failed");
+  }
+
+  // Y[n, W.rows] (fp32) = X[n, W.cols] (bf16) times W^T (bf16, row-major): column-major, that is
+  // Y^T = W^T' X^T with W read transposed; fp32 accumulation (CUBLAS_COMPUTE_32F) on the tensor cores.
+  void gemm_bf16(const dweight& w, const uint16_t* x, int64_t n, float* y) {
+    const float one = 1.0f, zero = 0.0f;
+    const cublasStatus_t st =
+        cublasGemmEx(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(n),
+                     static_cast<int>(w.cols), &one, w.data, CUDA_R_16BF, static_cast<int>(w.cols), x, CUDA_R_16BF,
+                     static_cast<int>(w.cols), &zero, y, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
+                     CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) throw model::device_failure("cublasGemmEx: status " + std::to_string(st));
   }
 
   static void check(cudaError_t e, const char* what) {

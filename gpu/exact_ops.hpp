@@ -432,6 +432,49 @@ struct experts_down_op {
   }
 };
 
+// float -> bf16 bits, round to nearest even (NaN stays NaN), as model::float_to_bf16.
+RAMPART_HD inline uint16_t bf16_bits(float v) {
+  uint32_t u;
+#if defined(__CUDA_ARCH__)
+  u = __float_as_uint(v);
+#else
+  std::memcpy(&u, &v, sizeof u);
+#endif
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// Fast precision: activations rounded to bf16 for the tensor-core products. I over n * cols.
+struct to_bf16_op {
+  const float* x;
+  int64_t xs, cols;
+  uint16_t* out;
+  RAMPART_HD void operator()(int64_t i) const { out[i] = bf16_bits(x[(i / cols) * xs + i % cols]); }
+};
+
+// What a tensor-core product of bf16 weights and bf16 activations computes, for executors without tensor cores:
+// y[t * W.rows + r] = sum over c of W[r, c] * x[t, c], products exact in float, accumulated in float (in index
+// order; a GPU's order differs, within the same bound). I over n * W.rows.
+struct matmul_bf16_op {
+  dweight w;
+  const uint16_t* x;
+  float* y;
+  RAMPART_HD void operator()(int64_t i) const {
+    const int64_t t = i / w.rows, r = i % w.rows;
+    const uint16_t* xt = x + t * w.cols;
+    float acc = 0.0f;
+    for (int64_t c = 0; c < w.cols; ++c) acc = fmaf(weight_value(w, r, c), bf16_value(xt[c]), acc);
+    y[i] = acc;
+  }
+};
+
+// g[i] = silu(g[i]) * u[i]
+struct silu_mul_op {
+  float* g;
+  const float* u;
+  RAMPART_HD void operator()(int64_t i) const { g[i] = silu_times(g[i], u[i]); }
+};
+
 // y[i] += x[i]
 struct add_op {
   float* y;

@@ -46,6 +46,16 @@ int64_t attention_chunk(int64_t n, int64_t heads, int64_t keys, int64_t budget) 
   return std::max<int64_t>(1, std::min(n, budget / per_token));
 }
 
+const char* precision_name(precision p) { return p == precision::fast ? "fast" : "exact"; }
+
+bool parse_precision(const std::string& text, precision* out) {
+  if (text == "exact" || text == "fast") {
+    *out = text == "fast" ? precision::fast : precision::exact;
+    return true;
+  }
+  return false;
+}
+
 router_params router_params_for(const model::model_config& c) {
   router_params p;
   p.experts = c.n_routed_experts;

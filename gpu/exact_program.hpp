@@ -10,6 +10,8 @@
 //   std::string describe() const
 //   graph capture(std::function<void()> body)  records BODY's ops without running them (a CUDA graph)
 //   void launch(const graph& g)                replays them
+//   void gemm_bf16(const dweight& w, const uint16_t* x, int64_t n, float* y)
+//                                              fast precision's products: y[n, w.rows] = x[n, w.cols] w^T
 #pragma once
 
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include "engine/device_forward.hpp"
 #include "engine/sampler.hpp"
 #include "gpu/exact_ops.hpp"
+#include "gpu/precision.hpp"
 #include "gpu/sample_ops.hpp"
 #include "model/rope.hpp"
 
@@ -64,8 +67,8 @@ class exact_program final : public model::device_forward {
   // GRAPHS: decode steps replay captured graphs (default_graph_buckets); false runs every step op by op.
   static std::unique_ptr<exact_program> create(Exec exec, const model::model_config& c, const model::model_weights& w,
                                                int64_t n_blocks, int block_tokens, std::string* err,
-                                               bool graphs = true) {
-    std::unique_ptr<exact_program> p(new exact_program(std::move(exec), c, n_blocks, block_tokens));
+                                               bool graphs = true, precision mode = precision::exact) {
+    std::unique_ptr<exact_program> p(new exact_program(std::move(exec), c, n_blocks, block_tokens, mode));
     p->graphs_ = graphs;
     try {
       p->upload(w);
@@ -83,7 +86,7 @@ class exact_program final : public model::device_forward {
     for (buffer* b : {&b_tokens_, &b_pos_, &b_tables_, &b_at_, &b_rows_, &b_cos_, &b_sin_, &b_x_, &b_xn_, &b_tmp_,
                       &b_q_, &b_qa_, &b_kva_, &b_qabs_, &b_scores_, &b_olat_, &b_o_, &b_logits_r_, &b_scratch_,
                       &b_ids_, &b_wts_, &b_h_, &b_shared_, &b_out_, &b_sample_rows_, &b_sample_params_,
-                      &b_sample_tokens_})
+                      &b_sample_tokens_, &b_xb_, &b_u_})
       if (b->p != nullptr) exec_.release(b->p);
   }
 
@@ -191,8 +194,8 @@ class exact_program final : public model::device_forward {
     bool q_lora = false, moe = false, has_shared = false;
     dweight q_a, q_b, q, kv_a, kv_b, o;
     const float *q_a_norm = nullptr, *kv_a_norm = nullptr, *input_norm = nullptr, *post_norm = nullptr;
-    dweight down;  // the dense MLP, or the shared experts of an MoE layer: down, and gate and up as a table
-    const dweight* gate_up = nullptr;  // {gate, up} in device memory
+    dweight gate, up, down;  // the dense MLP, or the shared experts of an MoE layer
+    const dweight* gate_up = nullptr;  // {gate, up} in device memory (for swiglu_op)
     int64_t width = 0;
     dweight router;
     const float* bias = nullptr;
@@ -200,8 +203,9 @@ class exact_program final : public model::device_forward {
     int64_t expert_width = 0;
   };
 
-  exact_program(Exec exec, const model::model_config& c, int64_t n_blocks, int block_tokens)
+  exact_program(Exec exec, const model::model_config& c, int64_t n_blocks, int block_tokens, precision mode)
       : exec_(std::move(exec)),
+        mode_(mode),
         c_(c),
         rope_(c),
         scale_(static_cast<float>(model::attention_softmax_scale(c))),
@@ -213,7 +217,7 @@ class exact_program final : public model::device_forward {
         pad_block_(static_cast<int32_t>(n_blocks)),
         kv_bytes_(sizeof(float) * static_cast<size_t>(c.num_hidden_layers * (n_blocks + 1) * block_tokens *
                                                       (c.kv_lora_rank + c.qk_rope_head_dim))),
-        name_(exec_.describe() + ", exact") {}
+        name_(exec_.describe() + ", " + precision_name(mode)) {}
 
   void* own(size_t bytes) {
     void* q = exec_.alloc(bytes);
@@ -287,6 +291,29 @@ class exact_program final : public model::device_forward {
     return d;
   }
 
+  // A matrix project() multiplies: as upload(), except that in fast precision an fp8 matrix is widened to bf16
+  // (value times its block scale, rounded to nearest even) so that the tensor cores take it.
+  dweight upload_projection(const model::weight_matrix& m) {
+    if (mode_ != precision::fast || m.type != model::dtype::f8_e4m3 || m.data == nullptr) return upload(m);
+    dweight d;
+    d.type = model::dtype::bf16;
+    d.rows = m.rows;
+    d.cols = m.cols;
+    const auto key = std::make_pair(m.row_ptr(0), static_cast<size_t>(m.rows * m.cols));
+    auto it = widened_.find(key);
+    if (it == widened_.end()) {
+      std::vector<uint16_t> wide(static_cast<size_t>(m.rows * m.cols));
+      for (int64_t r = 0; r < m.rows; ++r)
+        for (int64_t c = 0; c < m.cols; ++c) wide[r * m.cols + c] = bf16_bits(model::weight_at(m, r, c));
+      void* p = own(sizeof(uint16_t) * wide.size());
+      exec_.to_device(p, wide.data(), sizeof(uint16_t) * wide.size());  // staged: WIDE may go at once
+      weight_bytes_ += sizeof(uint16_t) * wide.size();
+      it = widened_.emplace(key, p).first;
+    }
+    d.data = it->second;
+    return d;
+  }
+
   const dweight* upload_table(const std::vector<dweight>& v) {
     void* d = own(sizeof(dweight) * v.size());
     exec_.to_device(d, v.data(), sizeof(dweight) * v.size());
@@ -295,18 +322,18 @@ class exact_program final : public model::device_forward {
 
   void upload(const model::model_weights& w) {
     embed_ = upload(w.embed);
-    lm_head_ = upload(w.lm_head);
+    lm_head_ = upload_projection(w.lm_head);
     final_norm_ = upload_floats(w.final_norm);
     for (const model::layer_weights& src : w.layers) {
       layer L;
       const model::attention_weights& a = src.attn;
       L.q_lora = a.q_lora;
-      L.q_a = upload(a.q_a);
-      L.q_b = upload(a.q_b);
-      L.q = upload(a.q);
-      L.kv_a = upload(a.kv_a);
+      L.q_a = upload_projection(a.q_a);
+      L.q_b = upload_projection(a.q_b);
+      L.q = upload_projection(a.q);
+      L.kv_a = upload_projection(a.kv_a);
       L.kv_b = upload(a.kv_b);
-      L.o = upload(a.o);
+      L.o = upload_projection(a.o);
       L.q_a_norm = upload_floats(a.q_a_norm);
       L.kv_a_norm = upload_floats(a.kv_a_norm);
       L.input_norm = upload_floats(src.input_norm);
@@ -314,8 +341,10 @@ class exact_program final : public model::device_forward {
       L.moe = src.is_moe;
       const model::mlp_weights* plain = src.is_moe ? (src.moe.has_shared ? &src.moe.shared : nullptr) : &src.dense;
       if (plain != nullptr) {
-        L.gate_up = upload_table({upload(plain->gate), upload(plain->up)});
-        L.down = upload(plain->down);
+        L.gate = upload_projection(plain->gate);
+        L.up = upload_projection(plain->up);
+        L.gate_up = upload_table({L.gate, L.up});
+        L.down = upload_projection(plain->down);
         L.width = plain->width();
       }
       if (src.is_moe) {
@@ -365,14 +394,14 @@ class exact_program final : public model::device_forward {
       float* q = grow<float>(b_q_, n * qw);
       if (L.q_lora) {
         float* qa = grow<float>(b_qa_, n * Q);
-        exec_.each(n * Q, matmul_op{L.q_a, xn, D, qa, Q});
+        project(L.q_a, xn, D, n, qa);
         exec_.each(n, norm_rows_op{qa, Q, Q, L.q_a_norm, eps});
-        exec_.each(n * qw, matmul_op{L.q_b, qa, Q, q, qw});
+        project(L.q_b, qa, Q, n, q);
       } else {
-        exec_.each(n * qw, matmul_op{L.q, xn, D, q, qw});
+        project(L.q, xn, D, n, q);
       }
       float* kva = grow<float>(b_kva_, n * kw);
-      exec_.each(n * kw, matmul_op{L.kv_a, xn, D, kva, kw});
+      project(L.kv_a, xn, D, n, kva);
       float* layer_cache = kv_ + static_cast<int64_t>(l) * (n_blocks_ + 1) * block_tokens_ * kw;  // + the pad block
       exec_.each(n, kv_store_op{kva, C, kw, half, L.kv_a_norm, eps, d_cos, d_sin, d_pos, d_tables, d_at, layer_cache,
                                 block_tokens_});
@@ -390,7 +419,7 @@ class exact_program final : public model::device_forward {
       }
       float* o = grow<float>(b_o_, n * H * v);
       exec_.each(n * H * v, values_op{L.kv_b, olat, H, C, nope, v, o});
-      exec_.each(n * D, matmul_op{L.o, o, H * v, tmp, D});
+      project(L.o, o, H * v, n, tmp);
       exec_.each(n, residual_norm_op{x, tmp, L.post_norm, xn, D, eps});
       // Feed-forward.
       if (!L.moe) {
@@ -418,7 +447,19 @@ class exact_program final : public model::device_forward {
     if (rows > 0) {
       exec_.each(rows, select_norm_op{x, d_rows, final_norm_, xn, D, eps});
       float* out = grow<float>(b_out_, rows * V);
-      exec_.each(rows * V, matmul_op{lm_head_, xn, D, out, V});
+      project(lm_head_, xn, D, rows, out);
+    }
+  }
+
+  // Y[n, W.rows] = X[n, W.cols] (row stride XS) times W^T: fp32 per-index in exact precision, or with bf16
+  // weights in fast precision, bf16 activations on the tensor cores.
+  void project(const dweight& w, const float* x, int64_t xs, int64_t n, float* y) {
+    if (mode_ == precision::fast && w.type == model::dtype::bf16) {
+      uint16_t* xb = grow<uint16_t>(b_xb_, n * w.cols);
+      exec_.each(n * w.cols, to_bf16_op{x, xs, w.cols, xb});
+      exec_.gemm_bf16(w, xb, n, y);
+    } else {
+      exec_.each(n * w.rows, matmul_op{w, x, xs, y, w.rows});
     }
   }
 
@@ -426,11 +467,19 @@ class exact_program final : public model::device_forward {
   void mlp(const layer& L, const float* xn, int64_t n, float* out) {
     const int64_t D = c_.hidden_size, M = L.width;
     float* h = grow<float>(b_h_, n * M);
-    exec_.each(n * M, swiglu_op{L.gate_up, L.gate_up + 1, nullptr, xn, D, 1, M, h});
-    exec_.each(n * D, matmul_op{L.down, h, M, out, D});
+    if (mode_ == precision::fast && L.gate.type == model::dtype::bf16) {
+      float* u = grow<float>(b_u_, n * M);
+      project(L.gate, xn, D, n, h);
+      project(L.up, xn, D, n, u);
+      exec_.each(n * M, silu_mul_op{h, u});
+    } else {
+      exec_.each(n * M, swiglu_op{L.gate_up, L.gate_up + 1, nullptr, xn, D, 1, M, h});
+    }
+    project(L.down, h, M, n, out);
   }
 
   Exec exec_;
+  precision mode_;
   const model::model_config c_;
   model::rope rope_;
   float scale_;
@@ -454,6 +503,7 @@ class exact_program final : public model::device_forward {
   std::string name_;
   std::vector<void*> owned_;
   std::map<std::pair<const std::byte*, size_t>, void*> uploaded_;
+  std::map<std::pair<const std::byte*, size_t>, void*> widened_;  // bf16 copies of fp8 projections (fast)
   dweight embed_, lm_head_;
   const float* final_norm_ = nullptr;
   std::vector<layer> layers_;
@@ -461,7 +511,7 @@ class exact_program final : public model::device_forward {
   // Step buffers, grown on demand.
   buffer b_tokens_, b_pos_, b_tables_, b_at_, b_rows_, b_cos_, b_sin_, b_x_, b_xn_, b_tmp_, b_q_, b_qa_, b_kva_,
       b_qabs_, b_scores_, b_olat_, b_o_, b_logits_r_, b_scratch_, b_ids_, b_wts_, b_h_, b_shared_, b_out_,
-      b_sample_rows_, b_sample_params_, b_sample_tokens_;
+      b_sample_rows_, b_sample_params_, b_sample_tokens_, b_xb_, b_u_;
   std::vector<int64_t> sampled_at_;
   std::vector<row_sampling> sampled_params_;
   std::vector<int32_t> sampled_tokens_;

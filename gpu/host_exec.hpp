@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/device_forward.hpp"
+#include "gpu/exact_ops.hpp"
 #include "kernels/thread_pool.hpp"
 
 namespace rampart::gpu {
@@ -39,6 +40,8 @@ struct host_exec {
       for (int64_t i = b; i < e; ++i) f(i);
     });
   }
+  // Y[n, W.rows] = bf16 X[n, W.cols] times bf16 W^T, accumulated in float: what the tensor cores compute.
+  void gemm_bf16(const dweight& w, const uint16_t* x, int64_t n, float* y) { each(n * w.rows, matmul_bf16_op{w, x, y}); }
   void finish() {}
   // A host "graph" is the recorded body, replayed by calling it.
   using graph = std::function<void()>;

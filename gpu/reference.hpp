@@ -4,11 +4,13 @@
 #pragma once
 
 #include "engine/device_forward.hpp"
+#include "gpu/precision.hpp"
 
 namespace rampart::gpu {
 
 // THREADS: the loop's threads (0: one per hardware thread). GRAPHS: decode steps take the padded, captured path
 // the CUDA engine replays as graphs (here the recorded ops run again).
-model::device_factory host_reference_device(int threads = 0, bool graphs = true);
+// MODE fast: the tensor cores' products emulated (bf16 operands, fp32 accumulation).
+model::device_factory host_reference_device(int threads = 0, bool graphs = true, precision mode = precision::exact);
 
 }  // namespace rampart::gpu

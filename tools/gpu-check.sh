@@ -94,14 +94,16 @@ sys.exit(0 if a.size == b.size and np.max(np.abs(a - b)) <= 1e-4 else 1)' "$out/
     [ -d "$medium" ] && stage "bench_batch_$b" 150 "$bin/rampart-generate" --model "$medium" --ids "$ids" -n 32 \
       --device cuda:0 --bench --batch "$b"
   done
+  [ -d "$medium" ] && stage bench_batch_64_fast 150 "$bin/rampart-generate" --model "$medium" --ids "$ids" -n 32 \
+    --device cuda:0 --precision fast --bench --batch 64
 fi
 
 {
   echo
   echo "total $((SECONDS - t_start)) s"
   [ -f "$out/medium_cpu_vs_cuda.log" ] && grep -E "^(cpu|cuda|logits)" "$out/medium_cpu_vs_cuda.log"
-  for b in 8 64; do
-    [ -f "$out/bench_batch_$b.log" ] && grep -E "^(decode batch|median step|prefill)" "$out/bench_batch_$b.log"
+  for b in 8 64 64_fast; do
+    [ -f "$out/bench_batch_$b.log" ] && echo "-- $b" && grep -E "^(kernels|decode batch|median step|prefill)" "$out/bench_batch_$b.log"
   done
 } >> "$summary"
 echo "----- $summary"

@@ -36,7 +36,7 @@ const char* const usage =
     "                        [--min-p P] [--seed S] [--threads N]\n"
     "                        [--logits FILE] [--chunk N] [--batch N] [--kv-tokens N] [--bench [--profile]]\n"
     "                        [--no-pack] [--shards N | --shard-endpoints tcp://HOST:PORT,...] [--serve R]\n"
-    "                        [--device cpu|cuda:N]\n"
+    "                        [--device cpu|cuda:N [--precision exact|fast] [--no-graphs]]\n"
     "\n"
     "Generates exactly N tokens (default 16) after the prompt and prints them on one line.\n"
     "--serve R: BATCH clients each send R requests one after another (prompts as long as --ids, N tokens each)\n"
@@ -45,7 +45,8 @@ const char* const usage =
     "--profile (with --bench): also print where a decode step's time goes, phase by phase.\n"
     "--bench also prints what sampling one sequence's next token costs with common settings.\n"
     "--no-pack: compute from the mapped checkpoint instead of the kernels' layout (engine_options.pack_weights).\n"
-    "--device cuda:N: the forward pass on CUDA device N (the exact program: fp32 activations and KV cache).\n"
+    "--device cuda:N: the forward pass on CUDA device N; --precision exact (default: fp32) or fast (bf16\n"
+    "  tensor-core projections); --no-graphs launches every decode step op by op instead of replaying graphs.\n"
     "  Builds without CUDA (or, for --shards, without the actors) refuse the flag with the reason.\n";
 
 int fail(const std::string& message) {
@@ -74,7 +75,8 @@ struct options {
   long long serve = 0;  // requests per client for --serve (0: off)
   bool bench = false, profile = false;
   bool pack = true;
-  std::string device = "cpu";
+  std::string device = "cpu", precision = "exact";
+  bool graphs = true;
 };
 
 // CPU seconds used by this process so far (all threads).
@@ -529,6 +531,8 @@ int main(int argc, char** argv) {
     else if (f.is("--top-k")) o.top_k = static_cast<int>(f.integer(0, 1 << 30));
     else if (f.is("--serve")) o.serve = f.integer(1, 1000000);
     else if (f.is("--device")) o.device = f.value();
+    else if (f.is("--precision")) o.precision = f.value();
+    else if (f.is("--no-graphs")) o.graphs = false;
     else f.unknown();
   }
   if (o.model.empty()) f.fail("--model DIR is required");
@@ -553,9 +557,12 @@ int main(int argc, char** argv) {
   eo.kv_cache_tokens = o.kv_tokens > 0 ? o.kv_tokens : std::max<long long>(o.batch * per_seq + 512 + 64, 1024);
   const int device = rampart::parse_device_name(o.device, &err);
   if (device == -2) return fail("--device: " + err);
+  if (o.precision != "exact" && o.precision != "fast") return fail("--precision must be exact or fast");
+  if (device < 0 && (o.precision != "exact" || !o.graphs)) return fail("--precision and --no-graphs need --device cuda:N");
   if (device >= 0) {
 #if RAMPART_WITH_CUDA
-    eo.device = rampart::gpu::cuda_device(device);
+    eo.device = rampart::gpu::cuda_device(
+        device, o.graphs, o.precision == "fast" ? rampart::gpu::precision::fast : rampart::gpu::precision::exact);
 #else
     return fail("--device " + o.device + ": this build has no CUDA backend (CUDA was not found when it was configured)");
 #endif

@@ -292,5 +292,12 @@ TEST_CASE("engine.device is cpu or cuda:N, and a GPU forward pass excludes CPU e
   }
   CHECK_FALSE(parse("[engine]\ndevice = \"cuda:0\"\nshards = 2\n", &c, &err));
   CHECK(err.message.find("excludes engine.shards > 1") != std::string::npos);
+  CHECK(c.engine.precision == "exact");
+  REQUIRE(parse("[engine]\ndevice = \"cuda:0\"\nprecision = \"fast\"\n", &c, &err));
+  CHECK(c.engine.precision == "fast");
+  CHECK_FALSE(parse("[engine]\ndevice = \"cuda:0\"\nprecision = \"bf16\"\n", &c, &err));
+  CHECK(err.line == 3);
+  CHECK_FALSE(parse("[engine]\nprecision = \"fast\"\n", &c, &err));  // on the CPU
+  CHECK(err.message.find("needs engine.device") != std::string::npos);
 }
 

@@ -70,6 +70,42 @@ TEST_CASE("cuda:0 samples where the logits are: greedy tokens equal the CPU engi
   CHECK(first.at(2).size() == 6);
 }
 
+TEST_CASE("cuda:0 replays decode steps as graphs with the bits of op-by-op launches", "[gpu][device][graphs]") {
+  if (!have_device()) return;
+  model::engine_options a, b;
+  a.device = gpu::cuda_device(0, true);
+  b.device = gpu::cuda_device(0, false);
+  auto e1 = make_engine("v3-bf16", a), e2 = make_engine("v3-bf16", b);
+  std::vector<int32_t> t(24);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>((i * 29 + 3) % 1000);
+  CHECK(feed(*e1, t, 1) == feed(*e2, t, 1));  // one token a step: every step a decode step (bucket 1)
+  CHECK(scheduler_tokens(*e1, 1.0f) == scheduler_tokens(*e2, 1.0f));  // batches of 3: bucket 4, padded
+}
+
+TEST_CASE("cuda:0 fast precision: within 0.1 of the bf16 goldens and within 2e-3 of the host's emulation",
+          "[gpu][device][fast]") {
+  if (!have_device()) return;
+  for (const char* name : {"v3-bf16", "v2lite-bf16"}) {
+    INFO(name);
+    model::engine_options o;
+    o.device = gpu::cuda_device(0, true, gpu::precision::fast);
+    auto dev = make_engine(name, o);
+    o.device = gpu::host_reference_device(0, true, gpu::precision::fast);
+    auto host = make_engine(name, o);
+    const nlohmann::json golden = load_golden(name);
+    const int64_t V = dev->config().vocab_size;
+    const std::vector<int32_t> prompt = golden["cases"][0]["prompt"].get<std::vector<int32_t>>();
+    const std::vector<float> d = feed(*dev, prompt, 0), h = feed(*host, prompt, 0);
+    CHECK(max_abs_diff(d.data(), h.data(), static_cast<int64_t>(prompt.size()) * V) <= 2e-3);
+    for (const auto& rec : golden["cases"][0]["logits"]) {
+      const int64_t pos = rec["position"];
+      if (pos >= static_cast<int64_t>(prompt.size())) continue;
+      const std::vector<float> want = rec["values"].get<std::vector<float>>();
+      CHECK(max_abs_diff(want.data(), &d[pos * V], V) <= 0.1f);
+    }
+  }
+}
+
 TEST_CASE("a device that does not exist is refused with a clear error", "[gpu][device]") {
   model::engine_options o;
   o.device = gpu::cuda_device(250);

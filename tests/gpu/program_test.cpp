@@ -7,6 +7,8 @@
 #include <random>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -400,6 +402,85 @@ TEST_CASE("the engine over graph-replayed decode matches the engine without grap
   auto e1 = make_engine("v2lite-bf16", a), e2 = make_engine("v2lite-bf16", b);
   CHECK(scheduler_tokens(*e1, 0.0f) == scheduler_tokens(*e2, 0.0f));
   CHECK(scheduler_tokens(*e1, 1.0f) == scheduler_tokens(*e2, 1.0f));
+}
+
+
+TEST_CASE("fast precision's bf16 rounding is the CPU loader's, and its products stay within the bf16 bound",
+          "[gpu][program][fast]") {
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<uint32_t> bits;
+  int wrong = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t b = bits(rng);
+    float f;
+    std::memcpy(&f, &b, 4);
+    const uint16_t want = model::float_to_bf16(f), got = gpu::bf16_bits(f);
+    wrong += std::isnan(f) ? !std::isnan(model::bf16_to_float(got)) : want != got;
+  }
+  CHECK(wrong == 0);
+  // Y = bf16(X) W^T against the product in double: |error| <= 2^-8 of sum |w x| (one bf16 rounding of each
+  // activation, 2^-9 relative, plus float accumulation).
+  const int64_t rows = 37, cols = 300, n = 5;
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<uint16_t> w(rows * cols), xb(n * cols);
+  std::vector<float> x(n * cols), y(n * rows);
+  for (auto& v : w) v = model::float_to_bf16(nd(rng));
+  for (auto& v : x) v = nd(rng) * 3.0f;
+  for (int64_t i = 0; i < n * cols; ++i) xb[i] = gpu::bf16_bits(x[i]);
+  gpu::dweight dw;
+  dw.type = model::dtype::bf16;
+  dw.rows = rows;
+  dw.cols = cols;
+  dw.data = w.data();
+  gpu::host_exec ex{std::make_shared<model::thread_pool>(1)};
+  ex.gemm_bf16(dw, xb.data(), n, y.data());
+  double worst = 0;
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = 0; r < rows; ++r) {
+      double exact = 0, scale = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double wv = model::bf16_to_float(w[r * cols + c]);
+        exact += wv * x[t * cols + c];
+        scale += std::fabs(wv * x[t * cols + c]);
+      }
+      worst = std::max(worst, std::fabs(y[t * rows + r] - exact) / scale);
+    }
+  CHECK(worst <= std::ldexp(1.0, -8));
+  CHECK(worst > 0);  // the activations really were rounded
+}
+
+// Fast precision end to end on the fixtures: bf16 activations into the projections move the logits of the bf16
+// checkpoints by at most 0.1 (measured 0.02-0.05 against largest logits of 6-9). On the fp8 fixture the bf16
+// widening of its weights and the rounded activations together flip some expert choices of these random weights
+// (specs/gpu.md §7), so no bound holds there: its distance is printed, not checked.
+TEST_CASE("fast precision stays within 0.1 of the goldens on the bf16 fixtures", "[gpu][program][fast]") {
+  for (const char* name : {"v3-bf16", "v2lite-bf16", "v3-fp8"}) {
+    model::engine_options o;
+    o.device = gpu::host_reference_device(2, true, gpu::precision::fast);
+    auto e = make_engine(name, o);
+    CHECK(std::string(e->kernel_name()) == "host reference, fast");
+    const nlohmann::json golden = load_golden(name);
+    const int64_t V = e->config().vocab_size;
+    float worst = 0;
+    int same_argmax = 0, positions = 0;
+    for (const auto& c : golden["cases"]) {
+      const std::vector<int32_t> prompt = c["prompt"].get<std::vector<int32_t>>();
+      if (prompt.size() > 100) continue;  // the long case: covered in exact precision
+      const std::vector<float> rows = feed(*e, prompt, 0);
+      for (const auto& rec : c["logits"]) {
+        const int64_t pos = rec["position"];
+        if (pos >= static_cast<int64_t>(prompt.size())) continue;
+        const std::vector<float> want = rec["values"].get<std::vector<float>>();
+        worst = std::max(worst, max_abs_diff(want.data(), &rows[pos * V], V));
+        same_argmax += argmax(want.data(), V) == argmax(&rows[pos * V], V);
+        ++positions;
+      }
+    }
+    std::printf("fast precision, %s: max abs logit difference %.3g; argmax equal at %d of %d positions\n", name,
+                worst, same_argmax, positions);
+    CHECK(positions > 0);
+    if (std::string(name) != "v3-fp8") CHECK(worst <= 0.1f);
+  }
 }
 
 }  // namespace
