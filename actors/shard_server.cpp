@@ -7,11 +7,15 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/device_name.hpp"
 #include "config/server_config.hpp"
 #include "engine/engine.hpp"
 #include "net/shard_link.hpp"
 #include "shards/expert_placement.hpp"
 #include "shards/shard_compute.hpp"
+#if RAMPART_WITH_CUDA
+#include "gpu/cuda_engine.hpp"
+#endif
 
 namespace rampart::actors {
 
@@ -90,7 +94,22 @@ int run_shard(const shard_options& o) {
     std::fprintf(stderr, "rampartd shard: cannot load the model: %s\n", err.c_str());
     return 1;
   }
-  model::shard_compute compute(weights, static_cast<int>(ck->config().hidden_size), o.threads);
+  std::unique_ptr<model::expert_compute> owned;
+  if (o.device >= 0) {
+#if RAMPART_WITH_CUDA
+    owned = gpu::cuda_shard_compute(o.device, weights, static_cast<int>(ck->config().hidden_size), &err);
+    if (!owned) {
+      std::fprintf(stderr, "rampartd shard: %s\n", err.c_str());
+      return 1;
+    }
+#else
+    std::fprintf(stderr, "rampartd shard: --device cuda:%d: this rampartd has no CUDA backend\n", o.device);
+    return 1;
+#endif
+  } else {
+    owned = std::make_unique<model::shard_compute>(weights, static_cast<int>(ck->config().hidden_size), o.threads);
+  }
+  model::expert_compute& compute = *owned;
   if (o.n_shards > 0) {
     model::expert_placement p;
     if (!model::expert_placement::contiguous(compute.n_experts(), o.n_shards, &p, &err) ||
@@ -140,7 +159,7 @@ int shard_main(int argc, char** argv) {
   auto bad = [](const std::string& m) {
     std::fprintf(stderr,
                  "rampartd: %s\nusage: rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] "
-                 "[--threads N] [--config FILE]\n",
+                 "[--threads N] [--device cuda:N] [--config FILE]\n",
                  m.c_str());
     return 2;
   };
@@ -157,6 +176,10 @@ int shard_main(int argc, char** argv) {
       if (!parse_count(v, 1, 4096, &o.n_shards)) return bad("--shards needs an integer in [1, 4096]");
     } else if (a == "--threads") {
       if (!parse_count(v, 0, 1024, &o.threads)) return bad("--threads needs an integer in [0, 1024]");
+    } else if (a == "--device") {
+      std::string derr;
+      o.device = parse_device_name(v, &derr);
+      if (o.device == -2) return bad("--device: " + derr);
     } else if (a == "--listen") {
       o.listen = v;
     } else if (a == "--model") {

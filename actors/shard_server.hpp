@@ -50,6 +50,7 @@ struct shard_options {
   std::string listen;  // e.g. tcp://127.0.0.1:7001
   std::string model;   // checkpoint directory
   int threads = 0;     // 0: all cores
+  int device = -1;     // >= 0: the experts run on CUDA device N (`--device cuda:N`), else on the CPU
   net::shard_link_keys keys;  // CURVE (this shard's keypair, the attention ranks' public keys) or plain
 };
 
@@ -57,7 +58,8 @@ struct shard_options {
 // 0 after a signal, 1 when the model cannot be loaded or the endpoint bound (the reason on stderr).
 int run_shard(const shard_options& options);
 
-// `rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N] [--config FILE]`:
+// `rampartd --role shard --shard-id K --listen EP --model DIR [--shards N] [--threads N] [--device cuda:N]
+// [--config FILE]`:
 // parses ARGV (rampartd's own) and runs the shard. FILE is a rampartd configuration whose [shard] section gives
 // the CURVE keys; without them the shard serves a plain link, which it refuses to do on an --listen endpoint
 // that is not loopback. Exit code 2 for bad arguments or a bad configuration.

@@ -2,10 +2,12 @@
 // CUDA types cross this header.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "engine/device_forward.hpp"
 #include "gpu/precision.hpp"
+#include "shards/shard_compute.hpp"
 
 namespace rampart::gpu {
 
@@ -13,5 +15,10 @@ namespace rampart::gpu {
 // activations and accumulation in MODE's precision; decode steps replay CUDA graphs (GRAPHS false: every step
 // launches op by op). The factory fails with a one-line error when the device does not exist.
 model::device_factory cuda_device(int index, bool graphs = true, precision mode = precision::exact);
+
+// An expert shard's work on device INDEX (gpu/device_experts.hpp): only the experts it is asked for are copied
+// there. nullptr + *err when the device does not exist or cannot start.
+std::unique_ptr<model::expert_compute> cuda_shard_compute(int index, std::shared_ptr<const model::model_weights> w,
+                                                          int hidden, std::string* err);
 
 }  // namespace rampart::gpu

@@ -3,7 +3,6 @@
 // default stream).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <string>
 
 #include "engine/device_forward.hpp"
+#include "gpu/cublas_loader.hpp"
 #include "gpu/exact_ops.hpp"
 
 namespace rampart::gpu {
@@ -27,6 +27,7 @@ struct cuda_exec {
   std::string label;
   std::shared_ptr<CUstream_st> stream_owner;  // created by make_stream(); destroyed with the last copy
   cudaStream_t stream = nullptr;
+  const cublas_api* api = nullptr;       // loaded by make_stream()
   std::shared_ptr<cublasContext> blas;  // fast precision's products, on the stream, with a fixed workspace
   std::shared_ptr<void> blas_workspace;
 
@@ -38,14 +39,18 @@ struct cuda_exec {
     check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
     stream_owner.reset(s, [](cudaStream_t p) { cudaStreamDestroy(p); });
     stream = s;
+    std::string load_error;
+    api = cublas(&load_error);
+    if (api == nullptr) throw model::device_failure(load_error);
     cublasHandle_t h = nullptr;
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) throw model::device_failure("cublasCreate failed");
-    blas.reset(h, [](cublasHandle_t p) { cublasDestroy(p); });
+    if (api->create(&h) != CUBLAS_STATUS_SUCCESS) throw model::device_failure("cublasCreate failed");
+    blas.reset(h, [destroy = api->destroy](cublasHandle_t p) { destroy(p); });
     constexpr size_t workspace_bytes = size_t{32} << 20;
     void* ws = nullptr;
     check(cudaMalloc(&ws, workspace_bytes), "cudaMalloc (cuBLAS workspace)");
     blas_workspace.reset(ws, [](void* p) { cudaFree(p); });
-    if (cublasSetStream(h, stream) != CUBLAS_STATUS_SUCCESS || cublasSetWorkspace(h, ws, workspace_bytes) != CUBLAS_STATUS_SUCCESS)
+    if (api->set_stream(h, stream) != CUBLAS_STATUS_SUCCESS ||
+        api->set_workspace(h, ws, workspace_bytes) != CUBLAS_STATUS_SUCCESS)
       throw model::device_failure("cublasSetStream / cublasSetWorkspace failed");
   }
 
@@ -54,7 +59,7 @@ struct cuda_exec {
   void gemm_bf16(const dweight& w, const uint16_t* x, int64_t n, float* y) {
     const float one = 1.0f, zero = 0.0f;
     const cublasStatus_t st =
-        cublasGemmEx(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(n),
+        api->gemm_ex(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(n),
                      static_cast<int>(w.cols), &one, w.data, CUDA_R_16BF, static_cast<int>(w.cols), x, CUDA_R_16BF,
                      static_cast<int>(w.cols), &zero, y, CUDA_R_32F, static_cast<int>(w.rows), CUBLAS_COMPUTE_32F,
                      CUBLAS_GEMM_DEFAULT);

@@ -1,6 +1,7 @@
 #include "gpu/device.hpp"
 
-#include <cublas_v2.h>
+#include "gpu/cublas_loader.hpp"
+
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -14,9 +15,12 @@ device_report probe_devices() {
   cudaRuntimeGetVersion(&r.runtime_version);
   ncclGetVersion(&r.nccl_version);
   int major = 0, minor = 0, patch = 0;
-  cublasGetProperty(MAJOR_VERSION, &major);
-  cublasGetProperty(MINOR_VERSION, &minor);
-  cublasGetProperty(PATCH_LEVEL, &patch);
+  std::string blas_error;
+  if (const cublas_api* blas = cublas(&blas_error)) {
+    blas->get_property(MAJOR_VERSION, &major);
+    blas->get_property(MINOR_VERSION, &minor);
+    blas->get_property(PATCH_LEVEL, &patch);
+  }
   r.cublas_version = major * 10000 + minor * 100 + patch;
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
@@ -73,16 +77,22 @@ self_test_result run_self_test(int n) {
   }
   // C = X * Y (column-major, as cuBLAS sees the buffers).
   cudaMemcpy(dy, y.data(), sizeof(float) * n * n, cudaMemcpyHostToDevice);
+  std::string blas_error;
+  const cublas_api* blas = cublas(&blas_error);
+  if (blas == nullptr) {
+    r.error = blas_error;
+    return r;
+  }
   cublasHandle_t h;
-  if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+  if (blas->create(&h) != CUBLAS_STATUS_SUCCESS) {
     r.error = "cublasCreate failed";
     return r;
   }
   const float one = 1.0f, zero = 0.0f;
-  cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, dx, n, dy, n, &zero, dc, n);
+  blas->sgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, dx, n, dy, n, &zero, dc, n);
   cudaDeviceSynchronize();
   cudaMemcpy(c.data(), dc, sizeof(float) * n * n, cudaMemcpyDeviceToHost);
-  cublasDestroy(h);
+  blas->destroy(h);
   for (int col = 0; col < n; ++col) {
     for (int row = 0; row < n; ++row) {
       double ref = 0;

@@ -26,6 +26,7 @@
 #include "gpu/exact_ops.hpp"
 #include "gpu/precision.hpp"
 #include "gpu/sample_ops.hpp"
+#include "gpu/weight_store.hpp"
 #include "model/rope.hpp"
 
 namespace rampart::gpu {
@@ -82,8 +83,7 @@ class exact_program final : public model::device_forward {
   }
 
   ~exact_program() override {
-    for (void* q : owned_) exec_.release(q);
-    for (buffer* b : {&b_tokens_, &b_pos_, &b_tables_, &b_at_, &b_rows_, &b_cos_, &b_sin_, &b_x_, &b_xn_, &b_tmp_,
+    for (scratch_buffer* b : {&b_tokens_, &b_pos_, &b_tables_, &b_at_, &b_rows_, &b_cos_, &b_sin_, &b_x_, &b_xn_, &b_tmp_,
                       &b_q_, &b_qa_, &b_kva_, &b_qabs_, &b_scores_, &b_olat_, &b_o_, &b_logits_r_, &b_scratch_,
                       &b_ids_, &b_wts_, &b_h_, &b_shared_, &b_out_, &b_sample_rows_, &b_sample_params_,
                       &b_sample_tokens_, &b_xb_, &b_u_})
@@ -92,7 +92,7 @@ class exact_program final : public model::device_forward {
 
   const char* name() const override { return name_.c_str(); }
   size_t kv_bytes() const override { return kv_bytes_; }
-  size_t weight_bytes() const override { return weight_bytes_; }
+  size_t weight_bytes() const override { return store_.bytes(); }
 
   bool samples() const override { return true; }
   // Graphs captured so far (a bucket's first decode step, and again after a buffer it reads has moved).
@@ -186,10 +186,6 @@ class exact_program final : public model::device_forward {
   }
 
  private:
-  struct buffer {
-    void* p = nullptr;
-    size_t bytes = 0;
-  };
   struct layer {
     bool q_lora = false, moe = false, has_shared = false;
     dweight q_a, q_b, q, kv_a, kv_b, o;
@@ -219,106 +215,25 @@ class exact_program final : public model::device_forward {
                                                       (c.kv_lora_rank + c.qk_rope_head_dim))),
         name_(exec_.describe() + ", " + precision_name(mode)) {}
 
-  void* own(size_t bytes) {
-    void* q = exec_.alloc(bytes);
-    owned_.push_back(q);
-    return q;
+  void* own(size_t bytes) { return store_.own(bytes); }
+
+  template <class T>
+  T* grow(scratch_buffer& b, int64_t count) {
+    return grow_buffer<T>(exec_, b, count, &generation_);
   }
 
   template <class T>
-  T* grow(buffer& b, int64_t count) {
-    const size_t bytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1));
-    if (b.bytes < bytes) {
-      ++generation_;  // captured graphs read the old address
-      if (b.p != nullptr) exec_.release(b.p);
-      b.p = nullptr;
-      b.bytes = 0;
-      b.p = exec_.alloc(bytes);
-      b.bytes = bytes;
-    }
-    return static_cast<T*>(b.p);
+  T* put(scratch_buffer& b, const T* src, int64_t count) {
+    return put_buffer(exec_, b, src, count, &generation_);
   }
 
-  template <class T>
-  T* put(buffer& b, const T* src, int64_t count) {
-    T* d = grow<T>(b, count);
-    if (count > 0) exec_.to_device(d, src, sizeof(T) * static_cast<size_t>(count));
-    return d;
-  }
-
-  const float* upload_floats(const std::vector<float>& v) {
-    if (v.empty()) return nullptr;
-    void* d = own(sizeof(float) * v.size());
-    exec_.to_device(d, v.data(), sizeof(float) * v.size());
-    weight_bytes_ += sizeof(float) * v.size();
-    return static_cast<const float*>(d);
-  }
-
-  // One copy per distinct stored matrix (tied embeddings and views of one tensor share it).
-  dweight upload(const model::weight_matrix& m) {
-    dweight d;
-    if (m.data == nullptr) return d;
-    d.type = m.type;
-    d.rows = m.rows;
-    d.cols = m.cols;
-    const std::byte* src = m.row_ptr(0);
-    const size_t bytes = static_cast<size_t>(m.rows * m.cols) * model::dtype_size(m.type);
-    auto key = std::make_pair(src, bytes);
-    auto it = uploaded_.find(key);
-    if (it == uploaded_.end()) {
-      void* p = own(bytes);
-      exec_.to_device(p, src, bytes);
-      weight_bytes_ += bytes;
-      it = uploaded_.emplace(key, p).first;
-    }
-    d.data = it->second;
-    if (m.type == model::dtype::f8_e4m3) {
-      const int64_t first = m.row0 / 128, last = (m.row0 + m.rows - 1) / 128;
-      const float* s = m.scale + first * m.scale_cols;
-      const size_t sbytes = sizeof(float) * static_cast<size_t>((last - first + 1) * m.scale_cols);
-      auto skey = std::make_pair(reinterpret_cast<const std::byte*>(s), sbytes);
-      auto sit = uploaded_.find(skey);
-      if (sit == uploaded_.end()) {
-        void* p = own(sbytes);
-        exec_.to_device(p, s, sbytes);
-        weight_bytes_ += sbytes;
-        sit = uploaded_.emplace(skey, p).first;
-      }
-      d.scale = static_cast<const float*>(sit->second);
-      d.scale_cols = m.scale_cols;
-      d.srow0 = m.row0 % 128;
-    }
-    return d;
-  }
-
-  // A matrix project() multiplies: as upload(), except that in fast precision an fp8 matrix is widened to bf16
-  // (value times its block scale, rounded to nearest even) so that the tensor cores take it.
+  // In fast precision an fp8 matrix that project() multiplies is widened to bf16 for the tensor cores.
   dweight upload_projection(const model::weight_matrix& m) {
-    if (mode_ != precision::fast || m.type != model::dtype::f8_e4m3 || m.data == nullptr) return upload(m);
-    dweight d;
-    d.type = model::dtype::bf16;
-    d.rows = m.rows;
-    d.cols = m.cols;
-    const auto key = std::make_pair(m.row_ptr(0), static_cast<size_t>(m.rows * m.cols));
-    auto it = widened_.find(key);
-    if (it == widened_.end()) {
-      std::vector<uint16_t> wide(static_cast<size_t>(m.rows * m.cols));
-      for (int64_t r = 0; r < m.rows; ++r)
-        for (int64_t c = 0; c < m.cols; ++c) wide[r * m.cols + c] = bf16_bits(model::weight_at(m, r, c));
-      void* p = own(sizeof(uint16_t) * wide.size());
-      exec_.to_device(p, wide.data(), sizeof(uint16_t) * wide.size());  // staged: WIDE may go at once
-      weight_bytes_ += sizeof(uint16_t) * wide.size();
-      it = widened_.emplace(key, p).first;
-    }
-    d.data = it->second;
-    return d;
+    return mode_ == precision::fast ? store_.upload_bf16(m) : store_.upload(m);
   }
-
-  const dweight* upload_table(const std::vector<dweight>& v) {
-    void* d = own(sizeof(dweight) * v.size());
-    exec_.to_device(d, v.data(), sizeof(dweight) * v.size());
-    return static_cast<const dweight*>(d);
-  }
+  dweight upload(const model::weight_matrix& m) { return store_.upload(m); }
+  const float* upload_floats(const std::vector<float>& v) { return store_.upload_floats(v); }
+  const dweight* upload_table(const std::vector<dweight>& v) { return store_.upload_array(v.data(), v.size()); }
 
   void upload(const model::model_weights& w) {
     embed_ = upload(w.embed);
@@ -479,6 +394,7 @@ class exact_program final : public model::device_forward {
   }
 
   Exec exec_;
+  weight_store<Exec> store_{&exec_};  // weights and the KV cache; released after the step buffers
   precision mode_;
   const model::model_config c_;
   model::rope rope_;
@@ -499,17 +415,13 @@ class exact_program final : public model::device_forward {
   std::map<int64_t, graph_entry> graphs_by_bucket_;
   uint64_t generation_ = 0;  // bumped whenever a buffer moves
   int64_t captures_ = 0;
-  size_t weight_bytes_ = 0;
   std::string name_;
-  std::vector<void*> owned_;
-  std::map<std::pair<const std::byte*, size_t>, void*> uploaded_;
-  std::map<std::pair<const std::byte*, size_t>, void*> widened_;  // bf16 copies of fp8 projections (fast)
   dweight embed_, lm_head_;
   const float* final_norm_ = nullptr;
   std::vector<layer> layers_;
   float* kv_ = nullptr;
   // Step buffers, grown on demand.
-  buffer b_tokens_, b_pos_, b_tables_, b_at_, b_rows_, b_cos_, b_sin_, b_x_, b_xn_, b_tmp_, b_q_, b_qa_, b_kva_,
+  scratch_buffer b_tokens_, b_pos_, b_tables_, b_at_, b_rows_, b_cos_, b_sin_, b_x_, b_xn_, b_tmp_, b_q_, b_qa_, b_kva_,
       b_qabs_, b_scores_, b_olat_, b_o_, b_logits_r_, b_scratch_, b_ids_, b_wts_, b_h_, b_shared_, b_out_,
       b_sample_rows_, b_sample_params_, b_sample_tokens_, b_xb_, b_u_;
   std::vector<int64_t> sampled_at_;

@@ -217,7 +217,7 @@ namespace {
 
 // One request frame D of SIZE bytes: the answer in *REPLY; *WHY says why it failed (then the answer is an
 // error frame). Returns false when the frame itself was malformed or past the limits.
-bool serve_frame(const uint8_t* d, size_t size, model::shard_compute& compute, const model::shard_frame_limits& limits,
+bool serve_frame(const uint8_t* d, size_t size, model::expert_compute& compute, const model::shard_frame_limits& limits,
                  model::shard_batch* batch, shard_server_stats* stats, std::vector<uint8_t>* reply, uint64_t* id,
                  std::string* why) {
   shard_frame f;
@@ -250,7 +250,7 @@ bool serve_frame(const uint8_t* d, size_t size, model::shard_compute& compute, c
 
 }  // namespace
 
-bool serve_shard(const std::string& endpoint, const shard_link_keys& keys, model::shard_compute& compute,
+bool serve_shard(const std::string& endpoint, const shard_link_keys& keys, model::expert_compute& compute,
                  const model::shard_frame_limits& limits, const std::atomic<bool>& stop, shard_server_stats* stats,
                  void (*on_bound)(const std::string&), std::string* err) {
   zmq::context_t ctx(1);

@@ -88,7 +88,7 @@ struct shard_server_stats {
 // False + *err when the endpoint cannot be bound or the keys are unusable. Messages
 // larger than LIMITS allow are dropped by ZeroMQ unread; frames past LIMITS, malformed ones and any that make
 // the computation throw get an error answer and are counted; none of them stops the loop.
-bool serve_shard(const std::string& endpoint, const shard_link_keys& keys, model::shard_compute& compute,
+bool serve_shard(const std::string& endpoint, const shard_link_keys& keys, model::expert_compute& compute,
                  const model::shard_frame_limits& limits, const std::atomic<bool>& stop, shard_server_stats* stats,
                  void (*on_bound)(const std::string&), std::string* err);
 

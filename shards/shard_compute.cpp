@@ -13,12 +13,6 @@ struct weights_holder {
   model_weights w;
 };
 
-int count_experts(const model_weights& w) {
-  for (const layer_weights& l : w.layers)
-    if (l.is_moe) return static_cast<int>(l.moe.experts.size());
-  return 0;
-}
-
 uint8_t touch(const weight_matrix& m) {
   const size_t n = m.storage_bytes();
   const volatile std::byte* p = m.layout == weight_layout::natural ? m.row_ptr(0) : m.data;
@@ -28,6 +22,30 @@ uint8_t touch(const weight_matrix& m) {
 }
 
 }  // namespace
+
+int count_experts(const model_weights& w) {
+  for (const layer_weights& l : w.layers)
+    if (l.is_moe) return static_cast<int>(l.moe.experts.size());
+  return 0;
+}
+
+std::string check_batch(const model_weights& w, int hidden, int n_experts, const shard_batch& b) {
+  if (b.layer < 0 || b.layer >= static_cast<int32_t>(w.layers.size()) || !w.layers[static_cast<size_t>(b.layer)].is_moe)
+    return "layer " + std::to_string(b.layer) + " is not a MoE layer";
+  if (b.hidden != hidden) return "hidden size " + std::to_string(b.hidden) + ", the model's is " + std::to_string(hidden);
+  const size_t D = static_cast<size_t>(hidden);
+  if (b.n_rows < 0 || b.n_items < 0 || b.rows.size() < static_cast<size_t>(b.n_rows) * D ||
+      b.item_row.size() < static_cast<size_t>(b.n_items) || b.item_expert.size() < static_cast<size_t>(b.n_items))
+    return "batch sizes do not match its arrays";
+  for (int32_t i = 0; i < b.n_items; ++i) {
+    const int32_t row = b.item_row[static_cast<size_t>(i)], e = b.item_expert[static_cast<size_t>(i)];
+    if (row < 0 || row >= b.n_rows)
+      return "item " + std::to_string(i) + " names row " + std::to_string(row) + " of " + std::to_string(b.n_rows);
+    if (e < 0 || e >= n_experts)
+      return "item " + std::to_string(i) + " names expert " + std::to_string(e) + " of " + std::to_string(n_experts);
+  }
+  return "";
+}
 
 std::shared_ptr<const model_weights> load_shared_weights(std::shared_ptr<const checkpoint> ck, std::string* err) {
   if (!ck) {
@@ -51,31 +69,9 @@ shard_compute::shard_compute(std::shared_ptr<const model_weights> weights, int h
 
 bool shard_compute::run(shard_batch& b, std::string* err) {
   const int64_t D = hidden_;
-  if (b.layer < 0 || b.layer >= static_cast<int32_t>(w_->layers.size()) ||
-      !w_->layers[static_cast<size_t>(b.layer)].is_moe) {
-    *err = "layer " + std::to_string(b.layer) + " is not a MoE layer";
+  if (std::string bad = check_batch(*w_, hidden_, n_experts_, b); !bad.empty()) {
+    *err = std::move(bad);
     return false;
-  }
-  if (b.hidden != hidden_) {
-    *err = "hidden size " + std::to_string(b.hidden) + ", the model's is " + std::to_string(hidden_);
-    return false;
-  }
-  if (b.n_rows < 0 || b.n_items < 0 || b.rows.size() < static_cast<size_t>(b.n_rows) * static_cast<size_t>(D) ||
-      b.item_row.size() < static_cast<size_t>(b.n_items) || b.item_expert.size() < static_cast<size_t>(b.n_items)) {
-    *err = "batch sizes do not match its arrays";
-    return false;
-  }
-  for (int32_t i = 0; i < b.n_items; ++i) {
-    if (b.item_row[static_cast<size_t>(i)] < 0 || b.item_row[static_cast<size_t>(i)] >= b.n_rows) {
-      *err = "item " + std::to_string(i) + " names row " + std::to_string(b.item_row[static_cast<size_t>(i)]) +
-             " of " + std::to_string(b.n_rows);
-      return false;
-    }
-    if (b.item_expert[static_cast<size_t>(i)] < 0 || b.item_expert[static_cast<size_t>(i)] >= n_experts_) {
-      *err = "item " + std::to_string(i) + " names expert " + std::to_string(b.item_expert[static_cast<size_t>(i)]) +
-             " of " + std::to_string(n_experts_);
-      return false;
-    }
   }
   const auto t0 = std::chrono::steady_clock::now();
   const size_t n = static_cast<size_t>(b.n_items);

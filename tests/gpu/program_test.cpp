@@ -13,6 +13,7 @@
 #include <map>
 #include <numeric>
 
+#include "gpu/device_experts.hpp"
 #include "gpu/exact_program.hpp"
 #include "gpu/host_exec.hpp"
 #include "gpu/reference.hpp"
@@ -481,6 +482,90 @@ TEST_CASE("fast precision stays within 0.1 of the goldens on the bf16 fixtures",
     CHECK(positions > 0);
     if (std::string(name) != "v3-fp8") CHECK(worst <= 0.1f);
   }
+}
+
+
+// A GPU shard's work run by the host executor: the CPU shard's outputs within 1e-5, the same bits however the
+// items are split across shards, bad batches refused as the CPU shard refuses them, and only the experts asked
+// for held.
+TEST_CASE("device expert shards compute the CPU shard's outputs and hold only their experts", "[gpu][program][shards]") {
+  auto ck = open_checkpoint("v3-fp8");
+  std::string err;
+  auto w = model::load_shared_weights(ck, &err);
+  REQUIRE(w);
+  const int D = static_cast<int>(ck->config().hidden_size);
+  model::shard_compute cpu(w, D, 1);
+  auto pool = std::make_shared<model::thread_pool>(2);
+  gpu::device_experts<gpu::host_exec> dev(gpu::host_exec{pool}, w, D);
+  REQUIRE(dev.n_experts() == cpu.n_experts());
+  CHECK(dev.experts_held() == 0);
+  REQUIRE(dev.warm({2, 5}, &err));
+  const int64_t moe_layers = ck->config().num_hidden_layers - ck->config().first_k_dense_replace;
+  CHECK(dev.experts_held() == 2 * moe_layers);
+  const size_t two = dev.device_bytes();
+  CHECK(two > 0);
+
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  auto make = [&](int n_rows, int n_items) {
+    auto b = std::make_shared<model::shard_batch>();
+    b->layer = static_cast<int32_t>(ck->config().first_k_dense_replace);
+    b->hidden = D;
+    b->n_rows = n_rows;
+    b->n_items = n_items;
+    b->rows.resize(static_cast<size_t>(n_rows * D));
+    for (auto& v : b->rows) v = nd(rng);
+    for (int i = 0; i < n_items; ++i) {
+      b->item_row.push_back(i % n_rows);
+      b->item_expert.push_back((i * 5 + 2) % dev.n_experts());
+    }
+    return b;
+  };
+  auto b1 = make(3, 7);
+  model::shard_batch b2;
+  b2.layer = b1->layer;
+  b2.hidden = D;
+  b2.n_rows = b1->n_rows;
+  b2.n_items = b1->n_items;
+  b2.rows = b1->rows;
+  b2.item_row = b1->item_row;
+  b2.item_expert = b1->item_expert;
+  REQUIRE(cpu.run(b2, &err));
+  REQUIRE(dev.run(*b1, &err));
+  CHECK(max_abs_diff(b1->out.data(), b2.out.data(), static_cast<int64_t>(b1->n_items) * D) <= 1e-5);
+  CHECK(dev.experts_held() > 2 * moe_layers);  // the batch named others: held now, in this layer only
+  CHECK(dev.device_bytes() > two);
+
+  // Items split over two device shards: each output has the same bits.
+  auto first = make(3, 0), second = make(3, 0);
+  first->rows = second->rows = b1->rows;
+  for (int i = 0; i < b1->n_items; ++i) {
+    auto& half = i % 2 == 0 ? first : second;
+    half->item_row.push_back(b1->item_row[static_cast<size_t>(i)]);
+    half->item_expert.push_back(b1->item_expert[static_cast<size_t>(i)]);
+    ++half->n_items;
+  }
+  gpu::device_experts<gpu::host_exec> other(gpu::host_exec{pool}, w, D);
+  REQUIRE(dev.run(*first, &err));
+  REQUIRE(other.run(*second, &err));
+  for (int i = 0; i < b1->n_items; ++i) {
+    const auto& half = i % 2 == 0 ? first : second;
+    const float* got = &half->out[static_cast<size_t>(i / 2) * D];
+    CHECK(std::equal(got, got + D, &b1->out[static_cast<size_t>(i) * D]));
+  }
+
+  // Refused as the CPU shard refuses: a dense layer, a row or expert out of range; nothing touched.
+  auto bad = make(2, 2);
+  bad->item_expert[1] = dev.n_experts();
+  std::string e1, e2;
+  CHECK_FALSE(dev.run(*bad, &e1));
+  CHECK_FALSE(cpu.run(*bad, &e2));
+  CHECK(e1 == e2);
+  bad = make(2, 2);
+  bad->layer = 0;  // first_k_dense_replace = 1: a dense layer
+  CHECK_FALSE(dev.run(*bad, &e1));
+  CHECK(e1.find("not a MoE layer") != std::string::npos);
+  CHECK_FALSE(dev.warm({-1}, &e1));
 }
 
 }  // namespace
