@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "gpu/cuda_engine.hpp"
+#include "gpu/device_experts.hpp"
+#include "gpu/host_exec.hpp"
 #include "gpu/device.hpp"
 #include "gpu/reference.hpp"
 #include "tests/engine/engine_test_helpers.hpp"
@@ -103,6 +105,46 @@ TEST_CASE("cuda:0 fast precision: within 0.1 of the bf16 goldens and within 2e-3
       const std::vector<float> want = rec["values"].get<std::vector<float>>();
       CHECK(max_abs_diff(want.data(), &d[pos * V], V) <= 0.1f);
     }
+  }
+}
+
+TEST_CASE("a GPU expert shard computes the host executor's outputs, and two GPU shards the bits of one",
+          "[gpu][device][shards]") {
+  if (!have_device()) return;
+  auto ck = open_checkpoint("v3-fp8");
+  std::string err;
+  auto w = model::load_shared_weights(ck, &err);
+  REQUIRE(w);
+  const int D = static_cast<int>(ck->config().hidden_size);
+  auto one = gpu::cuda_shard_compute(0, w, D, &err), a = gpu::cuda_shard_compute(0, w, D, &err),
+       b = gpu::cuda_shard_compute(0, w, D, &err);
+  INFO(err);
+  REQUIRE(one);
+  gpu::device_experts<gpu::host_exec> host(gpu::host_exec{std::make_shared<model::thread_pool>(0)}, w, D);
+  auto batch = [&](model::shard_batch& x, const std::vector<int>& items) {
+    x.layer = static_cast<int32_t>(ck->config().first_k_dense_replace);
+    x.hidden = D;
+    x.n_rows = 4;
+    for (int i = 0; i < 4 * D; ++i) x.rows.push_back(static_cast<float>((i * 37) % 101 - 50) / 25.0f);
+    for (int i : items) {
+      x.item_row.push_back(i % 4);
+      x.item_expert.push_back((i * 7 + 1) % one->n_experts());
+    }
+    x.n_items = static_cast<int32_t>(items.size());
+  };
+  model::shard_batch all, ref, even, odd;
+  batch(all, {0, 1, 2, 3, 4, 5, 6, 7, 8});
+  batch(ref, {0, 1, 2, 3, 4, 5, 6, 7, 8});
+  REQUIRE(one->run(all, &err));
+  REQUIRE(host.run(ref, &err));
+  CHECK(max_abs_diff(all.out.data(), ref.out.data(), 9 * D) <= 1e-5);
+  batch(even, {0, 2, 4, 6, 8});
+  batch(odd, {1, 3, 5, 7});
+  REQUIRE(a->run(even, &err));
+  REQUIRE(b->run(odd, &err));
+  for (int i = 0; i < 9; ++i) {
+    const float* got = &(i % 2 == 0 ? even : odd).out[static_cast<size_t>(i / 2) * D];
+    CHECK(std::equal(got, got + D, &all.out[static_cast<size_t>(i) * D]));
   }
 }
 
