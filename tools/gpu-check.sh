@@ -16,10 +16,21 @@ summary="$out/summary.txt"
 failed=0
 t_start=$SECONDS
 
+# The whole check stays under BUDGET seconds (default 330: a failed first run leaves room for a second within a
+# GPU host's minutes); a stage gets at most what is left, and one with under 10 s left is skipped.
+budget=${RAMPART_GPU_CHECK_BUDGET:-330}
+
 # stage NAME SECONDS COMMAND...: runs COMMAND with a timeout, its output into OUTDIR/NAME.log; one summary line.
 stage() {
   local name=$1 limit=$2
   shift 2
+  local left=$((budget - (SECONDS - t_start)))
+  if [ $left -lt 10 ]; then
+    failed=1
+    printf '%-22s %-16s %4ds\n' "$name" "SKIPPED (budget)" 0 | tee -a "$summary"
+    return 1
+  fi
+  [ $limit -gt $left ] && limit=$left
   local t0=$SECONDS rc
   # Through bash -c so that shell functions (exported below) can be stages too.
   timeout "$limit" bash -c '"$@"' stage "$@" > "$out/$name.log" 2>&1
