@@ -57,6 +57,7 @@ struct cuda_exec {
   // Y[n, W.rows] (fp32) = X[n, W.cols] (bf16) times W^T (bf16, row-major): column-major, that is
   // Y^T = W^T' X^T with W read transposed; fp32 accumulation (CUBLAS_COMPUTE_32F) on the tensor cores.
   void gemm_bf16(const dweight& w, const uint16_t* x, int64_t n, float* y) {
+    use();
     const float one = 1.0f, zero = 0.0f;
     const cublasStatus_t st =
         api->gemm_ex(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(n),
@@ -66,41 +67,59 @@ struct cuda_exec {
     if (st != CUBLAS_STATUS_SUCCESS) throw model::device_failure("cublasGemmEx: status " + std::to_string(st));
   }
 
+  // Throws on an error, clearing the thread's last error first so that the next launch's check does not
+  // report it again.
   static void check(cudaError_t e, const char* what) {
-    if (e != cudaSuccess) throw model::device_failure(std::string(what) + ": " + cudaGetErrorString(e));
+    if (e == cudaSuccess) return;
+    cudaGetLastError();
+    throw model::device_failure(std::string(what) + ": " + cudaGetErrorString(e));
   }
+  // Every call makes the executor's device current: an engine is created on one thread and stepped on another,
+  // and with several GPUs the calling thread's current device may be any of them.
+  void use() const { check(cudaSetDevice(device), "cudaSetDevice"); }
   void* alloc(size_t bytes) {
-    check(cudaSetDevice(device), "cudaSetDevice");
+    use();
     void* p = nullptr;
     check(cudaMalloc(&p, std::max<size_t>(bytes, 1)), "cudaMalloc");
     check(cudaMemsetAsync(p, 0, std::max<size_t>(bytes, 1), stream), "cudaMemset");
     return p;
   }
   void release(void* p) {
+    cudaSetDevice(device);
     cudaStreamSynchronize(stream);  // nothing queued may still use it
     cudaFree(p);
+    cudaGetLastError();
   }
-  // From pageable host memory: returns once SRC is staged, so the caller may reuse it at once.
+  // Waits for the copy, so the caller may free or reuse SRC at once (never called while a graph is captured).
   void to_device(void* dst, const void* src, size_t bytes) {
-    if (bytes > 0) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream), "copy to device");
+    if (bytes == 0) return;
+    use();
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream), "copy to device");
+    check(cudaStreamSynchronize(stream), "copy to device");
   }
   void to_host(void* dst, const void* src, size_t bytes) {
     if (bytes == 0) return;
+    use();
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream), "copy to host");
     check(cudaStreamSynchronize(stream), "copy to host");
   }
   template <class F>
   void each(int64_t n, const F& f) {
     if (n <= 0) return;
+    use();
     constexpr int threads = 128;
     each_index<<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, stream>>>(n, f);
     check(cudaGetLastError(), "kernel launch");
   }
-  void finish() { check(cudaStreamSynchronize(stream), "device step"); }
+  void finish() {
+    use();
+    check(cudaStreamSynchronize(stream), "device step");
+  }
 
   using graph = std::shared_ptr<CUgraphExec_st>;
   // Records BODY's launches on the stream as a graph (nothing runs); BODY must not synchronise or allocate.
   graph capture(const std::function<void()>& body) {
+    use();
     check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
     try {
       body();
@@ -118,7 +137,10 @@ struct cuda_exec {
     check(rc, "graph instantiate");
     return graph(e, [](cudaGraphExec_t p) { cudaGraphExecDestroy(p); });
   }
-  void launch(const graph& g) { check(cudaGraphLaunch(g.get(), stream), "graph launch"); }
+  void launch(const graph& g) {
+    use();
+    check(cudaGraphLaunch(g.get(), stream), "graph launch");
+  }
   std::string describe() const { return label; }
 };
 

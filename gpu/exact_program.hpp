@@ -97,6 +97,7 @@ class exact_program final : public model::device_forward {
   bool samples() const override { return true; }
   // Graphs captured so far (a bucket's first decode step, and again after a buffer it reads has moved).
   int64_t graph_captures() const { return captures_; }
+  int64_t graph_capture_failures() const { return capture_failures_; }
   std::vector<int64_t> graph_buckets = default_graph_buckets;
 
   void forward(const int32_t* tokens, const model::token_slot* slots, int64_t n, const int64_t* logit_rows,
@@ -106,7 +107,10 @@ class exact_program final : public model::device_forward {
     const int64_t V = c_.vocab_size, half = c_.qk_rope_head_dim / 2;
     // A decode step (one token per sequence, each with its logits) of at most the largest bucket runs as the
     // captured graph of its bucket: padded to the bucket's size, attention over every key a sequence may have.
-    const int64_t bucket = graphs_ && decode_step(slots, n, logit_rows, rows) ? graph_bucket(n, graph_buckets) : -1;
+    // Buckets whose scores over every possible key exceed one chunk (score_budget_floats) run uncaptured: most
+    // of those scores' threads would find nothing to do, and their count grows with the cache, not the context.
+    int64_t bucket = graphs_ && decode_step(slots, n, logit_rows, rows) ? graph_bucket(n, graph_buckets) : -1;
+    if (bucket > 0 && bucket * c_.num_attention_heads * max_keys_ > score_budget_floats) bucket = -1;
     const int64_t m = bucket > 0 ? bucket : n;
 
     // Host side of the step: tokens, positions, block tables, rope angles (in double, as the CPU engine).
@@ -145,10 +149,15 @@ class exact_program final : public model::device_forward {
         // with the buffers as they now are.
         run(m, keys, out_rows);
         exec_.finish();
-        g.graph = exec_.capture([this, m, keys, out_rows] { run(m, keys, out_rows); });
-        g.generation = generation_;
-        g.captured = true;
-        ++captures_;
+        try {
+          g.graph = exec_.capture([this, m, keys, out_rows] { run(m, keys, out_rows); });
+          g.generation = generation_;
+          g.captured = true;
+          ++captures_;
+        } catch (const model::device_failure&) {
+          graphs_ = false;  // this step's results stand (the eager run); later steps run uncaptured
+          ++capture_failures_;
+        }
       }
     } else {
       run(m, keys, out_rows);
@@ -170,9 +179,10 @@ class exact_program final : public model::device_forward {
       }
       const int64_t ns = static_cast<int64_t>(sampled_at_.size());
       if (ns > 0) {
-        const int64_t* d_at_rows = put(b_sample_rows_, sampled_at_.data(), ns);
-        const row_sampling* d_params = put(b_sample_params_, sampled_params_.data(), ns);
-        int32_t* d_tokens_out = grow<int32_t>(b_sample_tokens_, ns);
+        // Outside any graph: their moves need not invalidate one.
+        const int64_t* d_at_rows = put_buffer(exec_, b_sample_rows_, sampled_at_.data(), ns);
+        const row_sampling* d_params = put_buffer(exec_, b_sample_params_, sampled_params_.data(), ns);
+        int32_t* d_tokens_out = grow_buffer<int32_t>(exec_, b_sample_tokens_, ns);
         exec_.each(ns, sample_op{out, d_at_rows, d_params, V, d_tokens_out});
         sampled_tokens_.resize(static_cast<size_t>(ns));
         exec_.finish();
@@ -414,7 +424,7 @@ class exact_program final : public model::device_forward {
   };
   std::map<int64_t, graph_entry> graphs_by_bucket_;
   uint64_t generation_ = 0;  // bumped whenever a buffer moves
-  int64_t captures_ = 0;
+  int64_t captures_ = 0, capture_failures_ = 0;
   std::string name_;
   dweight embed_, lm_head_;
   const float* final_norm_ = nullptr;

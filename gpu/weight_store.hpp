@@ -3,6 +3,7 @@
 // allocation released with the store.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <utility>
@@ -20,17 +21,18 @@ struct scratch_buffer {
 };
 
 // B with room for COUNT values of T (at least one); a move bumps *MOVED (graphs captured before read the old
-// address).
+// address). It grows by half again at least, so that steps a little larger each time do not move it each time.
 template <class T, class Exec>
 T* grow_buffer(Exec& exec, scratch_buffer& b, int64_t count, uint64_t* moved = nullptr) {
   const size_t bytes = sizeof(T) * static_cast<size_t>(count > 1 ? count : 1);
   if (b.bytes < bytes) {
+    const size_t want = b.bytes == 0 ? bytes : std::max(bytes, b.bytes + b.bytes / 2);
     if (moved != nullptr) ++*moved;
     if (b.p != nullptr) exec.release(b.p);
     b.p = nullptr;
     b.bytes = 0;
-    b.p = exec.alloc(bytes);
-    b.bytes = bytes;
+    b.p = exec.alloc(want);
+    b.bytes = want;
   }
   return static_cast<T*>(b.p);
 }
