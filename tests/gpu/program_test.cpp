@@ -16,6 +16,7 @@
 #include "gpu/device_experts.hpp"
 #include "gpu/exact_program.hpp"
 #include "gpu/host_exec.hpp"
+#include "gpu/weight_store.hpp"
 #include "gpu/reference.hpp"
 #include "gpu/sample_ops.hpp"
 #include "model/moe.hpp"
@@ -566,6 +567,49 @@ TEST_CASE("device expert shards compute the CPU shard's outputs and hold only th
   CHECK_FALSE(dev.run(*bad, &e1));
   CHECK(e1.find("not a MoE layer") != std::string::npos);
   CHECK_FALSE(dev.warm({-1}, &e1));
+}
+
+
+// The upload layout: an fp8 window whose rows start inside a 128-row scale block reads the right scales, views
+// of one tensor share one copy, and the bf16 widening for the tensor cores is the rounded dequantized value.
+TEST_CASE("uploaded weights read as the CPU reads them: fp8 windows, shared views, bf16 widening",
+          "[gpu][program]") {
+  const int64_t rows = 300, cols = 260;  // scale blocks: 3 x 3, the last ones partial
+  std::vector<uint8_t> codes(rows * cols);
+  std::vector<float> scales(3 * 3);
+  std::mt19937 rng(23);
+  for (auto& c : codes) {
+    c = static_cast<uint8_t>(rng() & 0xff);
+    if ((c & 0x7f) == 0x7f) c = 0x3c;  // no NaN codes
+  }
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.5f + static_cast<float>(i);
+  model::weight_matrix full;
+  full.type = model::dtype::f8_e4m3;
+  full.rows = rows;
+  full.cols = cols;
+  full.data = reinterpret_cast<const std::byte*>(codes.data());
+  full.scale = scales.data();
+  full.scale_cols = 3;
+  gpu::host_exec ex{std::make_shared<model::thread_pool>(1)};
+  gpu::weight_store<gpu::host_exec> store(&ex);
+  const model::weight_matrix window = full.slice_rows(130, 150);  // rows 130..279: scale blocks 1 and 2
+  const gpu::dweight w = store.upload(window), again = store.upload(window), whole = store.upload(full);
+  CHECK(w.srow0 == 2);
+  CHECK(again.data == w.data);  // one copy per distinct view
+  CHECK(whole.data != w.data);
+  int wrong = 0;
+  for (int64_t r = 0; r < window.rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) wrong += gpu::weight_value(w, r, c) != model::weight_at(window, r, c);
+  for (int64_t r = 0; r < rows; r += 7)
+    for (int64_t c = 0; c < cols; ++c) wrong += gpu::weight_value(whole, r, c) != model::weight_at(full, r, c);
+  CHECK(wrong == 0);
+  const gpu::dweight wide = store.upload_bf16(window);
+  CHECK(wide.type == model::dtype::bf16);
+  for (int64_t r = 0; r < window.rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      wrong += gpu::weight_value(wide, r, c) != model::bf16_to_float(model::float_to_bf16(model::weight_at(window, r, c)));
+  CHECK(wrong == 0);
+  CHECK(store.bytes() == static_cast<size_t>(150 * cols + 2 * 3 * 4 + rows * cols + 3 * 3 * 4 + 150 * cols * 2));
 }
 
 }  // namespace
