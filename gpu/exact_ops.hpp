@@ -316,7 +316,10 @@ struct kv_rows {
   }
 };
 
-// scores[(tt * H + h) * keys + s] = qabs[t0 + tt, h] . cached row s, for s <= pos; I over chunk * H * keys.
+// scores[(tt * H + h) * keys + s] = qabs[t0 + tt, h] . cached row s, for s <= pos. One thread per tile of
+// score_tile keys, so a step whose KEYS is a bound (a captured decode step: every key the cache could hold)
+// starts a thread per tile, not per key; I over chunk * H * ceil(keys / score_tile).
+inline constexpr int64_t score_tile = 32;
 struct scores_op {
   kv_rows cache;
   const float* qabs;
@@ -324,13 +327,17 @@ struct scores_op {
   int64_t t0, H, keys;
   float* scores;
   RAMPART_HD void operator()(int64_t i) const {
-    const int64_t tt = i / (H * keys), h = (i / keys) % H, s = i % keys, t = t0 + tt;
-    if (s > pos[t]) return;
+    const int64_t tiles = (keys + score_tile - 1) / score_tile;
+    const int64_t tt = i / (H * tiles), h = (i / tiles) % H, t = t0 + tt;
+    const int64_t s0 = (i % tiles) * score_tile;
+    const int64_t s1 = s0 + score_tile < pos[t] + 1 ? s0 + score_tile : pos[t] + 1;
     const float* q = qabs + (t * H + h) * cache.kw;
-    const float* k = cache.row(t, s);
-    float acc = 0.0f;
-    for (int64_t c = 0; c < cache.kw; ++c) acc = fmaf(q[c], k[c], acc);
-    scores[i] = acc;
+    for (int64_t s = s0; s < s1; ++s) {
+      const float* k = cache.row(t, s);
+      float acc = 0.0f;
+      for (int64_t c = 0; c < cache.kw; ++c) acc = fmaf(q[c], k[c], acc);
+      scores[(tt * H + h) * keys + s] = acc;
+    }
   }
 };
 

@@ -338,7 +338,7 @@ class exact_program final : public model::device_forward {
       const kv_rows cache{layer_cache, d_tables, d_at, block_tokens_, kw};
       for (int64_t t0 = 0; t0 < n; t0 += chunk) {
         const int64_t nt = std::min(chunk, n - t0);
-        exec_.each(nt * H * keys, scores_op{cache, qabs, d_pos, t0, H, keys, scores});
+        exec_.each(nt * H * ((keys + score_tile - 1) / score_tile), scores_op{cache, qabs, d_pos, t0, H, keys, scores});
         exec_.each(nt * H, softmax_op{scores, d_pos, t0, H, keys, scale_});
         exec_.each(nt * H * C, weighted_op{cache, scores, d_pos, t0, H, C, keys, olat});
       }
