@@ -17,25 +17,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/host_device.hpp"
 #include "kernels/tensor.hpp"
-
-#if defined(__CUDACC__)
-#define RAMPART_HD __host__ __device__
-#else
-#define RAMPART_HD
-#endif
+#include "model/router_row.hpp"
 
 namespace rampart::gpu {
-
-RAMPART_HD inline float float_from_bits(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
 
 RAMPART_HD inline float bf16_value(uint16_t b) { return float_from_bits(static_cast<uint32_t>(b) << 16); }
 
@@ -111,80 +97,6 @@ RAMPART_HD inline void rope_row(float* x, const float* cos_v, const float* sin_v
     x[2 * i] = a * cos_v[i] - b * sin_v[i];
     x[2 * i + 1] = a * sin_v[i] + b * cos_v[i];
   }
-}
-
-// The router's choice for one token (model/moe.cpp's route_token): scores, group limit, top-k with the lowest
-// expert id on ties, normalised and scaled weights.
-struct router_params {
-  int64_t experts = 0, k = 0, groups = 1, topk_group = 1;
-  bool sigmoid = true;
-  bool group_limited = false;  // n_group > 1 and a grouped top-k method
-  bool top2_group_score = true;  // noaux_tc: a group scores the sum of its best two, else its best one
-  bool normalise = true;
-  float scale = 1.0f;
-};
-
-RAMPART_HD inline int64_t take_max(const float* v, float* taken, int64_t n) {
-  int64_t best = -1;
-  for (int64_t i = 0; i < n; ++i)
-    if (taken[i] == 0.0f && (best < 0 || v[i] > v[best])) best = i;
-  if (best >= 0) taken[best] = 1.0f;
-  return best;
-}
-
-// SCRATCH: 3 * experts + 2 * groups floats.
-RAMPART_HD inline void route_row(const router_params& c, const float* logits, const float* bias, float* scratch,
-                                 int32_t* ids, float* weights) {
-  const int64_t E = c.experts;
-  float* scores = scratch;
-  float* choice = scratch + E;
-  float* taken = scratch + 2 * E;
-  if (c.sigmoid) {
-    for (int64_t e = 0; e < E; ++e) scores[e] = 1.0f / (1.0f + expf(-logits[e]));
-  } else {
-    float mx = logits[0];
-    for (int64_t e = 1; e < E; ++e) mx = logits[e] > mx ? logits[e] : mx;
-    float sum = 0.0f;
-    for (int64_t e = 0; e < E; ++e) sum += scores[e] = expf(logits[e] - mx);
-    for (int64_t e = 0; e < E; ++e) scores[e] /= sum;
-  }
-  for (int64_t e = 0; e < E; ++e) choice[e] = bias != nullptr ? scores[e] + bias[e] : scores[e];
-  if (c.group_limited) {
-    const int64_t G = c.groups, gs = E / G;
-    float* group_score = scratch + 3 * E;
-    float* kept = group_score + G;
-    for (int64_t g = 0; g < G; ++g) {
-      const float* v = choice + g * gs;
-      float b1 = -INFINITY, b2 = -INFINITY;
-      for (int64_t i = 0; i < gs; ++i) {
-        if (v[i] > b1) {
-          b2 = b1;
-          b1 = v[i];
-        } else if (v[i] > b2) {
-          b2 = v[i];
-        }
-      }
-      group_score[g] = c.top2_group_score && gs >= 2 ? b1 + b2 : b1;
-      kept[g] = 0.0f;
-    }
-    for (int64_t i = 0; i < c.topk_group && i < G; ++i) take_max(group_score, kept, G);
-    for (int64_t g = 0; g < G; ++g)
-      if (kept[g] == 0.0f)
-        for (int64_t i = 0; i < gs; ++i) choice[g * gs + i] = -INFINITY;
-  }
-  for (int64_t e = 0; e < E; ++e) taken[e] = 0.0f;
-  for (int64_t j = 0; j < c.k; ++j) take_max(choice, taken, E);
-  int64_t j = 0;
-  float sum = 0.0f;
-  for (int64_t e = 0; e < E; ++e)
-    if (taken[e] != 0.0f) {
-      ids[j] = static_cast<int32_t>(e);
-      weights[j] = scores[e];
-      sum += scores[e];
-      ++j;
-    }
-  const float norm = c.normalise ? 1.0f / sum : 1.0f;
-  for (j = 0; j < c.k; ++j) weights[j] = weights[j] * norm * c.scale;
 }
 
 // ---- The ops: operator()(i) computes output I. ----
@@ -392,14 +304,14 @@ struct values_op {
 
 // Per token: the router's experts and weights from its logits. SCRATCH: (3E + 2G) floats per token.
 struct route_op {
-  router_params params;
+  model::router_params params;
   const float* logits;
   const float* bias;
   float* scratch;
   int32_t* ids;
   float* weights;
   RAMPART_HD void operator()(int64_t t) const {
-    route_row(params, logits + t * params.experts, bias, scratch + t * (3 * params.experts + 2 * params.groups),
+    model::route_row(params, logits + t * params.experts, bias, scratch + t * (3 * params.experts + 2 * params.groups),
               ids + t * params.k, weights + t * params.k);
   }
 };
@@ -444,12 +356,7 @@ struct experts_down_op {
 
 // float -> bf16 bits, round to nearest even (NaN stays NaN), as model::float_to_bf16.
 RAMPART_HD inline uint16_t bf16_bits(float v) {
-  uint32_t u;
-#if defined(__CUDA_ARCH__)
-  u = __float_as_uint(v);
-#else
-  std::memcpy(&u, &v, sizeof u);
-#endif
+  const uint32_t u = float_bits(v);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }

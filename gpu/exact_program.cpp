@@ -56,18 +56,4 @@ bool parse_precision(const std::string& text, precision* out) {
   return false;
 }
 
-router_params router_params_for(const model::model_config& c) {
-  router_params p;
-  p.experts = c.n_routed_experts;
-  p.k = c.num_experts_per_tok;
-  p.groups = std::max<int64_t>(1, c.n_group);
-  p.topk_group = c.topk_group;
-  p.sigmoid = c.scoring == model::router_scoring::sigmoid;
-  p.group_limited = c.n_group > 1 && c.topk_method != model::router_topk::greedy;
-  p.top2_group_score = c.topk_method == model::router_topk::noaux_tc;
-  p.normalise = c.norm_topk_prob;
-  p.scale = static_cast<float>(c.routed_scaling_factor);
-  return p;
-}
-
 }  // namespace rampart::gpu

@@ -43,8 +43,6 @@ void pack_block_tables(const model::token_slot* slots, int64_t n, int64_t block_
 // Attention scores are computed for CHUNK tokens at a time, CHUNK * heads * keys <= BUDGET floats (at least 1).
 int64_t attention_chunk(int64_t n, int64_t heads, int64_t keys, int64_t budget);
 
-// The router's parameters from a config.
-router_params router_params_for(const model::model_config& c);
 
 // Decode steps replay a captured graph per bucket of batch sizes; a step of N sequences uses the smallest bucket
 // that holds it (-1: none, it runs uncaptured).
@@ -215,7 +213,7 @@ class exact_program final : public model::device_forward {
         c_(c),
         rope_(c),
         scale_(static_cast<float>(model::attention_softmax_scale(c))),
-        router_(router_params_for(c)),
+        router_(model::router_params_for(c)),
         n_blocks_(n_blocks),
         block_tokens_(block_tokens),
         max_keys_(std::min<int64_t>(n_blocks * block_tokens, c.max_position_embeddings)),
@@ -409,7 +407,7 @@ class exact_program final : public model::device_forward {
   const model::model_config c_;
   model::rope rope_;
   float scale_;
-  router_params router_;
+  model::router_params router_;
   int64_t n_blocks_;
   int64_t block_tokens_;
   int64_t max_keys_;    // keys a sequence may have: the cache's tokens, at most max_position_embeddings

@@ -13,7 +13,6 @@
 #include <math.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "gpu/exact_ops.hpp"
 
@@ -30,12 +29,7 @@ struct row_sampling {
 // Order key of a float's bits: larger float, larger key, equal floats equal keys (-0 is +0); for non-NaN values.
 RAMPART_HD inline uint32_t order_key(float v) {
   if (v == 0.0f) v = 0.0f;
-  uint32_t u;
-#if defined(__CUDA_ARCH__)
-  u = __float_as_uint(v);
-#else
-  std::memcpy(&u, &v, sizeof u);
-#endif
+  const uint32_t u = float_bits(v);
   return (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
 }
 

@@ -1,10 +1,9 @@
 #include "model/moe.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "kernels/kernels_parallel.hpp"
+#include "model/router_row.hpp"
 
 namespace rampart::model {
 
@@ -15,74 +14,11 @@ void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-// Index of the largest of V[0..n) whose TAKEN flag is 0 (and marks it); lowest index on ties.
-int64_t take_max(const float* v, float* taken, int64_t n) {
-  int64_t best = -1;
-  for (int64_t i = 0; i < n; ++i)
-    if (taken[i] == 0.0f && (best < 0 || v[i] > v[best])) best = i;
-  if (best >= 0) taken[best] = 1.0f;
-  return best;
-}
-
 }  // namespace
 
 void route_token(const model_config& c, const float* logits, const float* bias, float* scratch,
                  int32_t* expert_ids, float* weights) {
-  const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
-  float* scores = scratch;
-  float* choice = scratch + E;
-  float* taken = scratch + 2 * E;
-  if (c.scoring == router_scoring::sigmoid) {
-    for (int64_t e = 0; e < E; ++e) scores[e] = 1.0f / (1.0f + std::exp(-logits[e]));
-  } else {
-    const float mx = *std::max_element(logits, logits + E);
-    float sum = 0.0f;
-    for (int64_t e = 0; e < E; ++e) sum += scores[e] = std::exp(logits[e] - mx);
-    for (int64_t e = 0; e < E; ++e) scores[e] /= sum;
-  }
-  for (int64_t e = 0; e < E; ++e) choice[e] = bias != nullptr ? scores[e] + bias[e] : scores[e];
-
-  constexpr float excluded = -std::numeric_limits<float>::infinity();
-  if (c.n_group > 1 && c.topk_method != router_topk::greedy) {
-    const int64_t G = c.n_group, gs = E / G;
-    float* group_score = scratch + 3 * E;
-    float* kept = scratch + 3 * E + G;
-    for (int64_t g = 0; g < G; ++g) {
-      const float* v = choice + g * gs;
-      if (c.topk_method == router_topk::noaux_tc) {
-        float b1 = excluded, b2 = excluded;
-        for (int64_t i = 0; i < gs; ++i) {
-          if (v[i] > b1) {
-            b2 = b1;
-            b1 = v[i];
-          } else if (v[i] > b2) {
-            b2 = v[i];
-          }
-        }
-        group_score[g] = gs >= 2 ? b1 + b2 : b1;
-      } else {
-        group_score[g] = *std::max_element(v, v + gs);
-      }
-    }
-    std::fill_n(kept, G, 0.0f);
-    for (int64_t i = 0; i < c.topk_group && i < G; ++i) take_max(group_score, kept, G);
-    for (int64_t g = 0; g < G; ++g)
-      if (kept[g] == 0.0f) std::fill_n(choice + g * gs, gs, excluded);
-  }
-
-  std::fill_n(taken, E, 0.0f);
-  for (int64_t j = 0; j < k; ++j) take_max(choice, taken, E);
-  int64_t j = 0;
-  float sum = 0.0f;
-  for (int64_t e = 0; e < E; ++e)
-    if (taken[e] != 0.0f) {
-      expert_ids[j] = static_cast<int32_t>(e);
-      weights[j] = scores[e];
-      sum += scores[e];
-      ++j;
-    }
-  const float norm = c.norm_topk_prob ? 1.0f / sum : 1.0f;
-  for (j = 0; j < k; ++j) weights[j] = weights[j] * norm * static_cast<float>(c.routed_scaling_factor);
+  route_row(router_params_for(c), logits, bias, scratch, expert_ids, weights);
 }
 
 feed_forward::feed_forward(const model_config& config, const kernel_ops& k, thread_pool& pool,
